@@ -1,0 +1,44 @@
+"""Rescue Team Kiosk: an offline Flask + htmx app for a Rescue Team's awareness table."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the kiosk app: config, extensions, content pack, blueprints, CLI."""
+    instance = os.environ.get("KIOSK_INSTANCE") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance).resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from kiosk import config
+
+    app.config.from_mapping(config.defaults(app.instance_path))
+    app.config.from_mapping(config.from_environment())
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    config.ensure_secret_key(app)
+
+    from kiosk import content, extensions, health, lead, rendering, visitor, volunteer
+
+    extensions.init_app(app)
+    content.init_app(app)
+    rendering.init_app(app)
+    app.register_blueprint(visitor.bp)
+    app.register_blueprint(volunteer.bp)
+    app.register_blueprint(lead.bp)
+    app.register_blueprint(health.bp)
+
+    from kiosk import cli
+
+    cli.init_app(app)
+    return app

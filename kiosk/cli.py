@@ -1,0 +1,142 @@
+"""The `kiosk` command: serve the kiosk and look after its events and data."""
+
+import os
+import socket
+from datetime import date
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade
+
+from kiosk.services import events
+
+# Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
+ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104
+
+
+def prepare_database() -> None:
+    """Bring the schema up to date and make sure an event is active."""
+    upgrade()
+    events.ensure_demo_event()
+
+
+def tablet_addresses(port: int) -> list[str]:
+    """Addresses on this machine's network that a tablet on the same Wi-Fi could open."""
+    try:
+        _, _, addresses = socket.gethostbyname_ex(socket.gethostname())
+    except OSError:
+        addresses = []
+    return [f"http://{a}:{port}" for a in addresses if not a.startswith("127.")]
+
+
+@click.command("serve")
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "8000")),
+    show_default="$PORT or 8000",
+)
+@click.option("--threads", type=int, default=8, show_default=True)
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the kiosk with waitress (a production WSGI server)."""
+    from waitress import serve
+
+    prepare_database()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    event = events.active_event()
+    click.echo(f"Rescue Team Kiosk: active event {event.name!r}" if event else "Rescue Team Kiosk")
+    local = "127.0.0.1" if host in ALL_INTERFACES else host
+    click.echo(f"  On this machine, open   http://{local}:{port}")
+    if host in ALL_INTERFACES:
+        for address in tablet_addresses(port):
+            click.echo(f"  On a tablet, open       {address}")
+    else:
+        click.echo("  For tablets on the same Wi-Fi, start it with HOST=0.0.0.0 (see README).")
+    for announce in app.extensions.get("kiosk_startup_notes", []):
+        click.echo(announce())
+    serve(app, host=host, port=port, threads=threads, ident="kiosk")
+
+
+@click.group("event")
+def event_group() -> None:
+    """Prepare and switch events."""
+    upgrade()
+
+
+@event_group.command("list")
+def event_list() -> None:
+    """List events, the active one marked with *."""
+    for event in events.list_events():
+        mark = "*" if event.status == event.ACTIVE else " "
+        when = event.date.isoformat() if event.date else "-"
+        source = event.tracking_source
+        click.echo(f"{mark} {event.id:>4}  {when:10}  {event.status:8}  {event.name}  [{source}]")
+
+
+@event_group.command("create")
+@click.option("--name", required=True)
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option("--place", default="")
+@click.option(
+    "--goal",
+    type=click.IntRange(0),
+    default=3000,
+    show_default=True,
+    help="Fundraising goal in dollars",
+)
+@click.option(
+    "--rescue-cost", type=click.IntRange(1), default=None, help="Cost of one rescue in dollars"
+)
+@click.option("--tracking", default="", help="trackingSource value for donate and fundraise links")
+@click.option("--activate", is_flag=True)
+def event_create(
+    name: str,
+    on: object,
+    place: str,
+    goal: int,
+    rescue_cost: int | None,
+    tracking: str,
+    activate: bool,
+) -> None:
+    """Create an event (and make it active with --activate)."""
+    cost = rescue_cost or current_app.extensions["kiosk_content"].org["rescue_cost"]
+    event = events.create_event(
+        name,
+        on=on.date() if on else date.today(),  # type: ignore[attr-defined]
+        place=place,
+        goal_cents=goal * 100,
+        rescue_cost_cents=cost * 100,
+        tracking_source=tracking,
+        activate=activate,
+    )
+    click.echo(f"Created event {event.id}: {event.name}" + (" (active)" if activate else ""))
+
+
+@event_group.command("activate")
+@click.argument("event_id", type=int)
+def event_activate(event_id: int) -> None:
+    """Make EVENT_ID the active event."""
+    from kiosk.extensions import db
+    from kiosk.models import Event
+
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise click.ClickException(f"There is no event {event_id}; `kiosk event list` shows them.")
+    events.activate_event(event)
+    click.echo(f"Active event: {event.id} {event.name}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(serve_command)
+    app.cli.add_command(event_group)
+
+
+def main() -> None:
+    """Entry point of the `kiosk` console script."""
+    from kiosk import create_app
+
+    FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")

@@ -1,0 +1,61 @@
+"""Configuration defaults, the KIOSK_* environment, and the instance's secret key."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from kiosk.paths import PACKAGE_DIR
+
+DEFAULT_CONTENT = PACKAGE_DIR / "content" / "default"
+
+
+def defaults(instance_path: str) -> dict[str, Any]:
+    """Settings that hold unless the environment or a test overrides them."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(instance_path) / 'kiosk.db'}",
+        "KIOSK_CONTENT": str(DEFAULT_CONTENT),
+        "KIOSK_LOCALE": "en",
+        "KIOSK_IDLE_SECONDS": 60,
+        # The "Still there?" countdown runs inside the idle time, so a visitor
+        # gets this many seconds of warning before the screen resets.
+        "KIOSK_IDLE_COUNTDOWN": 10,
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
+
+
+def from_environment() -> dict[str, Any]:
+    """The documented KIOSK_* variables that are set in the environment."""
+    names = {
+        "KIOSK_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+        "KIOSK_SECRET_KEY": "SECRET_KEY",
+        "KIOSK_CONTENT": "KIOSK_CONTENT",
+        "KIOSK_LOCALE": "KIOSK_LOCALE",
+    }
+    found: dict[str, Any] = {
+        name: os.environ[var] for var, name in names.items() if var in os.environ
+    }
+    if "KIOSK_IDLE_SECONDS" in os.environ:
+        found["KIOSK_IDLE_SECONDS"] = int(os.environ["KIOSK_IDLE_SECONDS"])
+    return found
+
+
+def ensure_secret_key(app: Flask) -> None:
+    """Use the configured key, or one generated once and kept in the instance folder.
+
+    A key kept on disk survives restarts, so a visitor's half-filled form (and its
+    CSRF token) stays valid when the kiosk is restarted mid-event.
+    """
+    if app.config.get("SECRET_KEY"):
+        return
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()

@@ -1,0 +1,265 @@
+"""The content pack: every visitor-facing text (opener, FAQ, links, tips) as TOML data.
+
+A pack is a folder holding one `<locale>.toml` per language (or a single .toml file).
+It is validated once at start-up; a mistake stops the start with a message naming the
+file, the key and what is wrong, so a team never finds a broken FAQ at the table.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+
+
+class ContentError(Exception):
+    """A content pack that cannot be used, with the file and key at fault."""
+
+
+@dataclass(frozen=True)
+class Link:
+    key: str
+    label: str
+    url: str
+    tracked: bool
+
+
+@dataclass(frozen=True)
+class OpenerChoice:
+    key: str
+    label: str
+    reframe: str
+    fact: str
+
+
+@dataclass(frozen=True)
+class FaqGroup:
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    slug: str
+    group: str
+    question: str
+    short: str
+    more: str
+
+
+@dataclass(frozen=True)
+class Way:
+    key: str
+    title: str
+    text: str
+    link: str
+
+
+@dataclass(frozen=True)
+class Titled:
+    """A quick tip (title, text), a fact or a quote (text, source), an interest (key, label)."""
+
+    key: str = ""
+    title: str = ""
+    text: str = ""
+    source: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ContentPack:
+    path: Path
+    locale: str
+    version: str
+    org: dict[str, Any]
+    links: dict[str, Link]
+    opener_question: str
+    opener_prompt: str
+    opener_people_line: str
+    choices: list[OpenerChoice]
+    faq_groups: list[FaqGroup]
+    faq_entries: list[FaqEntry]
+    involved_intro: str
+    follow: list[str]
+    ways: list[Way]
+    tips: list[Titled]
+    facts: list[Titled]
+    quotes: list[Titled]
+    consent_version: str
+    consent_text: str
+    interests: list[Titled]
+    press: dict[str, Any] = field(default_factory=dict)
+
+    def choice(self, key: str) -> OpenerChoice | None:
+        return next((c for c in self.choices if c.key == key), None)
+
+    def faq_entry(self, slug: str) -> FaqEntry | None:
+        return next((e for e in self.faq_entries if e.slug == slug), None)
+
+    def faq_by_group(self) -> list[tuple[FaqGroup, list[FaqEntry]]]:
+        return [(g, [e for e in self.faq_entries if e.group == g.key]) for g in self.faq_groups]
+
+
+class _Reader:
+    """Reads typed values out of the parsed TOML, naming file and key in every error."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def fail(self, key: str, problem: str) -> ContentError:
+        return ContentError(f"{self.path}: {key}: {problem}")
+
+    def get(
+        self, key: str, kind: type, node: dict[str, Any] | None = None, prefix: str = ""
+    ) -> Any:
+        node = self.data if node is None else node
+        name = f"{prefix}{key}"
+        current: Any = node
+        for part in key.split("."):
+            if not isinstance(current, dict) or part not in current:
+                raise self.fail(name, "is missing")
+            current = current[part]
+        if not isinstance(current, kind) or (kind is int and isinstance(current, bool)):
+            raise self.fail(name, f"must be {_KIND_NAMES.get(kind, kind.__name__)}")
+        if kind is str and not current.strip():
+            raise self.fail(name, "must not be empty")
+        return current
+
+    def table_list(self, key: str, fields: list[str], minimum: int = 1) -> list[dict[str, Any]]:
+        items = self.get(key, list)
+        if len(items) < minimum:
+            raise self.fail(key, f"needs at least {minimum} entries, has {len(items)}")
+        out = []
+        for index, item in enumerate(items):
+            prefix = f"{key}[{index}]."
+            if not isinstance(item, dict):
+                raise self.fail(f"{key}[{index}]", "must be a table")
+            out.append({f: self.get(f, str, item, prefix) for f in fields})
+        return out
+
+    def unique(self, key: str, items: list[dict[str, Any]], field_name: str) -> None:
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item[field_name] in seen:
+                raise self.fail(f"{key}[{index}].{field_name}", f"{item[field_name]!r} is repeated")
+            seen.add(item[field_name])
+
+
+_KIND_NAMES = {
+    str: "text",
+    list: "a list",
+    dict: "a table",
+    int: "a whole number",
+    bool: "true or false",
+}
+
+
+def _read_links(reader: _Reader) -> dict[str, Link]:
+    links = {}
+    for key, raw in reader.get("links", dict).items():
+        prefix = f"links.{key}."
+        if not isinstance(raw, dict):
+            raise reader.fail(f"links.{key}", "must be a table")
+        url = reader.get("url", str, raw, prefix)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise reader.fail(f"{prefix}url", f"{url!r} is not an http(s) address")
+        tracked = raw.get("tracked", False)
+        if not isinstance(tracked, bool):
+            raise reader.fail(f"{prefix}tracked", "must be true or false")
+        links[key] = Link(key, reader.get("label", str, raw, prefix), url, tracked)
+    return links
+
+
+def _check_refs(reader: _Reader, key: str, names: list[str], allowed: set[str], what: str) -> None:
+    for index, name in enumerate(names):
+        if name not in allowed:
+            raise reader.fail(f"{key}[{index}]", f"{name!r} is not a known {what}")
+
+
+def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
+    """Validate parsed TOML and turn it into a ContentPack."""
+    r = _Reader(path, data)
+    links = _read_links(r)
+    choices = r.table_list("opener.choices", ["key", "label", "reframe", "fact"], minimum=6)
+    if len(choices) > 8:
+        raise r.fail("opener.choices", f"has {len(choices)} entries; the opener fits at most 8")
+    r.unique("opener.choices", choices, "key")
+    groups = r.table_list("faq.groups", ["key", "title"])
+    r.unique("faq.groups", groups, "key")
+    entries = r.table_list("faq.entries", ["slug", "group", "question", "short", "more"])
+    r.unique("faq.entries", entries, "slug")
+    _check_refs(
+        r, "faq.entries", [e["group"] for e in entries], {g["key"] for g in groups}, "faq group"
+    )
+    ways = r.table_list("involved.ways", ["key", "title", "text", "link"])
+    _check_refs(r, "involved.ways", [w["link"] for w in ways], set(links), "link")
+    follow = r.get("involved.follow", list)
+    _check_refs(r, "involved.follow", follow, set(links), "link")
+    interests = r.table_list("interests", ["key", "label"])
+    r.unique("interests", interests, "key")
+    rescue_cost = r.get("org.rescue_cost", int)
+    if rescue_cost <= 0:
+        raise r.fail("org.rescue_cost", "must be more than 0")
+    return ContentPack(
+        path=path,
+        locale=r.get("meta.locale", str),
+        version=r.get("meta.version", str),
+        org={
+            k: r.get(f"org.{k}", str)
+            for k in ("name", "short_name", "team_name", "tagline", "contact_email")
+        }
+        | {"rescue_cost": rescue_cost},
+        links=links,
+        opener_question=r.get("opener.question", str),
+        opener_prompt=r.get("opener.prompt", str),
+        opener_people_line=r.get("opener.people_line", str),
+        choices=[OpenerChoice(**c) for c in choices],
+        faq_groups=[FaqGroup(**g) for g in groups],
+        faq_entries=[FaqEntry(**e) for e in entries],
+        involved_intro=r.get("involved.intro", str),
+        follow=follow,
+        ways=[Way(**w) for w in ways],
+        tips=[Titled(**t) for t in r.table_list("tips", ["title", "text"])],
+        facts=[Titled(**f) for f in r.table_list("facts", ["text", "source"])],
+        quotes=[Titled(**q) for q in r.table_list("quotes", ["text", "source"])],
+        consent_version=r.get("consent.version", str),
+        consent_text=r.get("consent.text", str),
+        interests=[Titled(**i) for i in interests],
+        press=data.get("press", {}),
+    )
+
+
+def pack_file(location: Path, locale: str) -> Path:
+    """The TOML file of a pack for a locale: the folder's `<locale>.toml`, or the file itself."""
+    return location / f"{locale}.toml" if location.is_dir() else location
+
+
+def load_pack(location: str | Path, locale: str = "en") -> ContentPack:
+    """Read and validate a content pack; raise ContentError naming what is wrong."""
+    path = pack_file(Path(location), locale)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ContentError(f"{path}: the content pack file does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ContentError(f"{path}: not valid TOML: {error}") from None
+    return parse_pack(path, data)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["kiosk_content"] = load_pack(
+        app.config["KIOSK_CONTENT"], app.config["KIOSK_LOCALE"]
+    )
+
+    @app.context_processor
+    def inject_content() -> dict[str, Any]:
+        return {"content": current_content()}
+
+
+def current_content() -> ContentPack:
+    return current_app.extensions["kiosk_content"]

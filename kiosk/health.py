@@ -1,0 +1,27 @@
+"""Health check for whoever runs the kiosk (and for the tests and the benchmark)."""
+
+from flask import Blueprint, jsonify
+from flask.wrappers import Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from kiosk.extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def show() -> tuple[Response, int]:
+    """Answer JSON with the database's state; 503 when it cannot be read."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        revision = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        body = {"status": "error", "database": {"ok": False, "error": type(error).__name__}}
+        return jsonify(body), 503
+    body = {
+        "status": "ok",
+        "database": {"ok": True, "dialect": db.engine.dialect.name, "revision": revision},
+    }
+    return jsonify(body), 200

@@ -1,0 +1,208 @@
+"""The kiosk's records. Every record that can leave the machine carries a UUID so
+exports from several tablets of one event can be merged without duplicates."""
+
+import datetime as dt
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kiosk.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Event(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "event"
+    __table_args__ = (
+        # Exactly one active event: the database refuses a second one.
+        Index(
+            "uq_event_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(120))
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(160), default="")
+    goal_cents: Mapped[int] = mapped_column(Integer, default=300_000)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=300_000)
+    tracking_source: Mapped[str] = mapped_column(String(80), default="")
+    status: Mapped[str] = mapped_column(String(12), default=PLANNED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Event {self.id} {self.name!r} {self.status}>"
+
+
+class Tally(db.Model):  # type: ignore[name-defined]
+    """One anonymous tap: an opener answer, an FAQ open, a conversation."""
+
+    __tablename__ = "tally"
+    __table_args__ = (Index("ix_tally_event_kind", "event_id", "kind"),)
+
+    OPENER = "opener"
+    FAQ_OPEN = "faq_open"
+    FAQ_MORE = "faq_more"
+    CONVERSATION = "conversation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class ConsentMixin:
+    """The wording a person agreed to, its version and when: stored with the record."""
+
+    consent_version: Mapped[str | None] = mapped_column(String(40))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Signup(ConsentMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "signup"
+    __table_args__ = (Index("ix_signup_event_email", "event_id", "email"),)
+
+    KIOSK = "kiosk"
+    VOLUNTEER = "volunteer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), default="")
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    organisation: Mapped[str] = mapped_column(String(120), default="")
+    # Interest keys from the content pack, comma-separated: portable and exportable.
+    interests: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(12), default=KIOSK)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class Pledge(ConsentMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "pledge"
+
+    ONCE = "once"
+    MONTHLY = "monthly"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default=ONCE)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class Question(ConsentMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(254), default="")
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class PressRequest(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "press_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254))
+    outlet: Mapped[str] = mapped_column(String(160), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined]
+    """What the team lead (or the machine) did with people's data, and when."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(60), default="")
+
+
+class Setting(db.Model):  # type: ignore[name-defined]
+    """A setting the team lead changes at run time (PIN hash, idle timeout, ...)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LeadSession(db.Model):  # type: ignore[name-defined]
+    """A team lead's login, kept server-side so logout and expiry really end it."""
+
+    __tablename__ = "lead_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

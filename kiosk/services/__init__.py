@@ -1,0 +1,1 @@
+"""Domain work that views, the CLI and tests call directly."""

@@ -1,0 +1,49 @@
+"""Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
+
+from sqlalchemy import func, select
+
+from kiosk.extensions import db
+from kiosk.models import Event, Tally
+from kiosk.services.events import current_event
+
+
+def record_tally(kind: str, key: str) -> Tally:
+    """Count one tap of `kind` (opener, faq_open, ...) for the active event."""
+    tally = Tally(event_id=current_event().id, kind=kind, key=key)
+    db.session.add(tally)
+    db.session.commit()
+    return tally
+
+
+def count_by_key(event: Event, kind: str) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Tally.key, func.count())
+        .where(Tally.event_id == event.id, Tally.kind == kind)
+        .group_by(Tally.key)
+    )
+    return {key: count for key, count in rows}
+
+
+def total(event: Event, kind: str) -> int:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Tally)
+            .where(Tally.event_id == event.id, Tally.kind == kind)
+        )
+        or 0
+    )
+
+
+def bars(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[dict[str, object]]:
+    """Rows for a bar chart, in the order of `labels` (key, label), with a 0-100 width."""
+    largest = max(counts.values(), default=0)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": counts.get(key, 0),
+            "percent": round(100 * counts.get(key, 0) / largest) if largest else 0,
+        }
+        for key, label in labels
+    ]
