@@ -1,0 +1,39 @@
+"""Run-time settings the team lead changes (PIN, idle timeout, retention), kept in the
+database so every waitress thread and every restart sees the same value."""
+
+from flask import current_app
+from sqlalchemy import select
+
+from kiosk.extensions import db
+from kiosk.models import Setting
+
+IDLE_SECONDS = "idle_seconds"
+RETENTION_DAYS = "retention_days"
+VOLUNTEER_PIN_HASH = "volunteer_pin_hash"
+
+DEFAULT_RETENTION_DAYS = 90
+
+
+def get_setting(key: str, default: str | None = None) -> str | None:
+    value = db.session.scalar(select(Setting.value).where(Setting.key == key))
+    return default if value is None else value
+
+
+def set_setting(key: str, value: str) -> None:
+    setting = db.session.get(Setting, key)
+    if setting is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        setting.value = value
+    db.session.commit()
+
+
+def idle_seconds() -> int:
+    """Seconds without a touch before a visitor screen starts over."""
+    stored = get_setting(IDLE_SECONDS)
+    return int(stored) if stored else int(current_app.config["KIOSK_IDLE_SECONDS"])
+
+
+def retention_days() -> int:
+    stored = get_setting(RETENTION_DAYS)
+    return int(stored) if stored else DEFAULT_RETENTION_DAYS
