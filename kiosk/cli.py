@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
 from kiosk.services import events
@@ -61,7 +61,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
     serve(app, host=host, port=port, threads=threads, ident="kiosk")
 
 
-@click.group("event")
+@click.group("event", cls=AppGroup)
+@with_appcontext
 def event_group() -> None:
     """Prepare and switch events."""
     upgrade()
