@@ -124,3 +124,32 @@ def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack
             if tuple(words[i : i + run]) in seed_runs
         ]
     assert copied == []
+
+
+def test_content_is_keyed_by_locale_so_a_translation_needs_no_code(
+    copy_pack, tmp_path, monkeypatch
+):
+    english = copy_pack()
+    korean = (english / "en.toml").read_text(encoding="utf-8")
+    korean = korean.replace('locale = "en"', 'locale = "ko"').replace(
+        'question = "What comes to mind when you hear “North Korea”?"',
+        'question = "‘북한’ 하면 무엇이 떠오르나요?"',
+    )
+    (english / "ko.toml").write_text(korean, encoding="utf-8")
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "KIOSK_CONTENT": str(english),
+            "KIOSK_LOCALE": "ko",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'k.db'}",
+        }
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert '<html lang="ko">' in page
+    assert "‘북한’ 하면 무엇이 떠오르나요?" in page
