@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: run test lint bench clean
 
@@ -12,18 +13,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 ## Serve the kiosk at http://127.0.0.1:8000 (HOST, PORT, KIOSK_INSTANCE override).
 run: $(STAMP)
 	$(BIN)/kiosk serve
 
 ## Run every test: unit, request level and browser (Debian's Chromium).
 test: $(STAMP)
-	$(BIN)/ruff check kiosk tests
+	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/python -m pytest
 
+## Benchmark the kiosk against a bare Flask floor (wrk from Debian); writes bench/results.md.
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing wrk from Debian's packages..."; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; \
+	}
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
-	$(BIN)/ruff check kiosk tests
-	$(BIN)/ruff format --check kiosk tests
+	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/ruff format --check kiosk tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

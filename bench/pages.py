@@ -1,0 +1,158 @@
+"""What a tablet downloads: the session it starts with, the first page, and htmx fragments."""
+
+import gzip
+import re
+import statistics
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class TabletSession:
+    """The session cookie and CSRF token a tablet gets from its first page."""
+
+    base_url: str
+    cookie: str
+    token: str
+
+    def fetch(self, path: str, form: dict[str, str] | None = None, htmx: bool = False) -> Reply:
+        headers = {"Cookie": self.cookie, "X-CSRFToken": self.token}
+        if htmx:
+            headers["HX-Request"] = "true"
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode({**form, "csrf_token": self.token}).encode()
+        return fetch(self.base_url + path, data, headers)
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+    """One request; error statuses are replies too, not exceptions."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, dict(error.headers), error.read())
+
+
+def session_cookie(set_cookie: str) -> str:
+    """`name=value` of a Set-Cookie header, without its attributes."""
+    return set_cookie.split(";", 1)[0].strip()
+
+
+def start_session(base_url: str) -> TabletSession:
+    """Load the opener once, as a tablet does, and keep its session cookie and CSRF token."""
+    reply = fetch(base_url + "/")
+    match = CSRF_INPUT.search(reply.body.decode())
+    if reply.status != 200 or match is None or "Set-Cookie" not in reply.headers:
+        raise RuntimeError(f"the opener gave no session and token (status {reply.status})")
+    return TabletSession(base_url, session_cookie(reply.headers["Set-Cookie"]), match.group(1))
+
+
+class AssetFinder(HTMLParser):
+    """Collects the stylesheets, scripts and images a page makes the browser load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "link" and found.get("rel") == "stylesheet" and found.get("href"):
+            self.assets.append(found["href"])  # type: ignore[arg-type]
+        elif tag in ("script", "img") and found.get("src"):
+            self.assets.append(found["src"])  # type: ignore[arg-type]
+
+
+def referenced_assets(html: str) -> list[str]:
+    finder = AssetFinder()
+    finder.feed(html)
+    return finder.assets
+
+
+def gzip_size(body: bytes) -> int:
+    """Bytes on the wire if served gzip-compressed at the usual level 6."""
+    return len(gzip.compress(body, compresslevel=6))
+
+
+@dataclass(frozen=True)
+class Weight:
+    raw: int
+    gzip: int
+    files: int
+
+
+def first_load_weight(base_url: str) -> Weight:
+    """The opener's HTML plus every asset it references, raw and gzip."""
+    page = fetch(base_url + "/")
+    bodies = [page.body]
+    for asset in referenced_assets(page.body.decode()):
+        reply = fetch(urllib.parse.urljoin(base_url + "/", asset))
+        if reply.status != 200:
+            raise RuntimeError(f"asset {asset} answered {reply.status}")
+        bodies.append(reply.body)
+    return Weight(sum(map(len, bodies)), sum(map(gzip_size, bodies)), len(bodies))
+
+
+def median_and_largest(sizes: dict[str, int]) -> tuple[float, str, int]:
+    """The median size, and the name and size of the largest."""
+    largest = max(sizes, key=sizes.__getitem__)
+    return statistics.median(sizes.values()), largest, sizes[largest]
+
+
+@dataclass(frozen=True)
+class ContentKeys:
+    """What the load may tap: opener choices, FAQ slugs, QR links, sign-up interests."""
+
+    choices: list[str]
+    slugs: list[str]
+    qr_links: list[str]
+    interests: list[str]
+
+    @classmethod
+    def from_default_pack(cls) -> "ContentKeys":
+        from kiosk.config import DEFAULT_CONTENT
+        from kiosk.content import load_pack
+
+        pack = load_pack(DEFAULT_CONTENT)
+        return cls(
+            choices=[c.key for c in pack.choices],
+            slugs=[e.slug for e in pack.faq_entries],
+            qr_links=list(pack.links),
+            interests=[i.key for i in pack.interests],
+        )
+
+
+def fragment_replies(session: TabletSession, keys: ContentKeys) -> dict[str, Reply]:
+    """Every htmx fragment of the visitor screens, by a name saying how it was asked for."""
+    replies = {
+        f"POST /opener {c}": session.fetch("/opener", {"choice": c}, True) for c in keys.choices
+    }
+    replies["GET /opener/chart"] = session.fetch("/opener/chart", htmx=True)
+    for slug in keys.slugs:
+        for depth in ("short", "more"):
+            replies[f"POST /faq/{slug} {depth}"] = session.fetch(
+                f"/faq/{slug}", {"depth": depth}, True
+            )
+        replies[f"GET /faq/{slug} closed"] = session.fetch(f"/faq/{slug}?view=closed", htmx=True)
+    return replies
+
+
+def fragment_sizes(session: TabletSession, keys: ContentKeys) -> dict[str, int]:
+    replies = fragment_replies(session, keys)
+    failed = {name: r.status for name, r in replies.items() if r.status not in (200, 422)}
+    if failed:
+        raise RuntimeError(f"fragments failed: {failed}")
+    return {name: len(reply.body) for name, reply in replies.items()}

@@ -1,0 +1,155 @@
+"""Figures, their targets, ratios to the floor, and the table printed and written."""
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.md")
+# Hand-written notes (profiles, before/after of fixes) kept below the generated table.
+FINDINGS = Path(__file__).with_name("findings.md")
+
+
+@dataclass(frozen=True)
+class Target:
+    """`value <op> limit`, e.g. Target("<", 50, "ms"); `of_floor` compares the floor ratio."""
+
+    op: str
+    limit: float
+    unit: str = ""
+    of_floor: bool = False
+
+    def met(self, value: float) -> bool:
+        return {"<": value < self.limit, "<=": value <= self.limit, ">=": value >= self.limit}[
+            self.op
+        ]
+
+    def __str__(self) -> str:
+        if self.of_floor:
+            return f"{self.op} {self.limit:g}× floor"
+        return f"{self.op} {self.limit:g} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    floor: float | None = None
+    target: Target | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.value, self.floor)
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        measured = self.ratio if self.target.of_floor else self.value
+        if measured is None:
+            return "not measured"
+        return "met" if self.target.met(measured) else "MISSED"
+
+
+def ratio(value: float | None, floor: float | None) -> float | None:
+    """value / floor, or None when either is missing or the floor is zero."""
+    if value is None or not floor:
+        return None
+    return value / floor
+
+
+def number(value: float | None, unit: str = "") -> str:
+    """A figure for the table: 3 significant digits, thousands separated."""
+    if value is None:
+        return "n/a"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.3g}" if value else "0"
+    return f"{text} {unit}".rstrip()
+
+
+HEADER = ["Figure", "Kiosk", "Floor", "× floor", "Target", "Result", "Note"]
+
+
+def rows(figures: list[Figure]) -> list[list[str]]:
+    return [
+        [
+            f.name,
+            number(f.value, f.unit),
+            number(f.floor, f.unit) if f.floor is not None else "",
+            f"{f.ratio:.2f}×" if f.ratio is not None else "",
+            str(f.target) if f.target else "",
+            f.verdict,
+            f.note,
+        ]
+        for f in figures
+    ]
+
+
+def text_table(figures: list[Figure]) -> str:
+    table = [HEADER, *rows(figures)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown_table(figures: list[Figure]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(HEADER), line(["---"] * len(HEADER)), *map(line, rows(figures))])
+
+
+def first_line(path: str, prefix: str) -> str:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip() if ":" in line else line
+    except OSError:
+        pass
+    return "unknown"
+
+
+def tool_version(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError:
+        return "not installed"
+    return (done.stdout or done.stderr).splitlines()[0].strip() if done.stdout + done.stderr else ""
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    from importlib.metadata import version
+
+    memory_kb = int(first_line("/proc/meminfo", "MemTotal").split()[0] or 0)
+    os_name = first_line("/etc/os-release", "PRETTY_NAME=").split("=", 1)[-1].strip('"')
+    return {
+        "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPU": first_line("/proc/cpuinfo", "model name"),
+        "Cores": str(os.cpu_count()),
+        "Memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "Python": platform.python_version(),
+        "OS": f"{os_name}, Linux {platform.release()}",
+        "Load tool": tool_version(["wrk", "--version"]).split(" Copyright")[0],
+        "Server": f"waitress {version('waitress')}, Flask {version('flask')}",
+    }
+
+
+def markdown(figures: list[Figure], about: dict[str, str], settings: str) -> str:
+    facts = "\n".join(f"- **{key}:** {value}" for key, value in about.items())
+    findings = FINDINGS.read_text() if FINDINGS.exists() else ""
+    return (
+        "# Benchmark results\n\n"
+        "Written by `make bench` (bench/run.py); the table is regenerated on every run, the\n"
+        "notes under it come from bench/findings.md.\n\n"
+        f"{facts}\n- **Run:** {settings}\n\n{markdown_table(figures)}\n\n{findings}"
+    )

@@ -1,0 +1,80 @@
+"""Start the kiosk and the floor app as real server processes, and read what they cost."""
+
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+# The kiosk's production setting (kiosk serve --threads); the floor gets the same.
+SERVER_THREADS = 8
+STARTUP_TIMEOUT_S = 30.0
+POLL_INTERVAL_S = 0.005
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    base_url: str
+    startup_seconds: float
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def start(name: str, command: list[str], probe_path: str, port: int, **popen: object) -> Server:
+    """Start `command` and time it from process start to the first 200 on `probe_path`."""
+    base_url = f"http://{HOST}:{port}"
+    started = time.perf_counter()
+    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    while not answers_200(base_url + probe_path):
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode} before answering")
+        if time.perf_counter() - started > STARTUP_TIMEOUT_S:
+            process.kill()
+            raise RuntimeError(f"{name} did not answer {probe_path} in {STARTUP_TIMEOUT_S} s")
+        time.sleep(POLL_INTERVAL_S)
+    return Server(name, process, base_url, time.perf_counter() - started)
+
+
+def kiosk_command(port: int) -> list[str]:
+    kiosk = Path(sys.executable).with_name("kiosk")
+    return [str(kiosk), "serve", "--host", HOST, "--port", str(port)] + [
+        "--threads",
+        str(SERVER_THREADS),
+    ]
+
+
+def floor_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bench.floor_app", "--host", HOST, "--port", str(port)] + [
+        "--threads",
+        str(SERVER_THREADS),
+    ]

@@ -1,0 +1,108 @@
+"""The benchmark's own helpers: reading wrk's output, ratios, targets, page assets.
+
+No timings are asserted here: `make bench` measures, the test suite only checks the
+arithmetic and parsing the measurements go through.
+"""
+
+import pytest
+
+from bench.pages import median_and_largest, referenced_assets, session_cookie
+from bench.report import Figure, Target, markdown_table, number, ratio, text_table
+from bench.wrk import WrkError, parse_wrk_output, wrk_command
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8120/
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    20.12ms   12.40ms 130.00ms   80.00%
+  3770 requests in 10.00s, 40.00MB read
+Requests/sec:    377.00
+BENCH_JSON {"requests": 3770, "duration_us": 10000000, "bytes": 41943040, "p50_us": 18800, \
+"p95_us": 54200, "p99_us": 124000, "max_us": 130000, "ok": 3768, "bad_status": 2, \
+"first_bad_status": 400, "socket_errors": 1}
+"""
+
+
+def test_wrk_output_is_read_from_the_bench_json_line() -> None:
+    result = parse_wrk_output(WRK_OUTPUT)
+
+    assert result.requests == 3770
+    assert result.rps == pytest.approx(377.0)
+    assert (result.p50_ms, result.p95_ms, result.p99_ms) == (18.8, 54.2, 124.0)
+
+
+def test_wrk_errors_add_bad_statuses_and_socket_errors() -> None:
+    result = parse_wrk_output(WRK_OUTPUT)
+
+    assert result.errors == 3
+    assert result.first_bad_status == 400
+
+
+def test_wrk_output_without_a_result_line_is_an_error() -> None:
+    with pytest.raises(WrkError, match="BENCH_JSON"):
+        parse_wrk_output("Requests/sec: 10\n")
+
+
+def test_wrk_never_gets_more_threads_than_connections() -> None:
+    command = wrk_command("http://127.0.0.1:8120/", 1, 5)
+
+    assert "-t1" in command and "-c1" in command and "-d5s" in command
+
+
+def test_ratio_divides_by_the_floor_and_gives_none_without_one() -> None:
+    assert ratio(377.0, 3513.0) == pytest.approx(0.1073, abs=1e-4)
+    assert ratio(377.0, 0.0) is None
+    assert ratio(None, 3513.0) is None
+
+
+def test_a_floor_target_judges_the_ratio_not_the_value() -> None:
+    figure = Figure("req/s", 2000.0, "req/s", floor=3000.0, target=Target(">=", 0.5, of_floor=True))
+
+    assert figure.verdict == "met"
+    assert str(figure.target) == ">= 0.5× floor"
+
+
+def test_a_missed_target_says_so() -> None:
+    figure = Figure("p95", 54.2, "ms", target=Target("<", 50, "ms"))
+
+    assert figure.verdict == "MISSED"
+
+
+def test_a_figure_without_a_value_is_not_measured() -> None:
+    assert Figure("export", None, "s", target=Target("<", 3, "s")).verdict == "not measured"
+
+
+def test_numbers_keep_three_significant_digits() -> None:
+    assert number(3513.4, "req/s") == "3,513 req/s"
+    assert number(18.83, "ms") == "18.8 ms"
+    assert number(0.4671, "ms") == "0.467 ms"
+    assert number(None) == "n/a"
+
+
+def test_tables_hold_every_figure_with_its_ratio() -> None:
+    figures = [
+        Figure("Mixed: requests/s", 377.0, "req/s", 3513.0, Target(">=", 0.5, of_floor=True))
+    ]
+
+    assert "0.11×" in text_table(figures)
+    assert "| Mixed: requests/s | 377 req/s | 3,513 req/s | 0.11× |" in markdown_table(figures)
+
+
+def test_page_assets_are_stylesheets_scripts_and_images() -> None:
+    html = (
+        '<link rel="stylesheet" href="/static/css/kiosk.css"><link rel="icon" href="/i.png">'
+        '<script src="/static/js/kiosk.js" defer></script><img src="/qr/donate.svg" alt="">'
+    )
+
+    assert referenced_assets(html) == [
+        "/static/css/kiosk.css",
+        "/static/js/kiosk.js",
+        "/qr/donate.svg",
+    ]
+
+
+def test_session_cookie_drops_the_attributes() -> None:
+    assert session_cookie("session=abc.def; HttpOnly; Path=/; SameSite=Lax") == "session=abc.def"
+
+
+def test_median_and_largest_fragment() -> None:
+    assert median_and_largest({"a": 100, "b": 300, "c": 200}) == (200, "b", 300)
