@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+# The benchmark serves the kiosk from an environment with only its production
+# dependencies, so resident memory is not inflated by test tools (Pillow, Playwright).
+SERVER_VENV := bench/out/server-venv
+SERVER_STAMP := $(SERVER_VENV)/.installed
 
 .PHONY: run test lint bench clean
 
@@ -17,6 +21,12 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+$(SERVER_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(SERVER_VENV)/bin/pip install --quiet -e .
+	touch $(SERVER_STAMP)
+
 ## Serve the kiosk at http://127.0.0.1:8000 (HOST, PORT, KIOSK_INSTANCE override).
 run: $(STAMP)
 	$(BIN)/kiosk serve
@@ -27,17 +37,18 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## Benchmark the kiosk against a bare Flask floor (wrk from Debian); writes bench/results.md.
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(SERVER_STAMP)
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "Installing wrk from Debian's packages..."; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; \
 	}
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --server-python $(SERVER_VENV)/bin/python \
+	  --profile bench/out/profile-mixed.txt
 
 lint: $(STAMP)
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/ruff format --check kiosk tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SERVER_VENV) .pytest_cache .ruff_cache

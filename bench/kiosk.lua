@@ -4,8 +4,8 @@
 --   floor   GET / only (the bare Flask app of bench/floor_app.py)
 --   mixed   a visitor's taps: opener page, opener tap, FAQ page, FAQ opens and
 --           "Tell me more", a QR image, and a sign-up when BENCH_SIGNUP=1
---   signup  sign-ups only (the durable-writes figure)
---   tally   opener taps only (the durable-writes stand-in before /signup exists)
+--   one of the parts of `mixed` alone (opener_page, opener_tap, faq_page, faq_open,
+--           faq_more, qr_image, signup), for the breakdown by request and durable writes
 -- The session cookie and CSRF token come from one setup request made by the driver
 -- (BENCH_COOKIE, BENCH_TOKEN); keys and slugs come from the content pack (BENCH_CHOICES,
 -- BENCH_SLUGS, BENCH_QR, BENCH_INTERESTS, comma-separated). BENCH_RUN makes every
@@ -78,19 +78,24 @@ local function signup()
   return htmx_post("/signup", body)
 end
 
-local cycles = {
-  floor = { page("/") },
-  signup = { signup },
-  tally = { opener_tap },
-  mixed = {
-    page("/"), opener_tap, page("/faq"), faq_open("short"), faq_open("more"),
-    faq_open("short"), qr_image,
-  },
+local parts = {
+  opener_page = page("/"),
+  opener_tap = opener_tap,
+  faq_page = page("/faq"),
+  faq_open = faq_open("short"),
+  faq_more = faq_open("more"),
+  qr_image = qr_image,
+  signup = signup,
+}
+local mixed = {
+  parts.opener_page, parts.opener_tap, parts.faq_page, parts.faq_open, parts.faq_more,
+  parts.faq_open, parts.qr_image,
 }
 if with_signup then
-  table.insert(cycles.mixed, signup)
+  table.insert(mixed, parts.signup)
 end
-local cycle = cycles[mix]
+local cycle = ({ floor = { page("/") }, mixed = mixed })[mix] or { parts[mix] }
+assert(cycle[1], "unknown BENCH_MIX " .. mix)
 
 function request()
   sent = sent + 1

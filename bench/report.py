@@ -144,12 +144,14 @@ def machine() -> dict[str, str]:
     }
 
 
-def markdown(figures: list[Figure], about: dict[str, str], settings: str) -> str:
+def markdown(figures: list[Figure], about: dict[str, str], settings: str, profile: str) -> str:
     facts = "\n".join(f"- **{key}:** {value}" for key, value in about.items())
     findings = FINDINGS.read_text() if FINDINGS.exists() else ""
+    if profile:
+        profile = f"## Profile of this run's mixed load (8 tablets)\n\n{profile}\n\n"
     return (
         "# Benchmark results\n\n"
-        "Written by `make bench` (bench/run.py); the table is regenerated on every run, the\n"
-        "notes under it come from bench/findings.md.\n\n"
-        f"{facts}\n- **Run:** {settings}\n\n{markdown_table(figures)}\n\n{findings}"
+        "Written by `make bench` (bench/run.py): the table and the profile are regenerated on\n"
+        "every run; the findings under them come from bench/findings.md.\n\n"
+        f"{facts}\n- **Run:** {settings}\n\n{markdown_table(figures)}\n\n{profile}{findings}"
     )

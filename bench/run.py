@@ -42,10 +42,10 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import pages, report, servers
+from bench import pages, profile, report, servers
 from bench.report import Figure, Target
 from bench.wrk import WrkResult, run_wrk
 
@@ -54,6 +54,7 @@ FLOOR_PORT = 8121
 TABLETS = (1, 8, 32)
 TARGET_TABLETS = 8
 WARM_UP_S = 2
+BREAKDOWN_S = 3
 
 
 @dataclass
@@ -62,13 +63,15 @@ class Run:
 
     kiosk: dict[int, WrkResult]
     floor: dict[int, WrkResult]
+    breakdown: dict[str, WrkResult]
     writes: WrkResult
     writes_what: str
     weight: pages.Weight
     fragments: dict[str, int]
-    starts: dict[str, float]
     rss: dict[str, float]
-    exports: dict[str, dict]
+    starts: dict[str, float] = field(default_factory=dict)
+    exports: dict[str, dict] = field(default_factory=dict)
+    profile: str = ""
 
 
 def kiosk_env(instance: Path) -> dict[str, str]:
@@ -77,10 +80,10 @@ def kiosk_env(instance: Path) -> dict[str, str]:
     return env | {"KIOSK_INSTANCE": str(instance), "PYTHONUNBUFFERED": "1"}
 
 
-def start_kiosk(instance: Path, log: Path) -> servers.Server:
+def start_kiosk(python: Path, instance: Path, log: Path) -> servers.Server:
     return servers.start(
         "kiosk",
-        servers.kiosk_command(KIOSK_PORT),
+        servers.kiosk_command(python, KIOSK_PORT),
         "/healthz",
         KIOSK_PORT,
         env=kiosk_env(instance),
@@ -89,10 +92,10 @@ def start_kiosk(instance: Path, log: Path) -> servers.Server:
     )
 
 
-def start_floor(log: Path) -> servers.Server:
+def start_floor(python: Path, log: Path) -> servers.Server:
     return servers.start(
         "floor",
-        servers.floor_command(FLOOR_PORT),
+        servers.floor_command(python, FLOOR_PORT),
         "/",
         FLOOR_PORT,
         stdout=log.open("ab"),
@@ -100,41 +103,70 @@ def start_floor(log: Path) -> servers.Server:
     )
 
 
+BREAKDOWN = ("opener_page", "opener_tap", "faq_page", "faq_open", "faq_more", "qr_image")
+
+
+@dataclass
+class Load:
+    """The two servers under load, the tablet session, and what the load may tap."""
+
+    kiosk: servers.Server
+    floor: servers.Server
+    session: pages.TabletSession
+    keys: pages.ContentKeys
+    signup: bool
+
+    def env(self, mix: str) -> dict[str, str]:
+        """What kiosk.lua needs: the mix, the tablet's session, the content's keys."""
+        return {
+            "BENCH_MIX": mix,
+            "BENCH_COOKIE": self.session.cookie,
+            "BENCH_TOKEN": self.session.token,
+            "BENCH_RUN": uuid.uuid4().hex[:8],
+            "BENCH_SIGNUP": "1" if self.signup else "0",
+            "BENCH_CHOICES": ",".join(self.keys.choices),
+            "BENCH_SLUGS": ",".join(self.keys.slugs),
+            "BENCH_QR": ",".join(self.keys.qr_links),
+            "BENCH_INTERESTS": ",".join(self.keys.interests),
+        }
+
+    def on_kiosk(self, mix: str, tablets: int, seconds: int) -> WrkResult:
+        return timed(self.kiosk, tablets, seconds, self.env(mix))
+
+    def on_floor(self, tablets: int, seconds: int) -> WrkResult:
+        return timed(self.floor, tablets, seconds, {"BENCH_MIX": "floor"})
+
+
+def timed(server: servers.Server, tablets: int, seconds: int, env: dict[str, str]) -> WrkResult:
+    """One wrk run against `server`, with the CPU time the server spent on it."""
+    before = server.cpu_seconds()
+    result = run_wrk(server.base_url + "/", tablets, seconds, env)
+    return replace(result, server_cpu_s=server.cpu_seconds() - before)
+
+
 def has_signup(session: pages.TabletSession) -> bool:
     return session.fetch("/signup").status == 200
 
 
-def load_env(session: pages.TabletSession, keys: pages.ContentKeys, mix: str) -> dict[str, str]:
-    """What kiosk.lua needs: the mix, the tablet's session, the content's keys."""
-    return {
-        "BENCH_MIX": mix,
-        "BENCH_COOKIE": session.cookie,
-        "BENCH_TOKEN": session.token,
-        "BENCH_RUN": uuid.uuid4().hex[:8],
-        "BENCH_SIGNUP": "1" if has_signup(session) else "0",
-        "BENCH_CHOICES": ",".join(keys.choices),
-        "BENCH_SLUGS": ",".join(keys.slugs),
-        "BENCH_QR": ",".join(keys.qr_links),
-        "BENCH_INTERESTS": ",".join(keys.interests),
-    }
-
-
-def measure_load(
-    kiosk: servers.Server, floor: servers.Server, env: dict[str, str], seconds: int
-) -> tuple[dict[int, WrkResult], dict[int, WrkResult]]:
+def measure_mixed(load: Load, seconds: int) -> tuple[dict[int, WrkResult], dict[int, WrkResult]]:
     """Floor and kiosk at each tablet count, alternating so drift hits both alike."""
-    floor_env = {"BENCH_MIX": "floor"}
-    run_wrk(floor.base_url + "/", TARGET_TABLETS, WARM_UP_S, floor_env)
-    run_wrk(kiosk.base_url + "/", TARGET_TABLETS, WARM_UP_S, env)
-    floor_results, kiosk_results = {}, {}
+    load.on_floor(TARGET_TABLETS, WARM_UP_S)
+    load.on_kiosk("mixed", TARGET_TABLETS, WARM_UP_S)
+    kiosk, floor = {}, {}
     for tablets in TABLETS:
         print(f"  {tablets} tablet(s): floor, kiosk ...", flush=True)
-        floor_results[tablets] = run_wrk(floor.base_url + "/", tablets, seconds, floor_env)
-        kiosk_results[tablets] = run_wrk(kiosk.base_url + "/", tablets, seconds, env)
-    return kiosk_results, floor_results
+        floor[tablets] = load.on_floor(tablets, seconds)
+        kiosk[tablets] = load.on_kiosk("mixed", tablets, seconds)
+    return kiosk, floor
 
 
-def synchronous_mode(instance: Path) -> int:
+def measure_breakdown(load: Load, seconds: int) -> dict[str, WrkResult]:
+    """Each part of the mix alone at the target tablet count: where the time goes."""
+    parts = BREAKDOWN + (("signup",) if load.signup else ())
+    return {part: load.on_kiosk(part, TARGET_TABLETS, seconds) for part in parts}
+
+
+def synchronous_mode(python: Path, instance: Path) -> int:
     """PRAGMA synchronous on a connection the kiosk opens (2 is FULL)."""
     code = (
         "from sqlalchemy import text\nfrom kiosk import create_app\n"
@@ -142,14 +174,14 @@ def synchronous_mode(instance: Path) -> int:
         "with create_app().app_context(): print(db.session.scalar(text('PRAGMA synchronous')))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], env=kiosk_env(instance), capture_output=True, text=True
+        [str(python), "-c", code], env=kiosk_env(instance), capture_output=True, text=True
     )
     return int(done.stdout.strip() or -1)
 
 
-def export_probe(*args: str) -> dict:
+def export_probe(python: Path, *args: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.export_probe", *args],
+        [str(python), "-m", "bench.export_probe", *args],
         capture_output=True,
         text=True,
         check=True,
@@ -157,57 +189,84 @@ def export_probe(*args: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def measure_exports(workdir: Path, count: int) -> dict[str, dict]:
+def measure_exports(python: Path, workdir: Path, count: int) -> dict[str, dict]:
     instance = str(workdir / "export-instance")
-    event = export_probe("generate", "--instance", instance, "--count", str(count))["event"]
+    event = export_probe(python, "generate", "--instance", instance, "--count", str(count))["event"]
     results = {}
     for export_format in ("csv", "mailchimp"):
         out = workdir / f"export.{export_format}.csv"
         results[export_format] = export_probe(
-            "measure", "--instance", instance, "--event", str(event),
+            python, "measure", "--instance", instance, "--event", str(event),
             "--format", export_format, "--out", str(out),
         )  # fmt: skip
     return results
 
 
-def measure(workdir: Path, seconds: int, signups: int) -> Run:
+def profile_mixed(load: Load, seconds: int, out: Path) -> str:
+    """A py-spy profile of the kiosk under the mixed load, as Markdown ("" without py-spy)."""
+    recording = profile.start_recording(load.kiosk.process.pid, seconds + 1, out)
+    if recording is None:
+        print("  py-spy is not installed: no profile (make bench installs it)", flush=True)
+        return ""
+    load.on_kiosk("mixed", TARGET_TABLETS, seconds)
+    recording.wait()
+    if not out.exists():
+        print("  py-spy could not attach to the server: no profile", flush=True)
+        return ""
+    return profile.markdown(profile.parse_raw(out.read_text()))
+
+
+def measure_servers(
+    kiosk: servers.Server, floor: servers.Server, seconds: int, profile_to: Path | None
+) -> Run:
+    session = pages.start_session(kiosk.base_url)
+    keys = pages.ContentKeys.from_default_pack()
+    load = Load(kiosk, floor, session, keys, has_signup(session))
+    print("Page weight and fragments ...", flush=True)
+    weight = pages.first_load_weight(kiosk.base_url)
+    fragments = pages.fragment_sizes(session, keys)
+    print(f"Mixed traffic, {seconds} s per run ...", flush=True)
+    kiosk_runs, floor_runs = measure_mixed(load, seconds)
+    print(f"By request, {BREAKDOWN_S} s each ...", flush=True)
+    breakdown = measure_breakdown(load, BREAKDOWN_S)
+    writes_mix = "signup" if load.signup else "opener_tap"
+    writes_what = "sign-ups" if load.signup else "opener taps (no /signup yet)"
+    print(f"Durable writes: {writes_what} ...", flush=True)
+    writes = load.on_kiosk(writes_mix, TARGET_TABLETS, seconds)
+    rss = {"kiosk": kiosk.rss_mb(), "floor": floor.rss_mb()}
+    run = Run(kiosk_runs, floor_runs, breakdown, writes, writes_what, weight, fragments, rss)
+    if profile_to is not None:
+        print(f"Profile of the mixed load, {TARGET_TABLETS} tablets ...", flush=True)
+        run.profile = profile_mixed(load, seconds, profile_to)
+    return run
+
+
+def measure(
+    python: Path, workdir: Path, seconds: int, signups: int, profile_to: Path | None
+) -> Run:
+    """Every figure of the run: the servers under load, then cold starts and exports."""
     log = workdir / "servers.log"
     instance = workdir / "instance"
     print("Cold start (fresh instance, then a restart) ...", flush=True)
-    first = start_kiosk(instance, log)
+    first = start_kiosk(python, instance, log)
     first.stop()
-    kiosk = start_kiosk(instance, log)
-    floor = start_floor(log)
+    kiosk = start_kiosk(python, instance, log)
+    floor = start_floor(python, log)
     try:
-        session = pages.start_session(kiosk.base_url)
-        keys = pages.ContentKeys.from_default_pack()
-        print("Page weight and fragments ...", flush=True)
-        weight = pages.first_load_weight(kiosk.base_url)
-        fragments = pages.fragment_sizes(session, keys)
-        print(f"Mixed traffic, {seconds} s per run ...", flush=True)
-        kiosk_runs, floor_runs = measure_load(
-            kiosk, floor, load_env(session, keys, "mixed"), seconds
-        )
-        writes_what = "sign-ups" if has_signup(session) else "opener taps (no /signup yet)"
-        mix = "signup" if has_signup(session) else "tally"
-        print(f"Durable writes: {writes_what} ...", flush=True)
-        writes = run_wrk(
-            kiosk.base_url + "/", TARGET_TABLETS, seconds, load_env(session, keys, mix)
-        )
-        rss = {"kiosk": kiosk.rss_mb(), "floor": floor.rss_mb()}
+        run = measure_servers(kiosk, floor, seconds, profile_to)
     finally:
         kiosk.stop()
         floor.stop()
-    if synchronous_mode(instance) != 2:
-        writes_what += " — WARNING: synchronous is not FULL"
-    print(f"Export of {signups:,} sign-ups ...", flush=True)
-    exports = measure_exports(workdir, signups)
-    starts = {
+    run.starts = {
         "fresh": first.startup_seconds,
         "restart": kiosk.startup_seconds,
         "floor": floor.startup_seconds,
     }
-    return Run(kiosk_runs, floor_runs, writes, writes_what, weight, fragments, starts, rss, exports)
+    if synchronous_mode(python, instance) != 2:
+        run.writes_what += " — WARNING: synchronous is not FULL"
+    print(f"Export of {signups:,} sign-ups ...", flush=True)
+    run.exports = measure_exports(python, workdir, signups)
+    return run
 
 
 def traffic_figures(run: Run) -> list[Figure]:
@@ -233,6 +292,7 @@ def traffic_figures(run: Run) -> list[Figure]:
                 Target("<", 50, "ms") if at_target else None,
             ),
             Figure(f"{name}: p99", k.p99_ms, "ms", f.p99_ms),
+            Figure(f"{name}: server CPU", k.cpu_ms_per_request, "ms/req", f.cpu_ms_per_request),
             Figure(
                 f"{name}: errors",
                 k.errors,
@@ -240,6 +300,25 @@ def traffic_figures(run: Run) -> list[Figure]:
                 f.errors,
                 Target("<=", 0),
                 f"first bad status {k.first_bad_status}" if k.first_bad_status else "",
+            ),
+        ]
+    return figures
+
+
+def breakdown_figures(run: Run) -> list[Figure]:
+    floor = run.floor[TARGET_TABLETS]
+    figures = []
+    for part, result in run.breakdown.items():
+        name = f"{part} alone, {TARGET_TABLETS} tablets"
+        errors = f"{result.errors} errors" if result.errors else ""
+        figures += [
+            Figure(f"{name}: requests/s", result.rps, "req/s", floor.rps, note=errors),
+            Figure(f"{name}: p95", result.p95_ms, "ms", floor.p95_ms),
+            Figure(
+                f"{name}: server CPU",
+                result.cpu_ms_per_request,
+                "ms/req",
+                floor.cpu_ms_per_request,
             ),
         ]
     return figures
@@ -334,6 +413,7 @@ def start_figures(run: Run) -> list[Figure]:
 def figures(run: Run) -> list[Figure]:
     return [
         *traffic_figures(run),
+        *breakdown_figures(run),
         *weight_figures(run),
         *write_figures(run),
         *export_figures(run),
@@ -341,22 +421,39 @@ def figures(run: Run) -> list[Figure]:
     ]
 
 
+def loads(averages: tuple[float, float, float]) -> str:
+    """The load averages, which show other work on the machine skewing the figures."""
+    return " / ".join(f"{value:.2f}" for value in averages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark the kiosk against a bare Flask floor.")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--signups", type=int, default=100_000, help="sign-ups to export")
     parser.add_argument("--no-write", action="store_true", help="print only; keep results.md")
+    parser.add_argument(
+        "--server-python",
+        type=Path,
+        default=Path(sys.executable),
+        help="python of the environment the servers run in (make bench: production-only)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE", help="also profile the mixed load into FILE"
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as workdir:
-        run = measure(Path(workdir), args.seconds, args.signups)
+        run = measure(args.server_python, Path(workdir), args.seconds, args.signups, args.profile)
     results = figures(run)
     settings = (
         f"wrk {args.seconds} s per run, 1 wrk thread; waitress threads={servers.SERVER_THREADS}; "
-        f"{args.signups:,} sign-ups exported"
+        f"{args.signups:,} sign-ups exported; load average (1, 5, 15 min) "
+        f"{loads(load_before)} before the run, {loads(os.getloadavg())} after it"
     )
     print("\n" + report.text_table(results))
     if not args.no_write:
-        report.RESULTS.write_text(report.markdown(results, report.machine(), settings))
+        text = report.markdown(results, report.machine(), settings, run.profile)
+        report.RESULTS.write_text(text)
         print(f"\nWritten to {report.RESULTS}")
 
 

@@ -1,7 +1,7 @@
 """Start the kiosk and the floor app as real server processes, and read what they cost."""
 
+import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +25,9 @@ class Server:
     def rss_mb(self) -> float:
         return rss_mb(self.process.pid)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -40,6 +43,13 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def answers_200(url: str) -> bool:
@@ -65,16 +75,13 @@ def start(name: str, command: list[str], probe_path: str, port: int, **popen: ob
     return Server(name, process, base_url, time.perf_counter() - started)
 
 
-def kiosk_command(port: int) -> list[str]:
-    kiosk = Path(sys.executable).with_name("kiosk")
-    return [str(kiosk), "serve", "--host", HOST, "--port", str(port)] + [
-        "--threads",
-        str(SERVER_THREADS),
-    ]
+def kiosk_command(python: Path, port: int) -> list[str]:
+    """`kiosk serve` from the environment of `python`, as the kiosk runs in production."""
+    kiosk = python.with_name("kiosk")
+    threads = str(SERVER_THREADS)
+    return [str(kiosk), "serve", "--host", HOST, "--port", str(port), "--threads", threads]
 
 
-def floor_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "bench.floor_app", "--host", HOST, "--port", str(port)] + [
-        "--threads",
-        str(SERVER_THREADS),
-    ]
+def floor_command(python: Path, port: int) -> list[str]:
+    threads = str(SERVER_THREADS)
+    return [str(python), "-m", "bench.floor_app", "--port", str(port), "--threads", threads]

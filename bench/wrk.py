@@ -27,10 +27,17 @@ class WrkResult:
     p99_ms: float
     errors: int
     first_bad_status: int = 0
+    # CPU seconds the server process used during the run (set by the driver).
+    server_cpu_s: float = 0.0
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per request: unlike requests/s, barely moved by other work on the machine."""
+        return 1000 * self.server_cpu_s / self.requests if self.requests else 0.0
 
 
 def parse_wrk_output(text: str) -> WrkResult:

@@ -4,9 +4,12 @@ No timings are asserted here: `make bench` measures, the test suite only checks 
 arithmetic and parsing the measurements go through.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from bench.pages import median_and_largest, referenced_assets, session_cookie
+from bench.profile import parse_raw
 from bench.report import Figure, Target, markdown_table, number, ratio, text_table
 from bench.wrk import WrkError, parse_wrk_output, wrk_command
 
@@ -106,3 +109,28 @@ def test_session_cookie_drops_the_attributes() -> None:
 
 def test_median_and_largest_fragment() -> None:
     assert median_and_largest({"a": 100, "b": 300, "c": 200}) == (200, "b", 300)
+
+
+def test_server_cpu_is_shared_out_per_request() -> None:
+    result = replace(parse_wrk_output(WRK_OUTPUT), server_cpu_s=7.54)
+
+    assert result.cpu_ms_per_request == pytest.approx(2.0)
+
+
+VIEW = "handler_thread (waitress/task.py:1);index (/w/kiosk/visitor.py:50)"
+RAW_PROFILE = (
+    f"{VIEW};do_execute (/x/site-packages/sqlalchemy/engine/default.py:9) 3\n"
+    f"{VIEW};root (base.html:4) 1\n"
+)
+
+
+def test_a_profile_adds_samples_where_a_function_is_on_the_stack() -> None:
+    profile = parse_raw(RAW_PROFILE)
+
+    assert profile.samples == 4
+    assert profile.top(profile.inclusive, 1, where="kiosk/") == [
+        (100.0, "index (kiosk/visitor.py)")
+    ]
+    assert profile.top(profile.self_time, 1) == [
+        (75.0, "do_execute (sqlalchemy/engine/default.py)")
+    ]
