@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from html.parser import HTMLParser
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -17,6 +18,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    set_cookies: list[str]
 
 
 @dataclass(frozen=True)
@@ -42,23 +44,27 @@ def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = 
     request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-            return Reply(response.status, dict(response.headers), response.read())
+            return to_reply(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
-        return Reply(error.code, dict(error.headers), error.read())
+        return to_reply(error.code, error.headers, error.read())
 
 
-def session_cookie(set_cookie: str) -> str:
-    """`name=value` of a Set-Cookie header, without its attributes."""
-    return set_cookie.split(";", 1)[0].strip()
+def to_reply(status: int, headers: Message, body: bytes) -> Reply:
+    return Reply(status, dict(headers), body, headers.get_all("Set-Cookie") or [])
+
+
+def cookie_header(set_cookies: list[str]) -> str:
+    """A Cookie header sending back every cookie of these Set-Cookie headers."""
+    return "; ".join(set_cookie.split(";", 1)[0].strip() for set_cookie in set_cookies)
 
 
 def start_session(base_url: str) -> TabletSession:
     """Load the opener once, as a tablet does, and keep its session cookie and CSRF token."""
     reply = fetch(base_url + "/")
     match = CSRF_INPUT.search(reply.body.decode())
-    if reply.status != 200 or match is None or "Set-Cookie" not in reply.headers:
+    if reply.status != 200 or match is None or not reply.set_cookies:
         raise RuntimeError(f"the opener gave no session and token (status {reply.status})")
-    return TabletSession(base_url, session_cookie(reply.headers["Set-Cookie"]), match.group(1))
+    return TabletSession(base_url, cookie_header(reply.set_cookies), match.group(1))
 
 
 class AssetFinder(HTMLParser):

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench.pages import median_and_largest, referenced_assets, session_cookie
+from bench.pages import cookie_header, median_and_largest, referenced_assets
 from bench.profile import parse_raw
 from bench.report import Figure, Target, markdown_table, number, ratio, text_table
 from bench.wrk import WrkError, parse_wrk_output, wrk_command
@@ -103,8 +103,10 @@ def test_page_assets_are_stylesheets_scripts_and_images() -> None:
     ]
 
 
-def test_session_cookie_drops_the_attributes() -> None:
-    assert session_cookie("session=abc.def; HttpOnly; Path=/; SameSite=Lax") == "session=abc.def"
+def test_cookie_header_sends_back_every_cookie_without_attributes() -> None:
+    set_cookies = ["session=abc.def; HttpOnly; Path=/; SameSite=Lax", "kiosk_visit=x1; Path=/"]
+
+    assert cookie_header(set_cookies) == "session=abc.def; kiosk_visit=x1"
 
 
 def test_median_and_largest_fragment() -> None:
