@@ -2,6 +2,7 @@
 
 import os
 import socket
+import sys
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -71,6 +72,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
 
 @click.group("event")
+@with_appcontext
 def event_group() -> None:
     """Prepare and switch events."""
     upgrade()
@@ -210,7 +212,7 @@ def pin_command(from_stdin: bool) -> None:
     """Set or change the volunteer screen's PIN (4 to 12 digits)."""
     upgrade()
     if from_stdin:
-        pin = _check_pin(click.get_text_stream("stdin").readline())
+        pin = _check_pin(sys.stdin.readline())
     else:
         pin = _check_pin(
             click.prompt("New volunteer PIN", hide_input=True, confirmation_prompt=True)
