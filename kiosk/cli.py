@@ -13,10 +13,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
-from kiosk.services import events, exports
-from kiosk.services.audit import record_audit
-from kiosk.services.hashing import hash_secret
-from kiosk.services.settings import VOLUNTEER_PIN_HASH, set_setting
+from kiosk.services import events, exports, volunteers
 
 if TYPE_CHECKING:
     from kiosk.models import Event
@@ -194,17 +191,6 @@ def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
     os.replace(partial, path)
 
 
-PIN_DIGITS = (4, 12)
-
-
-def _check_pin(pin: str) -> str:
-    pin = pin.strip()
-    low, high = PIN_DIGITS
-    if not (pin.isdigit() and pin.isascii() and low <= len(pin) <= high):
-        raise click.ClickException(f"The PIN must be {low} to {high} digits.")
-    return pin
-
-
 @click.command("pin")
 @with_appcontext
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the PIN from standard input")
@@ -212,14 +198,14 @@ def pin_command(from_stdin: bool) -> None:
     """Set or change the volunteer screen's PIN (4 to 12 digits)."""
     upgrade()
     if from_stdin:
-        pin = _check_pin(sys.stdin.readline())
+        pin = sys.stdin.readline().strip()
     else:
-        pin = _check_pin(
-            click.prompt("New volunteer PIN", hide_input=True, confirmation_prompt=True)
-        )
-    set_setting(VOLUNTEER_PIN_HASH, hash_secret(pin))
-    record_audit("volunteer_pin", "volunteer PIN set", actor="cli")
-    click.echo("Volunteer PIN set.")
+        pin = click.prompt("New volunteer PIN", hide_input=True, confirmation_prompt=True).strip()
+    try:
+        volunteers.set_volunteer_pin(pin, actor="cli")
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("Volunteer PIN set. Open /volunteer on the kiosk and enter it.")
 
 
 def init_app(app: Flask) -> None:
