@@ -18,7 +18,7 @@ from kiosk.services.events import current_event
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
-from kiosk.services.signups import record_signup
+from kiosk.services.signups import form_fields, record_signup
 
 bp = Blueprint("visitor", __name__)
 
@@ -198,16 +198,7 @@ def signup() -> Response:
     return _submit(
         "visitor/signup.html",
         "signup",
-        lambda: record_signup(
-            first_name=form.get("first_name"),
-            last_name=form.get("last_name"),
-            email=form.get("email"),
-            phone=form.get("phone"),
-            organisation=form.get("organisation"),
-            interests=form.getlist("interests"),
-            consent=_consented(),
-            idempotency_key=form.get("idempotency_key"),
-        ),
+        lambda: record_signup(**form_fields(form)),
         lambda _record: url_for("visitor.signup_thanks"),
     )
 

@@ -17,7 +17,7 @@ from kiosk.rendering import render
 from kiosk.services import tallies
 from kiosk.services.events import current_event
 from kiosk.services.records import InvalidInput
-from kiosk.services.signups import record_signup
+from kiosk.services.signups import form_fields, record_signup
 from kiosk.services.volunteers import check_volunteer_pin, pin_fingerprint, volunteer_pin_is_set
 from kiosk.visitor import VOLUNTEER_SESSION_KEY
 
@@ -142,17 +142,7 @@ def signup() -> Response:
     """Type in a paper sign-up; on success, an empty form for the next one."""
     form = request.form
     try:
-        record_signup(
-            first_name=form.get("first_name"),
-            last_name=form.get("last_name"),
-            email=form.get("email"),
-            phone=form.get("phone"),
-            organisation=form.get("organisation"),
-            interests=form.getlist("interests"),
-            consent=form.get("consent") == "y",
-            idempotency_key=form.get("idempotency_key"),
-            source=Signup.VOLUNTEER,
-        )
+        record_signup(**form_fields(form), source=Signup.VOLUNTEER)
     except InvalidInput as error:
         context = _screen_context(
             form=form, errors=error.errors, form_key=form.get("idempotency_key") or new_form_key()

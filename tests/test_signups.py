@@ -176,8 +176,9 @@ def test_resending_a_form_with_the_same_idempotency_key_stores_nothing_new(app, 
     assert signup.first_name == "Min-ji"
 
 
-def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app):
-    from kiosk.services.signups import record_signup
+def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, monkeypatch):
+    from kiosk.services import records
+    from kiosk.services import signups as service
 
     key = uuid.uuid4().hex
     with app.app_context():
@@ -187,18 +188,22 @@ def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app):
         db.session.add(winner)
         db.session.commit()
         winner_id = winner.id
-        # The pre-check misses it (as it would in another thread), the constraint catches it.
-        from kiosk.services import signups as service
+        # Both pre-checks miss it, as they would while another thread commits it; the
+        # unique constraint catches it and the record that won is returned.
+        real_find = records.find_by_key
+        calls: list[str] = []
 
-        original = service.find_by_key
-        service.find_by_key = lambda model, k: None
-        try:
-            result = record_signup(
-                first_name="Second", email="second@example.org", consent=True, idempotency_key=key
-            )
-        finally:
-            service.find_by_key = original
+        def find_after_the_first_miss(model, k):
+            calls.append(k)
+            return None if len(calls) == 1 else real_find(model, k)
+
+        monkeypatch.setattr(service, "find_by_key", lambda model, k: None)
+        monkeypatch.setattr(records, "find_by_key", find_after_the_first_miss)
+        result = service.record_signup(
+            first_name="Second", email="second@example.org", consent=True, idempotency_key=key
+        )
         assert result.id == winner_id
+        assert calls == [key, key]  # the pre-check, then the look-up after the refusal
         assert db.session.scalar(select(db.func.count()).select_from(Signup)) == 1
 
 

@@ -9,13 +9,7 @@ from sqlalchemy import func, select
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge
 from kiosk.services.events import current_event
-from kiosk.services.records import (
-    Checker,
-    apply_consent,
-    clean_idempotency_key,
-    find_by_key,
-    save_once,
-)
+from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
 PRESET_DOLLARS = (15, 30, 50, 100)
 MONTHLY_MINIMUM_DOLLARS = 15
@@ -91,19 +85,15 @@ def record_pledge(
     check.consent("consent", consent, needed=bool(clean_email))
     check.done()
 
-    key = clean_idempotency_key(idempotency_key)
-    if (already := find_by_key(Pledge, key)) is not None:
-        return already
     pledge = Pledge(
         event_id=event.id,
         kind=kind,
         amount_cents=cents,
         name=clean_name,
         email=clean_email,
-        idempotency_key=key,
+        idempotency_key=clean_idempotency_key(idempotency_key),
     )
-    apply_consent(pledge, consent and bool(clean_email))
-    return save_once(pledge)
+    return save_once(pledge, consent=consent and bool(clean_email))
 
 
 def pledged_total_cents(event: Event) -> int:

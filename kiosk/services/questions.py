@@ -6,13 +6,7 @@ from sqlalchemy import select
 from kiosk.extensions import db
 from kiosk.models import Event, Question
 from kiosk.services.events import current_event
-from kiosk.services.records import (
-    Checker,
-    apply_consent,
-    clean_idempotency_key,
-    find_by_key,
-    save_once,
-)
+from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
 QUESTION_MAX = 1000
 
@@ -38,17 +32,13 @@ def record_question(
     check.consent("consent", consent, needed=bool(clean_email))
     check.done()
 
-    key = clean_idempotency_key(idempotency_key)
-    if (already := find_by_key(Question, key)) is not None:
-        return already
     record = Question(
         event_id=(event or current_event()).id,
         text=text,
         email=clean_email,
-        idempotency_key=key,
+        idempotency_key=clean_idempotency_key(idempotency_key),
     )
-    apply_consent(record, consent and bool(clean_email))
-    return save_once(record)
+    return save_once(record, consent=consent and bool(clean_email))
 
 
 def questions_of(event: Event) -> list[Question]:

@@ -118,14 +118,22 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
-def save_once(record: Record) -> Record:
-    """Commit a new record; if its idempotency key won a race elsewhere, return that one."""
+def save_once(record: Record, *, consent: bool) -> Record:
+    """Commit a new record with its consent, once per idempotency key.
+
+    A key already stored returns that record instead; the unique constraint catches the
+    race the pre-check cannot (two waitress threads, the same double tap).
+    """
+    key = record.idempotency_key  # type: ignore[attr-defined]
+    if (already := find_by_key(type(record), key)) is not None:
+        return already
+    apply_consent(record, consent)
     db.session.add(record)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        first = find_by_key(type(record), record.idempotency_key)  # type: ignore[attr-defined]
+        first = find_by_key(type(record), key)
         if first is None:
             raise
         return first

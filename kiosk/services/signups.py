@@ -1,9 +1,11 @@
 """Mailing-list sign-ups: validate, normalise and store them, one record per person per event."""
 
 from collections.abc import Iterable
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
 from kiosk.extensions import db
@@ -56,6 +58,20 @@ def find_signup(event: Event, email: str) -> Signup | None:
     )
 
 
+def form_fields(form: MultiDict[str, str]) -> dict[str, Any]:
+    """record_signup's arguments from a posted sign-up form (the kiosk's or a volunteer's)."""
+    return {
+        "first_name": form.get("first_name"),
+        "last_name": form.get("last_name"),
+        "email": form.get("email"),
+        "phone": form.get("phone"),
+        "organisation": form.get("organisation"),
+        "interests": form.getlist("interests"),
+        "consent": form.get("consent") == "y",
+        "idempotency_key": form.get("idempotency_key"),
+    }
+
+
 def record_signup(
     *,
     first_name: str | None,
@@ -98,14 +114,9 @@ def record_signup(
     if earlier is not None:
         return _update(earlier, cleaned, chosen)
     signup = Signup(
-        event_id=event.id,
-        interests=",".join(chosen),
-        source=source,
-        idempotency_key=key,
-        **cleaned,
+        event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
-    apply_consent(signup, consent)
-    return save_once(signup)
+    return save_once(signup, consent=consent)
 
 
 def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
