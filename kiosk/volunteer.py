@@ -30,6 +30,18 @@ MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60
 
 
+@bp.record_once
+def _announce_on_serve(state: Any) -> None:
+    """`kiosk serve` prints where the volunteer screen is and whether it has a PIN yet."""
+    state.app.extensions.setdefault("kiosk_startup_notes", []).append(_startup_note)
+
+
+def _startup_note() -> str:
+    # No request here, so no url_for: the blueprint's prefix is the screen's address.
+    where = f"  Volunteer screen:       {bp.url_prefix}/"
+    return where if volunteer_pin_is_set() else f"{where}  (no PIN yet: run `kiosk pin`)"
+
+
 @bp.after_request
 def no_store(response: Response) -> Response:
     """Nothing of the volunteer's screen may be replayed from a cache or by Back."""

@@ -161,3 +161,11 @@ def test_an_unlock_left_idle_too_long_needs_the_pin_again(unlocked, monkeypatch)
     later = time.time() + volunteer.UNLOCK_IDLE_SECONDS + 1
     monkeypatch.setattr(volunteer.time, "time", lambda: later)
     assert 'name="pin"' in unlocked.get("/volunteer/").get_data(as_text=True)
+
+
+def test_kiosk_serve_announces_the_volunteer_screen_and_a_missing_pin(app):
+    with app.app_context():
+        [note] = [n for n in app.extensions["kiosk_startup_notes"] if "Volunteer" in n()]
+        assert "/volunteer/" in note() and "kiosk pin" in note()
+        volunteers.set_volunteer_pin(PIN)
+        assert "kiosk pin" not in note()
