@@ -49,8 +49,11 @@ def clean_text(value: str | None, *, multiline: bool = False) -> str:
             kept.append(char)
     if multiline:
         lines = [_WHITESPACE.sub(" ", line).strip() for line in "".join(kept).split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return _WHITESPACE.sub(" ", "".join(kept)).strip()
+        cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    else:
+        cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
+    # Again: taking a character out can leave a letter and its accent side by side.
+    return unicodedata.normalize("NFC", cleaned)
 
 
 class Checker:
