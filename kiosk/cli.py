@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
 from kiosk.services import events, exports, volunteers
@@ -68,7 +68,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     serve(app, host=host, port=port, threads=threads, ident="kiosk")
 
 
-@click.group("event")
+@click.group("event", cls=AppGroup)
 @with_appcontext
 def event_group() -> None:
     """Prepare and switch events."""
