@@ -8,8 +8,8 @@
 --           faq_more, qr_image, signup), for the breakdown by request and durable writes
 -- The session cookie and CSRF token come from one setup request made by the driver
 -- (BENCH_COOKIE, BENCH_TOKEN); keys and slugs come from the content pack (BENCH_CHOICES,
--- BENCH_SLUGS, BENCH_QR, BENCH_INTERESTS, comma-separated). BENCH_RUN makes every
--- idempotency key of this run unique. done() prints one line "BENCH_JSON {...}".
+-- BENCH_SLUGS, BENCH_QR, BENCH_INTERESTS, comma-separated). BENCH_RUN (8 hex digits)
+-- makes every idempotency key of this run unique. done() prints one line "BENCH_JSON {...}".
 
 local function split(text)
   local items = {}
@@ -69,7 +69,8 @@ local function qr_image()
 end
 
 local function signup()
-  local key = string.format("%s-%d-%d", run, id or 0, sent)
+  -- 32 hex digits, the shape of the keys the kiosk hands out: run, thread, request.
+  local key = string.format("%s%08x%016x", run, id or 0, sent)
   local body = "first_name=Bench&last_name=Visitor&email=visitor%2B" .. key
     .. "%40example.org&organisation=Bench+High&consent=y&idempotency_key=" .. key
   if #interests > 0 then
