@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench.pages import cookie_header, median_and_largest, referenced_assets
+from bench.pages import cookie_header, median_and_largest, over_limit, referenced_assets
 from bench.profile import parse_raw
 from bench.report import Figure, Target, markdown_table, number, ratio, text_table
 from bench.wrk import WrkError, parse_wrk_output, wrk_command
@@ -110,7 +110,14 @@ def test_cookie_header_sends_back_every_cookie_without_attributes() -> None:
 
 
 def test_median_and_largest_fragment() -> None:
-    assert median_and_largest({"a": 100, "b": 300, "c": 200}) == (200, "b", 300)
+    assert median_and_largest({"a": 100, "b": 300, "c": 200}) == (200, 300)
+
+
+def test_fragments_over_the_limit_are_named_largest_first() -> None:
+    sizes = {"GET /faq/x closed": 900, "POST /opener": 3040, "POST /signup (422)": 4090}
+
+    assert over_limit(sizes, 2000) == "2 over 2 KB: POST /signup (422) 4.1 KB, POST /opener 3.0 KB"
+    assert over_limit({"a": 10}, 2000) == "none over the limit"
 
 
 def test_server_cpu_is_shared_out_per_request() -> None:
