@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk.paths import MIGRATIONS_DIR
+from kiosk.write_queue import queue_writers
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -61,3 +62,6 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    with app.app_context():
+        turn = queue_writers(db.engine, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    app.extensions["kiosk_write_turn"] = turn

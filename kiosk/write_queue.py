@@ -1,0 +1,50 @@
+"""Writing requests take turns on a lock in this process, not in SQLite's busy handler.
+
+SQLite lets one transaction write at a time. A second writer that finds the database busy
+waits in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between tries
+whatever happens meanwhile: with 8 tablets tapping, a tap or a sign-up often slept on long
+after the database was free (bench/results.md). Here the transactions of requests that may
+write wait on a lock instead, and the next one starts as soon as the previous one has
+returned its connection. Reads (GET, HEAD, OPTIONS) never queue: in WAL mode readers neither
+block writers nor wait for them. Commands and tests outside a request don't queue either;
+SQLite's busy timeout still keeps them apart from the server.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TURN = "kiosk_write_turn"
+
+
+def may_write() -> bool:
+    """True inside a request whose method may change data (POST, PUT, PATCH, DELETE)."""
+    return has_request_context() and request.method not in READ_ONLY_METHODS
+
+
+def queue_writers(engine: Engine, timeout_s: float) -> threading.Lock | None:
+    """Make writing requests on a SQLite `engine` take turns; returns the lock they share."""
+    if engine.dialect.name != "sqlite":
+        return None
+    lock = threading.Lock()
+
+    def take_turn(connection: Connection) -> None:
+        # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
+        if may_write() and lock.acquire(timeout=timeout_s):
+            connection.connection.info[TURN] = lock
+
+    def give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
+        if record is not None and record.info.pop(TURN, None) is not None:
+            lock.release()
+
+    # First of the "begin" listeners: the turn comes before any BEGIN the transaction emits.
+    event.listen(engine, "begin", take_turn, insert=True)
+    event.listen(engine.pool, "checkin", give_turn)
+    event.listen(engine.pool, "invalidate", lambda conn, record, _error: give_turn(conn, record))
+    return lock
