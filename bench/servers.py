@@ -1,6 +1,7 @@
 """Start the kiosk and the floor app as real server processes, and read what they cost."""
 
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -60,8 +61,20 @@ def answers_200(url: str) -> bool:
         return False
 
 
+def ensure_free(port: int) -> None:
+    """Refuse to start on a port something already answers on: we would measure it instead."""
+    with socket.socket() as probe:
+        # Like the servers themselves: connections closing (TIME_WAIT) don't count as in use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise RuntimeError(f"port {port} is in use; stop what listens there") from None
+
+
 def start(name: str, command: list[str], probe_path: str, port: int, **popen: object) -> Server:
     """Start `command` and time it from process start to the first 200 on `probe_path`."""
+    ensure_free(port)
     base_url = f"http://{HOST}:{port}"
     started = time.perf_counter()
     process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
