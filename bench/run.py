@@ -1,4 +1,4 @@
-"""Benchmark the kiosk against a bare Flask floor: `make bench` (about 3 minutes).
+"""Benchmark the kiosk against a bare Flask floor: `make bench` (about 2 to 3 minutes).
 
 How to run
     make bench                       installs wrk (Debian) and the `bench` extra, then runs this
@@ -19,7 +19,12 @@ What each figure means
                                CSRF token, fetched once. Requests/s and latency p50/p95/p99
                                (wrk's, in ms) and errors (non-2xx/3xx replies and socket
                                errors; must be 0). "× floor" divides by the floor's figure
-                               at the same connection count in the same run.
+                               at the same connection count in the same run. "server CPU"
+                               is the CPU time the server process used during the run per
+                               request served: unlike requests/s it hardly moves when other
+                               work shares the machine, so compare it across runs.
+    <part> alone, 8 tablets    each request of the mix on its own for 3 s (BREAKDOWN), and
+                               sign-ups: which kind of request costs what.
     page weight                the opener's HTML with every stylesheet, script and image it
                                references, raw and as gzip level 6 would send it (waitress
                                itself sends them uncompressed); and the median and largest
@@ -33,6 +38,14 @@ What each figure means
     cold start                 seconds from starting `kiosk serve` to the first 200 on
                                /healthz: on a fresh instance (runs the migrations) and on a
                                restart; resident memory (VmRSS) of the server after the load.
+    profile (--profile FILE)   py-spy samples the server through one more mixed run; the
+                               shares of the kiosk's functions go under the table. py-spy
+                               samples threads that wait (for a lock, for fsync) as well as
+                               those that compute, which is what explains latency.
+
+make bench serves from bench/out/server-venv, an environment with only the kiosk's runtime
+dependencies (test tools such as Pillow would inflate resident memory). The load averages on
+the results' Run line show how much other work shared the machine.
 """
 
 import argparse
@@ -55,6 +68,8 @@ TABLETS = (1, 8, 32)
 TARGET_TABLETS = 8
 WARM_UP_S = 2
 BREAKDOWN_S = 3
+BREAKDOWN = ("opener_page", "opener_tap", "faq_page", "faq_open", "faq_more", "qr_image")
+FRAGMENT_LIMIT = 2000
 
 
 @dataclass
@@ -101,9 +116,6 @@ def start_floor(python: Path, log: Path) -> servers.Server:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-
-
-BREAKDOWN = ("opener_page", "opener_tap", "faq_page", "faq_open", "faq_more", "qr_image")
 
 
 @dataclass
@@ -322,9 +334,6 @@ def breakdown_figures(run: Run) -> list[Figure]:
             ),
         ]
     return figures
-
-
-FRAGMENT_LIMIT = 2000
 
 
 def weight_figures(run: Run) -> list[Figure]:
