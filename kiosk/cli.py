@@ -2,11 +2,12 @@
 
 import os
 import socket
+import sys
 from datetime import date
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
 from kiosk.services import events
@@ -130,9 +131,31 @@ def event_activate(event_id: int) -> None:
     click.echo(f"Active event: {event.id} {event.name}")
 
 
+@click.command("passphrase")
+@with_appcontext
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the passphrase from stdin.")
+def passphrase_command(from_stdin: bool) -> None:
+    """Set or reset the team lead passphrase (ends every lead session)."""
+    from kiosk.services import lead_auth
+
+    upgrade()
+    if from_stdin:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    else:
+        passphrase = click.prompt(
+            "New team lead passphrase", hide_input=True, confirmation_prompt=True
+        )
+    problem = lead_auth.passphrase_problem(passphrase)
+    if problem:
+        raise click.ClickException(problem)
+    lead_auth.set_passphrase(passphrase, actor="cli")
+    click.echo("Team lead passphrase set. Every lead session was logged out.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
+    app.cli.add_command(passphrase_command)
 
 
 def main() -> None:
