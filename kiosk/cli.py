@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
-from kiosk.services import events
+from kiosk.services import erasure, events
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
 ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104
@@ -48,6 +48,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     prepare_database()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _report_purge(erasure.purge_expired())
+    erasure.start_daily_purge(app)
     event = events.active_event()
     click.echo(f"Rescue Team Kiosk: active event {event.name!r}" if event else "Rescue Team Kiosk")
     local = "127.0.0.1" if host in ALL_INTERFACES else host
@@ -152,10 +154,44 @@ def passphrase_command(from_stdin: bool) -> None:
     click.echo("Team lead passphrase set. Every lead session was logged out.")
 
 
+def _report_purge(purged: erasure.Erased) -> None:
+    if purged.events:
+        names = ", ".join(purged.events)
+        click.echo(f"  Retention: erased personal data of {names} ({purged.describe()})")
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Erase personal data of events closed more than the retention days ago."""
+    upgrade()
+    purged = erasure.purge_expired(actor="cli")
+    _report_purge(purged)
+    if not purged.events:
+        click.echo("Nothing to purge: no closed event is past its retention period.")
+
+
+@click.command("backup")
+@with_appcontext
+def backup_command() -> None:
+    """Copy the database into the instance folder's backups/, with a timestamp."""
+    from kiosk.services.audit import record_audit
+    from kiosk.services.backup import BackupError, backup_database
+
+    try:
+        target = backup_database(current_app.instance_path)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    record_audit("backup", f"Database copied to {target.name}", "cli")
+    click.echo(f"Backup written: {target}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
     app.cli.add_command(passphrase_command)
+    app.cli.add_command(purge_command)
+    app.cli.add_command(backup_command)
 
 
 def main() -> None:
