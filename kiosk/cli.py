@@ -186,12 +186,28 @@ def backup_command() -> None:
     click.echo(f"Backup written: {target}")
 
 
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@with_appcontext
+def import_command(file: object) -> None:
+    """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
+    from kiosk.services.imports import ImportRefused, import_bundle
+
+    upgrade()
+    try:
+        report = import_bundle(file.read(), actor="cli")  # type: ignore[attr-defined]
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}\nNothing was imported.") from error
+    click.echo(f"Imported {report.describe()}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
     app.cli.add_command(passphrase_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(import_command)
 
 
 def main() -> None:

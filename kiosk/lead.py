@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.rendering import render
-from kiosk.services import dashboard, events, lead_auth
+from kiosk.services import dashboard, erasure, events, imports, lead_auth
 from kiosk.services.audit import recent_audit, record_audit
 from kiosk.services.hashing import hash_secret
 from kiosk.services.settings import (
@@ -373,3 +373,72 @@ def _announce_at_startup(state: object) -> None:
     """`kiosk serve` prints the setup link (first run) or where the console is."""
     app = state.app  # type: ignore[attr-defined]
     app.extensions.setdefault("kiosk_startup_notes", []).append(lead_auth.setup_note)
+
+
+# ---- Data: exports, merging tablets, erasure ---------------------------------------------------
+
+# A JSON bundle of a busy event is far larger than a visitor's form may be.
+IMPORT_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _render_data(block: str, status: int = 200, **context: object) -> Response:
+    context = {
+        "report": None,
+        "import_error": None,
+        "person": None,
+        "person_error": None,
+        "email": "",
+        "person_erased": None,
+        "event_erased": None,
+        "erase_error": None,
+    } | context
+    return render("lead/data.html", block, status=status, events=events.list_events(), **context)
+
+
+@bp.get("/data")
+def data() -> Response:
+    """Exports, importing another tablet's file, and erasure."""
+    return _render_data("data_import")
+
+
+@bp.post("/import")
+def import_file() -> Response:
+    """Merge another kiosk's JSON export; a bad file is refused whole."""
+    request.max_content_length = IMPORT_MAX_BYTES
+    upload = request.files.get("bundle")
+    if upload is None or not upload.filename:
+        return _render_data("data_import", 422, import_error=_("Choose the JSON file to import."))
+    try:
+        report = imports.import_bundle(upload.read(), actor=client_address())
+    except imports.ImportRefused as error:
+        message = _("%(reason)s Nothing was imported.", reason=str(error))
+        return _render_data("data_import", 422, import_error=message)
+    return _render_data("data_import", report=report)
+
+
+@bp.post("/erase/person")
+def erase_person() -> Response:
+    """Erase one person everywhere by email: first show what would go, then do it."""
+    email = request.form.get("email", "").strip()
+    if "@" not in email or len(email) > 254:
+        error = _("Enter the email address the person signed up with.")
+        return _render_data("data_erase_person", 422, person_error=error, email=email)
+    if request.form.get("confirm") != "yes":
+        found = erasure.person_records(email)
+        return _render_data("data_erase_person", person=found, email=email)
+    erased = erasure.erase_person(email, actor=client_address())
+    return _render_data("data_erase_person", person_erased=erased)
+
+
+@bp.post("/events/<int:event_id>/erase")
+def erase_event(event_id: int) -> Response:
+    """Erase an event's personal data, only after it was exported; tallies stay."""
+    event = _event_or_404(event_id)
+    if request.form.get("confirm") != "yes":
+        error = _("Tick the box to confirm the erasure of %(name)s.", name=event.name)
+        return _render_data("data_erase_events", 422, erase_error=error)
+    try:
+        erased = erasure.erase_event(event, actor=client_address())
+    except erasure.ErasureRefused as refused:
+        return _render_data("data_erase_events", 409, erase_error=f"{event.name}: {refused}")
+    return _render_data("data_erase_events", event_erased=erased)
