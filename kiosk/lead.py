@@ -146,7 +146,12 @@ def setup(token: str) -> Response:
             _set_session_cookie(response, lead_auth.start_session())
             return response
     return render(
-        "lead/setup.html", "setup_form", status=422 if error else 200, token=token, error=error
+        "lead/setup.html",
+        "setup_form",
+        status=422 if error else 200,
+        token=token,
+        form={},
+        errors={"passphrase": error} if error else {},
     )
 
 

@@ -109,8 +109,11 @@ def test_setup_refuses_a_short_or_mismatched_passphrase(app, client):
         f"/lead/setup/{token}", data={"passphrase": "short", "confirmation": "short"}
     )
     assert short.status_code == 422
+    assert "at least 10 characters" in short.get_data(as_text=True)
     mismatch = {"passphrase": "long enough words", "confirmation": "other long words"}
-    assert client.post(f"/lead/setup/{token}", data=mismatch).status_code == 422
+    refused = client.post(f"/lead/setup/{token}", data=mismatch)
+    assert refused.status_code == 422
+    assert "not the same" in refused.get_data(as_text=True)
     with app.app_context():
         assert not lead_auth.has_passphrase()
         assert lead_auth.setup_token_valid(token)

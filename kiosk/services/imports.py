@@ -318,13 +318,8 @@ def _local_event(checked: dict[str, Any], report: ImportReport) -> Event:
     return event
 
 
-def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
-    """Merge another tablet's sign-up of the same person into `signup`; True if it changed.
-
-    The same rule as a second sign-up on one kiosk: the later one fills in and updates
-    fields, never blanks one out, and interests add up.
-    """
-    before = (
+def _merged_fields(signup: Signup) -> tuple[object, ...]:
+    return (
         signup.first_name,
         signup.last_name,
         signup.phone,
@@ -332,6 +327,15 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
         signup.interests,
         signup.consent_at,
     )
+
+
+def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
+    """Merge another tablet's sign-up of the same person into `signup`; True if it changed.
+
+    The same rule as a second sign-up on one kiosk: the later one fills in and updates
+    fields, never blanks one out, and interests add up.
+    """
+    before = _merged_fields(signup)
     newer = incoming["updated_at"] > signup.updated_at
     for name in ("first_name", "last_name", "phone", "organisation"):
         if incoming[name] and (newer or not getattr(signup, name)):
@@ -340,14 +344,7 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     if signup.consent_at is None and incoming["consent_at"] is not None:
         for name in ("consent_version", "consent_text", "consent_at"):
             setattr(signup, name, incoming[name])
-    after = (
-        signup.first_name,
-        signup.last_name,
-        signup.phone,
-        signup.organisation,
-        signup.interests,
-        signup.consent_at,
-    )
+    after = _merged_fields(signup)
     if after != before:
         signup.updated_at = max(signup.updated_at, incoming["updated_at"])
         return True
