@@ -1,22 +1,23 @@
 """The team lead's console, behind a passphrase: events, the live dashboard, exports,
 merging tablets, erasure, settings and the audit log."""
 
+import io
+import zipfile
 from datetime import date
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, request, send_file, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.rendering import render
-from kiosk.services import dashboard, erasure, events, imports, lead_auth
+from kiosk.services import dashboard, erasure, events, exports, imports, lead_auth, volunteers
 from kiosk.services.audit import recent_audit, record_audit
-from kiosk.services.hashing import hash_secret
 from kiosk.services.settings import (
     IDLE_SECONDS,
     RETENTION_DAYS,
-    VOLUNTEER_PIN_HASH,
     idle_seconds,
     retention_days,
     set_setting,
@@ -340,8 +341,12 @@ def settings() -> Response:
         retention = _whole_number(form, "retention_days", 1, 3650, errors)
         minutes = _whole_number(form, "session_minutes", 5, 720, errors)
         pin = form.get("pin", "").strip()
-        if pin and not (pin.isdigit() and 4 <= len(pin) <= 8):
-            errors["pin"] = _("The PIN is 4 to 8 digits.")
+        if pin and not volunteers.valid_pin(pin):
+            errors["pin"] = _(
+                "The PIN is %(low)d to %(high)d digits.",
+                low=volunteers.PIN_MIN_DIGITS,
+                high=volunteers.PIN_MAX_DIGITS,
+            )
         elif pin and lead_auth.check_passphrase(pin):
             errors["pin"] = _("The PIN must not be the lead passphrase.")
         if not errors:
@@ -349,8 +354,7 @@ def settings() -> Response:
             set_setting(RETENTION_DAYS, str(retention))
             set_setting(lead_auth.SESSION_IDLE_MINUTES, str(minutes))
             if pin:
-                set_setting(VOLUNTEER_PIN_HASH, hash_secret(pin))
-                record_audit("settings.pin", "Volunteer PIN changed", client_address())
+                volunteers.set_volunteer_pin(pin, actor=client_address())
             record_audit(
                 "settings.saved",
                 f"Idle {idle} s, retention {retention} days, lead session {minutes} min",
@@ -397,7 +401,14 @@ def _render_data(block: str, status: int = 200, **context: object) -> Response:
         "event_erased": None,
         "erase_error": None,
     } | context
-    return render("lead/data.html", block, status=status, events=events.list_events(), **context)
+    return render(
+        "lead/data.html",
+        block,
+        status=status,
+        events=events.list_events(),
+        export_formats=EXPORT_FORMATS,
+        **context,
+    )
 
 
 @bp.get("/data")
@@ -447,3 +458,61 @@ def erase_event(event_id: int) -> Response:
     except erasure.ErasureRefused as refused:
         return _render_data("data_erase_events", 409, erase_error=f"{event.name}: {refused}")
     return _render_data("data_erase_events", event_erased=erased)
+
+
+# Format -> (label on the button, file extension, MIME type).
+EXPORT_FORMATS = {
+    "csv": (_l("Sign-ups CSV"), "csv", "text/csv"),
+    "mailchimp": (_l("Mailchimp CSV"), "csv", "text/csv"),
+    "pledges": (_l("Pledges CSV"), "csv", "text/csv"),
+    "questions": (_l("Questions CSV"), "csv", "text/csv"),
+    "tallies": (_l("Tallies CSV"), "csv", "text/csv"),
+    "json": (_l("JSON for another kiosk"), "json", "application/json"),
+}
+
+
+def _slug(text: str) -> str:
+    words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    return "-".join(words)[:60] or "event"
+
+
+def export_file_name(event: Event | None, format_name: str, today: date | None = None) -> str:
+    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip."""
+    today = today or date.today()
+    if event is None:
+        return f"rescue-team_all-events_{today.isoformat()}_{format_name}.zip"
+    day = (event.date or today).isoformat()
+    extension = EXPORT_FORMATS[format_name][1]
+    return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
+
+
+def _export_one(event: Event, format_name: str) -> bytes:
+    body = "".join(exports.export_chunks(event, format_name)).encode("utf-8")
+    exports.mark_exported(event, format_name, actor=client_address())
+    return body
+
+
+@bp.post("/export")
+def export() -> Response:
+    """Download one event's data (or every event's, as a zip) in one of the export formats.
+
+    A POST, not a GET: an export marks the event as exported and is audited.
+    """
+    format_name = request.form.get("format", "")
+    if format_name not in EXPORT_FORMATS:
+        abort(400)
+    which = request.form.get("event", "")
+    if which == "all":
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for event in events.list_events():
+                bundle.writestr(
+                    export_file_name(event, format_name), _export_one(event, format_name)
+                )
+        archive.seek(0)
+        name, mimetype = export_file_name(None, format_name), "application/zip"
+    else:
+        event = _event_or_404(int(which)) if which.isdigit() else abort(400)
+        archive = io.BytesIO(_export_one(event, format_name))
+        name, mimetype = export_file_name(event, format_name), EXPORT_FORMATS[format_name][2]
+    return send_file(archive, mimetype=mimetype, as_attachment=True, download_name=name)

@@ -235,7 +235,7 @@ def test_settings_store_the_pin_hashed_and_the_timeouts(app, lead_client):
         assert pin_hash.startswith("$argon2id$") and verify_secret(pin_hash, "2580")
         assert (idle_seconds(), retention_days()) == (90, 30)
     assert 'data-idle-seconds="90"' in app.test_client().get("/").get_data(as_text=True)
-    assert "Volunteer PIN changed" in lead_client.get("/lead/audit").get_data(as_text=True)
+    assert "volunteer PIN set" in lead_client.get("/lead/audit").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -14,37 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, Tally
 from kiosk.services.audit import record_audit
+from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
+from kiosk.services.signups import find_signup, known_interests, merge_interests
 
-# PENDING-SIGNUPS-MERGE: these three come from kiosk.services.signups once it is on main.
-
-
-def known_interests(keys: Iterable[str]) -> list[str]:
-    wanted = set(keys)
-    return [i.key for i in current_content().interests if i.key in wanted]
-
-
-def merge_interests(stored: str, added: Iterable[str]) -> str:
-    keys = [k for k in stored.split(",") if k]
-    return ",".join(keys + [k for k in added if k and k not in keys])
-
-
-def find_signup(event: Event, email: str) -> Signup | None:
-    return db.session.scalar(
-        select(Signup)
-        .where(Signup.event_id == event.id, func.lower(Signup.email) == email.lower())
-        .order_by(Signup.id)
-        .limit(1)
-    )
-
-
-BUNDLE_FORMAT = "rescue-team-kiosk/event"
-BUNDLE_VERSION = 1
 MAX_RECORDS = 200_000
 
 

@@ -1,0 +1,55 @@
+"""The team lead in a real browser: log in, watch the dashboard update by itself, export."""
+
+import pytest
+
+from tests.lead_helpers import PASSPHRASE, set_passphrase
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_config():
+    # The real thing: every form must carry its CSRF token.
+    return {"WTF_CSRF_ENABLED": True}
+
+
+@pytest.fixture
+def lead_page(app, live_server, page):
+    set_passphrase(app)
+    page.goto(live_server.url + "/lead/")
+    assert page.url.endswith("/lead/login")
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Demo event").wait_for()
+    return page
+
+
+def bar_count(page, label: str):
+    row = page.locator("#dashboard .bar-chart li").filter(has_text=label).first
+    return row.locator(".bar-count")
+
+
+def test_the_lead_logs_in_and_watches_the_dashboard_update_while_a_visitor_taps(
+    live_server, browser, lead_page
+):
+    lead_page.evaluate("window.__leadMarker = 'same page'")
+    assert bar_count(lead_page, "The people").inner_text() == "0"
+    visitor = browser.new_context(viewport={"width": 1280, "height": 800})
+    kiosk = visitor.new_page()
+    kiosk.goto(live_server.url + "/")
+    kiosk.get_by_role("button", name="The people").click()
+    kiosk.get_by_text("You said:").wait_for()
+    visitor.close()
+    # The dashboard polls every 5 s: the tap shows up without a reload.
+    from playwright.sync_api import expect
+
+    expect(bar_count(lead_page, "The people")).to_have_text("1", timeout=9000)
+    assert lead_page.evaluate("window.__leadMarker") == "same page"
+    assert lead_page.console_errors == []
+
+
+def test_logging_out_in_the_browser_ends_the_session(live_server, lead_page):
+    lead_page.get_by_role("button", name="Log out").click()
+    lead_page.get_by_label("Passphrase").wait_for()
+    lead_page.goto(live_server.url + "/lead/settings")
+    assert lead_page.url.endswith("/lead/login")

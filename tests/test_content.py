@@ -1,0 +1,155 @@
+"""The content pack: loaded, validated, and in the kiosk's own words."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kiosk import create_app
+from kiosk.content import ContentError, load_pack
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+def test_the_default_pack_loads_with_every_question_of_the_guide(content_pack_dir):
+    pack = load_pack(content_pack_dir)
+    assert pack.locale == "en"
+    assert 6 <= len(pack.choices) <= 8
+    assert len(pack.faq_entries) == 18
+    assert {w.key for w in pack.ways} == {"join", "fundraise", "monthly", "jobs"}
+    assert {"instagram", "x", "youtube", "blog"} <= set(pack.follow)
+    assert pack.links["donate"].tracked and not pack.links["instagram"].tracked
+    assert pack.org["rescue_cost"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('[meta]\nlocale = "en"', "[meta]"), "meta.locale: is missing"),
+        (
+            lambda t: t.replace('group = "about"', 'group = "nowhere"', 1),
+            "'nowhere' is not a known faq group",
+        ),
+        (
+            lambda t: t.replace('slug = "why-rescue-team"', 'slug = "what-we-do"'),
+            "'what-we-do' is repeated",
+        ),
+        (
+            lambda t: t.replace("https://fundraise.", "javascript://fundraise."),
+            "is not an http(s) address",
+        ),
+        (
+            lambda t: t.replace("rescue_cost = 3000", 'rescue_cost = "lots"'),
+            "org.rescue_cost: must be a whole number",
+        ),
+        (
+            lambda t: (
+                t + '\n[[opener.choices]]\nkey = "x"\nlabel = "X"\nreframe = "r"\nfact = "f"\n'
+            ),
+            "at most 8",
+        ),
+        (
+            lambda t: t.replace('link = "jobs"', 'link = "careers"'),
+            "involved.ways[3]: 'careers' is not a known link",
+        ),
+        (lambda t: t.replace("[consent]", "[consent\n"), "not valid TOML"),
+    ],
+)
+def test_a_broken_pack_names_the_file_the_key_and_the_problem(copy_pack, edit, message):
+    pack_dir = copy_pack(edit)
+    with pytest.raises(ContentError) as error:
+        load_pack(pack_dir)
+    assert str(pack_dir / "en.toml") in str(error.value)
+    assert message in str(error.value)
+
+
+def test_a_missing_pack_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ContentError, match="does not exist"):
+        load_pack(tmp_path, "ko")
+
+
+def test_the_app_refuses_to_start_with_a_broken_pack(copy_pack, tmp_path, monkeypatch):
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    broken = copy_pack(lambda t: t.replace('question = "What comes', 'questionx = "What comes'))
+    with pytest.raises(ContentError, match="opener.question: is missing"):
+        create_app({"TESTING": True, "SECRET_KEY": "x", "KIOSK_CONTENT": str(broken)})
+
+
+def test_kiosk_content_points_the_app_at_another_pack(copy_pack, tmp_path, monkeypatch):
+    pack = copy_pack(
+        lambda t: t.replace('team_name = "Rescue Team"', 'team_name = "Harbour Rescue Team"')
+    )
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("KIOSK_CONTENT", str(pack))
+    app = create_app({"TESTING": True, "SECRET_KEY": "x"})
+    assert app.extensions["kiosk_content"].org["team_name"] == "Harbour Rescue Team"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(
+        r"[a-z0-9$,.%']+", text.lower().replace("’", "'").replace(",", " ").replace(".", " ")
+    )
+
+
+def _strings(node, skip=("quotes",)):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key not in skip:
+                yield from _strings(value, skip)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value, skip)
+    elif isinstance(node, str):
+        yield node
+
+
+@pytest.mark.skipif(
+    not SEEDS.is_dir(), reason="the organisations' seed texts are not beside this checkout"
+)
+def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack_dir):
+    import tomllib
+
+    run = 10
+    seed_runs: set[tuple[str, ...]] = set()
+    for seed in SEEDS.glob("*.txt"):
+        words = _words(seed.read_text(encoding="utf-8"))
+        seed_runs.update(tuple(words[i : i + run]) for i in range(len(words) - run + 1))
+    data = tomllib.loads((content_pack_dir / "en.toml").read_text(encoding="utf-8"))
+    copied = []
+    for text in _strings(data):
+        words = _words(text)
+        copied += [
+            " ".join(words[i : i + run])
+            for i in range(len(words) - run + 1)
+            if tuple(words[i : i + run]) in seed_runs
+        ]
+    assert copied == []
+
+
+def test_content_is_keyed_by_locale_so_a_translation_needs_no_code(
+    copy_pack, tmp_path, monkeypatch
+):
+    english = copy_pack()
+    korean = (english / "en.toml").read_text(encoding="utf-8")
+    korean = korean.replace('locale = "en"', 'locale = "ko"').replace(
+        'question = "What comes to mind when you hear “North Korea”?"',
+        'question = "‘북한’ 하면 무엇이 떠오르나요?"',
+    )
+    (english / "ko.toml").write_text(korean, encoding="utf-8")
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "KIOSK_CONTENT": str(english),
+            "KIOSK_LOCALE": "ko",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'k.db'}",
+        }
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert '<html lang="ko">' in page
+    assert "‘북한’ 하면 무엇이 떠오르나요?" in page
