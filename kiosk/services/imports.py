@@ -335,19 +335,27 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> None:
         items = bundle.records[section]
         existing = _existing(model, [r["uuid"] for r in items])
         for record in items:
-            if record["uuid"] in existing:
-                if existing[record["uuid"]] != event.id:
-                    raise ImportRefused(
-                        f"{section}: record {record['uuid']} belongs to another event here; "
-                        "the file was changed by hand or mixes events."
-                    )
+            if record["uuid"] in existing and existing[record["uuid"]] != event.id:
+                raise ImportRefused(
+                    f"{section}: record {record['uuid']} belongs to another event here; "
+                    "the file was changed by hand or mixes events."
+                )
+            if model is Signup:
+                # The same record (by UUID) may have been updated on the other tablet
+                # since: merge it too, or a later sign-up there would be lost here.
+                same = (
+                    db.session.scalar(select(Signup).where(Signup.uuid == record["uuid"]))
+                    if record["uuid"] in existing
+                    else find_signup(event, record["email"])
+                )
+                if same is not None:
+                    if merge_signup(same, record):
+                        report.merged += 1
+                    else:
+                        report.skip(section)
+                    continue
+            elif record["uuid"] in existing:
                 report.skip(section)
-                continue
-            if model is Signup and (same := find_signup(event, record["email"])) is not None:
-                if merge_signup(same, record):
-                    report.merged += 1
-                else:
-                    report.skip(section)
                 continue
             db.session.add(model(event_id=event.id, **record))
             db.session.flush()
