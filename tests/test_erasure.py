@@ -173,3 +173,26 @@ def test_kiosk_backup_writes_a_consistent_timestamped_copy(app, runner):
     second = runner.invoke(args=["backup"])
     assert second.exit_code == 0
     assert len(list(copies[0].parent.glob("kiosk-*.db"))) == 2
+
+
+def test_kiosk_serve_purges_at_start_up_prints_the_setup_link_and_starts_the_daily_purge(
+    app, runner, monkeypatch
+):
+    import waitress
+
+    started = []
+    monkeypatch.setattr(waitress, "serve", lambda *args, **kwargs: started.append(kwargs))
+    monkeypatch.setattr(erasure, "start_daily_purge", lambda app: started.append("daily"))
+    with app.app_context():
+        old = events.create_event("Last spring")
+        fill_event(old)
+        close_days_ago(old, 400)
+        old_id = old.id
+    with app.app_context():  # as FlaskGroup provides when run as `kiosk serve`
+        result = runner.invoke(args=["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert "Retention: erased personal data of Last spring" in result.output
+    assert "Team lead setup: open http://127.0.0.1:8123/lead/setup/" in result.output
+    assert started == ["daily", {"host": "127.0.0.1", "port": 8123, "threads": 8, "ident": "kiosk"}]
+    with app.app_context():
+        assert count(Signup, Signup.event_id == old_id) == 0
