@@ -78,12 +78,12 @@ def test_erasing_a_person_asks_first_then_erases(app, lead_client):
     ask = assert_fragment(
         lead_client.post("/lead/erase/person", data={"email": "minji@example.org"}, headers=HX)
     )
-    assert "Yes, erase this person" in ask and "1 sign-ups" in ask
+    assert "Yes, erase this person" in ask and "1 sign-up" in ask
     assert count(app, Signup) == 1
     done = lead_client.post(
         "/lead/erase/person", data={"email": "minji@example.org", "confirm": "yes"}, headers=HX
     )
-    assert "Erased: 1 sign-ups" in done.get_data(as_text=True)
+    assert "Erased: 1 sign-up" in done.get_data(as_text=True)
     assert count(app, Signup) == 0
     assert "erase.person" in lead_client.get("/lead/audit").get_data(as_text=True)
 
@@ -121,5 +121,5 @@ def test_erasing_an_exported_event_keeps_its_tallies(app, lead_client):
         f"/lead/events/{event_id}/erase", data={"confirm": "yes"}, headers=HX
     )
     assert response.status_code == 200
-    assert "1 sign-ups" in response.get_data(as_text=True)
+    assert "1 sign-up" in response.get_data(as_text=True)
     assert count(app, Signup) == 0 and count(app, Tally) == 1

@@ -37,10 +37,14 @@ class Erased:
         return self.signups + self.questions + self.press_requests + self.pledges
 
     def describe(self) -> str:
-        return (
-            f"{self.signups} sign-ups, {self.pledges} pledges, "
-            f"{self.questions} questions, {self.press_requests} press requests"
-        )
+        counts = [
+            (self.signups, "sign-up"),
+            (self.pledges, "pledge"),
+            (self.questions, "question"),
+            (self.press_requests, "press request"),
+        ]
+        parts = [f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts if n]
+        return ", ".join(parts) or "no records"
 
 
 class ErasureRefused(Exception):
