@@ -79,6 +79,14 @@ def _set_session_cookie(response: Response, token: str) -> None:
     )
 
 
+def render_form(
+    template: str, block: str, form: dict[str, str], errors: dict[str, str], **context: object
+) -> Response:
+    """A form page or its block: 422 with the messages when a field is wrong (htmx swaps it)."""
+    status = 422 if errors else 200
+    return render(template, block, status=status, form=form, errors=errors, **context)
+
+
 # ---- The door ------------------------------------------------------------------------
 
 
@@ -146,14 +154,8 @@ def setup(token: str) -> Response:
             response = redirect_to("lead.index")
             _set_session_cookie(response, lead_auth.start_session())
             return response
-    return render(
-        "lead/setup.html",
-        "setup_form",
-        status=422 if error else 200,
-        token=token,
-        form={},
-        errors={"passphrase": error} if error else {},
-    )
+    errors = {"passphrase": error} if error else {}
+    return render_form("lead/setup.html", "setup_form", {}, errors, token=token)
 
 
 # ---- Dashboard -------------------------------------------------------------------------
@@ -285,14 +287,7 @@ def _event_form(event: Event | None) -> Response:
             else:
                 events.update_event(event, **values)  # type: ignore[arg-type]
             return redirect_to("lead.events_list")
-    return render(
-        "lead/event_form.html",
-        "event_form",
-        status=422 if errors else 200,
-        event=event,
-        form=form,
-        errors=errors,
-    )
+    return render_form("lead/event_form.html", "event_form", form, errors, event=event)
 
 
 @bp.post("/events/<int:event_id>/activate")
@@ -361,14 +356,7 @@ def settings() -> Response:
                 client_address(),
             )
             form, saved = _settings_form(), True
-    return render(
-        "lead/settings.html",
-        "settings_form",
-        status=422 if errors else 200,
-        form=form,
-        errors=errors,
-        saved=saved,
-    )
+    return render_form("lead/settings.html", "settings_form", form, errors, saved=saved)
 
 
 @bp.get("/audit")

@@ -264,30 +264,23 @@ def _seconds(delta: timedelta) -> int:
 
 def record_failure(client: str) -> None:
     """Count a failed login; log the moment a client or the account becomes locked out."""
-    db.session.add(
-        AuditEntry(action=LOGIN_FAILED, detail="Wrong passphrase", actor=client[:60], at=now())
-    )
-    db.session.commit()
+    record_audit(LOGIN_FAILED, "Wrong passphrase", client, at=now())
     since = now() - FAILURE_WINDOW
     count, _ = _failures_since(since, client)
-    if count == CLIENT_LOCKOUT_AFTER:
-        _record_lockout(
-            f"Client {client} locked out for {CLIENT_LOCKOUT.seconds // 60} minutes "
-            f"after {count} failed logins",
-            client,
-        )
     total, _ = _failures_since(since, None)
-    if total == ACCOUNT_LOCKOUT_AFTER:
-        _record_lockout(
-            f"Lead account locked for {ACCOUNT_LOCKOUT.seconds // 60} minutes for browsers "
-            f"it never logged in from, after {total} failed logins",
-            client,
-        )
-
-
-def _record_lockout(detail: str, client: str) -> None:
-    db.session.add(AuditEntry(action=LOCKOUT, detail=detail, actor=client[:60], at=now()))
-    db.session.commit()
+    lockouts = [
+        (count == CLIENT_LOCKOUT_AFTER, f"Client {client} locked out", CLIENT_LOCKOUT, count),
+        (
+            total == ACCOUNT_LOCKOUT_AFTER,
+            "Lead account locked for browsers it never logged in from",
+            ACCOUNT_LOCKOUT,
+            total,
+        ),
+    ]
+    for starts_now, who, length, failures in lockouts:
+        if starts_now:
+            detail = f"{who} for {length.seconds // 60} minutes after {failures} failed logins"
+            record_audit(LOCKOUT, detail, client, at=now())
 
 
 def attempt_login(
@@ -301,6 +294,5 @@ def attempt_login(
         record_failure(client)
         return None, login_gate(client, known_device)
     token = start_session(previous_token)
-    db.session.add(AuditEntry(action=LOGIN, detail="Team lead logged in", actor=client, at=now()))
-    db.session.commit()
+    record_audit(LOGIN, "Team lead logged in", client, at=now())
     return token, gate
