@@ -365,11 +365,24 @@ def audit() -> Response:
     return render("lead/audit.html", "audit_log", entries=recent_audit(300))
 
 
+def allow_large_import() -> None:
+    """Let a logged-in lead upload a tablet's file larger than a visitor's form may be.
+
+    It must run before CSRFProtect reads (and so size-checks) the request body.
+    """
+    if request.endpoint == "lead.import_file" and lead_auth.valid_session(
+        request.cookies.get(SESSION_COOKIE), touch=False
+    ):
+        request.max_content_length = IMPORT_MAX_BYTES
+
+
 @bp.record_once
-def _announce_at_startup(state: object) -> None:
-    """`kiosk serve` prints the setup link (first run) or where the console is."""
+def _install(state: object) -> None:
+    """`kiosk serve` prints the setup link (first run) or where the console is; large
+    imports are allowed before any other hook reads the body."""
     app = state.app  # type: ignore[attr-defined]
     app.extensions.setdefault("kiosk_startup_notes", []).append(lead_auth.setup_note)
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_large_import)
 
 
 # ---- Data: exports, merging tablets, erasure ---------------------------------------------------
@@ -408,7 +421,6 @@ def data() -> Response:
 @bp.post("/import")
 def import_file() -> Response:
     """Merge another kiosk's JSON export; a bad file is refused whole."""
-    request.max_content_length = IMPORT_MAX_BYTES
     upload = request.files.get("bundle")
     if upload is None or not upload.filename:
         return _render_data("data_import", 422, import_error=_("Choose the JSON file to import."))

@@ -4,7 +4,7 @@ import re
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from kiosk import lead
 from kiosk.extensions import db
@@ -360,3 +360,27 @@ def test_a_login_post_without_a_csrf_token_is_refused(app):
     with app.app_context():
         assert db.session.scalar(select(LeadSession)) is None
         assert db.session.get(Setting, lead_auth.PASSPHRASE_HASH) is not None
+
+
+LEAD_POSTS = [(endpoint, url) for endpoint, method, url in LEAD_ROUTES if method == "POST"]
+
+
+@pytest.mark.parametrize(("endpoint", "url"), LEAD_POSTS, ids=lambda v: str(v))
+def test_every_lead_post_refuses_a_missing_csrf_token_even_with_a_session(app, endpoint, url):
+    app.config["WTF_CSRF_ENABLED"] = True
+    set_passphrase(app)
+    client = app.test_client()
+    page = client.get("/lead/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert log_in_with_token(client, token).status_code == 303
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    assert client.post(url, data={"confirm": "yes", "email": "a@example.org"}).status_code == 400
+    with app.app_context():
+        after = db.session.scalar(select(func.count()).select_from(AuditEntry))
+        assert after == before
+    assert client.get("/lead/").status_code == 200  # still logged in: nothing was changed
+
+
+def log_in_with_token(client, token: str):
+    return client.post("/lead/login", data={"passphrase": PASSPHRASE, "csrf_token": token})

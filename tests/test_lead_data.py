@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from kiosk.extensions import db
 from kiosk.models import Event, Signup, Tally, utcnow
 from kiosk.services import events
 from tests.helpers import HX, assert_fragment, assert_full_page
-from tests.lead_helpers import log_in, set_passphrase
+from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle
 
 
@@ -123,3 +124,27 @@ def test_erasing_an_exported_event_keeps_its_tallies(app, lead_client):
     assert response.status_code == 200
     assert "1 sign-up" in response.get_data(as_text=True)
     assert count(app, Signup) == 0 and count(app, Tally) == 1
+
+
+def test_a_large_bundle_passes_the_csrf_check_too_but_only_for_a_logged_in_lead(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    set_passphrase(app)
+    lead = app.test_client()
+    page = lead.get("/lead/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    lead.post("/lead/login", data={"passphrase": PASSPHRASE, "csrf_token": token})
+    raw = json.dumps(tablet_bundle(tallies=2000)).encode()
+    assert len(raw) > app.config["MAX_CONTENT_LENGTH"]
+    response = lead.post(
+        "/lead/import",
+        data={"bundle": (io.BytesIO(raw), "tablet.json"), "csrf_token": token},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert count(app, Tally) == 2000
+    stranger = app.test_client().post(
+        "/lead/import",
+        data={"bundle": (io.BytesIO(raw), "tablet.json")},
+        content_type="multipart/form-data",
+    )
+    assert stranger.status_code == 413
