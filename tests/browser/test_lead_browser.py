@@ -82,3 +82,13 @@ def test_the_lead_downloads_a_csv_export_of_the_active_event(app, lead_page, tmp
     assert text.splitlines()[0].startswith("First Name,")
     assert "지수" in text and "jisoo@example.org" in text
     assert lead_page.console_errors == []
+
+
+def test_when_the_session_ends_the_polling_dashboard_goes_to_the_login(app, live_server, lead_page):
+    from kiosk.services import lead_auth
+
+    with app.app_context():
+        lead_auth.revoke_all_sessions()
+    # The next poll gets 401 with HX-Redirect, and htmx takes the browser to the login.
+    lead_page.wait_for_url(live_server.url + "/lead/login", timeout=9000)
+    assert lead_page.get_by_label("Passphrase").is_visible()
