@@ -384,3 +384,13 @@ def test_every_lead_post_refuses_a_missing_csrf_token_even_with_a_session(app, e
 
 def log_in_with_token(client, token: str):
     return client.post("/lead/login", data={"passphrase": PASSPHRASE, "csrf_token": token})
+
+
+def test_sessions_past_their_lifetime_are_deleted_at_the_next_login(app, client, clock):
+    set_passphrase(app)
+    log_in(client)
+    log_in(client)
+    clock.advance(hours=13)
+    log_in(client)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LeadSession)) == 1

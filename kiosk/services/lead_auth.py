@@ -147,6 +147,10 @@ def start_session(previous_token: str | None = None) -> str:
         revoke_session(previous_token)
     token = secrets.token_urlsafe(32)
     moment = now()
+    # Sessions past their lifetime can never open anything again: no need to keep them.
+    db.session.execute(
+        delete(LeadSession).where(LeadSession.created_at < moment - ABSOLUTE_LIFETIME)
+    )
     db.session.add(LeadSession(token_hash=_sha256(token), created_at=moment, last_seen_at=moment))
     db.session.commit()
     return token
