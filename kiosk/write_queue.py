@@ -13,11 +13,12 @@ SQLite's busy timeout still keeps them apart from the server.
 from __future__ import annotations
 
 import threading
+from weakref import WeakKeyDictionary
 
 from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TURN = "kiosk_write_turn"
@@ -28,23 +29,40 @@ def may_write() -> bool:
     return has_request_context() and request.method not in READ_ONLY_METHODS
 
 
+# Each SQLite database that queues its writers: its lock, and how long to wait for it.
+_turns: WeakKeyDictionary[Engine, tuple[threading.Lock, float]] = WeakKeyDictionary()
+
+
 def queue_writers(engine: Engine, timeout_s: float) -> threading.Lock | None:
     """Make writing requests on a SQLite `engine` take turns; returns the lock they share."""
     if engine.dialect.name != "sqlite":
         return None
-    lock = threading.Lock()
-
-    def take_turn(connection: Connection) -> None:
-        # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
-        if may_write() and lock.acquire(timeout=timeout_s):
-            connection.connection.info[TURN] = lock
-
-    def give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
-        if record is not None and record.info.pop(TURN, None) is not None:
-            lock.release()
-
-    # First of the "begin" listeners: the turn comes before any BEGIN the transaction emits.
-    event.listen(engine, "begin", take_turn, insert=True)
-    event.listen(engine.pool, "checkin", give_turn)
-    event.listen(engine.pool, "invalidate", lambda conn, record, _error: give_turn(conn, record))
+    lock, _timeout = _turns.setdefault(engine, (threading.Lock(), timeout_s))
     return lock
+
+
+# On the Engine class and first: listeners on the class run before those on an engine, so
+# the turn comes before any BEGIN (IMMEDIATE) that another "begin" listener emits.
+@event.listens_for(Engine, "begin", insert=True)
+def _take_turn(connection: Connection) -> None:
+    turn = _turns.get(connection.engine)
+    if turn is None or not may_write():
+        return
+    lock, timeout_s = turn
+    # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
+    if lock.acquire(timeout=timeout_s):
+        connection.connection.info[TURN] = lock
+
+
+@event.listens_for(Pool, "checkin")
+def _give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
+    lock = record.info.pop(TURN, None) if record is not None else None
+    if lock is not None:
+        lock.release()
+
+
+@event.listens_for(Pool, "invalidate")
+def _give_turn_of_broken(
+    dbapi_connection: object, record: ConnectionPoolEntry | None, _error: BaseException | None
+) -> None:
+    _give_turn(dbapi_connection, record)
