@@ -9,7 +9,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
-from kiosk.services import events
+from kiosk.content import ContentError
+from kiosk.extensions import db
+from kiosk.services import events, safety
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
 ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104
@@ -46,7 +48,11 @@ def serve_command(host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     prepare_database()
+    refuse_unsafe_database()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
+    app.debug = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
     event = events.active_event()
     click.echo(f"Rescue Team Kiosk: active event {event.name!r}" if event else "Rescue Team Kiosk")
     local = "127.0.0.1" if host in ALL_INTERFACES else host
@@ -58,7 +64,32 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo("  For tablets on the same Wi-Fi, start it with HOST=0.0.0.0 (see README).")
     for announce in app.extensions.get("kiosk_startup_notes", []):
         click.echo(announce())
+    # Leave no transaction open in this thread: it would hold SQLite's write lock.
+    db.session.remove()
     serve(app, host=host, port=port, threads=threads, ident="kiosk")
+
+
+def refuse_unsafe_database() -> None:
+    """Stop, loudly, before serving from a database that could lose or refuse sign-ups."""
+    problems = safety.database_problems()
+    if problems:
+        click.secho("REFUSING TO START: the database is not safe for sign-ups.", err=True, fg="red")
+        for problem in problems:
+            click.secho(f"  - {problem}", err=True, fg="red")
+        raise SystemExit(1)
+
+
+@click.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Report what would make this deployment unsafe; exit non-zero if anything would."""
+    problems = safety.deployment_problems()
+    for problem in problems:
+        click.secho(f"UNSAFE: {problem}", fg="red")
+    if problems:
+        raise SystemExit(1)
+    click.echo("OK: debug off, secret key private, SQLite pragmas and quick_check good,")
+    click.echo("    content pack valid, team-lead passphrase set.")
 
 
 @click.group("event", cls=AppGroup)
@@ -134,10 +165,16 @@ def event_activate(event_id: int) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
+    app.cli.add_command(check_command)
 
 
 def main() -> None:
     """Entry point of the `kiosk` console script."""
     from kiosk import create_app
 
-    FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+    try:
+        FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+    except ContentError as error:
+        # An invalid content pack stops every command, with the file and key that are wrong.
+        click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None

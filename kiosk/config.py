@@ -27,6 +27,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A CSRF token lives as long as the browser's session, not an hour: a kiosk left
+        # open all day still takes a sign-up on the first try. The token is bound to the
+        # session cookie (gone when the browser closes) and to the secret key.
+        "WTF_CSRF_TIME_LIMIT": None,
     }
 
 

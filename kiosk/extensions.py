@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk.paths import MIGRATIONS_DIR
@@ -49,6 +49,20 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+    # pysqlite would BEGIN (deferred) by itself; let _begin_immediate do it instead.
+    dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not half-way through it.
+
+    A deferred transaction that reads, then writes, fails at once with "database is locked"
+    when another writer got in between (the busy timeout cannot help it); one that begins
+    IMMEDIATE waits its turn for up to the busy timeout instead. PostgreSQL is untouched.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def select_locale() -> str:
