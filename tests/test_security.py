@@ -1,0 +1,77 @@
+"""Every response carries the strict headers, and htmx is configured to need nothing more."""
+
+import html
+import json
+import re
+
+from tests.helpers import HX, routes
+
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def assert_strict_headers(response, where: str) -> None:
+    headers = response.headers
+    assert headers.get("Content-Security-Policy") == STRICT_CSP, where
+    assert "unsafe" not in headers["Content-Security-Policy"], where
+    assert headers.get("X-Content-Type-Options") == "nosniff", where
+    assert headers.get("Referrer-Policy") == "no-referrer", where
+    policy = headers.get("Permissions-Policy", "")
+    for feature in ("camera=()", "microphone=()", "geolocation=()", "payment=()"):
+        assert feature in policy, where
+
+
+def test_every_page_and_fragment_carries_the_strict_headers(app, client):
+    for endpoint, url in routes(app, "GET"):
+        for headers in ({}, HX):
+            assert_strict_headers(client.get(url, headers=headers), f"GET {url}")
+
+
+def test_error_answers_and_posts_carry_the_strict_headers_too(client):
+    assert_strict_headers(client.get("/no-such-page"), "404")
+    assert_strict_headers(client.post("/opener", data={"choice": "nonsense"}), "400")
+    assert_strict_headers(client.post("/opener", data={"choice": "people"}), "303")
+    with client.get("/static/css/kiosk.css") as static:
+        assert_strict_headers(static, "static")
+
+
+def htmx_config(page: str) -> dict:
+    match = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert match, "the page configures htmx in a meta tag"
+    return json.loads(html.unescape(match.group(1)))
+
+
+def test_htmx_is_configured_for_the_strict_policy(client):
+    config = htmx_config(client.get("/").get_data(as_text=True))
+    assert config["allowEval"] is False
+    assert config["allowScriptTags"] is False
+    assert config["includeIndicatorStyles"] is False
+    assert config["historyCacheSize"] == 0
+    assert config["selfRequestsOnly"] is True
+
+
+def test_htmx_indicator_rules_live_in_our_stylesheet(client):
+    with client.get("/static/css/kiosk.css") as response:
+        css = response.get_data(as_text=True)
+    assert ".htmx-indicator" in css and ".htmx-request .htmx-indicator" in css
+
+
+def test_no_template_or_page_has_inline_script_or_style(app, client):
+    for endpoint, url in routes(app, "GET"):
+        page = client.get(url).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), url
+        assert not re.search(r"<style\b", page), url
+        assert not re.search(r"\sstyle=", page), url
+        assert not re.search(r"\son[a-z]+=", page), url
+        assert "javascript:" not in page, url
+
+
+def test_dynamic_answers_are_never_stored_by_the_browser(app, client):
+    for endpoint, url in routes(app, "GET"):
+        response = client.get(url)
+        if endpoint == "visitor.qr":
+            continue  # a QR code holds no personal data; it revalidates instead (no-cache)
+        assert response.headers.get("Cache-Control") == "no-store", url
+    assert client.post("/opener", data={"choice": "people"}).headers["Cache-Control"] == "no-store"
