@@ -21,6 +21,7 @@ def prepare_database() -> None:
     """Bring the schema up to date and make sure an event is active."""
     upgrade()
     events.ensure_demo_event()
+    db.session.remove()
 
 
 def tablet_addresses(port: int) -> list[str]:
@@ -43,12 +44,13 @@ def tablet_addresses(port: int) -> list[str]:
     show_default="$PORT or 8000",
 )
 @click.option("--threads", type=int, default=8, show_default=True)
+@with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the kiosk with waitress (a production WSGI server)."""
     from waitress import serve
 
-    prepare_database()
     refuse_unsafe_database()
+    prepare_database()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False

@@ -10,6 +10,7 @@ from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk.paths import MIGRATIONS_DIR
@@ -61,8 +62,18 @@ def _begin_immediate(connection: Connection) -> None:
     when another writer got in between (the busy timeout cannot help it); one that begins
     IMMEDIATE waits its turn for up to the busy timeout instead. PostgreSQL is untouched.
     """
-    if connection.dialect.name == "sqlite":
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # asked for no transaction (the start-up checks): take no lock
+    try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except OperationalError as error:
+        # A read-only database cannot take the write lock; let visitors keep reading
+        # (the FAQ, the opener) while writes fail with the calm "tell a volunteer" screen.
+        if "readonly" not in str(error.orig):
+            raise
+        connection.exec_driver_sql("BEGIN")
 
 
 def select_locale() -> str:

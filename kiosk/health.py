@@ -5,7 +5,7 @@ from flask.wrappers import Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk.errors import database_problem
+from kiosk.errors import database_cause, database_problem
 from kiosk.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -19,7 +19,8 @@ def show() -> tuple[Response, int]:
         revision = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     except SQLAlchemyError as error:
         db.session.rollback()
-        body = {"status": "error", "database": {"ok": False, "error": type(error).__name__}}
+        cause = database_cause(error)
+        body = {"status": "error", "database": {"ok": False, "error": cause}}
         return jsonify(body), 503
     body = {
         "status": "ok",

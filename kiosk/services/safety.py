@@ -30,7 +30,8 @@ def database_problems() -> list[str]:
 
 
 def _sqlite_problems() -> list[str]:
-    with db.engine.connect() as connection:
+    # AUTOCOMMIT: the checks take no lock, so another connection's transaction can't block them.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
 
         def pragma(name: str) -> object:
             return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
