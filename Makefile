@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint audit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check kiosk tests
 	$(BIN)/python -m pytest
+
+## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
+## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).
+audit: $(STAMP)
+	$(BIN)/bandit -q -r kiosk -c pyproject.toml
+	$(BIN)/python .ci/pip_audit.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kiosk tests

@@ -14,7 +14,7 @@ from kiosk.extensions import db
 from kiosk.services import events, safety
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
-ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104
+ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
 
 
 def prepare_database() -> None:

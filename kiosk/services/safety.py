@@ -13,7 +13,7 @@ from kiosk.models import Setting
 
 # synchronous=FULL is 2: a thanked-for sign-up survives a power cut.
 SQLITE_SYNCHRONOUS_FULL = 2
-LEAD_PASSPHRASE_KEY = "lead_passphrase_hash"  # noqa: S105 - a setting's name, not a secret
+LEAD_PASSPHRASE_KEY = "lead_passphrase_hash"  # noqa: S105  # nosec B105 # a name
 # Keys a developer might paste from an example: never good enough for a kiosk in public.
 KNOWN_WEAK_KEYS = {"", "dev", "secret", "changeme", "test-secret", "change-me"}
 MIN_SECRET_KEY_LENGTH = 32
