@@ -12,6 +12,24 @@ from kiosk.models import Tally
 from tests.helpers import HX, database_snapshot
 
 
+@pytest.fixture
+def app_log(app):
+    """What the app logs, caught on its own logger (migrations reset the root's handlers)."""
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    handler = Keep()
+    app.logger.addHandler(handler)
+    yield handler.lines
+    app.logger.removeHandler(handler)
+
+
 def tally_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Tally))
@@ -58,19 +76,19 @@ def read_only_database(app):
     [("full_disk", "The disk is full"), ("read_only_database", "read-only")],
 )
 def test_a_failing_write_gives_a_calm_screen_a_clear_cause_and_loses_nothing(
-    app, client, request, caplog, fault, cause
+    app, client, request, app_log, fault, cause
 ):
     client.post("/opener", data={"choice": "people"})
     client.post("/opener", data={"choice": "famine"})
     stored = database_snapshot(app)
     request.getfixturevalue(fault)
-    with caplog.at_level(logging.ERROR):
-        response = client.post("/opener", data={"choice": "people"})
+    response = client.post("/opener", data={"choice": "people"})
     assert response.status_code == 503
     page = response.get_data(as_text=True)
     assert "Please tell a volunteer" in page and cause in page
     assert "Traceback" not in page and "INSERT" not in page
-    assert cause in caplog.text and "INSERT" not in caplog.text
+    logged = "\n".join(app_log)
+    assert cause in logged and "INSERT" not in logged
     health = client.get("/healthz")
     assert health.status_code == 503
     assert cause in health.get_json()["database"]["write_error"]["cause"]
@@ -134,3 +152,23 @@ def test_kiosk_serve_never_runs_debug_whatever_the_environment_says(
     response = app.test_client().get(broken_route)
     assert response.status_code == 500
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log):
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()  # what `kiosk serve` does first; alembic configures logging
+    assert app.logger.disabled is False
+
+    def refuse(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        client.post("/opener", data={"choice": "people"})
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+    assert any("The disk is full" in line for line in app_log)
