@@ -49,6 +49,8 @@ SECURITY_HEADERS = {
 # its back-forward cache only while no HttpOnly cookie changed, so the next visitor's Back
 # cannot bring the previous visitor's page back.
 VISIT_COOKIE = "kiosk_visit"
+# The forms that store a visitor's personal data: once one is stored, that visit is over.
+PERSONAL_FORMS = {"visitor.signup", "visitor.pledge", "visitor.ask", "volunteer.signup"}
 
 
 def add_security_headers(response: Response) -> Response:
@@ -73,5 +75,14 @@ def rotate_visit_cookie(response: Response) -> Response:
     return response
 
 
+def end_visit_after_personal_data(response: Response) -> Response:
+    """A stored sign-up (303, or 200 for htmx; 422 is a form to fix) rotates the cookie."""
+    stored = response.status_code in (200, 303)
+    if request.method == "POST" and request.endpoint in PERSONAL_FORMS and stored:
+        rotate_visit_cookie(response)
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
+    app.after_request(end_visit_after_personal_data)
