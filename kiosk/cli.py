@@ -2,7 +2,11 @@
 
 import os
 import socket
+import sys
+from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
@@ -11,7 +15,10 @@ from flask_migrate import upgrade
 
 from kiosk.content import ContentError
 from kiosk.extensions import db
-from kiosk.services import events, safety
+from kiosk.services import events, exports, safety, volunteers
+
+if TYPE_CHECKING:
+    from kiosk.models import Event
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
 ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
@@ -164,10 +171,82 @@ def event_activate(event_id: int) -> None:
     click.echo(f"Active event: {event.id} {event.name}")
 
 
+def _event_or_active(event_id: int | None) -> "Event":
+    from kiosk.extensions import db
+    from kiosk.models import Event
+
+    event = db.session.get(Event, event_id) if event_id is not None else events.active_event()
+    if event is None:
+        which = f"no event {event_id}" if event_id is not None else "no active event"
+        raise click.ClickException(f"There is {which}; `kiosk event list` shows them.")
+    return event
+
+
+@click.command("export")
+@with_appcontext
+@click.option("--event", "event_id", type=int, default=None, help="Event ID [default: active]")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(list(exports.FORMATS)),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="File to write [default: standard output]",
+)
+def export_command(event_id: int | None, format_name: str, out: Path | None) -> None:
+    """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
+    upgrade()
+    event = _event_or_active(event_id)
+    chunks = exports.export_chunks(event, format_name)
+    if out is None:
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
+    else:
+        _write_private_file(out, chunks)
+        click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
+    exports.mark_exported(event, format_name, actor="cli")
+
+
+def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
+    """Write to a temporary file readable by the owner only, then move it into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # newline="" keeps the CSV's own CRLF line ends.
+    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+        handle.writelines(chunks)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+@click.command("pin")
+@with_appcontext
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the PIN from standard input")
+def pin_command(from_stdin: bool) -> None:
+    """Set or change the volunteer screen's PIN (4 to 12 digits)."""
+    upgrade()
+    if from_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = click.prompt("New volunteer PIN", hide_input=True, confirmation_prompt=True).strip()
+    try:
+        volunteers.set_volunteer_pin(pin, actor="cli")
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("Volunteer PIN set. Open /volunteer on the kiosk and enter it.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
     app.cli.add_command(check_command)
+    app.cli.add_command(export_command)
+    app.cli.add_command(pin_command)
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # The "Still there?" countdown runs inside the idle time, so a visitor
         # gets this many seconds of warning before the screen resets.
         "KIOSK_IDLE_COUNTDOWN": 10,
+        # A thank-you screen goes back to the opener by itself after this many seconds;
+        # the pledge's stays longer, so the visitor can scan its QR code.
+        "KIOSK_THANKS_SECONDS": 8,
+        "KIOSK_PLEDGE_THANKS_SECONDS": 45,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
         "MAX_CONTENT_LENGTH": 64 * 1024,

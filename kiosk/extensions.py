@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -10,7 +10,6 @@ from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk.paths import MIGRATIONS_DIR
@@ -50,30 +49,30 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
-    # pysqlite would BEGIN (deferred) by itself; let _begin_immediate do it instead.
+    # pysqlite would BEGIN (deferred) by itself, only before writes; _begin does it instead.
     dbapi_connection.isolation_level = None
 
 
+# Requests that never write (tested: no GET changes anything) read from a snapshot.
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
 @event.listens_for(Engine, "begin")
-def _begin_immediate(connection: Connection) -> None:
-    """Take SQLite's write lock when a transaction starts, not half-way through it.
+def _begin(connection: Connection) -> None:
+    """Begin a request that may write IMMEDIATE: take SQLite's write lock at the start.
 
     A deferred transaction that reads, then writes, fails at once with "database is locked"
     when another writer got in between (the busy timeout cannot help it); one that begins
-    IMMEDIATE waits its turn for up to the busy timeout instead. PostgreSQL is untouched.
+    IMMEDIATE waits its turn for up to the busy timeout instead. Reads (GET requests, the
+    CLI, tests) begin deferred, so a slow export download never holds up a sign-up.
+    PostgreSQL is untouched.
     """
     if connection.dialect.name != "sqlite":
         return
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return  # asked for no transaction (the start-up checks): take no lock
-    try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    except OperationalError as error:
-        # A read-only database cannot take the write lock; let visitors keep reading
-        # (the FAQ, the opener) while writes fail with the calm "tell a volunteer" screen.
-        if "readonly" not in str(error.orig):
-            raise
-        connection.exec_driver_sql("BEGIN")
+    may_write = has_request_context() and request.method not in READ_ONLY_METHODS
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write else "BEGIN")
 
 
 def select_locale() -> str:

@@ -1,15 +1,24 @@
-"""The visitor's screens: the opener, the FAQ, Get involved and its QR codes."""
+"""The visitor's screens: the opener, the FAQ, Get involved and its QR codes, and the
+forms that capture people (sign-up, pledge, ask)."""
 
-from flask import Blueprint, abort, redirect, request, url_for
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import ImmutableMultiDict
 
 from kiosk.content import current_content
-from kiosk.models import Tally
+from kiosk.models import Pledge, Tally
+from kiosk.privacy import new_form_key, no_store
 from kiosk.rendering import link_href, render
-from kiosk.services import tallies
+from kiosk.services import pledges, tallies
 from kiosk.services.events import current_event
 from kiosk.services.qr import qr_svg
+from kiosk.services.questions import record_question
+from kiosk.services.records import InvalidInput
+from kiosk.services.signups import form_fields, record_signup
 
 bp = Blueprint("visitor", __name__)
 
@@ -20,7 +29,18 @@ NAV = [
     ("visitor.index", _l("Start")),
     ("visitor.faq", _l("Questions")),
     ("visitor.involved", _l("Get involved")),
+    ("visitor.signup", _l("Sign up")),
+    ("visitor.pledge", _l("Pledge")),
 ]
+
+# Unlocking the volunteer screen lasts only until the tablet shows a visitor screen again.
+VOLUNTEER_SESSION_KEY = "volunteer"
+
+
+@bp.before_request
+def lock_volunteer_screen() -> None:
+    """A visitor screen ends any volunteer unlock, so the next visitor never inherits it."""
+    session.pop(VOLUNTEER_SESSION_KEY, None)
 
 
 @bp.app_context_processor
@@ -129,3 +149,150 @@ def qr(key: str) -> Response:
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
     return response.make_conditional(request)
+
+
+def _form_context(errors: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a form block needs: typed values kept on error, messages, its idempotency key."""
+    form = request.form if errors else ImmutableMultiDict()
+    return {
+        "form": form,
+        "errors": errors or {},
+        "form_key": form.get("idempotency_key") or new_form_key(),
+        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
+    }
+
+
+def _submit(
+    template: str,
+    name: str,
+    save: Callable[[], Any],
+    thanks_url: Callable[[Any], str],
+    context: Callable[[Any], dict[str, Any]] = lambda _record: {},
+) -> Response:
+    """Run `save`; answer 422 with the form block, the thank-you block, or a 303 to it.
+
+    `context(record)` adds what the page shows besides the form (None while it is a form).
+    """
+    try:
+        record = save()
+    except InvalidInput as error:
+        extra = _form_context(error.errors) | context(None)
+        return render(template, f"{name}_form", status=422, **extra)
+    if request.htmx:  # type: ignore[attr-defined]
+        extra = _form_context() | context(record)
+        return render(template, f"{name}_thanks", thanks=True, **extra)
+    return redirect(thanks_url(record), 303)  # type: ignore[return-value]
+
+
+def _consented() -> bool:
+    return request.form.get("consent") == "y"
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@no_store
+def signup() -> Response:
+    """Join the mailing list: first name and email, interests, explicit consent."""
+    if request.method == "GET":
+        return render("visitor/signup.html", "signup_form", **_form_context())
+    form = request.form
+    return _submit(
+        "visitor/signup.html",
+        "signup",
+        lambda: record_signup(**form_fields(form)),
+        lambda _record: url_for("visitor.signup_thanks"),
+    )
+
+
+@bp.get("/signup/thanks")
+@no_store
+def signup_thanks() -> Response:
+    """Thank-you after a sign-up; returns to the opener by itself."""
+    return render("visitor/signup.html", "signup_thanks", thanks=True, **_form_context())
+
+
+def _pledge_context(kind: str | None, amount_cents: int | None) -> dict[str, Any]:
+    """Presets and progress for the form; after a pledge, its QR link and a longer stay."""
+    event = current_event()
+    context = {
+        "presets": pledges.presets(event),
+        "monthly_minimum": pledges.MONTHLY_MINIMUM_DOLLARS,
+        "progress": pledges.progress(event),
+        "dollars": pledges.dollars,
+        "pledged_kind": kind,
+        "pledged_cents": amount_cents,
+        "donate_link": "monthly" if kind == Pledge.MONTHLY else "donate",
+    }
+    if kind is not None:
+        context["return_after"] = current_app.config["KIOSK_PLEDGE_THANKS_SECONDS"]
+    return context
+
+
+def _pledged(record: Pledge | None) -> dict[str, Any]:
+    return (
+        _pledge_context(record.kind, record.amount_cents) if record else _pledge_context(None, None)
+    )
+
+
+@bp.route("/pledge", methods=["GET", "POST"])
+@no_store
+def pledge() -> Response:
+    """Pledge an amount, once or monthly; finish it on your own phone with a QR code."""
+    if request.method == "GET":
+        return render("visitor/pledge.html", "pledge_form", **_form_context(), **_pledged(None))
+    form = request.form
+    return _submit(
+        "visitor/pledge.html",
+        "pledge",
+        lambda: pledges.record_pledge(
+            kind=form.get("kind"),
+            amount=form.get("amount"),
+            amount_other=form.get("amount_other"),
+            name=form.get("name"),
+            email=form.get("email"),
+            consent=_consented(),
+            idempotency_key=form.get("idempotency_key"),
+        ),
+        lambda record: url_for(
+            "visitor.pledge_thanks", kind=record.kind, cents=record.amount_cents
+        ),
+        _pledged,
+    )
+
+
+@bp.get("/pledge/thanks")
+@no_store
+def pledge_thanks() -> Response:
+    """The QR code to finish the pledge on a phone, and the event's progress."""
+    kind = request.args.get("kind")
+    cents = request.args.get("cents", type=int)
+    context = _form_context() | _pledge_context(
+        kind if kind in pledges.KINDS else Pledge.ONCE, cents if cents and cents > 0 else None
+    )
+    return render("visitor/pledge.html", "pledge_thanks", thanks=True, **context)
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+@no_store
+def ask() -> Response:
+    """Leave a question for the team, optionally with an email for the reply."""
+    if request.method == "GET":
+        return render("visitor/ask.html", "ask_form", **_form_context())
+    form = request.form
+    return _submit(
+        "visitor/ask.html",
+        "ask",
+        lambda: record_question(
+            question=form.get("question"),
+            email=form.get("email"),
+            consent=_consented(),
+            idempotency_key=form.get("idempotency_key"),
+        ),
+        lambda _record: url_for("visitor.ask_thanks"),
+    )
+
+
+@bp.get("/ask/thanks")
+@no_store
+def ask_thanks() -> Response:
+    """Thank-you after a question; returns to the opener by itself."""
+    return render("visitor/ask.html", "ask_thanks", thanks=True, **_form_context())

@@ -28,16 +28,32 @@ def test_a_fresh_kiosk_database_passes_the_start_up_checks(app):
         assert safety.database_problems() == []
 
 
-def test_every_transaction_takes_the_write_lock_when_it_begins(app):
-    with app.app_context():
-        db.session.scalar(select(func.count()).select_from(Tally))  # a read opens it
-        other = sqlite3.connect(database_file(app), timeout=0, isolation_level=None)
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
-        db.session.rollback()
-        other.execute("BEGIN IMMEDIATE")  # free again once the transaction ended
+def another_writer_can_begin(app) -> bool:
+    other = sqlite3.connect(database_file(app), timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
         other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return False
+    finally:
         other.close()
+
+
+def test_a_posted_request_takes_the_write_lock_when_its_transaction_begins(app):
+    with app.test_request_context("/signup", method="POST"):
+        db.session.scalar(select(func.count()).select_from(Tally))  # a read opens it
+        assert not another_writer_can_begin(app)
+        db.session.rollback()
+        assert another_writer_can_begin(app)  # free again once the transaction ended
+
+
+def test_a_get_request_reads_without_holding_up_writers(app):
+    with app.test_request_context("/lead/export", method="GET"):
+        db.session.scalar(select(func.count()).select_from(Tally))
+        assert another_writer_can_begin(app)
+        db.session.rollback()
 
 
 @pytest.fixture

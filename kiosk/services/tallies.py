@@ -1,5 +1,7 @@
 """Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
@@ -47,3 +49,21 @@ def bars(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[dict[str
         }
         for key, label in labels
     ]
+
+
+def total_since(event: Event, kind: str, since: datetime) -> int:
+    """Taps of `kind` at `event` from `since` on (e.g. today's conversations)."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Tally)
+            .where(Tally.event_id == event.id, Tally.kind == kind, Tally.created_at >= since)
+        )
+        or 0
+    )
+
+
+def start_of_today() -> datetime:
+    """Midnight of today on this machine's clock (the table's local day), as aware UTC."""
+    local_now = datetime.now().astimezone()
+    return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)

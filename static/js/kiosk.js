@@ -70,3 +70,41 @@
   window.addEventListener("pageshow", activity);
   schedule();
 })();
+
+// A thank-you block (data-return-after="8") goes back to the opener by itself. It may
+// arrive with the page or be swapped in by htmx, so both are watched. location.replace
+// takes the thank-you (and the form under it) out of the history: Back finds no entry.
+(function () {
+  "use strict";
+
+  let pending = null;
+
+  function armReturn() {
+    const target = document.querySelector("[data-return-after]");
+    if (!target) return;
+    const seconds = Number(target.dataset.returnAfter || 0);
+    const home = target.dataset.returnHome || "/";
+    if (!(seconds > 0)) return;
+    window.clearTimeout(pending);
+    pending = window.setTimeout(function () {
+      location.replace(home);
+    }, seconds * 1000);
+  }
+
+  // "Done" goes home without leaving the thank-you in the history either.
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("a[data-return-now]");
+    if (!link) return;
+    event.preventDefault();
+    location.replace(link.href);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    armReturn();
+    // After a 422, bring the first field at fault into view and focus.
+    const invalid = document.querySelector("[aria-invalid='true']");
+    if (invalid && event.detail.xhr && event.detail.xhr.status === 422) {
+      invalid.focus({ preventScroll: false });
+    }
+  });
+  armReturn();
+})();

@@ -1,0 +1,311 @@
+"""Getting an event's data out: one function per format, each naming its columns.
+
+CSV formats (csv, mailchimp, pledges, questions, tallies) are generators of lines,
+UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
+names correctly. Every cell that a spreadsheet would take for a formula (starting
+with = + - @ tab or carriage return) is prefixed with ' so it stays text.
+
+The JSON bundle carries the whole event, every record with its UUID, so another kiosk
+can import it and merge tablets of one event without duplicates:
+
+    {
+      "format": "rescue-team-kiosk/event",
+      "version": 1,
+      "exported_at": "2026-11-23T12:00:00+00:00",
+      "event":     {"uuid", "name", "date", "place", "goal_cents", "rescue_cost_cents",
+                    "tracking_source", "status", "created_at", "closed_at"},
+      "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
+                     "interests": [keys], "source", "consent_version", "consent_text",
+                     "consent_at", "created_at", "updated_at"}],
+      "pledges":   [{"uuid", "kind", "amount_cents", "name", "email", "consent_version",
+                     "consent_text", "consent_at", "created_at"}],
+      "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
+                     "consent_at", "created_at"}],
+      "tallies":   [{"uuid", "kind", "key", "created_at"}]
+    }
+
+Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from kiosk.content import current_content
+from kiosk.extensions import db
+from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
+from kiosk.services.audit import record_audit
+from kiosk.services.pledges import pledges_of
+from kiosk.services.questions import questions_of
+from kiosk.services.signups import signups_of
+
+BUNDLE_FORMAT = "rescue-team-kiosk/event"
+BUNDLE_VERSION = 1
+BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+SIGNUP_COLUMNS = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "Organisation",
+    "Interests",
+    "Source",
+    "Consent Version",
+    "Consent Time",
+    "Created",
+    "Updated",
+    "UUID",
+]
+MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+PLEDGE_COLUMNS = [
+    "Kind",
+    "Amount",
+    "Name",
+    "Email",
+    "Consent Version",
+    "Consent Time",
+    "Created",
+    "UUID",
+]
+QUESTION_COLUMNS = [
+    "Question",
+    "Email",
+    "Answered",
+    "Consent Version",
+    "Consent Time",
+    "Created",
+    "UUID",
+]
+TALLY_COLUMNS = ["Kind", "Key", "Count"]
+
+
+def neutralise(value: object) -> str:
+    """The cell as text, with a leading ' if a spreadsheet would run it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
+    """The header and rows as CSV lines (CRLF), the first one starting with a BOM."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(cells: Sequence[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([neutralise(cell) for cell in cells])
+        return buffer.getvalue()
+
+    yield BOM + line(columns)
+    for row in rows:
+        yield line(row)
+
+
+def _time(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def _interest_labels(keys: str) -> list[str]:
+    labels = {i.key: i.label for i in current_content().interests}
+    return [labels.get(key, key) for key in keys.split(",") if key]
+
+
+def signups_csv(event: Event) -> Iterator[str]:
+    """Every sign-up field, interests, consent, source, times and UUID."""
+    rows = (
+        [
+            s.first_name,
+            s.last_name,
+            s.email,
+            s.phone,
+            s.organisation,
+            "; ".join(_interest_labels(s.interests)),
+            s.source,
+            s.consent_version,
+            _time(s.consent_at),
+            _time(s.created_at),
+            _time(s.updated_at),
+            s.uuid,
+        ]
+        for s in signups_of(event)
+    )
+    return csv_lines(SIGNUP_COLUMNS, rows)
+
+
+def _mailchimp_tags(signup: Signup, event: Event) -> str:
+    # Mailchimp splits the Tags cell on commas, so no tag may contain one.
+    tags = [event.name, *_interest_labels(signup.interests)]
+    return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
+
+
+def mailchimp_csv(event: Event) -> Iterator[str]:
+    """The columns Mailchimp's contact import expects; people who consented only."""
+    rows = (
+        [s.email, s.first_name, s.last_name, s.phone, _mailchimp_tags(s, event)]
+        for s in signups_of(event)
+        if s.consent_at is not None
+    )
+    return csv_lines(MAILCHIMP_COLUMNS, rows)
+
+
+def pledges_csv(event: Event) -> Iterator[str]:
+    rows = (
+        [
+            p.kind,
+            f"{p.amount_cents / 100:.2f}",
+            p.name,
+            p.email,
+            p.consent_version,
+            _time(p.consent_at),
+            _time(p.created_at),
+            p.uuid,
+        ]
+        for p in pledges_of(event)
+    )
+    return csv_lines(PLEDGE_COLUMNS, rows)
+
+
+def questions_csv(event: Event) -> Iterator[str]:
+    rows = (
+        [
+            q.text,
+            q.email,
+            "yes" if q.answered else "no",
+            q.consent_version,
+            _time(q.consent_at),
+            _time(q.created_at),
+            q.uuid,
+        ]
+        for q in questions_of(event)
+    )
+    return csv_lines(QUESTION_COLUMNS, rows)
+
+
+def tallies_csv(event: Event) -> Iterator[str]:
+    """Anonymous counts per kind and key (opener answers, FAQ opens, conversations)."""
+    counts = db.session.execute(
+        select(Tally.kind, Tally.key, func.count())
+        .where(Tally.event_id == event.id)
+        .group_by(Tally.kind, Tally.key)
+        .order_by(Tally.kind, Tally.key)
+    )
+    return csv_lines(TALLY_COLUMNS, ([kind, key, count] for kind, key, count in counts))
+
+
+def _consent(record: Signup | Pledge | Question) -> dict[str, Any]:
+    return {
+        "consent_version": record.consent_version,
+        "consent_text": record.consent_text,
+        "consent_at": _time(record.consent_at) or None,
+    }
+
+
+def _event_dict(event: Event) -> dict[str, Any]:
+    day: date | None = event.date
+    return {
+        "uuid": event.uuid,
+        "name": event.name,
+        "date": day.isoformat() if day else None,
+        "place": event.place,
+        "goal_cents": event.goal_cents,
+        "rescue_cost_cents": event.rescue_cost_cents,
+        "tracking_source": event.tracking_source,
+        "status": event.status,
+        "created_at": _time(event.created_at),
+        "closed_at": _time(event.closed_at) or None,
+    }
+
+
+def bundle(event: Event) -> dict[str, Any]:
+    """The whole event as a dict in the format of this module's docstring."""
+    tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
+    return {
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION,
+        "exported_at": _time(utcnow()),
+        "event": _event_dict(event),
+        "signups": [
+            {
+                "uuid": s.uuid,
+                "first_name": s.first_name,
+                "last_name": s.last_name,
+                "email": s.email,
+                "phone": s.phone,
+                "organisation": s.organisation,
+                "interests": [k for k in s.interests.split(",") if k],
+                "source": s.source,
+                **_consent(s),
+                "created_at": _time(s.created_at),
+                "updated_at": _time(s.updated_at),
+            }
+            for s in signups_of(event)
+        ],
+        "pledges": [
+            {
+                "uuid": p.uuid,
+                "kind": p.kind,
+                "amount_cents": p.amount_cents,
+                "name": p.name,
+                "email": p.email,
+                **_consent(p),
+                "created_at": _time(p.created_at),
+            }
+            for p in pledges_of(event)
+        ],
+        "questions": [
+            {
+                "uuid": q.uuid,
+                "text": q.text,
+                "email": q.email,
+                "answered": q.answered,
+                **_consent(q),
+                "created_at": _time(q.created_at),
+            }
+            for q in questions_of(event)
+        ],
+        "tallies": [
+            {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
+            for t in tallies
+        ],
+    }
+
+
+def json_bundle(event: Event) -> str:
+    return json.dumps(bundle(event), ensure_ascii=False, indent=2) + "\n"
+
+
+# Format name -> (exporter, whether it carries personal data).
+FORMATS: dict[str, tuple[Callable[[Event], Iterable[str] | str], bool]] = {
+    "csv": (signups_csv, True),
+    "mailchimp": (mailchimp_csv, True),
+    "pledges": (pledges_csv, True),
+    "questions": (questions_csv, True),
+    "tallies": (tallies_csv, False),
+    "json": (json_bundle, True),
+}
+
+
+def export_chunks(event: Event, format_name: str) -> Iterator[str]:
+    """The export of `event` in `format_name`, as pieces of text to write in order."""
+    exporter, _personal = FORMATS[format_name]
+    result = exporter(event)
+    if isinstance(result, str):
+        yield result
+    else:
+        yield from result
+
+
+def mark_exported(event: Event, format_name: str, actor: str = "") -> None:
+    """Note that personal data of `event` left the kiosk (call after the export is written)."""
+    _exporter, personal = FORMATS[format_name]
+    if personal:
+        event.exported_at = utcnow()
+        db.session.commit()
+    record_audit("export", f"event {event.id} ({event.name}) as {format_name}", actor)

@@ -1,0 +1,140 @@
+"""Pledges: an amount a visitor means to give, finished on their own phone. No card data, ever."""
+
+import re
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from kiosk.extensions import db
+from kiosk.models import Event, Pledge
+from kiosk.services.events import current_event
+from kiosk.services.records import Checker, clean_idempotency_key, save_once
+
+PRESET_DOLLARS = (15, 30, 50, 100)
+MONTHLY_MINIMUM_DOLLARS = 15
+MAXIMUM_DOLLARS = 100_000
+NAME_MAX = 120
+KINDS = (Pledge.ONCE, Pledge.MONTHLY)
+OTHER = "other"
+# "25", "25.50", "$1,000": whole dollars or dollars and cents.
+_AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
+
+
+def presets(event: Event) -> list[int]:
+    """Preset amounts in dollars, ending with the cost of one rescue at this event."""
+    return [*PRESET_DOLLARS, event.rescue_cost_cents // 100]
+
+
+def parse_dollars(text: str) -> int | None:
+    """Cents in `text` ("25", "$1,000.50"), or None when it is not an amount."""
+    match = _AMOUNT.match(text.strip())
+    if match is None:
+        return None
+    dollars = int(match.group(1).replace(",", ""))
+    cents = int((match.group(2) or "0").ljust(2, "0"))
+    return dollars * 100 + cents
+
+
+def _check_amount(
+    checker: Checker, event: Event, kind: str, amount: str | None, other: str | None
+) -> int:
+    amount = (amount or "").strip()
+    if not amount and (other or "").strip():
+        amount = OTHER  # typed into "Other" without ticking it first
+    if amount == OTHER:
+        cents = parse_dollars(other or "")
+        field = "amount_other"
+    elif amount.isdigit() and int(amount) in presets(event):
+        cents, field = int(amount) * 100, "amount"
+    else:
+        checker.errors["amount"] = _("Please choose an amount.")
+        return 0
+    minimum = MONTHLY_MINIMUM_DOLLARS if kind == Pledge.MONTHLY else 1
+    if cents is None:
+        checker.errors[field] = _("Please enter an amount in dollars, e.g. 25.")
+    elif cents < minimum * 100:
+        checker.errors[field] = _("The smallest amount is $%(minimum)d.", minimum=minimum)
+    elif cents > MAXIMUM_DOLLARS * 100:
+        checker.errors[field] = _("Please pledge at most $%(maximum)s.", maximum="100,000")
+    return cents or 0
+
+
+def record_pledge(
+    *,
+    kind: str | None,
+    amount: str | None,
+    amount_other: str | None = "",
+    name: str | None = "",
+    email: str | None = "",
+    consent: bool = False,
+    idempotency_key: str | None = None,
+    event: Event | None = None,
+) -> Pledge:
+    """Store a pledge. `amount` is a preset in whole dollars or "other" (then `amount_other`).
+
+    Name and email are optional; an email needs the consent box, as on the sign-up.
+    """
+    event = event or current_event()
+    check = Checker()
+    if kind not in KINDS:
+        check.errors["kind"] = _("Please choose one-time or monthly.")
+    cents = _check_amount(check, event, kind or Pledge.ONCE, amount, amount_other)
+    clean_name = check.text("name", name, NAME_MAX)
+    clean_email = check.email("email", email, required=False)
+    check.consent("consent", consent, needed=bool(clean_email))
+    check.done()
+
+    pledge = Pledge(
+        event_id=event.id,
+        kind=kind,
+        amount_cents=cents,
+        name=clean_name,
+        email=clean_email,
+        idempotency_key=clean_idempotency_key(idempotency_key),
+    )
+    return save_once(pledge, consent=consent and bool(clean_email))
+
+
+def pledged_total_cents(event: Event) -> int:
+    """Everything pledged at the event; a monthly pledge counts its first month."""
+    total = db.session.scalar(
+        select(func.sum(Pledge.amount_cents)).where(Pledge.event_id == event.id)
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True)
+class Progress:
+    total_cents: int
+    rescue_cost_cents: int
+
+    @property
+    def percent(self) -> int:
+        """Share of one rescue, in percent; above 100 once a rescue is covered."""
+        return self.total_cents * 100 // max(self.rescue_cost_cents, 1)
+
+    @property
+    def bar_percent(self) -> int:
+        return min(self.percent, 100)
+
+    @property
+    def rescues(self) -> int:
+        return self.total_cents // max(self.rescue_cost_cents, 1)
+
+
+def progress(event: Event) -> Progress:
+    """The event's pledged total toward the cost of one rescue."""
+    return Progress(pledged_total_cents(event), event.rescue_cost_cents)
+
+
+def pledges_of(event: Event) -> list[Pledge]:
+    return list(
+        db.session.scalars(select(Pledge).where(Pledge.event_id == event.id).order_by(Pledge.id))
+    )
+
+
+def dollars(cents: int) -> str:
+    """$1,234 or $1,234.50: how the kiosk shows money."""
+    whole, rest = divmod(cents, 100)
+    return f"${whole:,}" + (f".{rest:02d}" if rest else "")

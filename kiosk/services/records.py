@@ -1,0 +1,143 @@
+"""What every personal record shares: clean input, consent, and saving exactly once.
+
+Sign-ups, pledges and questions all arrive from a form a visitor may tap twice or
+resend after a flaky Wi-Fi moment. Each carries an idempotency key (one per rendered
+form); the database's unique constraint on it, not a pre-check alone, makes a second
+arrival return the first record instead of creating another.
+"""
+
+import re
+import unicodedata
+from typing import TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from kiosk.content import current_content
+from kiosk.extensions import db
+from kiosk.models import ConsentMixin, utcnow
+
+# Control characters (Cc) and bidirectional overrides can hide or reorder text in an
+# export; zero-width joiners (Cf) stay, since emoji and some scripts need them.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_WHITESPACE = re.compile(r"\s+")
+IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+Record = TypeVar("Record", bound=ConsentMixin)
+
+
+class InvalidInput(Exception):
+    """Form input that cannot be stored, with one message per field at fault."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def clean_text(value: str | None, *, multiline: bool = False) -> str:
+    """NFC, no control characters, whitespace tidied; newlines kept only in `multiline`."""
+    value = unicodedata.normalize("NFC", value or "")
+    kept = []
+    for char in value:
+        if char in "\r\n" and multiline:
+            kept.append("\n" if char == "\n" else "")
+        elif char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            kept.append(" " if char in "\t\r\n" else "")
+        else:
+            kept.append(char)
+    if multiline:
+        lines = [_WHITESPACE.sub(" ", line).strip() for line in "".join(kept).split("\n")]
+        cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    else:
+        cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
+    # Again: taking a character out can leave a letter and its accent side by side.
+    return unicodedata.normalize("NFC", cleaned)
+
+
+class Checker:
+    """Collects cleaned values and per-field errors, then raises them all at once."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def text(
+        self, field: str, value: str | None, limit: int, *, required: str = "", multiline=False
+    ) -> str:
+        cleaned = clean_text(value, multiline=multiline)
+        if required and not cleaned:
+            self.errors[field] = required
+        elif len(cleaned) > limit:
+            self.errors[field] = _("Please keep this under %(limit)d characters.", limit=limit)
+        return cleaned
+
+    def email(self, field: str, value: str | None, *, required: bool) -> str:
+        cleaned = clean_text(value)
+        if not cleaned:
+            if required:
+                self.errors[field] = _("Please enter your email address.")
+            return ""
+        try:
+            # Offline: syntax only, no DNS look-up at the table.
+            checked = validate_email(cleaned, check_deliverability=False)
+        except EmailNotValidError:
+            self.errors[field] = _(
+                "This doesn’t look like an email address, e.g. name@example.com."
+            )
+            return cleaned
+        # Lower case so the same person typed twice is recognised as one.
+        return checked.normalized.lower()
+
+    def consent(self, field: str, given: bool, *, needed: bool) -> bool:
+        if needed and not given:
+            self.errors[field] = _("Please tick the box so we may email you.")
+        return given
+
+    def done(self) -> None:
+        if self.errors:
+            raise InvalidInput(self.errors)
+
+
+def clean_idempotency_key(value: str | None) -> str | None:
+    """The form's key if it has the shape we hand out, else none (the record is still saved)."""
+    value = (value or "").strip().lower()
+    return value if IDEMPOTENCY_KEY.match(value) else None
+
+
+def apply_consent(record: ConsentMixin, given: bool) -> None:
+    """Store the wording and version the person agreed to, and when."""
+    if not given:
+        return
+    pack = current_content()
+    record.consent_version = pack.consent_version
+    record.consent_text = pack.consent_text
+    record.consent_at = utcnow()
+
+
+def find_by_key(model: type[Record], key: str | None) -> Record | None:
+    if key is None:
+        return None
+    return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
+
+
+def save_once(record: Record, *, consent: bool) -> Record:
+    """Commit a new record with its consent, once per idempotency key.
+
+    A key already stored returns that record instead; the unique constraint catches the
+    race the pre-check cannot (two waitress threads, the same double tap).
+    """
+    key = record.idempotency_key  # type: ignore[attr-defined]
+    if (already := find_by_key(type(record), key)) is not None:
+        return already
+    apply_consent(record, consent)
+    db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        first = find_by_key(type(record), key)
+        if first is None:
+            raise
+        return first
+    return record

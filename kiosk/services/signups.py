@@ -1,0 +1,146 @@
+"""Mailing-list sign-ups: validate, normalise and store them, one record per person per event."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from kiosk.content import current_content
+from kiosk.extensions import db
+from kiosk.models import Event, Signup, utcnow
+from kiosk.services.events import current_event
+from kiosk.services.records import (
+    Checker,
+    apply_consent,
+    clean_idempotency_key,
+    find_by_key,
+    save_once,
+)
+
+# Lengths fit the columns in models.Signup.
+FIRST_NAME_MAX = 80
+LAST_NAME_MAX = 80
+PHONE_MAX = 40
+ORGANISATION_MAX = 120
+PHONE_CHARACTERS = set("0123456789 +-().")
+SOURCES = (Signup.KIOSK, Signup.VOLUNTEER)
+
+
+def _check_phone(checker: Checker, value: str | None) -> str:
+    phone = checker.text("phone", value, PHONE_MAX)
+    if phone and "phone" not in checker.errors:
+        digits = sum(c.isdigit() for c in phone)
+        if not set(phone) <= PHONE_CHARACTERS or digits < 5:
+            checker.errors["phone"] = _("Please use digits, spaces and + - ( ) only.")
+    return phone
+
+
+def known_interests(keys: Iterable[str]) -> list[str]:
+    """The content pack's interest keys among `keys`, in the pack's order."""
+    wanted = set(keys)
+    return [i.key for i in current_content().interests if i.key in wanted]
+
+
+def merge_interests(stored: str, added: Iterable[str]) -> str:
+    keys = [k for k in stored.split(",") if k]
+    return ",".join(keys + [k for k in added if k not in keys])
+
+
+def find_signup(event: Event, email: str) -> Signup | None:
+    """The first sign-up of this email at this event, if any."""
+    return db.session.scalar(
+        select(Signup)
+        .where(Signup.event_id == event.id, func.lower(Signup.email) == email.lower())
+        .order_by(Signup.id)
+        .limit(1)
+    )
+
+
+def form_fields(form: MultiDict[str, str]) -> dict[str, Any]:
+    """record_signup's arguments from a posted sign-up form (the kiosk's or a volunteer's)."""
+    return {
+        "first_name": form.get("first_name"),
+        "last_name": form.get("last_name"),
+        "email": form.get("email"),
+        "phone": form.get("phone"),
+        "organisation": form.get("organisation"),
+        "interests": form.getlist("interests"),
+        "consent": form.get("consent") == "y",
+        "idempotency_key": form.get("idempotency_key"),
+    }
+
+
+def record_signup(
+    *,
+    first_name: str | None,
+    email: str | None,
+    last_name: str | None = "",
+    phone: str | None = "",
+    organisation: str | None = "",
+    interests: Iterable[str] = (),
+    consent: bool = False,
+    idempotency_key: str | None = None,
+    source: str = Signup.KIOSK,
+    event: Event | None = None,
+) -> Signup:
+    """Store a sign-up, or update this event's earlier one of the same email.
+
+    Raises InvalidInput naming every field at fault. The visitor is thanked the same
+    way either way, so the kiosk never reveals who signed up before.
+    """
+    check = Checker()
+    cleaned = {
+        "first_name": check.text(
+            "first_name", first_name, FIRST_NAME_MAX, required=_("Please enter your first name.")
+        ),
+        "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
+        "email": check.email("email", email, required=True),
+        "phone": _check_phone(check, phone),
+        "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
+    }
+    check.consent("consent", consent, needed=True)
+    check.done()
+    if source not in SOURCES:
+        raise ValueError(f"unknown sign-up source {source!r}")
+
+    key = clean_idempotency_key(idempotency_key)
+    if (already := find_by_key(Signup, key)) is not None:
+        return already
+    event = event or current_event()
+    chosen = known_interests(interests)
+    earlier = find_signup(event, cleaned["email"])
+    if earlier is not None:
+        return _update(earlier, cleaned, chosen)
+    signup = Signup(
+        event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
+    )
+    return save_once(signup, consent=consent)
+
+
+def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
+    """Fill in what the second sign-up adds; never blank out what the first one gave."""
+    for field, value in cleaned.items():
+        if value and field != "email":
+            setattr(signup, field, value)
+    signup.interests = merge_interests(signup.interests, interests)
+    apply_consent(signup, True)
+    signup.updated_at = utcnow()
+    db.session.commit()
+    return signup
+
+
+def signups_of(event: Event) -> list[Signup]:
+    return list(
+        db.session.scalars(select(Signup).where(Signup.event_id == event.id).order_by(Signup.id))
+    )
+
+
+def count_signups(event: Event) -> int:
+    return (
+        db.session.scalar(
+            select(func.count()).select_from(Signup).where(Signup.event_id == event.id)
+        )
+        or 0
+    )
