@@ -12,12 +12,16 @@ from sqlalchemy import func, select
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Tally
+from kiosk.services.events import active_event, close_event
 from tests.helpers import HX, SAMPLE_ARGS, csrf_token_of, database_snapshot, routes
 
 # A request each POST route would accept with a good token, so a refusal is the token's doing.
 SAMPLE_FORMS: dict[str, dict[str, str]] = {
     "visitor.answer": {"choice": "people"},
     "visitor.faq_open": {"depth": "more"},
+    "visitor.signup": {"first_name": "Min-ji", "email": "minji@example.org", "consent": "y"},
+    "visitor.pledge": {"kind": "once", "amount": "other", "amount_other": "20"},
+    "visitor.ask": {"question": "How is a rescue planned?"},
 }
 
 CSRF_REFUSAL = 'data-error="csrf"'
@@ -144,3 +148,16 @@ def test_a_kiosk_left_open_eight_hours_still_accepts_a_post_first_time(app, clie
 def test_sample_arguments_name_real_endpoints(app):
     assert set(SAMPLE_ARGS) <= set(app.view_functions)
     assert set(SAMPLE_FORMS) <= set(app.view_functions)
+
+
+def test_no_get_request_creates_an_event_when_the_lead_closed_the_last_one(app, client):
+    with app.app_context():
+        close_event(active_event())
+    for endpoint, url in routes(app, "GET"):
+        before = database_snapshot(app)
+        assert client.get(url).status_code < 500, endpoint
+        assert database_snapshot(app) == before, f"GET {url} changed the database"
+    token = fresh_token(client)
+    client.post("/opener", data={"choice": "people", "csrf_token": token})  # the first tap
+    with app.app_context():  # ... opens the walk-up event
+        assert active_event().name.startswith("Walk-up table")

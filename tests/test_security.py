@@ -4,6 +4,9 @@ import html
 import json
 import re
 
+import pytest
+
+from kiosk.security import VISIT_COOKIE
 from tests.helpers import HX, routes
 
 STRICT_CSP = (
@@ -75,3 +78,45 @@ def test_dynamic_answers_are_never_stored_by_the_browser(app, client):
             continue  # a QR code holds no personal data; it revalidates instead (no-cache)
         assert response.headers.get("Cache-Control") == "no-store", url
     assert client.post("/opener", data={"choice": "people"}).headers["Cache-Control"] == "no-store"
+
+
+SIGN_UP = {"first_name": "Ana", "email": "ana@example.org", "consent": "y"}
+PERSONAL_POSTS = [
+    ("/signup", SIGN_UP),
+    ("/pledge", {"kind": "once", "amount": "other", "amount_other": "30", "name": "Ana"}),
+    ("/ask", {"question": "Who decides?", "email": "ana@example.org", "consent": "y"}),
+]
+
+
+@pytest.mark.parametrize(("url", "data"), PERSONAL_POSTS)
+def test_every_answer_to_a_personal_form_is_never_stored(client, url, data):
+    answers = [
+        client.post(url, data=data),  # 303 to the thank-you
+        client.post(url, data=data, headers=HX),  # the thank-you block
+        client.post(url, data={"email": "ana@example.org"}),  # 422: the typed values again
+    ]
+    answers.append(client.get(answers[0].headers["Location"]))
+    for response in answers:
+        assert response.headers["Cache-Control"] == "no-store", response.status_code
+
+
+def visit_cookie(response) -> str | None:
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith(VISIT_COOKIE + "="):
+            return header
+    return None
+
+
+@pytest.mark.parametrize(("url", "data"), PERSONAL_POSTS)
+def test_each_stored_personal_form_rotates_an_httponly_cookie(client, url, data):
+    first = visit_cookie(client.post(url, data=data))
+    second = visit_cookie(client.post(url, data=data, headers=HX))
+    assert first and second and first != second
+    for cookie in (first, second):
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_form_still_to_fix_or_a_plain_page_keeps_the_cookie(client):
+    assert visit_cookie(client.post("/signup", data={"email": "x"})) is None  # 422
+    assert visit_cookie(client.get("/signup")) is None
+    assert visit_cookie(client.post("/opener", data={"choice": "people"})) is None

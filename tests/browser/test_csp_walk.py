@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from kiosk.services.volunteers import set_volunteer_pin
+
 pytestmark = pytest.mark.browser
 
 Walk = Callable[[object, str], None]
@@ -27,9 +29,18 @@ def screen(*expected_statuses: int) -> Callable[[Walk], Walk]:
     return register
 
 
+VOLUNTEER_PIN = "2580"
+
+
 @pytest.fixture
 def app_config():
     return {"WTF_CSRF_ENABLED": True}
+
+
+@pytest.fixture(autouse=True)
+def volunteer_pin(app):
+    with app.app_context():
+        set_volunteer_pin(VOLUNTEER_PIN)
 
 
 @screen()
@@ -112,6 +123,53 @@ def too_long_a_request(page, base: str) -> None:
     )
     page.get_by_role("button", name="The people").click()
     page.get_by_text("That is more than we can take").wait_for()
+
+
+@screen(422)
+def signup_invalid_then_thanked(page, base: str) -> None:
+    page.goto(base + "/signup")
+    page.get_by_label("First name").fill("지수")
+    page.get_by_label("Email", exact=True).fill("not-an-email")
+    page.get_by_role("button", name="Sign me up").click()
+    page.locator(".field-error").first.wait_for()
+    page.get_by_label("Email", exact=True).fill("jisoo@example.org")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Sign me up").click()
+    page.get_by_text("Thank you!").wait_for()
+
+
+@screen()
+def pledge_with_qr_and_progress(page, base: str) -> None:
+    page.goto(base + "/pledge")
+    page.get_by_label("One time").check()
+    page.get_by_label("$50", exact=True).check()
+    page.get_by_role("button", name=re.compile("Pledge and show")).click()
+    page.locator("img.qr").first.wait_for()
+    page.wait_for_load_state("networkidle")
+
+
+@screen()
+def ask_a_question(page, base: str) -> None:
+    page.goto(base + "/ask")
+    page.get_by_label("Your question").fill("<b>How</b> are rescues planned?")
+    page.get_by_role("button", name="Send my question").click()
+    page.get_by_role("heading", name="Thanks for asking!").wait_for()
+
+
+@screen()
+def volunteer_unlock_count_enter_and_lock(page, base: str) -> None:
+    page.goto(base + "/volunteer/")
+    page.get_by_label("PIN").fill(VOLUNTEER_PIN)
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("button", name="+1 conversation").click()
+    page.wait_for_function("() => document.querySelector('.counter-number').textContent === '1'")
+    page.get_by_label("First name").fill("Paper")
+    page.get_by_label("Email", exact=True).fill("paper@example.org")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Save sign-up").click()
+    page.get_by_text("Saved. Ready for the next one.").wait_for()
+    page.get_by_role("button", name="Lock").click()
+    page.wait_for_url(base + "/")
 
 
 @pytest.fixture
