@@ -151,6 +151,9 @@ def database_failed(error: DatabaseError) -> Response:
         _l("Please tell a volunteer"),
         _l("We couldn't save this just now. A volunteer at the table can help."),
         cause=cause,
+        # Once the volunteer has fixed it, what the visitor typed can still be sent.
+        resend_fields=_resend_fields() if request.method == "POST" else [],
+        resend_action=request.path,
         back_href=url_for("visitor.index"),
     )
 

@@ -172,3 +172,13 @@ def test_database_failures_are_still_logged_after_the_migrations_ran(app, client
     finally:
         event.remove(engine, "before_cursor_execute", refuse)
     assert any("The disk is full" in line for line in app_log)
+
+
+def test_what_the_visitor_typed_survives_a_full_disk_and_can_be_sent_again(app, client, full_disk):
+    typed = {"first_name": "Ana", "email": "ana@example.org", "consent": "y"}
+    response = client.post("/signup", data=typed, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert 'name="email" value="ana@example.org"' in page and "Send it again" in page
+    full_disk()
+    assert client.post("/signup", data=typed).status_code == 303
