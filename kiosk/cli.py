@@ -15,7 +15,7 @@ from flask_migrate import upgrade
 
 from kiosk.content import ContentError
 from kiosk.extensions import db
-from kiosk.services import events, exports, safety, volunteers
+from kiosk.services import erasure, events, exports, safety, volunteers
 
 if TYPE_CHECKING:
     from kiosk.models import Event
@@ -62,6 +62,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
+    _report_purge(erasure.purge_expired())
+    erasure.start_daily_purge(app)
     event = events.active_event()
     click.echo(f"Rescue Team Kiosk: active event {event.name!r}" if event else "Rescue Team Kiosk")
     local = "127.0.0.1" if host in ALL_INTERFACES else host
@@ -241,12 +243,84 @@ def pin_command(from_stdin: bool) -> None:
     click.echo("Volunteer PIN set. Open /volunteer on the kiosk and enter it.")
 
 
+@click.command("passphrase")
+@with_appcontext
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the passphrase from stdin.")
+def passphrase_command(from_stdin: bool) -> None:
+    """Set or reset the team lead passphrase (ends every lead session)."""
+    from kiosk.services import lead_auth
+
+    upgrade()
+    if from_stdin:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    else:
+        passphrase = click.prompt(
+            "New team lead passphrase", hide_input=True, confirmation_prompt=True
+        )
+    problem = lead_auth.passphrase_problem(passphrase)
+    if problem:
+        raise click.ClickException(problem)
+    lead_auth.set_passphrase(passphrase, actor="cli")
+    click.echo("Team lead passphrase set. Every lead session was logged out.")
+
+
+def _report_purge(purged: erasure.Erased) -> None:
+    if purged.events:
+        names = ", ".join(purged.events)
+        click.echo(f"  Retention: erased personal data of {names} ({purged.describe()})")
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Erase personal data of events closed more than the retention days ago."""
+    upgrade()
+    purged = erasure.purge_expired(actor="cli")
+    _report_purge(purged)
+    if not purged.events:
+        click.echo("Nothing to purge: no closed event is past its retention period.")
+
+
+@click.command("backup")
+@with_appcontext
+def backup_command() -> None:
+    """Copy the database into the instance folder's backups/, with a timestamp."""
+    from kiosk.services.audit import record_audit
+    from kiosk.services.backup import BackupError, backup_database
+
+    try:
+        target = backup_database(current_app.instance_path)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    record_audit("backup", f"Database copied to {target.name}", "cli")
+    click.echo(f"Backup written: {target}")
+
+
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@with_appcontext
+def import_command(file: object) -> None:
+    """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
+    from kiosk.services.imports import ImportRefused, import_bundle
+
+    upgrade()
+    try:
+        report = import_bundle(file.read(), actor="cli")  # type: ignore[attr-defined]
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}\nNothing was imported.") from error
+    click.echo(f"Imported {report.describe()}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
     app.cli.add_command(check_command)
     app.cli.add_command(export_command)
     app.cli.add_command(pin_command)
+    app.cli.add_command(passphrase_command)
+    app.cli.add_command(purge_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(import_command)
 
 
 def main() -> None:

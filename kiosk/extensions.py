@@ -49,8 +49,6 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
-    # pysqlite would BEGIN (deferred) by itself, only before writes; _begin does it instead.
-    dbapi_connection.isolation_level = None
 
 
 # Requests that never write (tested: no GET changes anything) read from a snapshot.
@@ -63,16 +61,17 @@ def _begin(connection: Connection) -> None:
 
     A deferred transaction that reads, then writes, fails at once with "database is locked"
     when another writer got in between (the busy timeout cannot help it); one that begins
-    IMMEDIATE waits its turn for up to the busy timeout instead. Reads (GET requests, the
-    CLI, tests) begin deferred, so a slow export download never holds up a sign-up.
-    PostgreSQL is untouched.
+    IMMEDIATE waits its turn for up to the busy timeout instead. Everything else (GET
+    requests, which never write, the CLI, tests) keeps pysqlite's own way: reads outside a
+    transaction, BEGIN before the first write; so a slow export download never holds up a
+    sign-up. PostgreSQL is untouched.
     """
     if connection.dialect.name != "sqlite":
         return
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return  # asked for no transaction (the start-up checks): take no lock
-    may_write = has_request_context() and request.method not in READ_ONLY_METHODS
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write else "BEGIN")
+    if has_request_context() and request.method not in READ_ONLY_METHODS:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def select_locale() -> str:

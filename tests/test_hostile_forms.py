@@ -13,8 +13,9 @@ from kiosk.extensions import db
 from kiosk.models import Pledge, Question, Signup, utcnow
 from kiosk.services import exports
 from kiosk.services.events import current_event
-from tests.helpers import HX, database_snapshot
+from tests.helpers import HX, database_snapshot, routes
 from tests.hostile import assert_nothing_unescaped, hostile_text
+from tests.lead_helpers import log_in, set_passphrase
 
 HOSTILE = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -159,3 +160,18 @@ def test_every_export_cell_is_neutralised_and_the_csv_keeps_its_shape(app, names
             # The same text comes back, only a leading ' added where it looked like a formula.
             assert first[:80] in first_names or "'" + first[:80] in first_names
         db.session.rollback()
+
+
+@HOSTILE
+@given(text=hostile_text(), name=hostile_text())
+def test_hostile_records_render_escaped_on_every_lead_page(app, client, text, name):
+    set_passphrase(app)
+    assert log_in(client).status_code == 303
+    client.post("/ask", data={"question": text[:1000] or "?", "consent": ""})
+    client.post("/signup", data={"first_name": name[:80] or "x", "email": "h@example.org"})
+    client.post("/lead/events/new", data={"name": name[:120], "goal": "3000"})
+    for endpoint, url in routes(app, "GET"):
+        if endpoint.startswith(("lead.", "volunteer.")):
+            response = client.get(url)
+            assert response.status_code != 500, url
+            assert_nothing_unescaped(response.get_data(as_text=True))

@@ -12,8 +12,7 @@ from sqlalchemy import event, func, select
 
 from kiosk.extensions import db
 from kiosk.models import Tally
-from kiosk.services import safety
-from kiosk.services.settings import set_setting
+from kiosk.services import lead_auth, safety
 
 STRONG_KEY = "k" * 64
 
@@ -118,7 +117,7 @@ def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
 def ready_for_the_table(app) -> None:
     app.config["SECRET_KEY"] = STRONG_KEY
     with app.app_context():
-        set_setting(safety.LEAD_PASSPHRASE_KEY, "$argon2id$v=19$m=65536,t=3,p=4$stub")
+        lead_auth.set_passphrase("a long enough passphrase", actor="test")
 
 
 def test_kiosk_check_passes_a_safe_deployment(app, runner):

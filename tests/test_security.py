@@ -8,6 +8,7 @@ import pytest
 
 from kiosk.security import VISIT_COOKIE
 from tests.helpers import HX, routes
+from tests.lead_helpers import log_in, set_passphrase
 
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -120,3 +121,21 @@ def test_a_form_still_to_fix_or_a_plain_page_keeps_the_cookie(client):
     assert visit_cookie(client.post("/signup", data={"email": "x"})) is None  # 422
     assert visit_cookie(client.get("/signup")) is None
     assert visit_cookie(client.post("/opener", data={"choice": "people"})) is None
+
+
+def test_every_lead_page_and_export_is_strict_and_never_stored(app, client):
+    set_passphrase(app)
+    assert log_in(client).status_code == 303
+    client.post("/signup", data=SIGN_UP)
+    for endpoint, url in routes(app, "GET"):
+        if endpoint == "visitor.qr":
+            continue
+        response = client.get(url)
+        assert_strict_headers(response, url)
+        assert response.headers.get("Cache-Control") == "no-store", url
+        page = response.get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=", page), url
+    for export in ("csv", "mailchimp", "json"):
+        response = client.post("/lead/export", data={"event": "1", "format": export})
+        assert response.status_code == 200, export
+        assert response.headers.get("Cache-Control") == "no-store", export

@@ -73,6 +73,27 @@ def create_event(
     return event
 
 
+def update_event(
+    event: Event,
+    *,
+    name: str,
+    on: date | None,
+    place: str,
+    goal_cents: int,
+    rescue_cost_cents: int,
+    tracking_source: str,
+) -> Event:
+    """Change an event's details; its status and records stay as they are."""
+    event.name = name
+    event.date = on
+    event.place = place
+    event.goal_cents = goal_cents
+    event.rescue_cost_cents = rescue_cost_cents
+    event.tracking_source = tracking_source
+    db.session.commit()
+    return event
+
+
 def activate_event(event: Event) -> Event:
     """Make `event` the only active one; the one before goes back to planned."""
     db.session.execute(

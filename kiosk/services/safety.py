@@ -5,15 +5,13 @@ import stat
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError
 
 from kiosk.extensions import SQLITE_BUSY_TIMEOUT_MS, db
-from kiosk.models import Setting
+from kiosk.services import lead_auth
 
 # synchronous=FULL is 2: a thanked-for sign-up survives a power cut.
 SQLITE_SYNCHRONOUS_FULL = 2
-LEAD_PASSPHRASE_KEY = "lead_passphrase_hash"  # noqa: S105  # nosec B105 # a name
 # Keys a developer might paste from an example: never good enough for a kiosk in public.
 KNOWN_WEAK_KEYS = {"", "dev", "secret", "changeme", "test-secret", "change-me"}
 MIN_SECRET_KEY_LENGTH = 32
@@ -71,11 +69,11 @@ def secret_key_problems() -> list[str]:
 
 def lead_problems() -> list[str]:
     try:
-        stored = db.session.scalar(select(Setting.value).where(Setting.key == LEAD_PASSPHRASE_KEY))
+        has_passphrase = lead_auth.has_passphrase()
     except DatabaseError:
         db.session.rollback()
         return ["The database has no tables yet: start the kiosk once (`kiosk serve`)"]
-    if not stored:
+    if not has_passphrase:
         return ["No team-lead passphrase is set: run `kiosk passphrase`"]
     return []
 

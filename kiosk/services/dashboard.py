@@ -1,0 +1,126 @@
+"""The live picture of one event for the team lead: counts, money, charts, open questions."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from kiosk.content import current_content
+from kiosk.extensions import db
+from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.services import tallies
+
+# The hourly chart shows at most this many hours, ending at the latest sign-up.
+MAX_HOURS = 24
+
+
+@dataclass
+class HourBar:
+    label: str
+    count: int
+    height: int  # 0-100, share of the busiest hour
+
+
+@dataclass
+class EventPicture:
+    event: Event
+    signups: int
+    pledged_cents: int
+    pledges: int
+    goal_percent: int
+    rescue_percent: int
+    conversations: int
+    questions_left: list[Question]
+    opener_bars: list[dict[str, object]]
+    faq_bars: list[dict[str, object]]
+    hours: list[HourBar] = field(default_factory=list)
+
+
+def _count(model: type, event: Event) -> int:
+    return (
+        db.session.scalar(select(func.count()).select_from(model).where(model.event_id == event.id))
+        or 0
+    )
+
+
+def pledged_cents(event: Event) -> int:
+    return (
+        db.session.scalar(
+            select(func.coalesce(func.sum(Pledge.amount_cents), 0)).where(
+                Pledge.event_id == event.id
+            )
+        )
+        or 0
+    )
+
+
+def open_questions(event: Event) -> list[Question]:
+    return list(
+        db.session.scalars(
+            select(Question)
+            .where(Question.event_id == event.id, Question.answered.is_(False))
+            .order_by(Question.created_at)
+        )
+    )
+
+
+def percent(part: int, whole: int) -> int:
+    return min(100, round(100 * part / whole)) if whole > 0 else 0
+
+
+def signups_per_hour(event: Event) -> list[HourBar]:
+    """Sign-ups per hour of the kiosk's local time, every hour shown even when empty."""
+    times = db.session.scalars(select(Signup.created_at).where(Signup.event_id == event.id))
+    hours = Counter(t.astimezone().replace(minute=0, second=0, microsecond=0) for t in times)
+    if not hours:
+        return []
+    last = max(hours)
+    first = max(min(hours), last - timedelta(hours=MAX_HOURS - 1))
+    slots: list[datetime] = []
+    moment = first
+    while moment <= last:
+        slots.append(moment)
+        moment += timedelta(hours=1)
+    busiest = max(hours[slot] for slot in slots) or 1
+    return [
+        HourBar(f"{slot:%H}:00", hours[slot], round(100 * hours[slot] / busiest)) for slot in slots
+    ]
+
+
+def faq_labels() -> list[tuple[str, str]]:
+    return [(entry.slug, entry.question) for entry in current_content().faq_entries]
+
+
+def event_picture(event: Event) -> EventPicture:
+    pack = current_content()
+    pledged = pledged_cents(event)
+    faq_counts = tallies.count_by_key(event, Tally.FAQ_OPEN)
+    # Only the questions someone opened: the full guide would bury the chart.
+    asked = [(slug, label) for slug, label in faq_labels() if faq_counts.get(slug)]
+    return EventPicture(
+        event=event,
+        signups=_count(Signup, event),
+        pledged_cents=pledged,
+        pledges=_count(Pledge, event),
+        goal_percent=percent(pledged, event.goal_cents),
+        rescue_percent=percent(pledged, event.rescue_cost_cents),
+        conversations=tallies.total(event, Tally.CONVERSATION),
+        questions_left=open_questions(event),
+        opener_bars=tallies.bars(
+            tallies.count_by_key(event, Tally.OPENER), [(c.key, c.label) for c in pack.choices]
+        ),
+        faq_bars=sorted(
+            tallies.bars(faq_counts, asked),
+            key=lambda row: -int(row["count"]),  # type: ignore[call-overload]
+        ),
+        hours=signups_per_hour(event),
+    )
+
+
+def mark_answered(question_id: int) -> Question | None:
+    question = db.session.get(Question, question_id)
+    if question is not None:
+        question.answered = True
+        db.session.commit()
+    return question

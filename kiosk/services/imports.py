@@ -1,0 +1,376 @@
+"""Merging tablets: import another kiosk's JSON bundle of an event (see exports.bundle).
+
+Records are matched by UUID, so importing a file twice changes nothing. A sign-up with
+the same email at the same event merges into the one already here, by the same rule as
+two sign-ups on one kiosk. The whole file is checked before anything is written, and
+everything is written in one transaction: a malformed, foreign or tampered file is
+refused with a message saying where, and the database is left as it was.
+"""
+
+import json
+import uuid as uuid_module
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from kiosk.extensions import db
+from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.services.audit import record_audit
+from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
+from kiosk.services.signups import find_signup, known_interests, merge_interests
+
+MAX_RECORDS = 200_000
+
+
+class ImportRefused(Exception):
+    """A file that can't be imported, with the reason for the lead."""
+
+
+@dataclass
+class ImportReport:
+    event_name: str = ""
+    event_created: bool = False
+    added: dict[str, int] = field(default_factory=dict)
+    merged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str) -> None:
+        self.added[kind] = self.added.get(kind, 0) + 1
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    def describe(self) -> str:
+        def part(counts: dict[str, int]) -> str:
+            return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "nothing"
+
+        return (
+            f"{self.event_name}: added {part(self.added)}; merged {self.merged} sign-ups; "
+            f"skipped {part(self.skipped)} (already here)"
+        )
+
+
+# ---- Reading and checking ---------------------------------------------------------------
+
+
+def parse_bundle(raw: bytes | str) -> dict[str, Any]:
+    """The bundle as a dict, or ImportRefused when the file isn't one."""
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ImportRefused(
+            f"This file is not a kiosk export: it is not valid JSON ({error})."
+        ) from error
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise ImportRefused(
+            "This file is not a Rescue Team Kiosk event export (its format is not "
+            f"{BUNDLE_FORMAT!r}). Export the event as JSON on the other kiosk."
+        )
+    if data.get("version") != BUNDLE_VERSION:
+        raise ImportRefused(
+            f"This export is version {data.get('version')!r}; this kiosk reads version "
+            f"{BUNDLE_VERSION}. Update the kiosk that should import it."
+        )
+    return data
+
+
+class _Fields:
+    """Reads one JSON object's fields with types and limits, naming the place of any fault."""
+
+    def __init__(self, where: str, data: object) -> None:
+        if not isinstance(data, dict):
+            raise ImportRefused(f"{where}: expected an object.")
+        self.where, self.data = where, data
+
+    def fail(self, key: str, problem: str) -> ImportRefused:
+        return ImportRefused(f"{self.where}.{key}: {problem}")
+
+    def text(self, key: str, limit: int, *, required: bool = False, default: str = "") -> str:
+        value = self.data.get(key, default)
+        if value is None and not required:
+            value = default
+        if not isinstance(value, str):
+            raise self.fail(key, "expected text.")
+        if required and not value.strip():
+            raise self.fail(key, "must not be empty.")
+        if len(value) > limit:
+            raise self.fail(key, f"longer than {limit} characters.")
+        return value
+
+    def optional_text(self, key: str, limit: int) -> str | None:
+        return None if self.data.get(key) is None else self.text(key, limit)
+
+    def uuid(self) -> str:
+        value = self.text("uuid", 36, required=True)
+        try:
+            return str(uuid_module.UUID(value))
+        except ValueError as error:
+            raise self.fail("uuid", "not a UUID.") from error
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.data.get(key)
+        if type(value) is not int or not low <= value <= high:
+            raise self.fail(key, f"expected a whole number from {low} to {high}.")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.data.get(key, False)
+        if type(value) is not bool:
+            raise self.fail(key, "expected true or false.")
+        return value
+
+    def choice(self, key: str, allowed: Iterable[str], default: str) -> str:
+        value = self.data.get(key, default)
+        if value not in allowed:
+            raise self.fail(key, f"expected one of {', '.join(sorted(allowed))}.")
+        return value
+
+    def time(self, key: str, *, required: bool = True) -> datetime | None:
+        value = self.data.get(key)
+        if value in (None, "") and not required:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise self.fail(key, "expected an ISO 8601 time.") from error
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def day(self, key: str) -> date | None:
+        value = self.data.get(key)
+        if value in (None, ""):
+            return None
+        try:
+            return date.fromisoformat(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise self.fail(key, "expected a date YYYY-MM-DD.") from error
+
+    def consent(self) -> dict[str, Any]:
+        return {
+            "consent_version": self.optional_text("consent_version", 40),
+            "consent_text": self.optional_text("consent_text", 20_000),
+            "consent_at": self.time("consent_at", required=False),
+        }
+
+
+def _event(data: object) -> dict[str, Any]:
+    f = _Fields("event", data)
+    return {
+        "uuid": f.uuid(),
+        "name": f.text("name", 120, required=True),
+        "date": f.day("date"),
+        "place": f.text("place", 160),
+        "goal_cents": f.integer("goal_cents", 0, 10**12),
+        "rescue_cost_cents": f.integer("rescue_cost_cents", 1, 10**12),
+        "tracking_source": f.text("tracking_source", 80),
+        "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
+        "created_at": f.time("created_at"),
+        "closed_at": f.time("closed_at", required=False),
+    }
+
+
+def _signup(f: _Fields) -> dict[str, Any]:
+    interests = f.data.get("interests", [])
+    if not isinstance(interests, list) or not all(isinstance(k, str) for k in interests):
+        raise f.fail("interests", "expected a list of interest keys.")
+    email = f.text("email", 254, required=True).strip().lower()
+    if "@" not in email:
+        raise f.fail("email", "not an email address.")
+    return {
+        "uuid": f.uuid(),
+        "first_name": f.text("first_name", 80, required=True),
+        "last_name": f.text("last_name", 80),
+        "email": email,
+        "phone": f.text("phone", 40),
+        "organisation": f.text("organisation", 120),
+        "interests": ",".join(known_interests(interests)),
+        "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
+        **f.consent(),
+        "created_at": f.time("created_at"),
+        "updated_at": f.time("updated_at", required=False) or f.time("created_at"),
+    }
+
+
+def _pledge(f: _Fields) -> dict[str, Any]:
+    return {
+        "uuid": f.uuid(),
+        "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
+        "amount_cents": f.integer("amount_cents", 1, 10**10),
+        "name": f.text("name", 120),
+        "email": f.text("email", 254).strip().lower(),
+        **f.consent(),
+        "created_at": f.time("created_at"),
+    }
+
+
+def _question(f: _Fields) -> dict[str, Any]:
+    return {
+        "uuid": f.uuid(),
+        "text": f.text("text", 5000, required=True),
+        "email": f.text("email", 254).strip().lower(),
+        "answered": f.boolean("answered"),
+        **f.consent(),
+        "created_at": f.time("created_at"),
+    }
+
+
+def _tally(f: _Fields) -> dict[str, Any]:
+    kinds = (Tally.OPENER, Tally.FAQ_OPEN, Tally.FAQ_MORE, Tally.CONVERSATION)
+    return {
+        "uuid": f.uuid(),
+        "kind": f.choice("kind", kinds, ""),
+        "key": f.text("key", 80, required=True),
+        "created_at": f.time("created_at"),
+    }
+
+
+SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
+    "signups": (Signup, _signup),
+    "pledges": (Pledge, _pledge),
+    "questions": (Question, _question),
+    "tallies": (Tally, _tally),
+}
+
+
+@dataclass
+class CheckedBundle:
+    event: dict[str, Any]
+    records: dict[str, list[dict[str, Any]]]
+
+
+def check_bundle(data: dict[str, Any]) -> CheckedBundle:
+    """Every field of every record checked; nothing is written here."""
+    event = _event(data.get("event"))
+    records: dict[str, list[dict[str, Any]]] = {}
+    seen: set[str] = {event["uuid"]}
+    total = 0
+    for section, (_model, read) in SECTIONS.items():
+        items = data.get(section, [])
+        if not isinstance(items, list):
+            raise ImportRefused(f"{section}: expected a list.")
+        total += len(items)
+        if total > MAX_RECORDS:
+            raise ImportRefused(f"The file holds more than {MAX_RECORDS} records.")
+        records[section] = [read(_Fields(f"{section}[{n}]", item)) for n, item in enumerate(items)]
+        for n, record in enumerate(records[section]):
+            if record["uuid"] in seen:
+                raise ImportRefused(f"{section}[{n}].uuid: appears twice in the file.")
+            seen.add(record["uuid"])
+    return CheckedBundle(event, records)
+
+
+# ---- Writing ---------------------------------------------------------------------------------
+
+
+def _existing(model: type, uuids: list[str]) -> dict[str, int]:
+    """uuid -> event_id of the records of `model` already here, in chunks the driver accepts."""
+    found: dict[str, int] = {}
+    for start in range(0, len(uuids), 500):
+        chunk = uuids[start : start + 500]
+        rows = db.session.execute(select(model.uuid, model.event_id).where(model.uuid.in_(chunk)))
+        found.update({uuid: event_id for uuid, event_id in rows})
+    return found
+
+
+def _local_event(checked: dict[str, Any], report: ImportReport) -> Event:
+    event = db.session.scalar(select(Event).where(Event.uuid == checked["uuid"]))
+    if event is not None:
+        if event.erased_at is not None:
+            raise ImportRefused(
+                f"The personal data of {event.name!r} was erased on this kiosk; importing "
+                "it would bring it back."
+            )
+        return event
+    values = dict(checked)
+    # An imported event never becomes the active one: the lead decides that here.
+    if values["status"] == Event.ACTIVE:
+        values["status"] = Event.PLANNED
+    event = Event(**values)
+    db.session.add(event)
+    db.session.flush()
+    report.event_created = True
+    return event
+
+
+def _merged_fields(signup: Signup) -> tuple[object, ...]:
+    return (
+        signup.first_name,
+        signup.last_name,
+        signup.phone,
+        signup.organisation,
+        signup.interests,
+        signup.consent_at,
+    )
+
+
+def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
+    """Merge another tablet's sign-up of the same person into `signup`; True if it changed.
+
+    The same rule as a second sign-up on one kiosk: the later one fills in and updates
+    fields, never blanks one out, and interests add up.
+    """
+    before = _merged_fields(signup)
+    newer = incoming["updated_at"] > signup.updated_at
+    for name in ("first_name", "last_name", "phone", "organisation"):
+        if incoming[name] and (newer or not getattr(signup, name)):
+            setattr(signup, name, incoming[name])
+    signup.interests = merge_interests(signup.interests, incoming["interests"].split(","))
+    if signup.consent_at is None and incoming["consent_at"] is not None:
+        for name in ("consent_version", "consent_text", "consent_at"):
+            setattr(signup, name, incoming[name])
+    after = _merged_fields(signup)
+    if after != before:
+        signup.updated_at = max(signup.updated_at, incoming["updated_at"])
+        return True
+    return False
+
+
+def _write(bundle: CheckedBundle, report: ImportReport) -> None:
+    event = _local_event(bundle.event, report)
+    report.event_name = event.name
+    for section, (model, _read) in SECTIONS.items():
+        items = bundle.records[section]
+        existing = _existing(model, [r["uuid"] for r in items])
+        for record in items:
+            if record["uuid"] in existing and existing[record["uuid"]] != event.id:
+                raise ImportRefused(
+                    f"{section}: record {record['uuid']} belongs to another event here; "
+                    "the file was changed by hand or mixes events."
+                )
+            if model is Signup:
+                # The same record (by UUID) may have been updated on the other tablet
+                # since: merge it too, or a later sign-up there would be lost here.
+                same = (
+                    db.session.scalar(select(Signup).where(Signup.uuid == record["uuid"]))
+                    if record["uuid"] in existing
+                    else find_signup(event, record["email"])
+                )
+                if same is not None:
+                    if merge_signup(same, record):
+                        report.merged += 1
+                    else:
+                        report.skip(section)
+                    continue
+            elif record["uuid"] in existing:
+                report.skip(section)
+                continue
+            db.session.add(model(event_id=event.id, **record))
+            db.session.flush()
+            report.add(section)
+
+
+def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
+    """Check the whole file, then write it in one transaction; audit what happened."""
+    bundle = check_bundle(parse_bundle(raw))
+    report = ImportReport()
+    try:
+        _write(bundle, report)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    record_audit("import", report.describe(), actor)
+    return report

@@ -1,0 +1,34 @@
+"""Helpers for the team lead's tests: a passphrase, a logged-in client, a movable clock."""
+
+from datetime import UTC, datetime, timedelta
+
+from kiosk.services import lead_auth
+
+PASSPHRASE = "correct horse battery staple"
+
+
+class Clock:
+    """Stands in for lead_auth.now so tests can move time forward."""
+
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def set_passphrase(app, passphrase: str = PASSPHRASE) -> None:
+    with app.app_context():
+        lead_auth.set_passphrase(passphrase)
+
+
+def log_in(client, passphrase: str = PASSPHRASE):
+    return client.post("/lead/login", data={"passphrase": passphrase})
+
+
+def session_cookie(client) -> str | None:
+    cookie = client.get_cookie("kiosk_lead", path="/lead")
+    return cookie.value if cookie else None

@@ -1,0 +1,264 @@
+"""Merging tablets: importing JSON bundles by UUID, idempotently, refusing bad files whole."""
+
+import copy
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from kiosk.extensions import db
+from kiosk.models import AuditEntry, Event, Pledge, Question, Signup, Tally
+from kiosk.services import imports
+
+EVENT_UUID = str(uuid.uuid4())
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def at(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+def signup(email: str, first: str, minutes: int = 0, **extra) -> dict:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "first_name": first,
+        "last_name": "",
+        "email": email,
+        "phone": "",
+        "organisation": "",
+        "interests": [],
+        "source": "kiosk",
+        "consent_version": "2026-01",
+        "consent_text": "You may email me.",
+        "consent_at": at(minutes),
+        "created_at": at(minutes),
+        "updated_at": at(minutes),
+    } | extra
+
+
+def tablet_bundle(signups=(), tallies=0, pledges=(), questions=()) -> dict:
+    return {
+        "format": "rescue-team-kiosk/event",
+        "version": 1,
+        "exported_at": at(300),
+        "event": {
+            "uuid": EVENT_UUID,
+            "name": "Autumn fair",
+            "date": "2026-11-20",
+            "place": "Quad",
+            "goal_cents": 300000,
+            "rescue_cost_cents": 300000,
+            "tracking_source": "autumn",
+            "status": "active",
+            "created_at": at(-60),
+            "closed_at": None,
+        },
+        "signups": list(signups),
+        "pledges": [
+            {
+                "uuid": str(uuid.uuid4()),
+                "kind": "once",
+                "amount_cents": cents,
+                "name": "",
+                "email": "",
+                "consent_version": None,
+                "consent_text": None,
+                "consent_at": None,
+                "created_at": at(5),
+            }
+            for cents in pledges
+        ],
+        "questions": [
+            {
+                "uuid": str(uuid.uuid4()),
+                "text": text,
+                "email": "",
+                "answered": False,
+                "consent_version": None,
+                "consent_text": None,
+                "consent_at": None,
+                "created_at": at(6),
+            }
+            for text in questions
+        ],
+        "tallies": [
+            {"uuid": str(uuid.uuid4()), "kind": "opener", "key": "people", "created_at": at(n)}
+            for n in range(tallies)
+        ],
+    }
+
+
+def snapshot() -> dict:
+    """Everything an import could change, to compare before and after."""
+    return {
+        model.__name__: sorted(
+            tuple(str(v) for v in row)
+            for row in db.session.execute(select(*model.__table__.columns)).all()
+        )
+        for model in (Event, Signup, Pledge, Question, Tally)
+    }
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_importing_a_bundle_adds_its_event_and_records(app):
+    bundle = tablet_bundle(
+        [signup("a@example.org", "Ana")], tallies=3, pledges=[2500], questions=["Why?"]
+    )
+    with app.app_context():
+        report = imports.import_bundle(json.dumps(bundle), actor="test")
+        assert report.event_created
+        assert report.added == {"signups": 1, "pledges": 1, "questions": 1, "tallies": 3}
+        event = db.session.scalar(select(Event).where(Event.uuid == EVENT_UUID))
+        # An imported event never takes over as the active one.
+        assert event.status == Event.PLANNED
+        assert count(Tally, Tally.event_id == event.id) == 3
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "import"))
+        assert "added 1 signups" in entry.detail
+
+
+def test_importing_the_same_file_twice_changes_nothing(app):
+    bundle = json.dumps(tablet_bundle([signup("a@example.org", "Ana")], tallies=4, pledges=[1000]))
+    with app.app_context():
+        imports.import_bundle(bundle)
+        before = snapshot()
+        report = imports.import_bundle(bundle)
+        assert report.added == {} and report.merged == 0
+        assert report.skipped == {"signups": 1, "pledges": 1, "tallies": 4}
+        assert snapshot() == before
+
+
+def test_two_tablets_files_merge_and_the_same_person_becomes_one_signup(app):
+    first = signup("jisoo@example.org", "Jisoo", 10, interests=["events"], phone="555 0101")
+    second = signup("JISOO@example.org", "Ji-soo", 40, interests=["fundraising"], last_name="Kim")
+    tablet_a = tablet_bundle([first, signup("ana@example.org", "Ana")], tallies=2)
+    tablet_b = tablet_bundle([second, signup("ben@example.org", "Ben")], tallies=3)
+    tablet_b["tallies"][0] = tablet_a["tallies"][0]  # a record both tablets carry
+    with app.app_context():
+        imports.import_bundle(json.dumps(tablet_a))
+        report = imports.import_bundle(json.dumps(tablet_b))
+        assert report.merged == 1
+        assert report.added == {"signups": 1, "tallies": 2}
+        assert report.skipped == {"tallies": 1}
+        people = db.session.scalars(select(Signup).order_by(Signup.email)).all()
+        assert [p.email for p in people] == [
+            "ana@example.org",
+            "ben@example.org",
+            "jisoo@example.org",
+        ]
+        jisoo = people[2]
+        assert jisoo.uuid == first["uuid"]
+        assert (jisoo.first_name, jisoo.last_name, jisoo.phone) == ("Ji-soo", "Kim", "555 0101")
+        assert set(jisoo.interests.split(",")) == {"events", "fundraising"}
+        assert count(Tally) == 4
+        # and importing B again is a no-op, reported as skipped
+        again = imports.import_bundle(json.dumps(tablet_b))
+        assert again.merged == 0 and again.added == {}
+
+
+def test_a_bundle_merges_into_signups_made_on_this_kiosk(app):
+    with app.app_context():
+        imports.import_bundle(json.dumps(tablet_bundle([signup("a@example.org", "Ana")])))
+        event = db.session.scalar(select(Event).where(Event.uuid == EVENT_UUID))
+        local = Signup(event_id=event.id, first_name="Ana", email="b@example.org")
+        db.session.add(local)
+        db.session.commit()
+        later = signup("b@example.org", "Anabel", 120, organisation="Uni")
+        report = imports.import_bundle(json.dumps(tablet_bundle([later])))
+        assert report.merged == 1
+        assert count(Signup) == 2
+        assert db.session.get(Signup, local.id).organisation == "Uni"
+
+
+def tampered(mutate) -> str:
+    bundle = tablet_bundle([signup("a@example.org", "Ana")], tallies=2, pledges=[500])
+    mutate(bundle)
+    return json.dumps(bundle)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n", "not valid JSON"),
+        ('{"format": "rescue-team-kiosk/event", ', "not valid JSON"),
+        (json.dumps([1, 2, 3]), "not a Rescue Team Kiosk event export"),
+        (json.dumps({"format": "mailchimp", "version": 1}), "not a Rescue Team Kiosk event export"),
+        (tampered(lambda b: b.update(version=2)), "version 2"),
+        (tampered(lambda b: b["event"].pop("uuid")), "event.uuid"),
+        (
+            tampered(lambda b: b["signups"][0].update(uuid="not-a-uuid")),
+            "signups[0].uuid: not a UUID",
+        ),
+        (tampered(lambda b: b["signups"][0].update(email="nobody")), "signups[0].email"),
+        (tampered(lambda b: b["signups"][0].update(first_name="x" * 81)), "longer than 80"),
+        (tampered(lambda b: b["pledges"][0].update(amount_cents="500")), "pledges[0].amount_cents"),
+        (tampered(lambda b: b["pledges"][0].update(amount_cents=-5)), "pledges[0].amount_cents"),
+        (tampered(lambda b: b["tallies"][1].update(kind="signup")), "tallies[1].kind"),
+        (
+            tampered(lambda b: b["tallies"][1].update(created_at="yesterday")),
+            "tallies[1].created_at",
+        ),
+        (tampered(lambda b: b["tallies"].append(copy.deepcopy(b["tallies"][0]))), "appears twice"),
+        (tampered(lambda b: b.update(signups={"a": 1})), "signups: expected a list"),
+    ],
+)
+def test_a_malformed_foreign_or_tampered_file_is_refused_and_changes_nothing(app, raw, message):
+    with app.app_context():
+        imports.import_bundle(json.dumps(tablet_bundle([signup("z@example.org", "Zoe")])))
+        before = snapshot()
+        audit_before = count(AuditEntry)
+        with pytest.raises(
+            imports.ImportRefused, match=message.replace("[", r"\[").replace("]", r"\]")
+        ):
+            imports.import_bundle(raw)
+        assert snapshot() == before
+        assert count(AuditEntry) == audit_before
+
+
+def test_a_file_whose_last_record_clashes_is_refused_whole(app):
+    """Validation passes, but a UUID here belongs to another event: nothing is written."""
+    with app.app_context():
+        other = Event(name="Elsewhere", status=Event.PLANNED)
+        db.session.add(other)
+        db.session.flush()
+        clash = Tally(event_id=other.id, kind="opener", key="people")
+        db.session.add(clash)
+        db.session.commit()
+        bundle = tablet_bundle([signup("a@example.org", "Ana")], tallies=3)
+        bundle["tallies"][-1]["uuid"] = clash.uuid
+        before = snapshot()
+        with pytest.raises(imports.ImportRefused, match="belongs to another event"):
+            imports.import_bundle(json.dumps(bundle))
+        assert snapshot() == before
+
+
+def test_an_erased_event_is_not_brought_back_by_an_import(app):
+    bundle = json.dumps(tablet_bundle([signup("a@example.org", "Ana")]))
+    with app.app_context():
+        imports.import_bundle(bundle)
+        event = db.session.scalar(select(Event).where(Event.uuid == EVENT_UUID))
+        db.session.execute(Signup.__table__.delete())
+        event.erased_at = datetime.now(UTC)
+        db.session.commit()
+        with pytest.raises(imports.ImportRefused, match="erased"):
+            imports.import_bundle(bundle)
+        assert count(Signup) == 0
+
+
+def test_kiosk_import_reports_and_refuses_clearly(app, runner, tmp_path):
+    good = tmp_path / "tablet-a.json"
+    good.write_text(json.dumps(tablet_bundle([signup("a@example.org", "Ana")], tallies=2)))
+    result = runner.invoke(args=["import", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "added 1 signups, 2 tallies" in result.output
+    again = runner.invoke(args=["import", str(good)])
+    assert "skipped 1 signups, 2 tallies" in again.output
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    refused = runner.invoke(args=["import", str(bad)])
+    assert refused.exit_code != 0
+    assert "not valid JSON" in refused.output and "Nothing was imported" in refused.output
