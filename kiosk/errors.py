@@ -96,7 +96,15 @@ def _resend_fields() -> list[tuple[str, str]]:
     """
     if request.headers.get("Sec-Fetch-Site") != "same-origin":
         return []
-    return [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
+    return [(k, v) for k, v in request.form.items(multi=True) if not _is_secret(k)]
+
+
+# Never echoed into a page: the token itself, passphrases, PINs, setup tokens.
+SECRET_FIELD_WORDS = ("token", "pass", "pin", "secret")
+
+
+def _is_secret(field: str) -> bool:
+    return any(word in field.lower() for word in SECRET_FIELD_WORDS)
 
 
 def csrf_failed(error: CSRFError) -> Response:

@@ -187,3 +187,13 @@ def test_every_lead_post_refuses_a_missing_token_even_when_logged_in(app, client
         response = client.post(url, data=SAMPLE_FORMS.get(endpoint, {}))
         assert response.status_code == 400 and CSRF_REFUSAL in response.get_data(as_text=True)
         assert database_snapshot(app) == before, endpoint
+
+
+def test_a_refused_login_never_echoes_the_passphrase_or_pin(app, client):
+    set_passphrase(app)
+    client.get("/lead/login")
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    for url, field in (("/lead/login", "passphrase"), ("/volunteer/unlock", "pin")):
+        response = client.post(url, data={field: "secret-value-123"}, headers=same_origin)
+        assert response.status_code == 400
+        assert "secret-value-123" not in response.get_data(as_text=True)
