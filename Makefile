@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 SERVER_VENV := bench/out/server-venv
 SERVER_STAMP := $(SERVER_VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint audit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 	}
 	$(BIN)/python -m bench.run --server-python $(SERVER_VENV)/bin/python \
 	  --profile bench/out/profile-mixed.txt
+
+## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
+## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).
+audit: $(STAMP)
+	$(BIN)/bandit -q -r kiosk -c pyproject.toml
+	$(BIN)/python .ci/pip_audit.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kiosk tests bench

@@ -28,11 +28,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.ensure_secret_key(app)
 
-    from kiosk import content, extensions, health, lead, rendering, visitor, volunteer
+    from kiosk import (
+        content,
+        errors,
+        extensions,
+        health,
+        lead,
+        rendering,
+        security,
+        visitor,
+        volunteer,
+    )
 
     extensions.init_app(app)
     content.init_app(app)
     rendering.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)

@@ -14,19 +14,22 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
-from kiosk.services import erasure, events, exports, volunteers
+from kiosk.content import ContentError
+from kiosk.extensions import db
+from kiosk.services import erasure, events, exports, safety, volunteers
 
 if TYPE_CHECKING:
     from kiosk.models import Event
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
-ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104
+ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
 
 
 def prepare_database() -> None:
     """Bring the schema up to date and make sure an event is active."""
     upgrade()
     events.ensure_demo_event()
+    db.session.remove()
 
 
 def tablet_addresses(port: int) -> list[str]:
@@ -64,13 +67,18 @@ def limit_malloc_arenas() -> bool:
     show_default="$PORT or 8000",
 )
 @click.option("--threads", type=int, default=8, show_default=True)
+@with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the kiosk with waitress (a production WSGI server)."""
     limit_malloc_arenas()
     from waitress import serve
 
+    refuse_unsafe_database()
     prepare_database()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
+    app.debug = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
     _report_purge(erasure.purge_expired())
     erasure.start_daily_purge(app)
     event = events.active_event()
@@ -84,7 +92,32 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo("  For tablets on the same Wi-Fi, start it with HOST=0.0.0.0 (see README).")
     for announce in app.extensions.get("kiosk_startup_notes", []):
         click.echo(announce())
+    # Leave no transaction open in this thread: it would hold SQLite's write lock.
+    db.session.remove()
     serve(app, host=host, port=port, threads=threads, ident="kiosk")
+
+
+def refuse_unsafe_database() -> None:
+    """Stop, loudly, before serving from a database that could lose or refuse sign-ups."""
+    problems = safety.database_problems()
+    if problems:
+        click.secho("REFUSING TO START: the database is not safe for sign-ups.", err=True, fg="red")
+        for problem in problems:
+            click.secho(f"  - {problem}", err=True, fg="red")
+        raise SystemExit(1)
+
+
+@click.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Report what would make this deployment unsafe; exit non-zero if anything would."""
+    problems = safety.deployment_problems()
+    for problem in problems:
+        click.secho(f"UNSAFE: {problem}", fg="red")
+    if problems:
+        raise SystemExit(1)
+    click.echo("OK: debug off, secret key private, SQLite pragmas and quick_check good,")
+    click.echo("    content pack valid, team-lead passphrase set.")
 
 
 @click.group("event", cls=AppGroup)
@@ -298,6 +331,7 @@ def import_command(file: object) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
+    app.cli.add_command(check_command)
     app.cli.add_command(export_command)
     app.cli.add_command(pin_command)
     app.cli.add_command(passphrase_command)
@@ -310,4 +344,9 @@ def main() -> None:
     """Entry point of the `kiosk` console script."""
     from kiosk import create_app
 
-    FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+    try:
+        FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+    except ContentError as error:
+        # An invalid content pack stops every command, with the file and key that are wrong.
+        click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None

@@ -9,11 +9,11 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk.paths import MIGRATIONS_DIR
-from kiosk.write_queue import queue_writers
+from kiosk.write_queue import may_write, queue_writers
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -50,6 +50,25 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin(connection: Connection) -> None:
+    """Begin a request that may write IMMEDIATE: take SQLite's write lock at the start.
+
+    A deferred transaction that reads, then writes, fails at once with "database is locked"
+    when another writer got in between (the busy timeout cannot help it); one that begins
+    IMMEDIATE waits its turn for up to the busy timeout instead. Everything else (GET
+    requests, which never write, the CLI, tests) keeps pysqlite's own way: reads outside a
+    transaction, BEGIN before the first write; so a slow export download never holds up a
+    sign-up. PostgreSQL is untouched.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # asked for no transaction (the start-up checks): take no lock
+    if may_write():
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def select_locale() -> str:

@@ -14,7 +14,7 @@ from kiosk.models import Pledge, Tally
 from kiosk.privacy import new_form_key, no_store
 from kiosk.rendering import link_href, render
 from kiosk.services import pledges, tallies
-from kiosk.services.events import current_event
+from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
@@ -50,7 +50,7 @@ def inject_nav() -> dict[str, object]:
 
 def _opener_chart() -> list[dict[str, object]]:
     pack = current_content()
-    counts = tallies.count_by_key(current_event(), Tally.OPENER)
+    counts = tallies.count_by_key(event_to_show(), Tally.OPENER)
     return tallies.bars(counts, [(c.key, c.label) for c in pack.choices])
 
 
@@ -212,7 +212,7 @@ def signup_thanks() -> Response:
 
 def _pledge_context(kind: str | None, amount_cents: int | None) -> dict[str, Any]:
     """Presets and progress for the form; after a pledge, its QR link and a longer stay."""
-    event = current_event()
+    event = event_to_show()
     context = {
         "presets": pledges.presets(event),
         "monthly_minimum": pledges.MONTHLY_MINIMUM_DOLLARS,

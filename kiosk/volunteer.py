@@ -15,7 +15,7 @@ from kiosk.models import Signup, Tally
 from kiosk.privacy import new_form_key
 from kiosk.rendering import render
 from kiosk.services import tallies
-from kiosk.services.events import current_event
+from kiosk.services.events import event_to_show
 from kiosk.services.records import InvalidInput
 from kiosk.services.signups import form_fields, record_signup
 from kiosk.services.volunteers import check_volunteer_pin, pin_fingerprint, volunteer_pin_is_set
@@ -90,7 +90,7 @@ def _locked_out() -> bool:
 
 
 def _screen_context(**extra: Any) -> dict[str, Any]:
-    event = current_event()
+    event = event_to_show()
     return {
         "event": event,
         "conversations": tallies.total_since(event, Tally.CONVERSATION, tallies.start_of_today()),

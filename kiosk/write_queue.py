@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
+# Requests that never write (tested: no GET changes anything) read from a snapshot.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TURN = "kiosk_write_turn"
 

@@ -17,3 +17,70 @@ def assert_full_page(response) -> str:
     assert "<html" in html
     assert "HX-Request" in response.headers.get("Vary", "")
     return html
+
+
+# Arguments for routes with URL variables, by endpoint. A new route with variables fails
+# `routes()` loudly until it gets an entry here, so no route escapes the route-wide tests.
+SAMPLE_ARGS: dict[str, dict[str, str]] = {
+    "visitor.reframe": {"key": "people"},
+    "visitor.faq_entry": {"slug": "what-we-do"},
+    "visitor.faq_open": {"slug": "what-we-do"},
+    "visitor.qr": {"key": "donate"},
+    "static": {"filename": "css/kiosk.css"},
+    "lead.activate_event": {"event_id": "1"},
+    "lead.close_event": {"event_id": "1"},
+    "lead.edit_event": {"event_id": "1"},
+    "lead.erase_event": {"event_id": "1"},
+    "lead.summary": {"event_id": "1"},
+    "lead.answered": {"question_id": "1"},
+    "lead.setup": {"token": "not-a-setup-token"},
+}
+
+
+def routes(app, method: str) -> list[tuple[str, str]]:
+    """(endpoint, url) of every route answering `method`, from the app's own URL map."""
+    from flask import url_for
+
+    found = []
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if method not in rule.methods or rule.endpoint == "static":
+                continue
+            missing = set(rule.arguments) - set(SAMPLE_ARGS.get(rule.endpoint, {}))
+            assert not missing, f"add sample {missing} for {rule.endpoint} to SAMPLE_ARGS"
+            found.append(
+                (rule.endpoint, url_for(rule.endpoint, **SAMPLE_ARGS.get(rule.endpoint, {})))
+            )
+    return found
+
+
+# A logged-in lead's requests note when the session was last used (its idle timeout):
+# bookkeeping of the login itself, not data a GET may change.
+SESSION_BOOKKEEPING = {("lead_session", "last_seen_at")}
+
+
+def database_snapshot(app) -> dict[str, list[tuple]]:
+    """Every row of every table: equal snapshots mean nothing was stored or changed."""
+    from sqlalchemy import select
+
+    from kiosk.extensions import db
+
+    def columns(table):
+        return [c for c in table.columns if (table.name, c.name) not in SESSION_BOOKKEEPING]
+
+    with app.app_context():
+        return {
+            table.name: sorted(
+                (tuple(row) for row in db.session.execute(select(*columns(table)))), key=repr
+            )
+            for table in db.metadata.sorted_tables
+        }
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a page rendered into its forms."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page renders a CSRF token"
+    return match.group(1)

@@ -9,6 +9,7 @@ from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 
 DEMO_EVENT_NAME = "Demo event"
+WALK_UP_NAME = "Walk-up table {day:%Y-%m-%d}"
 
 
 def active_event() -> Event | None:
@@ -26,10 +27,23 @@ def current_event() -> Event:
     """
     event = active_event()
     if event is None:
-        event = create_event(
-            f"Walk-up table {date.today():%Y-%m-%d}", on=date.today(), activate=True
-        )
+        event = create_event(WALK_UP_NAME.format(day=date.today()), on=date.today(), activate=True)
     return event
+
+
+def event_to_show() -> Event:
+    """The active event, or an unsaved stand-in with nothing recorded yet.
+
+    For pages that only read (a GET never changes anything): the walk-up event is created
+    by the first tap or sign-up, not by someone looking at the screen.
+    """
+    return active_event() or Event(
+        name=WALK_UP_NAME.format(day=date.today()),
+        date=date.today(),
+        goal_cents=300_000,
+        rescue_cost_cents=300_000,
+        tracking_source="",
+    )
 
 
 def create_event(

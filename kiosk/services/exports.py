@@ -3,7 +3,8 @@
 CSV formats (csv, mailchimp, pledges, questions, tallies) are generators of lines,
 UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
 names correctly. Every cell that a spreadsheet would take for a formula (starting
-with = + - @ tab or carriage return) is prefixed with ' so it stays text.
+with = + - @ tab or carriage return, or the full-width ＝ ＋ － ＠) is prefixed with ' so it
+stays text.
 
 The JSON bundle carries the whole event, every record with its UUID, so another kiosk
 can import it and merge tablets of one event without duplicates:
@@ -48,7 +49,8 @@ from kiosk.services.signups import signups_of
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
 BUNDLE_VERSION = 1
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Full-width forms too: spreadsheets in East Asian locales read "＝1+1" as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # Sign-up exports stream rows and write CSV a batch at a time: 100,000 sign-ups loaded as
 # ORM objects into a list took 9 s and 230 MB (bench/results.md).
 EXPORT_BATCH = 1000

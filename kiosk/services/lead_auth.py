@@ -21,8 +21,8 @@ from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
 from kiosk.services.settings import get_setting, set_setting
 
-PASSPHRASE_HASH = "lead_passphrase_hash"  # noqa: S105 (a setting key)
-SETUP_TOKEN_HASH = "lead_setup_token_hash"  # noqa: S105 (a setting key)
+PASSPHRASE_HASH = "lead_passphrase_hash"  # noqa: S105 (a setting key)  # nosec B105
+SETUP_TOKEN_HASH = "lead_setup_token_hash"  # noqa: S105 (a setting key)  # nosec B105
 SESSION_IDLE_MINUTES = "lead_session_idle_minutes"
 
 DEFAULT_IDLE_MINUTES = 30
@@ -121,7 +121,7 @@ def setup_note() -> str:
     context = click.get_current_context(silent=True)
     params = context.params if context else {}
     host = params.get("host") or "127.0.0.1"
-    if host in ("0.0.0.0", "::"):  # noqa: S104
+    if host in ("0.0.0.0", "::"):  # noqa: S104  # nosec B104 # compared, not bound
         host = "127.0.0.1"
     base = f"http://{host}:{params.get('port') or 8000}/lead"
     token = new_setup_token()

@@ -1,0 +1,187 @@
+"""Calm error screens for visitors, and a clear cause for the volunteer.
+
+No error ever shows a traceback: these handlers render a plain page (or, for htmx, the
+same panel retargeted into <main>), and a database failure is rolled back, logged with
+its cause (never the statement or its values: they hold people's data) and kept for
+/healthz until the next successful write.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, has_app_context, request, url_for
+from flask.wrappers import Response
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+)
+from werkzeug.routing import RequestRedirect
+
+from kiosk.extensions import db
+from kiosk.rendering import render, wants_fragment
+
+DATABASE_PROBLEM = "kiosk_database_problem"
+
+# What the volunteer reads, keyed by words of SQLite's (or the server's) own message.
+CAUSES = [
+    ("disk is full", _l("The disk is full: free some space on the kiosk computer.")),
+    ("readonly", _l("The database file is read-only: check its permissions.")),
+    ("read-only", _l("The database file is read-only: check its permissions.")),
+    ("locked", _l("The database stayed busy too long: another program may be using it.")),
+    ("unable to open", _l("The database file cannot be opened: check the instance folder.")),
+    ("disk i/o error", _l("The disk reported an error: check the storage device.")),
+]
+
+
+def database_cause(error: DatabaseError) -> str:
+    """A sentence naming what went wrong; the driver's first line when it is none we know."""
+    original = error.orig or error
+    message = (str(original).splitlines() or [""])[0][:200]
+    lowered = message.lower()
+    for words, cause in CAUSES:
+        if words in lowered:
+            return str(cause)
+    return f"{type(original).__name__}: {message}"
+
+
+def database_problem() -> dict[str, str] | None:
+    """The last database failure since the last successful write, for /healthz."""
+    return current_app.extensions.get(DATABASE_PROBLEM)
+
+
+def _forget_problem_after_commit(_session: Session) -> None:
+    if has_app_context():
+        current_app.extensions.pop(DATABASE_PROBLEM, None)
+
+
+def render_error(status: int, kind: str, title: str, message: str, **context: Any) -> Response:
+    """The error panel: a whole page, or for htmx the panel swapped into <main>."""
+    response = render(
+        "errors/error.html",
+        "error_panel",
+        status=status,
+        kind=kind,
+        title=title,
+        message=message,
+        **context,
+    )
+    if wants_fragment():
+        response.headers["HX-Retarget"] = "#main"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _form_page() -> str | None:
+    """The address of the page holding the form just posted, if that page can be fetched."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        adapter.match(request.path, method="GET")
+    except (HTTPException, RequestRedirect):
+        return None
+    return request.path
+
+
+def _resend_fields() -> list[tuple[str, str]]:
+    """What the visitor typed, to send again with a fresh token: only for our own pages.
+
+    Sec-Fetch-Site is set by the browser and cannot be forged by another site, so a
+    cross-site forgery never gets its fields echoed back into a ready-to-send form.
+    """
+    if request.headers.get("Sec-Fetch-Site") != "same-origin":
+        return []
+    return [(k, v) for k, v in request.form.items(multi=True) if not _is_secret(k)]
+
+
+# Never echoed into a page: the token itself, passphrases, PINs, setup tokens.
+SECRET_FIELD_WORDS = ("token", "pass", "pin", "secret")
+
+
+def _is_secret(field: str) -> bool:
+    return any(word in field.lower() for word in SECRET_FIELD_WORDS)
+
+
+def csrf_failed(error: CSRFError) -> Response:
+    """A missing, foreign or stale token: explain kindly, keep what the visitor typed."""
+    current_app.logger.info("Refused %s %s: %s", request.method, request.path, error.description)
+    return render_error(
+        400,
+        "csrf",
+        _l("This page was open too long"),
+        _l("Please try again: nothing was sent yet."),
+        resend_fields=_resend_fields(),
+        resend_action=request.path,
+        back_href=_form_page() or url_for("visitor.index"),
+    )
+
+
+def bad_request(error: BadRequest) -> Response:
+    return render_error(
+        400,
+        "bad_request",
+        _l("That didn't work"),
+        _l("Something in this request was not as expected. Please start again."),
+        back_href=url_for("visitor.index"),
+    )
+
+
+def too_large(error: RequestEntityTooLarge) -> Response:
+    return render_error(
+        413,
+        "too_large",
+        _l("That is more than we can take"),
+        _l("What was sent is too long. Please shorten it and try again."),
+        back_href=_form_page() or url_for("visitor.index"),
+    )
+
+
+def database_failed(error: DatabaseError) -> Response:
+    """Roll back, tell the visitor to find a volunteer, and name the cause for them."""
+    try:
+        db.session.rollback()
+    except DatabaseError:
+        current_app.logger.exception("Rolling back after a database failure failed too")
+    cause = database_cause(error)
+    current_app.extensions[DATABASE_PROBLEM] = {
+        "cause": cause,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    current_app.logger.error("Database failure on %s %s: %s", request.method, request.path, cause)
+    return render_error(
+        503,
+        "database",
+        _l("Please tell a volunteer"),
+        _l("We couldn't save this just now. A volunteer at the table can help."),
+        cause=cause,
+        # Once the volunteer has fixed it, what the visitor typed can still be sent.
+        resend_fields=_resend_fields() if request.method == "POST" else [],
+        resend_action=request.path,
+        back_href=url_for("visitor.index"),
+    )
+
+
+def internal_error(error: InternalServerError) -> Response:
+    current_app.logger.error("Unhandled error on %s %s", request.method, request.path)
+    return render_error(
+        500,
+        "internal",
+        _l("Something went wrong"),
+        _l("Please start again, or tell a volunteer at the table."),
+        back_href=url_for("visitor.index"),
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, csrf_failed)
+    app.register_error_handler(BadRequest, bad_request)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(DatabaseError, database_failed)
+    app.register_error_handler(InternalServerError, internal_error)
+    if not event.contains(Session, "after_commit", _forget_problem_after_commit):
+        event.listen(Session, "after_commit", _forget_problem_after_commit)

@@ -1,0 +1,111 @@
+"""The crash test: sign-ups over HTTP while `kiosk serve` is SIGKILLed at random moments, at
+least 200 times. Every sign-up the kiosk thanked a visitor for is stored exactly once, the
+retries (same idempotency key) duplicate nothing, and SQLite's integrity_check is ok.
+
+Runs in `make test` (about three minutes on two cores); KIOSK_CRASH_KILLS changes the count.
+"""
+
+import http.client
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from tests.served import Kiosk, Submission, Visitor, free_port, integrity, stored_signups
+
+pytestmark = pytest.mark.crash
+
+KILLS = int(os.environ.get("KIOSK_CRASH_KILLS", "200"))
+# Each run of the server is killed at a moment drawn uniformly from its start to this long
+# after it first answered: while it starts (imports, checks, migrations) or while it serves.
+SERVING_WINDOW = 0.45
+
+
+class Typist(threading.Thread):
+    """One visitor after another filling in the sign-up form, resending what wasn't thanked."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.visitor = Visitor(port, "crash")
+        self.submissions: list[Submission] = []
+        self.stop = threading.Event()
+        self.closing = threading.Event()  # no new visitors; resend what is still unthanked
+        self.connection_failures = 0
+        self.odd_answers: list[str] = []
+
+    def pending(self) -> list[Submission]:
+        return [s for s in self.submissions if not s.acknowledged]
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                waiting = self.pending()
+                if waiting:
+                    self.visitor.send(waiting[0])  # the same form, the same key: a retry
+                elif not self.closing.is_set():
+                    self.submissions.append(self.visitor.fill_in_signup(len(self.submissions)))
+                else:
+                    time.sleep(0.05)
+            except (OSError, http.client.HTTPException):
+                self.connection_failures += 1  # the server was killed mid-request
+                time.sleep(0.03)
+            except AssertionError as error:  # an answer that was not the form: noted, retried
+                self.odd_answers.append(str(error))
+                time.sleep(0.03)
+
+
+def test_no_thanked_sign_up_is_lost_or_duplicated_when_the_server_is_killed(tmp_path, capsys):
+    rng = random.Random(os.environ.get("KIOSK_CRASH_SEED", "kiosk"))
+    kiosk = Kiosk(tmp_path / "instance", free_port())
+    started = time.monotonic()
+    kiosk.start()
+    kiosk.wait_ready()  # first start: migrations and the demo event
+    start_up = time.monotonic() - started
+    typist = Typist(kiosk.port)
+    typist.start()
+    kills = 0
+    try:
+        while kills < KILLS:
+            if kills:
+                kiosk.start()
+            time.sleep(rng.uniform(0, start_up + SERVING_WINDOW))
+            kiosk.kill()
+            kills += 1
+        # Calm again: let every unthanked form be resent until the kiosk thanks it.
+        typist.closing.set()
+        kiosk.start()
+        kiosk.wait_ready()
+        deadline = time.monotonic() + 60
+        while typist.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        typist.stop.set()
+        typist.join(timeout=30)
+    finally:
+        typist.stop.set()
+        kiosk.stop()
+
+    thanked = [s for s in typist.submissions if s.acknowledged]
+    stored = stored_signups(kiosk.database)
+    stored_emails = [email for email, _ in stored]
+    retried = sum(1 for s in typist.submissions if s.attempts > 1)
+    with capsys.disabled():  # the counts show in `make test` and CI, not only on failure
+        print(
+            f"\ncrash test: {KILLS} SIGKILLs in {time.monotonic() - started:.0f} s; "
+            f"{len(typist.submissions)} sign-ups filled in, {len(thanked)} thanked, "
+            f"{retried} resent after a kill, {typist.connection_failures} connections cut, "
+            f"{len(typist.odd_answers)} odd answers; "
+            f"{len(stored)} rows stored, {len(set(stored_emails))} distinct; "
+            f"integrity_check: {integrity(kiosk.database)}"
+        )
+    assert kills == KILLS
+    assert [status for status in typist.visitor.statuses if status >= 500] == []
+    assert typist.pending() == [], "every form was thanked in the end"
+    assert len(thanked) >= KILLS // 4, "enough sign-ups went through to mean something"
+    assert retried > 0, "some kills cut a sign-up off, so retries were exercised"
+    for submission in thanked:
+        assert stored_emails.count(submission.email) == 1, submission.email
+    assert len(stored) == len(set(stored_emails)) == len(typist.submissions)
+    assert len({key for _, key in stored}) == len(stored)
+    assert integrity(kiosk.database) == ["ok"]

@@ -1,0 +1,184 @@
+"""Errors: a full disk or read-only database, a too-large request, a bug. The visitor gets a
+calm screen, the volunteer a clear cause, nothing stored is lost, no traceback is shown."""
+
+import logging
+import sqlite3
+
+import pytest
+from sqlalchemy import event, func, select
+
+from kiosk.extensions import db
+from kiosk.models import Tally
+from tests.helpers import HX, database_snapshot
+
+
+@pytest.fixture
+def app_log(app):
+    """What the app logs, caught on its own logger (migrations reset the root's handlers)."""
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    handler = Keep()
+    app.logger.addHandler(handler)
+    yield handler.lines
+    app.logger.removeHandler(handler)
+
+
+def tally_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Tally))
+
+
+@pytest.fixture
+def full_disk(app):
+    """Every INSERT fails as SQLite does when the disk is full; call the value to free space."""
+
+    def refuse(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT"):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", refuse)
+
+    def free_space() -> None:
+        if event.contains(engine, "before_cursor_execute", refuse):
+            event.remove(engine, "before_cursor_execute", refuse)
+
+    yield free_space
+    free_space()
+
+
+@pytest.fixture
+def read_only_database(app):
+    """SQLite itself refuses every write (root ignores file modes, so chmod proves nothing)."""
+
+    def query_only(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    with app.app_context():
+        engine = db.engine
+        engine.dispose()
+    event.listen(engine, "connect", query_only)
+    yield
+    event.remove(engine, "connect", query_only)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [("full_disk", "The disk is full"), ("read_only_database", "read-only")],
+)
+def test_a_failing_write_gives_a_calm_screen_a_clear_cause_and_loses_nothing(
+    app, client, request, app_log, fault, cause
+):
+    client.post("/opener", data={"choice": "people"})
+    client.post("/opener", data={"choice": "famine"})
+    stored = database_snapshot(app)
+    request.getfixturevalue(fault)
+    response = client.post("/opener", data={"choice": "people"})
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "Please tell a volunteer" in page and cause in page
+    assert "Traceback" not in page and "INSERT" not in page
+    logged = "\n".join(app_log)
+    assert cause in logged and "INSERT" not in logged
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert cause in health.get_json()["database"]["write_error"]["cause"]
+    assert database_snapshot(app) == stored
+
+
+def test_an_htmx_tap_during_a_full_disk_swaps_the_calm_screen_into_the_page(client, full_disk):
+    response = client.post("/opener", data={"choice": "people"}, headers=HX)
+    assert response.status_code == 503
+    assert "<html" not in response.get_data(as_text=True)
+    assert response.headers["HX-Retarget"] == "#main"
+
+
+def test_the_kiosk_recovers_once_the_disk_has_room_again(app, client, full_disk):
+    assert client.post("/opener", data={"choice": "people"}).status_code == 503
+    full_disk()
+    assert client.post("/opener", data={"choice": "people"}).status_code == 303
+    assert tally_count(app) == 1
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_request_body_over_the_limit_gets_a_friendly_413_and_stores_nothing(app, client):
+    before = database_snapshot(app)
+    big = {"choice": "people", "padding": "x" * (70 * 1024)}
+    response = client.post("/opener", data=big)
+    assert response.status_code == 413
+    assert "That is more than we can take" in response.get_data(as_text=True)
+    fragment = client.post("/opener", data=big, headers=HX)
+    assert fragment.status_code == 413 and "<html" not in fragment.get_data(as_text=True)
+    assert database_snapshot(app) == before
+
+
+@pytest.fixture
+def broken_route(app):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    return "/boom"
+
+
+def test_a_bug_shows_a_plain_page_never_a_traceback(client, broken_route):
+    response = client.get(broken_route)
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Something went wrong" in page
+    assert "Traceback" not in page and "secret internals" not in page
+
+
+def test_kiosk_serve_never_runs_debug_whatever_the_environment_says(
+    app, runner, broken_route, monkeypatch
+):
+    served = {}
+    monkeypatch.setattr("waitress.serve", lambda app, **kw: served.update(app=app))
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # the CLI turns debug on from this
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    result = runner.invoke(args=["serve", "--port", "8119"])
+    assert result.exit_code == 0, result.output
+    assert served["app"] is app and app.debug is False
+    response = app.test_client().get(broken_route)
+    assert response.status_code == 500
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log):
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()  # what `kiosk serve` does first; alembic configures logging
+    assert app.logger.disabled is False
+
+    def refuse(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        client.post("/opener", data={"choice": "people"})
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+    assert any("The disk is full" in line for line in app_log)
+
+
+def test_what_the_visitor_typed_survives_a_full_disk_and_can_be_sent_again(app, client, full_disk):
+    typed = {"first_name": "Ana", "email": "ana@example.org", "consent": "y"}
+    response = client.post("/signup", data=typed, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert 'name="email" value="ana@example.org"' in page and "Send it again" in page
+    full_disk()
+    assert client.post("/signup", data=typed).status_code == 303

@@ -1,0 +1,176 @@
+"""SQLite is durable and waits its turn; `kiosk serve` refuses an unsafe database, loudly;
+`kiosk check` names everything that would make a deployment unsafe."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from kiosk.extensions import db
+from kiosk.models import Tally
+from kiosk.services import lead_auth, safety
+
+STRONG_KEY = "k" * 64
+
+
+def database_file(app) -> Path:
+    with app.app_context():
+        return Path(db.engine.url.database)
+
+
+def test_a_fresh_kiosk_database_passes_the_start_up_checks(app):
+    with app.app_context():
+        assert safety.database_problems() == []
+
+
+def another_writer_can_begin(app) -> bool:
+    other = sqlite3.connect(database_file(app), timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return False
+    finally:
+        other.close()
+
+
+def test_a_posted_request_takes_the_write_lock_when_its_transaction_begins(app):
+    with app.test_request_context("/signup", method="POST"):
+        db.session.scalar(select(func.count()).select_from(Tally))  # a read opens it
+        assert not another_writer_can_begin(app)
+        db.session.rollback()
+        assert another_writer_can_begin(app)  # free again once the transaction ended
+
+
+def test_a_get_request_reads_without_holding_up_writers(app):
+    with app.test_request_context("/lead/export", method="GET"):
+        db.session.scalar(select(func.count()).select_from(Tally))
+        assert another_writer_can_begin(app)
+        db.session.rollback()
+
+
+@pytest.fixture
+def weaken(app):
+    """Run a PRAGMA on every new connection, after the kiosk's own settings."""
+    added = []
+
+    def apply(statement: str) -> None:
+        def listener(dbapi_connection, _record):
+            dbapi_connection.execute(statement)
+
+        with app.app_context():
+            db.engine.dispose()
+            event.listen(db.engine, "connect", listener)
+            added.append(listener)
+
+    yield apply
+    with app.app_context():
+        for listener in added:
+            event.remove(db.engine, "connect", listener)
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("PRAGMA synchronous=NORMAL", "synchronous"),
+        ("PRAGMA busy_timeout=100", "busy_timeout"),
+        ("PRAGMA journal_mode=DELETE", "journal_mode"),
+        ("PRAGMA foreign_keys=OFF", "foreign_keys"),
+    ],
+)
+def test_kiosk_serve_refuses_to_start_loudly_when_a_pragma_is_wrong(
+    runner, weaken, monkeypatch, statement, named
+):
+    served = []
+    monkeypatch.setattr("waitress.serve", lambda app, **kw: served.append(app))
+    weaken(statement)
+    result = runner.invoke(args=["serve", "--port", "8119"])
+    assert result.exit_code == 1
+    assert "REFUSING TO START" in result.output and named in result.output
+    assert served == []
+
+
+def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
+    monkeypatch.setattr("waitress.serve", lambda app, **kw: pytest.fail("served"))
+    path = database_file(app)
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    last_page = len(data) - page_size  # a table's page: the schema on page 1 still reads
+    data[last_page : last_page + 12] = b"\x0d" + b"\xff" * 11
+    path.write_bytes(bytes(data))
+    result = runner.invoke(args=["serve", "--port", "8119"])
+    assert result.exit_code != 0
+    assert "REFUSING TO START" in result.output and "quick_check" in result.output
+
+
+def ready_for_the_table(app) -> None:
+    app.config["SECRET_KEY"] = STRONG_KEY
+    with app.app_context():
+        lead_auth.set_passphrase("a long enough passphrase", actor="test")
+
+
+def test_kiosk_check_passes_a_safe_deployment(app, runner):
+    ready_for_the_table(app)
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 0, result.output
+    assert "UNSAFE" not in result.output and "OK" in result.output
+
+
+def test_kiosk_check_names_debug_mode(app, runner, monkeypatch):
+    ready_for_the_table(app)
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1 and "Debug mode is on" in result.output
+
+
+@pytest.mark.parametrize("key", ["", "test-secret", "short"])
+def test_kiosk_check_names_a_missing_example_or_short_secret_key(app, runner, key):
+    ready_for_the_table(app)
+    app.config["SECRET_KEY"] = key
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1 and "secret key" in result.output
+
+
+def test_kiosk_check_names_a_secret_key_file_others_can_read(app, runner):
+    ready_for_the_table(app)
+    key_file = Path(app.instance_path) / "secret_key"
+    key_file.write_text(STRONG_KEY)
+    key_file.chmod(0o644)
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1 and "chmod 600" in result.output
+
+
+def test_kiosk_check_names_a_missing_lead_passphrase(app, runner):
+    app.config["SECRET_KEY"] = STRONG_KEY
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1 and "passphrase" in result.output
+
+
+def test_kiosk_check_names_wrong_pragmas(app, runner, weaken):
+    ready_for_the_table(app)
+    weaken("PRAGMA synchronous=OFF")
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1 and "synchronous" in result.output
+
+
+def test_kiosk_check_names_an_invalid_content_pack(tmp_path, copy_pack):
+    pack = copy_pack(lambda text: text.replace("[org]", "[organisation]", 1))
+    env = os.environ | {"KIOSK_INSTANCE": str(tmp_path / "inst"), "KIOSK_CONTENT": str(pack)}
+    kiosk = Path(sys.executable).parent / "kiosk"
+    result = subprocess.run(
+        [kiosk, "check"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "content pack is invalid" in result.stderr and "en.toml" in result.stderr
+    assert "Traceback" not in result.stderr
