@@ -11,7 +11,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
-from kiosk.privacy import new_form_key, no_store
+from kiosk.privacy import new_form_key
 from kiosk.rendering import link_href, render
 from kiosk.services import pledges, tallies
 from kiosk.services.events import event_to_show
@@ -189,7 +189,6 @@ def _consented() -> bool:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@no_store
 def signup() -> Response:
     """Join the mailing list: first name and email, interests, explicit consent."""
     if request.method == "GET":
@@ -204,7 +203,6 @@ def signup() -> Response:
 
 
 @bp.get("/signup/thanks")
-@no_store
 def signup_thanks() -> Response:
     """Thank-you after a sign-up; returns to the opener by itself."""
     return render("visitor/signup.html", "signup_thanks", thanks=True, **_form_context())
@@ -234,7 +232,6 @@ def _pledged(record: Pledge | None) -> dict[str, Any]:
 
 
 @bp.route("/pledge", methods=["GET", "POST"])
-@no_store
 def pledge() -> Response:
     """Pledge an amount, once or monthly; finish it on your own phone with a QR code."""
     if request.method == "GET":
@@ -260,7 +257,6 @@ def pledge() -> Response:
 
 
 @bp.get("/pledge/thanks")
-@no_store
 def pledge_thanks() -> Response:
     """The QR code to finish the pledge on a phone, and the event's progress."""
     kind = request.args.get("kind")
@@ -272,7 +268,6 @@ def pledge_thanks() -> Response:
 
 
 @bp.route("/ask", methods=["GET", "POST"])
-@no_store
 def ask() -> Response:
     """Leave a question for the team, optionally with an email for the reply."""
     if request.method == "GET":
@@ -292,7 +287,6 @@ def ask() -> Response:
 
 
 @bp.get("/ask/thanks")
-@no_store
 def ask_thanks() -> Response:
     """Thank-you after a question; returns to the opener by itself."""
     return render("visitor/ask.html", "ask_thanks", thanks=True, **_form_context())

@@ -42,13 +42,6 @@ def _startup_note() -> str:
     return where if volunteer_pin_is_set() else f"{where}  (no PIN yet: run `kiosk pin`)"
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """Nothing of the volunteer's screen may be replayed from a cache or by Back."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def is_unlocked() -> bool:
     """True while this browser holds an unlock made with the current PIN, not yet idle."""
     unlock = session.get(VOLUNTEER_SESSION_KEY)
