@@ -5,6 +5,7 @@ from datetime import date
 from flask import g
 from sqlalchemy import select, update
 
+from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 
@@ -27,7 +28,8 @@ def current_event() -> Event:
     """
     event = active_event()
     if event is None:
-        event = create_event(WALK_UP_NAME.format(day=date.today()), on=date.today(), activate=True)
+        today = clock.today()
+        event = create_event(WALK_UP_NAME.format(day=today), on=today, activate=True)
     return event
 
 
@@ -38,8 +40,8 @@ def event_to_show() -> Event:
     by the first tap or sign-up, not by someone looking at the screen.
     """
     return active_event() or Event(
-        name=WALK_UP_NAME.format(day=date.today()),
-        date=date.today(),
+        name=WALK_UP_NAME.format(day=clock.today()),
+        date=clock.today(),
         goal_cents=300_000,
         rescue_cost_cents=300_000,
         tracking_source="",
@@ -126,5 +128,5 @@ def ensure_demo_event() -> Event:
     if event is not None:
         return event
     return create_event(
-        DEMO_EVENT_NAME, on=date.today(), tracking_source="RescueTeamKiosk", activate=True
+        DEMO_EVENT_NAME, on=clock.today(), tracking_source="RescueTeamKiosk", activate=True
     )

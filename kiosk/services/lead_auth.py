@@ -9,12 +9,13 @@ audit log, so every waitress thread (and every restart) sees the same count.
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 
+from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
 from kiosk.services.audit import record_audit
@@ -50,7 +51,7 @@ DEVICE_SALT = "kiosk-lead-device"
 
 def now() -> datetime:
     """The clock of this module; tests replace it to freeze or move time."""
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _sha256(token: str) -> str:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services.events import current_event
@@ -65,5 +66,5 @@ def total_since(event: Event, kind: str, since: datetime) -> int:
 
 def start_of_today() -> datetime:
     """Midnight of today on this machine's clock (the table's local day), as aware UTC."""
-    local_now = datetime.now().astimezone()
+    local_now = clock.local_now()
     return local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
