@@ -73,11 +73,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+# Set when PostgreSQL is not installed: how many [postgresql] runs were left out, and why.
+POSTGRES_MISSING = pytest.StashKey[tuple[int, str]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL, leave its runs out and say so once (not one skip per test)."""
+    runs = [item for item in items if item.get_closest_marker("postgresql")]
+    if not runs:
+        return
+    try:
+        find_bindir()
+    except PostgresNotFound as error:
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        config.hook.pytest_deselected(items=runs)
+        config.stash[POSTGRES_MISSING] = (len(runs), str(error))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
     try:
         return f"postgresql: {find_bindir()} (a throwaway cluster for the [postgresql] runs)"
-    except PostgresNotFound as error:
-        return f"postgresql: {error}; the [postgresql] runs will skip"
+    except PostgresNotFound:
+        return None
+
+
+def _postgres_missing_line(config: pytest.Config) -> str | None:
+    if POSTGRES_MISSING not in config.stash:
+        return None
+    count, reason = config.stash[POSTGRES_MISSING]
+    return f"{count} [postgresql] test run(s) skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    line = _postgres_missing_line(config)
+    if line:
+        terminalreporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.fixture
@@ -90,12 +120,8 @@ def dialect(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Cluster]:
     """A PostgreSQL cluster for the whole session, removed at its end whatever happened."""
-    try:
-        bindir = find_bindir()
-    except PostgresNotFound as error:
-        pytest.skip(f"{error}: every [postgresql] run skips")
     remove_abandoned_clusters()
-    cluster = Cluster(bindir)
+    cluster = Cluster(find_bindir())
     try:
         cluster.start()
         yield cluster
@@ -171,20 +197,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
-    if skipped:
+    postgres_missing = _postgres_missing_line(session.config)
+    if skipped or postgres_missing:
         if reporter:
-            reasons = sorted({_skip_reason(report) for report in skipped})
-            reporter.write_line(
-                f"CI=true: {len(skipped)} test(s) skipped; failing the run. "
-                + " | ".join(reasons[:3]),
-                red=True,
-            )
+            if skipped:
+                reporter.write_line(
+                    f"CI=true: {len(skipped)} test(s) skipped; failing the run.", red=True
+                )
+            if postgres_missing:
+                reporter.write_line(f"CI=true: {postgres_missing}; failing the run.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
 
 
 @pytest.fixture

@@ -170,9 +170,7 @@ def test_kiosk_serve_never_runs_debug_whatever_the_environment_says(
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_database_failures_are_still_logged_after_the_migrations_ran(
-    app, client, app_log, dialect
-):
+def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log, dialect):
     from flask_migrate import upgrade
 
     with app.app_context():
