@@ -9,7 +9,7 @@ out for a quick local loop; without PostgreSQL installed they skip (and fail CI)
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
         config.hook.pytest_deselected(items=runs)
         config.stash[POSTGRES_MISSING] = (len(runs), str(error))
+        if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+            config.workeroutput["postgres_missing"] = config.stash[POSTGRES_MISSING]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller: learn from a worker that it left the [postgresql] runs out."""
+    missing = getattr(node, "workeroutput", {}).get("postgres_missing")
+    if missing:
+        node.config.stash[POSTGRES_MISSING] = tuple(missing)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -105,9 +115,34 @@ def _postgres_missing_line(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    figures = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
     line = _postgres_missing_line(config)
     if line:
         terminalreporter.write_line(line, yellow=True, bold=True)
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Report a measured figure (counts, seconds) in the run's "figures" section.
+
+    Printing would not do: under pytest-xdist (`make test`) a worker's output is not shown.
+    """
+
+    def report(line: str) -> None:
+        request.node.user_properties.append(("figure", line))
+
+    return report
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import contextlib
 import glob
 import itertools
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -96,8 +97,10 @@ class Cluster:
 
     def _run(self, *command: str) -> None:
         argv = [str(self.bindir / command[0]), *command[1:]]
-        if self.as_postgres:
+        if self.as_postgres and shutil.which("runuser"):
             argv = ["runuser", "-u", "postgres", "--", *argv]
+        elif self.as_postgres:
+            argv = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""

@@ -62,9 +62,10 @@ def test_without_postgresql_its_runs_skip_with_one_line_outside_ci(without_postg
     result.stdout.fnmatch_lines(["*3 passed, 3 deselected*"])
 
 
-def test_without_postgresql_a_ci_run_fails(without_postgresql, monkeypatch):
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_without_postgresql_a_ci_run_fails(without_postgresql, monkeypatch, workers):
     monkeypatch.setenv("CI", "true")
-    result = without_postgresql.runpytest_subprocess("-p", "no:cacheprovider")
+    result = without_postgresql.runpytest_subprocess("-p", "no:cacheprovider", *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         ["*CI=true: 3 [[]postgresql[]] test run(s) skipped: PostgreSQL not found*failing the run."]
