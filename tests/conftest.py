@@ -35,7 +35,8 @@ def _config(database_url: str, **extra: object) -> dict[str, object]:
     } | extra
 
 
-def _migrate(database_url: str) -> None:
+def _migrate(database_url: str, instance: Path) -> None:
+    os.environ["KIOSK_INSTANCE"] = str(instance)  # never the checkout's own instance/
     app = create_app(_config(database_url))
     with app.app_context():
         upgrade()
@@ -165,10 +166,10 @@ def postgres() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres: Cluster) -> str:
+def postgres_template(postgres: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Migrate once into a template database; each test gets a copy of it."""
     postgres.create_database(name=TEMPLATE_DATABASE)
-    _migrate(postgres.url(TEMPLATE_DATABASE))
+    _migrate(postgres.url(TEMPLATE_DATABASE), tmp_path_factory.mktemp("instance"))
     return TEMPLATE_DATABASE
 
 
@@ -176,8 +177,7 @@ def postgres_template(postgres: Cluster) -> str:
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run the migrations once on SQLite; every test starts from a copy of the result."""
     path = tmp_path_factory.mktemp("template") / "kiosk.db"
-    os.environ["KIOSK_INSTANCE"] = str(tmp_path_factory.mktemp("instance"))
-    _migrate(f"sqlite:///{path}")
+    _migrate(f"sqlite:///{path}", tmp_path_factory.mktemp("instance"))
     return path
 
 
