@@ -474,7 +474,8 @@
   //
   // After an in-page swap on a visitor screen (opener answer, FAQ, a form's errors, the
   // thank-you), focus moves to the new content's heading and #announcer says what changed:
-  // the new content's data-announce, else its alert (a form's errors), else its heading.
+  // the new content's data-announce, data-announce-errors for a form with errors, else the
+  // heading. Focus already reads the heading, so the news adds to it rather than repeat it.
   // Polled regions (the live chart) never take focus.
 
   function focusHeading(heading) {
@@ -500,7 +501,8 @@
     if (xhr) answered.add(xhr);
     focusHeading(heading);
     const news = content.closest("[data-announce]") || content.querySelector("[data-announce]");
-    const alert = content.querySelector("[role=alert]");
-    announce(news ? news.dataset.announce : (alert || heading).textContent);
+    if (news) announce(news.dataset.announce);
+    else if (content.querySelector("[aria-invalid=true]")) announce(body.dataset.announceErrors);
+    else announce(heading.textContent);
   });
 })();
