@@ -172,7 +172,7 @@ def database_failed(error: DatabaseError) -> Response:
 def _way_back() -> tuple[str, str]:
     """Where "back" leads from a page that is not there: the lead's pages, or the opener."""
     if request.path.startswith("/lead") and "lead.index" in current_app.view_functions:
-        return url_for("lead.index"), str(_l("Back to the team lead’s pages"))
+        return url_for("lead.index"), str(_l("Back to the team lead's pages"))
     return url_for("visitor.index"), str(_l("Back to the start"))
 
 
@@ -181,7 +181,7 @@ def not_found(error: NotFound) -> Response:
     return render_error(
         404,
         "not_found",
-        _l("We can’t find that page"),
+        _l("We can't find that page"),
         _l(
             "It may have moved, or the address has a small typo. Nothing is lost: everything "
             "on this kiosk starts from its first screen."
@@ -196,9 +196,9 @@ def method_not_allowed(error: MethodNotAllowed) -> Response:
     response = render_error(
         405,
         "method_not_allowed",
-        _l("That didn’t work"),
+        _l("That didn't work"),
         _l(
-            "This page can’t be used that way, and nothing was changed. Please start again "
+            "This page can't be used that way, and nothing was changed. Please start again "
             "from the first screen."
         ),
         back_href=back_href,

@@ -91,7 +91,6 @@
     if (!kioskScreen) return;
     if (!offline) {
       offline = true;
-      body.classList.add("is-offline");
       if (banner) {
         banner.hidden = false;
         announce(banner.textContent);
@@ -103,7 +102,6 @@
   function reconnected() {
     if (offline) {
       offline = false;
-      body.classList.remove("is-offline");
       if (banner) {
         banner.hidden = true;
         announce(banner.dataset.backText);
@@ -140,7 +138,7 @@
     const detail = event.detail || {};
     const config = detail.requestConfig;
     wentOffline();
-    if (!kioskScreen || !config || !detail.elt || polled(detail.elt)) return;
+    if (!config || !detail.elt || polled(detail.elt)) return; // a poll simply polls again
     const values = new FormData();
     config.formData.forEach(function (value, key) {
       values.append(key, value);
@@ -175,7 +173,7 @@
       headers: Object.assign({ "HX-Request": "true" }, csrfHeaders()),
       credentials: "same-origin",
     }).then(noop, function () {
-      pending.set({}, request);
+      pending.set({}, request); // no element: sent out of sight again next time
       wentOffline();
     });
   }
