@@ -11,6 +11,10 @@
   // Visitor and volunteer screens reset themselves when idle; the lead's pages do not.
   const kioskScreen = body.hasAttribute("data-idle-seconds");
   const home = body.dataset.idleHome || "/";
+  // Where the opener lives and the event's language: a screen already at both is as the next
+  // visitor should find it (the idle home may be a route that sets the language first).
+  const homePath = body.dataset.homePath || home;
+  const defaultLang = body.dataset.defaultLang || document.documentElement.lang;
   const announcer = document.getElementById("announcer");
   const banner = document.getElementById("offline_banner");
   // Fields a person types into or picks; hidden tokens and buttons are not theirs.
@@ -382,7 +386,8 @@
         location.replace(home);
       },
       function () {
-        if (clearInPlace()) afterReconnect = null;
+        const atOpener = clearInPlace();
+        if (atOpener && document.documentElement.lang === defaultLang) afterReconnect = null;
       }
     );
   }
@@ -405,7 +410,11 @@
     function isPristine() {
       // Nothing to clear: the untouched opener (or a screen already cleared) needs no reset.
       if (cleared) return true;
-      return location.pathname === home && !document.querySelector("[data-dirty], .reframe");
+      return (
+        location.pathname === homePath &&
+        document.documentElement.lang === defaultLang &&
+        !document.querySelector("[data-dirty], .reframe")
+      );
     }
 
     function hideCountdown() {
