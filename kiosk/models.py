@@ -101,7 +101,9 @@ class ConsentMixin:
 
 class Signup(ConsentMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "signup"
-    __table_args__ = (Index("ix_signup_event_email", "event_id", "email"),)
+    # One sign-up per person per event, whichever tablet or server process stores it: the
+    # database refuses a second row and services/signups.insert_or_merge merges it instead.
+    __table_args__ = (Index("uq_signup_event_email", "event_id", "email", unique=True),)
 
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"

@@ -1,22 +1,28 @@
-"""Mailing-list sign-ups: validate, normalise and store them, one record per person per event."""
+"""Mailing-list sign-ups: validate, normalise and store them, one record per person per event.
 
-from collections.abc import Iterable
+One person per event is the database's rule (a unique index on event and email), not a
+look-up before an insert: `insert_or_merge` inserts, and when the index already holds the
+person (stored by another tablet a moment ago, in any server process) merges into that row
+under a row lock. The kiosk's own sign-ups and imported ones both go through it.
+"""
+
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event, Signup, utcnow
+from kiosk.models import Event, Signup, new_uuid, utcnow
+from kiosk.services.atomic import insert_new
 from kiosk.services.events import current_event
 from kiosk.services.records import (
     Checker,
     apply_consent,
     clean_idempotency_key,
     find_by_key,
-    save_once,
 )
 
 # Lengths fit the columns in models.Signup.
@@ -110,13 +116,13 @@ def record_signup(
         return already
     event = event or current_event()
     chosen = known_interests(interests)
-    earlier = find_signup(event, cleaned["email"])
-    if earlier is not None:
-        return _update(earlier, cleaned, chosen)
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
-    return save_once(signup, consent=consent)
+    apply_consent(signup, consent)
+    stored, _new = insert_or_merge(signup, lambda earlier: _update(earlier, cleaned, chosen))
+    db.session.commit()
+    return stored
 
 
 def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
@@ -127,8 +133,48 @@ def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Si
     signup.interests = merge_interests(signup.interests, interests)
     apply_consent(signup, True)
     signup.updated_at = utcnow()
-    db.session.commit()
     return signup
+
+
+def insert_or_merge(signup: Signup, merge: Callable[[Signup], object]) -> tuple[Signup, bool]:
+    """Store `signup` (a new, unsaved one), or merge it into the row already holding it.
+
+    One INSERT ... ON CONFLICT DO NOTHING decides. When a row is already there, it is
+    the same form sent again (same idempotency key: returned as it is), the same record
+    (same UUID, from another tablet's file) or the same person at this event (same email):
+    then `merge(row)` applies what `signup` adds, while a row lock (FOR UPDATE) keeps
+    every other merge of that person waiting, so no tablet's answer is lost. Returns
+    (the stored sign-up, whether it is new); commits nothing.
+    """
+    values = {
+        name: value
+        for name, value in inspect(signup).dict.items()
+        if name in Signup.__table__.columns
+    }
+    values.setdefault("uuid", new_uuid())
+    same_person = or_(
+        Signup.uuid == values["uuid"],
+        and_(Signup.event_id == values["event_id"], Signup.email == values["email"]),
+    )
+    # Someone may erase the row between the insert and the look-up: then insert again.
+    for _attempt in range(3):
+        new_id = insert_new(Signup, values)
+        if new_id is not None:
+            return db.session.get_one(Signup, new_id), True
+        if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
+            return again, False
+        earlier = db.session.scalar(
+            select(Signup)
+            .where(same_person)
+            .order_by(Signup.id)
+            .limit(1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if earlier is not None:
+            merge(earlier)
+            return earlier, False
+    raise RuntimeError("a sign-up neither inserted nor found three times over")
 
 
 def signups_of(event: Event) -> list[Signup]:
