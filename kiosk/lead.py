@@ -150,7 +150,9 @@ def setup(token: str) -> Response:
     if request.method == "POST":
         passphrase = request.form.get("passphrase", "")
         error = lead_auth.passphrase_problem(passphrase, request.form.get("confirmation", ""))
-        if error is None and lead_auth.complete_setup(token, passphrase, client_address()):
+        if error is None:
+            if not lead_auth.complete_setup(token, passphrase, client_address()):
+                abort(404)  # spent a moment ago by another post of the same link
             response = redirect_to("lead.index")
             _set_session_cookie(response, lead_auth.start_session())
             return response

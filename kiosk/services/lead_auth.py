@@ -3,7 +3,8 @@
 The passphrase lives only as an argon2id hash (a Setting). A session is a random token in
 an HttpOnly cookie; the database keeps only its SHA-256, so a copy of the database opens
 nothing, and logout or expiry ends a session for real. Failed logins are counted from the
-audit log, so every waitress thread (and every restart) sees the same count.
+audit log, each before its passphrase is checked (reserve_attempt), so every thread of every
+server process (and every restart) sees the same count.
 """
 
 import hashlib
@@ -18,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
+from kiosk.services.atomic import serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
 from kiosk.services.settings import get_setting, set_setting
@@ -47,6 +49,7 @@ LOCKOUT = "lead.lockout"
 LOGOUT = "lead.logout"
 ACCOUNT = "lead"
 DEVICE_SALT = "kiosk-lead-device"
+LOGIN_TURN = "kiosk: lead login limits"
 
 
 def now() -> datetime:
@@ -108,8 +111,19 @@ def setup_token_valid(token: str) -> bool:
 
 
 def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
-    """Set the first passphrase with the setup token; the token works once."""
+    """Set the first passphrase with the setup token; the token works once.
+
+    Spending the token is one DELETE of its row that must find it: of several posts of the
+    link at once, in any server processes, one deletes it and sets the passphrase; the
+    others find it gone and are refused.
+    """
     if not setup_token_valid(token):
+        return False
+    spent = db.session.execute(
+        delete(Setting).where(Setting.key == SETUP_TOKEN_HASH, Setting.value == _sha256(token))
+    ).rowcount
+    if spent != 1 or has_passphrase():
+        db.session.rollback()
         return False
     set_passphrase(passphrase, actor)
     return True
@@ -231,20 +245,32 @@ class Gate:
     reason: str = ""
 
 
-def _failures_since(since: datetime, client: str | None) -> tuple[int, datetime | None]:
+def _failures_since(
+    since: datetime, moment: datetime, client: str | None
+) -> tuple[int, datetime | None]:
+    """Failed logins after `since` and not after `moment`, of `client` or of anyone.
+
+    A failure stamped later than now was counted under a clock that was ahead (a Raspberry
+    Pi has no clock battery): it is left out, so a corrected clock never keeps anyone
+    waiting longer than a lockout's own length.
+    """
     query = select(func.count(), func.max(AuditEntry.at)).where(
-        AuditEntry.action == LOGIN_FAILED, AuditEntry.at > since
+        AuditEntry.action == LOGIN_FAILED, AuditEntry.at > since, AuditEntry.at <= moment
     )
     if client is not None:
-        query = query.where(AuditEntry.actor == client)
+        query = query.where(AuditEntry.actor == client[:60])
     count, latest = db.session.execute(query).one()
     return count or 0, latest
 
 
 def login_gate(client: str, known_device: bool = False) -> Gate:
-    """May `client` try a passphrase now? Slower after a few failures, then locked out."""
+    """May `client` try a passphrase now? Slower after a few failures, then locked out.
+
+    Every wait is counted from a failure no later than now, so none is ever longer than
+    its own length (2, 4, 8 ... seconds, or a lockout), whatever the clock did meanwhile.
+    """
     moment = now()
-    count, latest = _failures_since(moment - FAILURE_WINDOW, client)
+    count, latest = _failures_since(moment - FAILURE_WINDOW, moment, client)
     if latest is not None and count >= CLIENT_LOCKOUT_AFTER:
         until = latest + CLIENT_LOCKOUT
         if moment < until:
@@ -255,7 +281,7 @@ def login_gate(client: str, known_device: bool = False) -> Gate:
         if moment < until:
             return Gate(False, _seconds(until - moment), "slow")
     if not known_device:
-        total, latest_any = _failures_since(moment - FAILURE_WINDOW, None)
+        total, latest_any = _failures_since(moment - FAILURE_WINDOW, moment, None)
         if latest_any is not None and total >= ACCOUNT_LOCKOUT_AFTER:
             until = latest_any + ACCOUNT_LOCKOUT
             if moment < until:
@@ -267,19 +293,52 @@ def _seconds(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() + 0.999))
 
 
-def record_failure(client: str) -> None:
-    """Count a failed login; log the moment a client or the account becomes locked out."""
-    record_audit(LOGIN_FAILED, "Wrong passphrase", client, at=now())
-    since = now() - FAILURE_WINDOW
-    count, _ = _failures_since(since, client)
-    total, _ = _failures_since(since, None)
+@dataclass(frozen=True)
+class Attempt:
+    """A passphrase check the throttle allowed, counted as a failure until it is right."""
+
+    entry_id: int
+    client_failures: int
+    account_failures: int
+
+
+def reserve_attempt(client: str, known_device: bool = False) -> tuple[Gate, Attempt | None]:
+    """Count one passphrase check before it is made, or refuse it; (gate, the attempt).
+
+    The gate and the count are one turn (services/atomic.serialise), committed before the
+    passphrase is compared: however many guesses arrive at once, on however many server
+    processes, the throttle checks exactly as many as it would one after another. The
+    count is a "wrong passphrase" entry of the audit log, turned into the login if right.
+    """
+    serialise(LOGIN_TURN)
+    gate = login_gate(client, known_device)
+    if not gate.allowed:
+        db.session.commit()
+        return gate, None
+    moment = now()
+    since = moment - FAILURE_WINDOW
+    client_failures = _failures_since(since, moment, client)[0] + 1
+    account_failures = _failures_since(since, moment, None)[0] + 1
+    entry = AuditEntry(action=LOGIN_FAILED, detail="Wrong passphrase", actor=client[:60], at=moment)
+    db.session.add(entry)
+    db.session.commit()
+    return gate, Attempt(entry.id, client_failures, account_failures)
+
+
+def _note_lockouts(client: str, attempt: Attempt) -> None:
+    """Log the moment this wrong passphrase locked out its client or the account."""
     lockouts = [
-        (count == CLIENT_LOCKOUT_AFTER, f"Client {client} locked out", CLIENT_LOCKOUT, count),
         (
-            total == ACCOUNT_LOCKOUT_AFTER,
+            attempt.client_failures == CLIENT_LOCKOUT_AFTER,
+            f"Client {client} locked out",
+            CLIENT_LOCKOUT,
+            attempt.client_failures,
+        ),
+        (
+            attempt.account_failures == ACCOUNT_LOCKOUT_AFTER,
             "Lead account locked for browsers it never logged in from",
             ACCOUNT_LOCKOUT,
-            total,
+            attempt.account_failures,
         ),
     ]
     for starts_now, who, length, failures in lockouts:
@@ -292,12 +351,15 @@ def attempt_login(
     passphrase: str, client: str, previous_token: str | None = None, known_device: bool = False
 ) -> tuple[str | None, Gate]:
     """Check a passphrase through the throttle: (new session token or None, gate)."""
-    gate = login_gate(client, known_device)
-    if not gate.allowed:
+    gate, attempt = reserve_attempt(client, known_device)
+    if attempt is None:
         return None, gate
     if not check_passphrase(passphrase):
-        record_failure(client)
+        _note_lockouts(client, attempt)
         return None, login_gate(client, known_device)
-    token = start_session(previous_token)
-    record_audit(LOGIN, "Team lead logged in", client, at=now())
-    return token, gate
+    db.session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.id == attempt.entry_id)
+        .values(action=LOGIN, detail="Team lead logged in")
+    )
+    return start_session(previous_token), gate
