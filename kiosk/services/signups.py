@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, inspect, or_, select
+from sqlalchemy import and_, case, func, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
@@ -120,12 +120,12 @@ def record_signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
     apply_consent(signup, consent)
-    stored, _new = insert_or_merge(signup, lambda earlier: _update(earlier, cleaned, chosen))
+    stored, _outcome = insert_or_merge(signup, lambda earlier: _update(earlier, cleaned, chosen))
     db.session.commit()
     return stored
 
 
-def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
+def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> bool:
     """Fill in what the second sign-up adds; never blank out what the first one gave."""
     for field, value in cleaned.items():
         if value and field != "email":
@@ -133,18 +133,25 @@ def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Si
     signup.interests = merge_interests(signup.interests, interests)
     apply_consent(signup, True)
     signup.updated_at = utcnow()
-    return signup
+    return True
 
 
-def insert_or_merge(signup: Signup, merge: Callable[[Signup], object]) -> tuple[Signup, bool]:
+# What insert_or_merge did with a sign-up.
+INSERTED = "inserted"
+MERGED = "merged"
+UNCHANGED = "unchanged"
+
+
+def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Signup, str]:
     """Store `signup` (a new, unsaved one), or merge it into the row already holding it.
 
     One INSERT ... ON CONFLICT DO NOTHING decides. When a row is already there, it is
     the same form sent again (same idempotency key: returned as it is), the same record
     (same UUID, from another tablet's file) or the same person at this event (same email):
-    then `merge(row)` applies what `signup` adds, while a row lock (FOR UPDATE) keeps
-    every other merge of that person waiting, so no tablet's answer is lost. Returns
-    (the stored sign-up, whether it is new); commits nothing.
+    then `merge(row)` applies what `signup` adds and says whether it changed anything,
+    while a row lock (FOR UPDATE) keeps every other merge of that person waiting, so no
+    tablet's answer is lost. Returns (the stored sign-up, INSERTED, MERGED or UNCHANGED);
+    commits nothing.
     """
     values = {
         name: value
@@ -160,20 +167,20 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], object]) -> tuple[
     for _attempt in range(3):
         new_id = insert_new(Signup, values)
         if new_id is not None:
-            return db.session.get_one(Signup, new_id), True
+            return db.session.get_one(Signup, new_id), INSERTED
         if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
-            return again, False
+            return again, UNCHANGED
         earlier = db.session.scalar(
             select(Signup)
             .where(same_person)
-            .order_by(Signup.id)
+            # The same record first (its UUID), then the person's earliest sign-up.
+            .order_by(case((Signup.uuid == values["uuid"], 0), else_=1), Signup.id)
             .limit(1)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
         if earlier is not None:
-            merge(earlier)
-            return earlier, False
+            return earlier, MERGED if merge(earlier) else UNCHANGED
     raise RuntimeError("a sign-up neither inserted nor found three times over")
 
 
