@@ -15,6 +15,7 @@ from kiosk.models import Event
 from kiosk.rendering import render
 from kiosk.services import dashboard, erasure, events, exports, imports, lead_auth, volunteers
 from kiosk.services.audit import recent_audit, record_audit
+from kiosk.services.records import clean_text
 from kiosk.services.settings import (
     IDLE_SECONDS,
     RETENTION_DAYS,
@@ -210,7 +211,7 @@ def _dollars(raw: str, field_name: str, errors: dict[str, str], minimum: int) ->
 def parse_event_form(form: dict[str, str]) -> tuple[dict[str, object], dict[str, str]]:
     """The event form's values, and an error message per field that is wrong."""
     errors: dict[str, str] = {}
-    name = form.get("name", "").strip()
+    name = clean_text(form.get("name"))
     if not name:
         errors["name"] = _("Give the event a name.")
     elif len(name) > 120:
@@ -221,7 +222,7 @@ def parse_event_form(form: dict[str, str]) -> tuple[dict[str, object], dict[str,
             on = date.fromisoformat(form["date"])
         except ValueError:
             errors["date"] = _("Enter the date as YYYY-MM-DD.")
-    place = form.get("place", "").strip()
+    place = clean_text(form.get("place"))
     if len(place) > 160:
         errors["place"] = _("Keep the place under 160 characters.")
     tracking = form.get("tracking_source", "").strip()
@@ -437,7 +438,7 @@ def import_file() -> Response:
 @bp.post("/erase/person")
 def erase_person() -> Response:
     """Erase one person everywhere by email: first show what would go, then do it."""
-    email = request.form.get("email", "").strip()
+    email = clean_text(request.form.get("email"))
     if "@" not in email or len(email) > 254:
         error = _("Enter the email address the person signed up with.")
         return _render_data("data_erase_person", 422, person_error=error, email=email)

@@ -30,6 +30,7 @@ from kiosk.models import Event, Pledge, Question, Signup, Tally
 from kiosk.services.atomic import insert_new, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
+from kiosk.services.records import without_unstorable
 from kiosk.services.signups import (
     INSERTED,
     MERGED,
@@ -39,6 +40,9 @@ from kiosk.services.signups import (
 )
 
 MAX_RECORDS = 200_000
+# The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
+# would take more, and another kiosk's PostgreSQL could not import it back).
+LARGEST_INTEGER = 2**31 - 1
 IMPORTS = "kiosk: imports"
 
 
@@ -112,6 +116,7 @@ class _Fields:
             value = default
         if not isinstance(value, str):
             raise self.fail(key, "expected text.")
+        value = without_unstorable(value)
         if required and not value.strip():
             raise self.fail(key, "must not be empty.")
         if len(value) > limit:
@@ -128,8 +133,9 @@ class _Fields:
         except ValueError as error:
             raise self.fail("uuid", "not a UUID.") from error
 
-    def integer(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int = LARGEST_INTEGER) -> int:
         value = self.data.get(key)
+        high = min(high, LARGEST_INTEGER)
         if type(value) is not int or not low <= value <= high:
             raise self.fail(key, f"expected a whole number from {low} to {high}.")
         return value
@@ -180,8 +186,8 @@ def _event(data: object) -> dict[str, Any]:
         "name": f.text("name", 120, required=True),
         "date": f.day("date"),
         "place": f.text("place", 160),
-        "goal_cents": f.integer("goal_cents", 0, 10**12),
-        "rescue_cost_cents": f.integer("rescue_cost_cents", 1, 10**12),
+        "goal_cents": f.integer("goal_cents", 0),
+        "rescue_cost_cents": f.integer("rescue_cost_cents", 1),
         "tracking_source": f.text("tracking_source", 80),
         "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
         "created_at": f.time("created_at"),
@@ -215,7 +221,7 @@ def _pledge(f: _Fields) -> dict[str, Any]:
     return {
         "uuid": f.uuid(),
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
-        "amount_cents": f.integer("amount_cents", 1, 10**10),
+        "amount_cents": f.integer("amount_cents", 1),
         "name": f.text("name", 120),
         "email": f.text("email", 254).strip().lower(),
         **f.consent(),
