@@ -116,9 +116,10 @@ def test_every_view_marked_as_reading_only_is_a_post_that_writes_nothing(app) ->
     assert marked == {"lead.export"}
 
 
-# Alone a tap takes a few ms; during the export it shares the GIL with the CSV writer, and
-# before the export read without the write lock it waited for the whole export (seconds).
-TAP_BOUND_S = 0.6
+# Alone a tap takes a few ms; during the export it shares the GIL with the CSV writer (tens of
+# ms). While the export held the write lock, the tap waited for all of it (1.2 s of 1.2 s).
+# The bound is a share of the export's own time, so a slow machine slows both alike.
+TAP_SHARE_OF_EXPORT = 0.25
 EXPORT_SIGNUPS = 30_000
 
 
@@ -165,7 +166,7 @@ def _timed_tap(app) -> float:
 
 def test_an_opener_tap_is_not_held_up_by_a_large_export(app, capsys) -> None:
     """Measured, not slept: the tap starts once the export is reading its sign-ups and must
-    finish within TAP_BOUND_S while the export is still at work."""
+    finish within a small share of the export's time, while the export is still at work."""
     from sqlalchemy import event as sa_event
 
     from tests.lead_helpers import log_in, set_passphrase
@@ -202,11 +203,14 @@ def test_an_opener_tap_is_not_held_up_by_a_large_export(app, capsys) -> None:
     finally:
         sa_event.remove(engine, "before_cursor_execute", notice_the_export_reading)
     assert finished["status"] == 200
+    export_s = finished["export"] - started
     with capsys.disabled():
         print(
             f"\nexport test: a tap takes {alone * 1000:.0f} ms alone, {tap * 1000:.0f} ms while "
-            f"{EXPORT_SIGNUPS} sign-ups export ({finished['export'] - started:.1f} s)"
+            f"{EXPORT_SIGNUPS} sign-ups export ({export_s:.1f} s)"
         )
-    assert tap < TAP_BOUND_S, f"tap took {tap:.3f} s during the export (alone {alone:.3f} s)"
+    assert tap < TAP_SHARE_OF_EXPORT * export_s, (
+        f"a tap took {tap:.3f} s of a {export_s:.1f} s export"
+    )
     # The tap overlapped the export: it finished while the export was still running.
     assert tapped_at < finished["export"]
