@@ -14,6 +14,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
 from kiosk import clock
+from kiosk.config import ConfigError
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
@@ -402,4 +403,7 @@ def main() -> None:
     except ContentError as error:
         # An invalid content pack stops every command, with the file and key that are wrong.
         click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+    except ConfigError as error:
+        click.secho(f"The configuration is invalid: {error}", err=True, fg="red")
         raise SystemExit(1) from None
