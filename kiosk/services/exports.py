@@ -358,44 +358,32 @@ class ExportFormat:
     write: Callable[[Event], Iterable[str] | str]
 
 
+def _csv(
+    name: str,
+    label: LazyString,
+    columns: Sequence[str],
+    write: Callable[[Event], Iterable[str]],
+    personal: bool = True,
+) -> ExportFormat:
+    return ExportFormat(name, label, "csv", "text/csv", columns, personal, write)
+
+
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat(
-            "csv", _l("Sign-ups CSV"), "csv", "text/csv", SIGNUP_COLUMNS, True, signups_csv
-        ),
-        ExportFormat(
-            "mailchimp",
-            _l("Mailchimp CSV"),
-            "csv",
-            "text/csv",
-            MAILCHIMP_COLUMNS,
-            True,
-            mailchimp_csv,
-        ),
-        ExportFormat(
-            "pledges", _l("Pledges CSV"), "csv", "text/csv", PLEDGE_COLUMNS, True, pledges_csv
-        ),
-        ExportFormat(
-            "questions",
-            _l("Questions CSV"),
-            "csv",
-            "text/csv",
-            QUESTION_COLUMNS,
-            True,
-            questions_csv,
-        ),
-        ExportFormat(
-            "tallies", _l("Tallies CSV"), "csv", "text/csv", TALLY_COLUMNS, False, tallies_csv
-        ),
+        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv),
+        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv),
+        _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv),
+        _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv),
+        _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv, personal=False),
         ExportFormat(
             "json",
             _l("JSON for another kiosk"),
             "json",
             "application/json",
             BUNDLE_KEYS,
-            True,
-            json_bundle,
+            personal=True,
+            write=json_bundle,
         ),
     )
 }
