@@ -133,10 +133,11 @@ class IdConverter(BaseConverter):
         return str(int(value))
 
 
-def amount_text(cents: int) -> str:
-    """Cents as a person types dollars, for a form field: "4500", "2999.50"."""
+def amount_text(cents: int, *, always_cents: bool = False) -> str:
+    """Cents as a person types dollars, for a form field ("4500", "2999.50"), or with
+    `always_cents` as a spreadsheet column of amounts wants them ("4500.00")."""
     whole, rest = divmod(cents, 100)
-    return f"{whole}.{rest:02d}" if rest else str(whole)
+    return f"{whole}.{rest:02d}" if rest or always_cents else str(whole)
 
 
 def dollars(cents: int) -> str:

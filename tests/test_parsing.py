@@ -89,9 +89,17 @@ def test_ids_are_whole_numbers_a_database_can_hold():
         assert refused.value.problem != NotANumber.FORMAT
 
 
-@given(st.integers(0, 10**9))
-def test_an_amount_written_for_a_form_reads_back_the_same(cents):
-    assert parse_cents(amount_text(cents), 0, 10**9) == cents
+@given(st.integers(0, 10**9), st.booleans())
+def test_an_amount_written_for_a_form_or_a_file_reads_back_the_same(cents, always_cents):
+    assert parse_cents(amount_text(cents, always_cents=always_cents), 0, 10**9) == cents
+
+
+def test_an_amount_for_a_file_always_has_its_cents():
+    assert [amount_text(c, always_cents=True) for c in (1500, 299950, 5)] == [
+        "15.00",
+        "2999.50",
+        "0.05",
+    ]
 
 
 @given(st.text(max_size=30))

@@ -46,6 +46,7 @@ from kiosk import clock
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
+from kiosk.parsing import amount_text
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -223,7 +224,7 @@ def pledges_csv(event: Event) -> Iterator[str]:
     rows = (
         [
             p.kind,
-            f"{p.amount_cents / 100:.2f}",
+            amount_text(p.amount_cents, always_cents=True),
             p.name,
             p.email,
             p.consent_version,
