@@ -167,7 +167,7 @@ def _timed_tap(app) -> float:
     return elapsed
 
 
-def test_an_opener_tap_is_not_held_up_by_a_large_export(app, capsys) -> None:
+def test_an_opener_tap_is_not_held_up_by_a_large_export(app, figure) -> None:
     """Measured, not slept: the tap starts once the export is reading its sign-ups and must
     finish within a small share of the export's time, while the export is still at work."""
     from sqlalchemy import event as sa_event
@@ -207,11 +207,10 @@ def test_an_opener_tap_is_not_held_up_by_a_large_export(app, capsys) -> None:
         sa_event.remove(engine, "before_cursor_execute", notice_the_export_reading)
     assert finished["status"] == 200
     export_s = finished["export"] - started
-    with capsys.disabled():
-        print(
-            f"\nexport test: a tap takes {alone * 1000:.0f} ms alone, {tap * 1000:.0f} ms while "
-            f"{EXPORT_SIGNUPS} sign-ups export ({export_s:.1f} s)"
-        )
+    figure(
+        f"export test: a tap takes {alone * 1000:.0f} ms alone, {tap * 1000:.0f} ms while "
+        f"{EXPORT_SIGNUPS} sign-ups export ({export_s:.1f} s)"
+    )
     assert tap < TAP_SHARE_OF_EXPORT * export_s, (
         f"a tap took {tap:.3f} s of a {export_s:.1f} s export"
     )
