@@ -17,8 +17,10 @@ or fail on a duplicate.
 
 import functools
 import json
+import threading
 import uuid as uuid_module
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -382,15 +384,33 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> None:
                 report.add(section)
 
 
+# SQLite's kiosk is one process: its imports wait for each other here, holding no database
+# lock meanwhile (an import can take longer than SQLite's busy timeout would let the next one
+# wait for its write lock). On PostgreSQL the IMPORTS turn in _write does this, across
+# processes, and has no timeout.
+_SQLITE_IMPORT_TURN = threading.Lock()
+
+
+@contextmanager
+def _import_turn() -> Iterator[None]:
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    db.session.commit()  # what this request read ends: no write lock held while waiting
+    with _SQLITE_IMPORT_TURN:
+        yield
+
+
 def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
     """Check the whole file, then write it in one transaction; audit what happened."""
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport()
-    try:
-        _write(bundle, report)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    with _import_turn():
+        try:
+            _write(bundle, report)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
     record_audit("import", report.describe(), actor)
     return report

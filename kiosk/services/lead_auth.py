@@ -82,7 +82,11 @@ def set_passphrase(passphrase: str, actor: str = "") -> None:
     problem = passphrase_problem(passphrase)
     if problem:
         raise ValueError(problem)
-    set_setting(PASSPHRASE_HASH, hash_secret(passphrase))
+    _store_passphrase_hash(hash_secret(passphrase), actor)
+
+
+def _store_passphrase_hash(hashed: str, actor: str) -> None:
+    set_setting(PASSPHRASE_HASH, hashed)
     db.session.execute(delete(Setting).where(Setting.key == SETUP_TOKEN_HASH))
     revoke_all_sessions()
     record_audit("lead.passphrase_set", "Team lead passphrase set; every lead session ended", actor)
@@ -119,13 +123,20 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
     """
     if not setup_token_valid(token):
         return False
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise ValueError(problem)
+    # Argon2 takes a while: it runs between transactions, so no lock (on SQLite the one
+    # write lock) is held meanwhile; the DELETE below decides whether this post wins.
+    db.session.commit()
+    hashed = hash_secret(passphrase)
     spent = db.session.execute(
         delete(Setting).where(Setting.key == SETUP_TOKEN_HASH, Setting.value == _sha256(token))
     ).rowcount
     if spent != 1 or has_passphrase():
         db.session.rollback()
         return False
-    set_passphrase(passphrase, actor)
+    _store_passphrase_hash(hashed, actor)
     return True
 
 
@@ -300,6 +311,7 @@ class Attempt:
     entry_id: int
     client_failures: int
     account_failures: int
+    passphrase_hash: str | None
 
 
 def reserve_attempt(client: str, known_device: bool = False) -> tuple[Gate, Attempt | None]:
@@ -321,8 +333,12 @@ def reserve_attempt(client: str, known_device: bool = False) -> tuple[Gate, Atte
     account_failures = _failures_since(since, moment, None)[0] + 1
     entry = AuditEntry(action=LOGIN_FAILED, detail="Wrong passphrase", actor=client[:60], at=moment)
     db.session.add(entry)
+    db.session.flush()
+    attempt = Attempt(entry.id, client_failures, account_failures, get_setting(PASSPHRASE_HASH))
+    # Committed before the (slow) argon2 check: no transaction, and on SQLite no write
+    # lock, is held while it runs, so thirty guesses at once never keep a tablet waiting.
     db.session.commit()
-    return gate, Attempt(entry.id, client_failures, account_failures)
+    return gate, attempt
 
 
 def _note_lockouts(client: str, attempt: Attempt) -> None:
@@ -354,7 +370,7 @@ def attempt_login(
     gate, attempt = reserve_attempt(client, known_device)
     if attempt is None:
         return None, gate
-    if not check_passphrase(passphrase):
+    if not verify_secret(attempt.passphrase_hash, passphrase):
         _note_lockouts(client, attempt)
         return None, login_gate(client, known_device)
     db.session.execute(
