@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
-from kiosk import clock
+from kiosk import clock, proxies
 from kiosk.config import ConfigError
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
 from kiosk.services import erasure, events, exports, safety, volunteers
+from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
     from kiosk.models import Event
@@ -76,11 +77,20 @@ class RecordId(click.ParamType):
 ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
 
 
+MIGRATIONS = "kiosk: migrations"
+
+
 def prepare_database() -> None:
-    """Bring the schema up to date and make sure an event is active."""
-    upgrade()
+    """Bring the schema up to date and make sure an event is active.
+
+    Several server processes of a hub may start at once on one PostgreSQL database: they
+    migrate one after another (the next finds the schema at head and does nothing).
+    """
+    with held_lock(MIGRATIONS):
+        upgrade()
     events.ensure_demo_event()
     db.session.remove()
+    g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
 
 
 def tablet_addresses(port: int) -> list[str]:
@@ -145,7 +155,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo(announce())
     # Leave no transaction open in this thread: it would hold SQLite's write lock.
     db.session.remove()
-    serve(app, host=host, port=port, threads=threads, ident="kiosk")
+    serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kiosk",
+        # Behind a reverse proxy the kiosk itself decides whom to trust (kiosk/proxies.py).
+        clear_untrusted_proxy_headers=not proxies.reads_forwarded_headers(app),
+    )
 
 
 def refuse_unsafe_database() -> None:

@@ -6,6 +6,7 @@ from flask import abort, request
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
+from kiosk.config import secure_cookies
 from kiosk.lead import DEVICE_COOKIE, SESSION_COOKIE, bp, client_address, redirect_to, render_form
 from kiosk.services import lead_auth
 from kiosk.services.audit import record_audit
@@ -18,7 +19,7 @@ def _announce_on_serve(state: Any) -> None:
 
 
 def _set_session_cookie(response: Response, token: str) -> None:
-    secure = request.is_secure
+    secure = secure_cookies()
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/lead"
     )
