@@ -185,7 +185,18 @@ def check_command() -> None:
         click.secho(f"UNSAFE: {problem}", fg="red")
     if problems:
         raise SystemExit(1)
-    click.echo("OK: debug off, secret key private, SQLite pragmas and quick_check good,")
+    state = safety.database_state()
+    facts = state.facts
+    if state.dialect == "postgresql":
+        encrypted = "encrypted" if facts["encrypted"] else "not encrypted (local)"
+        database = (
+            f"PostgreSQL {facts['server_version']} at {facts['host']} reached ({encrypted}), "
+            f"writable, migrations at head ({facts['revision']})"
+        )
+    else:
+        database = f"SQLite pragmas and quick_check good, migrations at head ({facts['revision']})"
+    click.echo("OK: debug off, secret key private,")
+    click.echo(f"    {database},")
     click.echo("    content pack valid, team-lead passphrase set.")
 
 

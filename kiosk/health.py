@@ -2,34 +2,28 @@
 
 from flask import Blueprint, jsonify
 from flask.wrappers import Response
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk.errors import database_cause, database_problem
-from kiosk.extensions import db
+from kiosk.errors import database_problem
+from kiosk.services.safety import database_state
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def show() -> tuple[Response, int]:
-    """Answer JSON with the database's state; 503 when it cannot be read or written."""
-    try:
-        db.session.execute(text("SELECT 1"))
-        revision = db.session.scalar(text("SELECT version_num FROM alembic_version"))
-    except SQLAlchemyError as error:
-        db.session.rollback()
-        cause = database_cause(error)
-        body = {"status": "error", "database": {"ok": False, "error": cause}}
-        return jsonify(body), 503
-    body = {
-        "status": "ok",
-        "database": {"ok": True, "dialect": db.engine.dialect.name, "revision": revision},
-    }
+    """Answer JSON with the database's state; 503 when it cannot be read or written.
+
+    In the engine's own terms (services/safety.database_state): PostgreSQL's server version,
+    whether the connection may write and is encrypted; SQLite's pragmas. Both: migrations
+    at head.
+    """
+    state = database_state()
+    database: dict[str, object] = {"ok": state.ok, "dialect": state.dialect} | state.facts
+    if not state.ok:
+        database["error"] = "; ".join(state.problems)
     problem = database_problem()
     if problem:
-        # Reads work but the last write failed (full disk, read-only file): say why.
-        body["status"] = "error"
-        body["database"] |= {"ok": False, "write_error": problem}
-        return jsonify(body), 503
-    return jsonify(body), 200
+        # The last write failed (full disk, read-only file or server): say why.
+        database |= {"ok": False, "write_error": problem}
+    ok = bool(database["ok"])
+    return jsonify({"status": "ok" if ok else "error", "database": database}), 200 if ok else 503
