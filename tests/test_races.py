@@ -218,6 +218,7 @@ def two_tablets_of_the_same_people() -> list[bytes]:
 
 
 @pytest.mark.crash
+@pytest.mark.xdist_group("kiosk_serve")
 def test_two_tablets_files_of_the_same_people_merged_at_once_are_one_sign_up_each(
     app, dialect, figure, lead_clients
 ):

@@ -23,9 +23,10 @@ def _set_session_cookie(response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/lead"
     )
+    label = request.user_agent.string or _("A browser")
     response.set_cookie(
         DEVICE_COOKIE,
-        lead_auth.device_cookie_value(),
+        lead_auth.remember_device(request.cookies.get(DEVICE_COOKIE), label),
         max_age=365 * 24 * 3600,
         httponly=True,
         samesite="Strict",

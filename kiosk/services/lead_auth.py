@@ -12,13 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
 from kiosk.extensions import db
-from kiosk.models import AuditEntry, LeadSession, Setting
+from kiosk.models import AuditEntry, KnownDevice, LeadSession, Setting
 from kiosk.services.atomic import serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
@@ -48,7 +46,6 @@ LOGIN_FAILED = "lead.login_failed"
 LOCKOUT = "lead.lockout"
 LOGOUT = "lead.logout"
 ACCOUNT = "lead"
-DEVICE_SALT = "kiosk-lead-device"
 LOGIN_TURN = "kiosk: lead login limits"
 
 
@@ -88,6 +85,7 @@ def set_passphrase(passphrase: str, actor: str = "") -> None:
 def _store_passphrase_hash(hashed: str, actor: str) -> None:
     set_setting(PASSPHRASE_HASH, hashed)
     db.session.execute(delete(Setting).where(Setting.key == SETUP_TOKEN_HASH))
+    revoke_all_devices()  # committed with the sessions' end, next
     revoke_all_sessions()
     record_audit("lead.passphrase_set", "Team lead passphrase set; every lead session ended", actor)
 
@@ -227,21 +225,115 @@ def revoke_all_sessions() -> None:
 # ---- Device cookie: a browser the lead logged in from before ----------------------------
 
 
-def _device_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=DEVICE_SALT)
+# A device's token is renewed at each login from it; after this many renewals it expires
+# (the lead logs in as from a new browser). One left out of this many logins of the account
+# in a row expires too. Counts, not wall-clock times: a Raspberry Pi's clock may jump.
+DEVICE_MAX_RENEWALS = 100
+DEVICE_IDLE_LOGINS = 30
+DEVICE_LABEL_MAX = 120
 
 
-def device_cookie_value() -> str:
-    return _device_serializer().dumps(ACCOUNT)
+def _device_query(token: str | None):
+    return select(KnownDevice).where(
+        KnownDevice.token_hash == _sha256(token or ""), KnownDevice.revoked_at.is_(None)
+    )
 
 
-def is_known_device(cookie: str | None) -> bool:
-    if not cookie:
+def login_number() -> int:
+    """How many logins (from known devices) the account has had: a clock that never jumps."""
+    return db.session.scalar(select(func.coalesce(func.max(KnownDevice.last_login), 0))) or 0
+
+
+def _live(device: KnownDevice | None, latest: int) -> bool:
+    return (
+        device is not None
+        and device.renewals < DEVICE_MAX_RENEWALS
+        and latest - device.last_login < DEVICE_IDLE_LOGINS
+    )
+
+
+def is_known_device(token: str | None) -> bool:
+    """Whether this browser's device cookie names a device the lead logged in from, not
+    revoked and not expired."""
+    if not token:
         return False
-    try:
-        return _device_serializer().loads(cookie) == ACCOUNT
-    except BadSignature:
-        return False
+    return _live(db.session.scalar(_device_query(token)), login_number())
+
+
+def remember_device(token: str | None, label: str) -> str:
+    """After a login: renew this browser's device token, or give it a first one; the token.
+
+    Renewing is one UPDATE that must find the old token, so of two logins presenting one
+    token (a copied cookie) only one renews it; the other becomes a new device.
+    """
+    latest = login_number() + 1
+    moment = now()
+    fresh = secrets.token_urlsafe(32)
+    device = db.session.scalar(_device_query(token)) if token else None
+    if _live(device, latest - 1):
+        renewed = db.session.execute(
+            update(KnownDevice)
+            .where(KnownDevice.id == device.id, KnownDevice.token_hash == device.token_hash)  # type: ignore[union-attr]
+            .values(
+                token_hash=_sha256(fresh),
+                renewals=KnownDevice.renewals + 1,
+                last_login=latest,
+                last_used_at=moment,
+            )
+        ).rowcount
+        if renewed == 1:
+            db.session.commit()
+            return fresh
+    db.session.add(
+        KnownDevice(
+            token_hash=_sha256(fresh),
+            label=label[:DEVICE_LABEL_MAX],
+            last_login=latest,
+            created_at=moment,
+            last_used_at=moment,
+        )
+    )
+    db.session.commit()
+    return fresh
+
+
+def device_id(token: str | None) -> int | None:
+    """The id of the device this cookie names (to mark "this browser" in the list)."""
+    device = db.session.scalar(_device_query(token)) if token else None
+    return device.id if device else None
+
+
+def known_devices() -> list[KnownDevice]:
+    """The devices Settings lists: not revoked, most recently used first, expired marked."""
+    return list(
+        db.session.scalars(
+            select(KnownDevice)
+            .where(KnownDevice.revoked_at.is_(None))
+            .order_by(KnownDevice.last_login.desc(), KnownDevice.id.desc())
+        )
+    )
+
+
+def device_expired(device: KnownDevice) -> bool:
+    return not _live(device, login_number())
+
+
+def revoke_device(device_id: int, actor: str = "") -> bool:
+    revoked = db.session.execute(
+        update(KnownDevice)
+        .where(KnownDevice.id == device_id, KnownDevice.revoked_at.is_(None))
+        .values(revoked_at=now())
+    ).rowcount
+    if revoked:
+        record_audit("lead.device_revoked", f"Known device {device_id} revoked", actor)
+    db.session.commit()
+    return bool(revoked)
+
+
+def revoke_all_devices() -> None:
+    db.session.execute(
+        update(KnownDevice).where(KnownDevice.revoked_at.is_(None)).values(revoked_at=now())
+    )
 
 
 # ---- Throttling ---------------------------------------------------------------------------
