@@ -155,15 +155,12 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo(announce())
     # Leave no transaction open in this thread: it would hold SQLite's write lock.
     db.session.remove()
-    serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="kiosk",
-        # Behind a reverse proxy the kiosk itself decides whom to trust (kiosk/proxies.py).
-        clear_untrusted_proxy_headers=not proxies.reads_forwarded_headers(app),
-    )
+    extra = {}
+    if proxies.reads_forwarded_headers(app):
+        # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
+        # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
+        extra["clear_untrusted_proxy_headers"] = False
+    serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
 
 
 def refuse_unsafe_database() -> None:
