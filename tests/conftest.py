@@ -100,3 +100,19 @@ def copy_pack(tmp_path: Path, content_pack_dir: Path):
         return target
 
     return make
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch):
+    """kiosk.clock.now fixed at a moment the test moves on or back (tests/data_helpers.py)."""
+    from tests.data_helpers import movable_clock
+
+    return movable_clock(monkeypatch)
+
+
+@pytest.fixture
+def lead(app: Flask) -> FlaskClient:
+    """The team lead's browser, logged in; the visitor keeps `client`."""
+    from tests.data_helpers import logged_in_lead
+
+    return logged_in_lead(app)
