@@ -257,7 +257,7 @@ def _form_of(event: Event | None) -> dict[str, str]:
 @bp.get("/events")
 def events_list() -> Response:
     """Every event, newest first, with what can be done with each."""
-    return render("lead/events.html", "events_table", events=events.list_events())
+    return render("lead/events.html", "events_table", events=events.list_events(), error=None)
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -293,7 +293,14 @@ def _event_form(event: Event | None) -> Response:
 @bp.post("/events/<int:event_id>/activate")
 def activate_event(event_id: int) -> Response:
     """Make this the event every new tap, sign-up and pledge belongs to."""
-    events.activate_event(_event_or_404(event_id))
+    event = _event_or_404(event_id)
+    try:
+        events.activate_event(event)
+    except events.EventErased:
+        error = _("The personal data of %(name)s was erased: it stays closed.", name=event.name)
+        return render(
+            "lead/events.html", "events_table", status=409, events=events.list_events(), error=error
+        )
     return redirect_to("lead.events_list")
 
 
@@ -401,12 +408,14 @@ def _render_data(block: str, status: int = 200, **context: object) -> Response:
         "person_erased": None,
         "event_erased": None,
         "erase_error": None,
+        "erase_offer": None,
     } | context
     return render(
         "lead/data.html",
         block,
         status=status,
         events=events.list_events(),
+        erasable=erasure.erase_list(),
         export_formats=EXPORT_FORMATS,
         **context,
     )
@@ -456,7 +465,19 @@ def erase_event(event_id: int) -> Response:
     try:
         erased = erasure.erase_event(event, actor=client_address())
     except erasure.ErasureRefused as refused:
-        return _render_data("data_erase_events", 409, erase_error=f"{event.name}: {refused}")
+        # Offer the exports that would take what is waiting, for this event.
+        offer = [
+            (name, EXPORT_FORMATS[name][0])
+            for name in dict.fromkeys(
+                name for model in refused.unexported for name in exports.formats_exporting(model)
+            )
+        ]
+        return _render_data(
+            "data_erase_events",
+            409,
+            erase_error=f"{event.name}: {refused}",
+            erase_offer={"event": event, "formats": offer},
+        )
     return _render_data("data_erase_events", event_erased=erased)
 
 
@@ -486,9 +507,10 @@ def export_file_name(event: Event | None, format_name: str, today: date | None =
     return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
 
 
-def _export_one(event: Event, format_name: str) -> bytes:
-    body = "".join(exports.export_chunks(event, format_name)).encode("utf-8")
-    exports.mark_exported(event, format_name, actor=client_address())
+def _export_one(event: Event, format_name: str, keep: bool) -> bytes:
+    marks = exports.Marks()
+    body = "".join(exports.export_chunks(event, format_name, marks)).encode("utf-8")
+    exports.mark_exported(event, format_name, actor=client_address(), marks=marks, keep=keep)
     return body
 
 
@@ -502,17 +524,19 @@ def export() -> Response:
     if format_name not in EXPORT_FORMATS:
         abort(400)
     which = request.form.get("event", "")
+    # A JSON file counts as the event's export only when the lead keeps it as the record.
+    keep = request.values.get("keep") == "yes"
     if which == "all":
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
             for event in events.list_events():
                 bundle.writestr(
-                    export_file_name(event, format_name), _export_one(event, format_name)
+                    export_file_name(event, format_name), _export_one(event, format_name, keep)
                 )
         archive.seek(0)
         name, mimetype = export_file_name(None, format_name), "application/zip"
     else:
         event = _event_or_404(int(which)) if which.isdigit() else abort(400)
-        archive = io.BytesIO(_export_one(event, format_name))
+        archive = io.BytesIO(_export_one(event, format_name, keep))
         name, mimetype = export_file_name(event, format_name), EXPORT_FORMATS[format_name][2]
     return send_file(archive, mimetype=mimetype, as_attachment=True, download_name=name)

@@ -18,14 +18,15 @@ from kiosk.services import events
 from tests.helpers import HX
 from tests.lead_helpers import log_in, set_passphrase
 
-START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
 
 class MovableClock:
-    """Stands in for kiosk.clock.now: a fixed moment that tests move on or back."""
+    """Stands in for kiosk.clock.now: a moment (now, when made) that tests move on or back.
 
-    def __init__(self, moment: datetime = START) -> None:
-        self.moment = moment
+    It starts at the real time, as the records the `app` fixture made before it did.
+    """
+
+    def __init__(self, moment: datetime | None = None) -> None:
+        self.moment = moment or datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.moment
@@ -125,3 +126,21 @@ def event_of(app, event_id: int) -> Event:
 
 def bundle_json(raw: bytes) -> dict:
     return json.loads(raw.decode("utf-8"))
+
+
+def export_now(event: Event, *format_names: str, keep: bool = False) -> str:
+    """Export `event` in each format as the lead or `kiosk export` does (inside an app
+    context): write it, then mark what it wrote. The text of the last one."""
+    from kiosk.services import exports
+
+    text = ""
+    for name in format_names:
+        marks = exports.Marks()
+        text = "".join(exports.export_chunks(event, name, marks))
+        exports.mark_exported(event, name, actor="test", marks=marks, keep=keep)
+    return text
+
+
+# Every kind of personal record, exported: sign-ups (CSV), pledges, questions, and a kept
+# JSON for what has no CSV of its own yet (press requests).
+EVERYTHING = ("csv", "pledges", "questions")

@@ -11,10 +11,12 @@ can import it and merge tablets of one event without duplicates:
 
     {
       "format": "rescue-team-kiosk/event",
-      "version": 1,
+      "version": 2,
       "exported_at": "2026-11-23T12:00:00+00:00",
       "event":     {"uuid", "name", "date", "place", "goal_cents", "rescue_cost_cents",
-                    "tracking_source", "status", "created_at", "closed_at"},
+                    "tracking_source", "status", "created_at", "closed_at",
+                    "erasure_key"},
+      "tombstones": [hex digests of the people erased, under the event's erasure_key],
       "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
                      "interests": [keys], "source", "consent_version", "consent_text",
                      "consent_at", "created_at", "updated_at"}],
@@ -22,10 +24,20 @@ can import it and merge tablets of one event without duplicates:
                      "consent_text", "consent_at", "created_at"}],
       "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
                      "consent_at", "created_at"}],
+      "press_requests": [{"uuid", "name", "email", "outlet", "message", "created_at"}],
       "tallies":   [{"uuid", "kind", "key", "created_at"}]
     }
 
-Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents.
+Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
+event's erasure key, the tombstones (services/tombstones.py) and the press requests;
+version 1 files still import.
+
+Export marks: an export notes, for every record it wrote, the revision it wrote
+(models.ExportMarks), once the file is written: the sign-ups CSV and the Mailchimp file mark
+sign-ups, the pledges and questions CSVs their own kind, and a JSON bundle marks its records
+only when the lead keeps it as the event's record (`keep`); a bundle made just to merge
+tablets marks nothing. A record changed after its export (a second sign-up of the same
+person, a merge) has a new revision, so it is in no export until the next one.
 """
 
 import csv
@@ -36,18 +48,29 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
+from kiosk.models import (
+    Event,
+    ExportMarks,
+    Pledge,
+    PressRequest,
+    Question,
+    Signup,
+    Tally,
+    utcnow,
+)
 from kiosk.services.audit import record_audit
 from kiosk.services.pledges import pledges_of
 from kiosk.services.questions import questions_of
+from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
+from kiosk.services.tombstones import digests_of
 
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 BOM = "\ufeff"
 # Full-width forms too: spreadsheets in East Asian locales read "＝1+1" as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -90,6 +113,20 @@ QUESTION_COLUMNS = [
     "UUID",
 ]
 TALLY_COLUMNS = ["Kind", "Key", "Count"]
+
+
+class Marks:
+    """The records an export wrote, each with the revision it wrote: noted into the records
+    (mark_exported) only once the file is out, and only if it still is that revision."""
+
+    def __init__(self) -> None:
+        self.written: dict[type[ExportMarks], dict[int, int]] = {}
+
+    def note(self, model: type[ExportMarks], record_id: int, revision: int) -> None:
+        self.written.setdefault(model, {})[record_id] = revision
+
+    def count(self, model: type[ExportMarks]) -> int:
+        return len(self.written.get(model, {}))
 
 
 def neutralise(value: object) -> str:
@@ -153,6 +190,8 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.created_at,
             Signup.updated_at,
             Signup.uuid,
+            Signup.id,
+            Signup.revision,
         )
         .where(Signup.event_id == event.id)
         .order_by(Signup.id)
@@ -161,7 +200,15 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
     yield from db.session.execute(query)
 
 
-def signups_csv(event: Event) -> Iterator[str]:
+def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -> Iterator[Any]:
+    """The rows, each noted in `marks` as it is written."""
+    for row in rows:
+        if marks is not None:
+            marks.note(model, row.id, row.revision)
+        yield row
+
+
+def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Every sign-up field, interests, consent, source, times and UUID."""
     labels_of = _interest_labeller()
     rows = (
@@ -179,7 +226,7 @@ def signups_csv(event: Event) -> Iterator[str]:
             _time(s.updated_at),
             s.uuid,
         ]
-        for s in _signup_rows(event)
+        for s in _noted(marks, Signup, _signup_rows(event))
     )
     return csv_lines(SIGNUP_COLUMNS, rows)
 
@@ -192,18 +239,24 @@ def _mailchimp_tags(
     return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
 
 
-def mailchimp_csv(event: Event) -> Iterator[str]:
+def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """The columns Mailchimp's contact import expects; people who consented only."""
     labels_of = _interest_labeller()
+    consented = (s for s in _signup_rows(event) if s.consent_at is not None)
     rows = (
-        [s.email, s.first_name, s.last_name, s.phone, _mailchimp_tags(s, event, labels_of)]
-        for s in _signup_rows(event)
-        if s.consent_at is not None
+        [
+            canonical_email(s.email),
+            s.first_name,
+            s.last_name,
+            s.phone,
+            _mailchimp_tags(s, event, labels_of),
+        ]
+        for s in _noted(marks, Signup, consented)
     )
     return csv_lines(MAILCHIMP_COLUMNS, rows)
 
 
-def pledges_csv(event: Event) -> Iterator[str]:
+def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     rows = (
         [
             p.kind,
@@ -215,12 +268,12 @@ def pledges_csv(event: Event) -> Iterator[str]:
             _time(p.created_at),
             p.uuid,
         ]
-        for p in pledges_of(event)
+        for p in _noted(marks, Pledge, pledges_of(event))
     )
     return csv_lines(PLEDGE_COLUMNS, rows)
 
 
-def questions_csv(event: Event) -> Iterator[str]:
+def questions_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     rows = (
         [
             q.text,
@@ -231,12 +284,12 @@ def questions_csv(event: Event) -> Iterator[str]:
             _time(q.created_at),
             q.uuid,
         ]
-        for q in questions_of(event)
+        for q in _noted(marks, Question, questions_of(event))
     )
     return csv_lines(QUESTION_COLUMNS, rows)
 
 
-def tallies_csv(event: Event) -> Iterator[str]:
+def tallies_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Anonymous counts per kind and key (opener answers, FAQ opens, conversations)."""
     counts = db.session.execute(
         select(Tally.kind, Tally.key, func.count())
@@ -268,10 +321,19 @@ def _event_dict(event: Event) -> dict[str, Any]:
         "status": event.status,
         "created_at": _time(event.created_at),
         "closed_at": _time(event.closed_at) or None,
+        "erasure_key": event.erasure_key,
     }
 
 
-def bundle(event: Event) -> dict[str, Any]:
+def _press_requests_of(event: Event) -> list[PressRequest]:
+    return list(
+        db.session.scalars(
+            select(PressRequest).where(PressRequest.event_id == event.id).order_by(PressRequest.id)
+        )
+    )
+
+
+def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
     """The whole event as a dict in the format of this module's docstring."""
     tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
     return {
@@ -279,6 +341,7 @@ def bundle(event: Event) -> dict[str, Any]:
         "version": BUNDLE_VERSION,
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
+        "tombstones": sorted(digests_of(event.uuid)),
         "signups": [
             {
                 "uuid": s.uuid,
@@ -293,7 +356,7 @@ def bundle(event: Event) -> dict[str, Any]:
                 "created_at": _time(s.created_at),
                 "updated_at": _time(s.updated_at),
             }
-            for s in signups_of(event)
+            for s in _noted(marks, Signup, signups_of(event))
         ],
         "pledges": [
             {
@@ -305,7 +368,7 @@ def bundle(event: Event) -> dict[str, Any]:
                 **_consent(p),
                 "created_at": _time(p.created_at),
             }
-            for p in pledges_of(event)
+            for p in _noted(marks, Pledge, pledges_of(event))
         ],
         "questions": [
             {
@@ -316,7 +379,18 @@ def bundle(event: Event) -> dict[str, Any]:
                 **_consent(q),
                 "created_at": _time(q.created_at),
             }
-            for q in questions_of(event)
+            for q in _noted(marks, Question, questions_of(event))
+        ],
+        "press_requests": [
+            {
+                "uuid": r.uuid,
+                "name": r.name,
+                "email": r.email,
+                "outlet": r.outlet,
+                "message": r.message,
+                "created_at": _time(r.created_at),
+            }
+            for r in _noted(marks, PressRequest, _press_requests_of(event))
         ],
         "tallies": [
             {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
@@ -325,12 +399,12 @@ def bundle(event: Event) -> dict[str, Any]:
     }
 
 
-def json_bundle(event: Event) -> str:
-    return json.dumps(bundle(event), ensure_ascii=False, indent=2) + "\n"
+def json_bundle(event: Event, marks: Marks | None = None) -> str:
+    return json.dumps(bundle(event, marks), ensure_ascii=False, indent=2) + "\n"
 
 
 # Format name -> (exporter, whether it carries personal data).
-FORMATS: dict[str, tuple[Callable[[Event], Iterable[str] | str], bool]] = {
+FORMATS: dict[str, tuple[Callable[[Event, Marks | None], Iterable[str] | str], bool]] = {
     "csv": (signups_csv, True),
     "mailchimp": (mailchimp_csv, True),
     "pledges": (pledges_csv, True),
@@ -338,22 +412,73 @@ FORMATS: dict[str, tuple[Callable[[Event], Iterable[str] | str], bool]] = {
     "tallies": (tallies_csv, False),
     "json": (json_bundle, True),
 }
+# Formats whose records count as exported only when the lead keeps the file as the record.
+KEPT_ON_REQUEST = frozenset({"json"})
+# Which kinds of record each format exports (for "export these first" on the erase page).
+KINDS: dict[str, tuple[type[ExportMarks], ...]] = {
+    "csv": (Signup,),
+    "mailchimp": (Signup,),
+    "pledges": (Pledge,),
+    "questions": (Question,),
+    "json": (Signup, Pledge, Question, PressRequest),
+}
 
 
-def export_chunks(event: Event, format_name: str) -> Iterator[str]:
-    """The export of `event` in `format_name`, as pieces of text to write in order."""
+def formats_exporting(model: type[ExportMarks]) -> list[str]:
+    """The formats that take records of `model` into an export (a kept JSON among them)."""
+    return [name for name, kinds in KINDS.items() if model in kinds]
+
+
+def export_chunks(event: Event, format_name: str, marks: Marks | None = None) -> Iterator[str]:
+    """The export of `event` in `format_name`, as pieces of text to write in order; the
+    records written are noted in `marks`, for mark_exported once the text is out."""
     exporter, _personal = FORMATS[format_name]
-    result = exporter(event)
+    result = exporter(event, marks)
     if isinstance(result, str):
         yield result
     else:
         yield from result
 
 
-def mark_exported(event: Event, format_name: str, actor: str = "") -> None:
-    """Note that personal data of `event` left the kiosk (call after the export is written)."""
+def _note_marks(marks: Marks, *, mailchimp: bool) -> None:
+    for model, written in marks.written.items():
+        by_revision: dict[int, list[int]] = {}
+        for record_id, revision in written.items():
+            by_revision.setdefault(revision, []).append(record_id)
+        values: dict[str, Any] = {}
+        if model is Signup:
+            values["updated_at"] = Signup.updated_at  # being exported is no change of the record
+        for revision, ids in by_revision.items():
+            marked = values | {"exported_revision": revision}
+            if mailchimp and model is Signup:
+                marked["mailchimp_revision"] = revision
+            for start in range(0, len(ids), 500):
+                # Only a record still at the revision written: one changed meanwhile (a
+                # second sign-up, a merge) stays unexported.
+                db.session.execute(
+                    update(model)
+                    .where(model.id.in_(ids[start : start + 500]), model.revision == revision)
+                    .values(**marked)
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def mark_exported(
+    event: Event,
+    format_name: str,
+    actor: str = "",
+    *,
+    marks: Marks | None = None,
+    keep: bool = False,
+) -> None:
+    """Note that the records in `marks` left the kiosk in `format_name` (call after the
+    export is written); a JSON bundle counts only when the lead keeps it (`keep`)."""
     _exporter, personal = FORMATS[format_name]
-    if personal:
+    counts = format_name not in KEPT_ON_REQUEST or keep
+    if personal and counts:
+        if marks is not None:
+            _note_marks(marks, mailchimp=format_name == "mailchimp")
         event.exported_at = utcnow()
         db.session.commit()
-    record_audit("export", f"event {event.id} ({event.name}) as {format_name}", actor)
+    kept = " (kept as the event's record)" if format_name in KEPT_ON_REQUEST and keep else ""
+    record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
