@@ -105,3 +105,20 @@ def test_a_restore_reapplies_the_tombstones(app, client, lead, runner, tmp_path)
     assert count(app, Signup, Signup.email == ERASED) == 0
     assert count(app, Signup, Signup.email == "ana@example.org") == 1
     assert grep_instance(app, ERASED) == []
+
+
+def test_every_sqlite_connection_overwrites_what_it_deletes(app):
+    from sqlalchemy import text
+
+    from kiosk.extensions import db
+
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA secure_delete")).scalar() == 1
+
+
+def test_restore_refuses_a_file_that_is_not_a_kiosk_backup(app, runner, tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    refused = runner.invoke(args=["restore", str(notes), "--yes"])
+    assert refused.exit_code != 0
+    assert "not a" in refused.output

@@ -144,3 +144,102 @@ def _event_of_bundle(app, bundle: dict) -> int:
 
     with app.app_context():
         return db.session.scalar(select(Event.id).where(Event.uuid == bundle["event"]["uuid"]))
+
+
+# ---- The marks themselves ---------------------------------------------------------------
+
+
+def _signup_marks(app) -> list[tuple]:
+    from sqlalchemy import select
+
+    from kiosk.extensions import db
+
+    with app.app_context():
+        return list(
+            db.session.execute(
+                select(
+                    Signup.email,
+                    Signup.revision,
+                    Signup.exported_revision,
+                    Signup.mailchimp_revision,
+                ).order_by(Signup.id)
+            )
+        )
+
+
+def test_a_json_made_to_merge_tablets_marks_nothing_and_a_kept_one_marks_everything(
+    app, client, lead
+):
+    visitor_signs_up(client, "minji@example.org")
+    visitor_asks(client, email="q@example.org")
+    event_id = active_event_id(app)
+    lead_exports(lead, event_id, "json")
+    assert _signup_marks(app) == [("minji@example.org", 1, None, None)]
+    assert event_of(app, event_id).exported_at is None
+
+    lead_exports(lead, event_id, "json", keep="yes")
+
+    assert _signup_marks(app) == [("minji@example.org", 1, 1, None)]
+    assert event_of(app, event_id).exported_at is not None
+    assert "kept as the event" in lead.get("/lead/audit").get_data(as_text=True)
+
+
+def test_the_mailchimp_file_marks_its_own_revision_too_and_only_the_consenting(app, client, lead):
+    from kiosk.extensions import db
+
+    visitor_signs_up(client, "minji@example.org")
+    with app.app_context():  # typed in without consent (no form allows it; an old record)
+        db.session.add(Signup(event_id=active_event_id(app), first_name="N", email="n@x.org"))
+        db.session.commit()
+    event_id = active_event_id(app)
+    lead_exports(lead, event_id, "mailchimp")
+    assert _signup_marks(app) == [("minji@example.org", 1, 1, 1), ("n@x.org", 1, None, None)]
+    lead_exports(lead, event_id, "csv")
+    visitor_signs_up(client, "minji@example.org", phone="555 0101")
+    lead_exports(lead, event_id, "csv")
+    assert _signup_marks(app) == [("minji@example.org", 2, 2, 1), ("n@x.org", 1, 1, None)]
+
+
+def test_a_record_that_changes_while_the_export_is_written_stays_unexported(app, clock):
+    from kiosk.services import events, exports, signups
+
+    with app.app_context():
+        signups.record_signup(first_name="Minji", email="minji@example.org", consent=True)
+        event = events.active_event()
+        marks = exports.Marks()
+        text = "".join(exports.export_chunks(event, "csv", marks))
+        assert "555 0101" not in text
+        # Meanwhile, on another tablet thread, the same person signs up again.
+        signups.record_signup(
+            first_name="Minji", email="minji@example.org", phone="555 0101", consent=True
+        )
+        exports.mark_exported(event, "csv", marks=marks)
+    assert _signup_marks(app) == [("minji@example.org", 2, None, None)]
+
+
+def test_being_exported_does_not_change_a_signups_updated_time(app, client, lead, clock):
+    from sqlalchemy import select
+
+    from kiosk.extensions import db
+
+    visitor_signs_up(client, "minji@example.org")
+    with app.app_context():
+        before = db.session.scalar(select(Signup.updated_at))
+    clock.move(minutes=20)
+    lead_exports(lead, active_event_id(app), "csv")
+    with app.app_context():
+        assert db.session.scalar(select(Signup.updated_at)) == before
+
+
+def test_kiosk_export_keep_marks_a_json_file_as_the_record(app, client, runner, tmp_path):
+    visitor_signs_up(client, "minji@example.org")
+    event_id = active_event_id(app)
+    plain = runner.invoke(args=["export", "--format", "json", "--out", str(tmp_path / "a.json")])
+    assert plain.exit_code == 0, plain.output
+    assert _signup_marks(app)[0][2] is None
+    kept = runner.invoke(
+        args=["export", "--format", "json", "--keep", "--out", str(tmp_path / "b.json")]
+    )
+    assert kept.exit_code == 0, kept.output
+    assert _signup_marks(app)[0][2] == 1
+    assert event_of(app, event_id).exported_at is not None

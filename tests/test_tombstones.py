@@ -191,3 +191,70 @@ def test_an_erased_persons_pledge_from_another_tablet_keeps_its_amount_but_not_i
         assert pledge.amount_cents == 2500
         assert (pledge.name, pledge.email, pledge.consent_text) == ("", "", None)
     assert count(app, Signup) == 0 and count(app, Question) == 0
+
+
+def test_kiosk_erase_person_leaves_a_tombstone_the_next_import_honours(app, runner, tmp_path):
+    bundle = tmp_path / "tablet.json"
+    bundle.write_text(json.dumps(tablet_bundle([signup("minji@example.org", "Minji")])))
+    assert runner.invoke(args=["import", str(bundle)]).exit_code == 0
+
+    erased = runner.invoke(args=["erase", "person", "Minji@xn--exmple-cua.org", "--yes"])
+    assert "Nothing here belongs" in erased.output  # exämple.org: another address
+    erased = runner.invoke(args=["erase", "person", "MINJI@example.org", "--yes"])
+
+    assert erased.exit_code == 0, erased.output
+    assert "Erased: 1 sign-up" in erased.output
+    again = runner.invoke(args=["import", str(bundle)])
+    assert "1 erased person was not restored" in again.output
+    assert count(app, Signup) == 0
+
+
+def test_kiosk_erase_event_names_what_to_export_first(app, runner, client):
+    from tests.data_helpers import active_event_id, visitor_signs_up
+
+    visitor_signs_up(client, "minji@example.org")
+    event_id = active_event_id(app)
+    assert runner.invoke(args=["event", "create", "--name", "Next", "--activate"]).exit_code == 0
+
+    refused = runner.invoke(args=["erase", "event", str(event_id)])
+
+    assert refused.exit_code != 0
+    assert "Not in any export yet: 1 sign-up" in refused.output
+    assert "kiosk export --event" in refused.output and "mailchimp" in refused.output
+    assert (
+        runner.invoke(args=["export", "--event", str(event_id), "--format", "csv"]).exit_code == 0
+    )
+    done = runner.invoke(args=["erase", "event", str(event_id)])
+    assert done.exit_code == 0, done.output
+    assert count(app, Signup) == 0
+    reopened = runner.invoke(args=["event", "activate", str(event_id)])
+    assert reopened.exit_code != 0 and "stays closed" in reopened.output
+
+
+def test_a_file_whose_event_key_differs_still_makes_this_kiosk_forget(app, clock):
+    """A file made before its event had a shared key (each kiosk's migration made its own):
+    its tombstones are checked with the file's own key."""
+    from kiosk.services import tombstones
+
+    bundle = tablet_bundle([signup("minji@example.org", "Minji"), signup("ana@example.org", "A")])
+    with app.app_context():
+        imports.import_bundle(json.dumps(bundle))
+        other_key = "ab" * 32
+        bundle["event"]["erasure_key"] = other_key
+        bundle["signups"] = []
+        bundle["tombstones"] = [tombstones.digest(other_key, "minji@example.org")]
+        report = imports.import_bundle(json.dumps(bundle))
+        assert report.forgotten == 1
+        assert db.session.scalar(select(Signup.email)) == "ana@example.org"
+        # and this kiosk keeps tombstones of its own for her
+        stale = tablet_bundle([signup("minji@example.org", "Minji")])
+        assert imports.import_bundle(json.dumps(stale)).not_restored == 1
+
+
+def test_a_version_1_file_without_keys_or_tombstones_still_imports(app):
+    bundle = tablet_bundle([signup("minji@example.org", "Minji")])
+    with app.app_context():
+        report = imports.import_bundle(json.dumps(bundle))
+        assert report.added == {"signups": 1}
+        event = db.session.scalar(select(Event).where(Event.uuid == bundle["event"]["uuid"]))
+        assert len(event.erasure_key) == 64
