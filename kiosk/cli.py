@@ -294,13 +294,15 @@ def _report_purge(purged: erasure.Erased) -> None:
     if purged.paused:
         click.echo(f"  Retention purge paused: {purged.paused}.")
         click.echo("  Check the clock; `kiosk purge --trust-clock` runs it once it is right.")
+    kept = purged.describe_kept()
     if purged.events:
         names = ", ".join(purged.events)
-        kept = purged.describe_kept()
         click.echo(
             f"  Retention: erased personal data of {names} ({purged.describe()})"
             + (f"; {kept}" if kept else "")
         )
+    elif kept:
+        click.echo(f"  Retention: {kept}; they are purged once exported.")
 
 
 @click.command("purge")
@@ -315,7 +317,7 @@ def purge_command(trust_clock: bool) -> None:
     upgrade()
     purged = erasure.purge_expired(actor="cli", trust_clock=trust_clock)
     _report_purge(purged)
-    if not purged.events and not purged.paused:
+    if not purged.events and not purged.paused and not purged.kept:
         click.echo("Nothing to purge: no closed event is past its retention period.")
 
 

@@ -114,3 +114,24 @@ def test_healthz_says_retention_is_purging_when_the_clock_is_sane(app, client, c
     visitor_signs_up(client, "minji@example.org")
     body = client.get("/healthz").get_json()
     assert body["retention"] == {"purging": True, "reason": None}
+
+
+def test_an_event_that_waits_for_its_export_is_said_once_a_run_not_audited_every_day(
+    app, client, lead, runner, clock
+):
+    from sqlalchemy import func, select
+
+    from kiosk.extensions import db
+    from kiosk.models import AuditEntry
+
+    visitor_signs_up(client, "minji@example.org")
+    lead_closes(lead, active_event_id(app))
+    clock.move(days=91)
+    for _day in range(3):
+        result = runner.invoke(args=["purge"])
+        assert "kept 1 sign-up not yet exported" in result.output, result.output
+        clock.move(days=1)
+    with app.app_context():
+        purges = select(func.count()).where(AuditEntry.action == "purge")
+        assert db.session.scalar(purges) == 0
+    assert count(app, Signup) == 1

@@ -217,6 +217,7 @@ def restore_database(source: Path) -> "Erased":
         raw.close()
     db.engine.dispose()
     upgrade()  # a copy from before a migration gets today's schema
+    db.session.commit()
 
     if kiosk_key_value is not None:
         setting = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
@@ -226,6 +227,8 @@ def restore_database(source: Path) -> "Erased":
             setting.value = kiosk_key_value
     for event in db.session.scalars(select(Event)):
         event.erasure_key = event_keys.get(event.uuid, event.erasure_key)
+    db.session.commit()
+    tombstones.instance_key()  # there before erasing again (it commits when it makes one)
     tombstones.store(stones)
     db.session.flush()
     result = erasure.Erased()
