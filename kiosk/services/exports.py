@@ -43,6 +43,7 @@ person, a merge) has a new revision, so it is in no export until the next one.
 import csv
 import io
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from functools import lru_cache
@@ -77,6 +78,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", 
 # Sign-up exports stream rows and write CSV a batch at a time: 100,000 sign-ups loaded as
 # ORM objects into a list took 9 s and 230 MB (bench/results.md).
 EXPORT_BATCH = 1000
+# Records marked exported per UPDATE (under SQLite's oldest limit of 999 parameters).
+MARK_BATCH = 900
 
 SIGNUP_COLUMNS = [
     "First Name",
@@ -117,16 +120,19 @@ TALLY_COLUMNS = ["Kind", "Key", "Count"]
 
 class Marks:
     """The records an export wrote, each with the revision it wrote: noted into the records
-    (mark_exported) only once the file is out, and only if it still is that revision."""
+    (mark_exported) only once the file is out, and only if it still is that revision.
+
+    Kept as arrays of ids per revision: 100,000 sign-ups take under 1 MB.
+    """
 
     def __init__(self) -> None:
-        self.written: dict[type[ExportMarks], dict[int, int]] = {}
+        self.written: dict[type[ExportMarks], dict[int, array[int]]] = {}
 
     def note(self, model: type[ExportMarks], record_id: int, revision: int) -> None:
-        self.written.setdefault(model, {})[record_id] = revision
+        self.written.setdefault(model, {}).setdefault(revision, array("q")).append(record_id)
 
     def count(self, model: type[ExportMarks]) -> int:
-        return len(self.written.get(model, {}))
+        return sum(len(ids) for ids in self.written.get(model, {}).values())
 
 
 def neutralise(value: object) -> str:
@@ -441,10 +447,7 @@ def export_chunks(event: Event, format_name: str, marks: Marks | None = None) ->
 
 
 def _note_marks(marks: Marks, *, mailchimp: bool) -> None:
-    for model, written in marks.written.items():
-        by_revision: dict[int, list[int]] = {}
-        for record_id, revision in written.items():
-            by_revision.setdefault(revision, []).append(record_id)
+    for model, by_revision in marks.written.items():
         values: dict[str, Any] = {}
         if model is Signup:
             values["updated_at"] = Signup.updated_at  # being exported is no change of the record
@@ -452,12 +455,15 @@ def _note_marks(marks: Marks, *, mailchimp: bool) -> None:
             marked = values | {"exported_revision": revision}
             if mailchimp and model is Signup:
                 marked["mailchimp_revision"] = revision
-            for start in range(0, len(ids), 500):
+            for start in range(0, len(ids), MARK_BATCH):
                 # Only a record still at the revision written: one changed meanwhile (a
                 # second sign-up, a merge) stays unexported.
                 db.session.execute(
                     update(model)
-                    .where(model.id.in_(ids[start : start + 500]), model.revision == revision)
+                    .where(
+                        model.id.in_(list(ids[start : start + MARK_BATCH])),
+                        model.revision == revision,
+                    )
                     .values(**marked)
                     .execution_options(synchronize_session=False)
                 )
