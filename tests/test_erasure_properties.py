@@ -5,9 +5,7 @@ back a person who was erased (issue 10)."""
 import csv
 import io
 import json
-import shutil
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -55,23 +53,22 @@ def _email(person: str) -> str:
 class Tablets(RuleBasedStateMachine):
     """Two kiosks sharing one event, with a model of what was exported and who was erased."""
 
-    template: Path
+    # A fresh, migrated database of the test's engine (the `more_databases` fixture).
+    new_database: Callable[[], str]
 
     def __init__(self) -> None:
         super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="kiosk-tablets-"))
         self.clock = MovableClock()
-        self.apps = {}
-        for name in KIOSKS:
-            path = self.folder / f"{name}.db"
-            shutil.copy(self.template, path)
-            self.apps[name] = create_app(
+        self.apps = {
+            name: create_app(
                 {
                     "TESTING": True,
                     "SECRET_KEY": f"secret-of-{name}",
-                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                    "SQLALCHEMY_DATABASE_URI": self.new_database(),
                 }
             )
+            for name in KIOSKS
+        }
         # What each kiosk wrote into an export of record: sign-up and question contents.
         self.exported: dict[str, set[tuple]] = {name: set() for name in KIOSKS}
         # person -> the step of the latest erasure each kiosk knows of.
@@ -83,8 +80,8 @@ class Tablets(RuleBasedStateMachine):
     def teardown(self) -> None:
         for app in self.apps.values():
             with app.app_context():
+                db.session.remove()
                 db.engine.dispose()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
     def tick(self) -> int:
         self.now += 1
@@ -301,10 +298,10 @@ def contents_of_export(name: str, text: str) -> set[tuple]:
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 def test_no_sequence_loses_an_unexported_record_or_brings_back_an_erased_person(
-    migrated_db, monkeypatch
+    more_databases, monkeypatch
 ):
     monkeypatch.setattr(kiosk_clock, "now", kiosk_clock.now)  # the machine replaces it
-    Tablets.template = migrated_db
+    Tablets.new_database = staticmethod(more_databases)
     run_state_machine_as_test(
         Tablets,
         settings=settings(

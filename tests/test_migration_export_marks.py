@@ -1,6 +1,7 @@
-"""The migration to export marks, tombstones and canonical emails, on a database with data."""
+"""The migration to export marks, tombstones and canonical emails, on a database with data
+(on each engine: a fresh database taken back to the revision before, filled, migrated)."""
 
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from flask_migrate import downgrade, upgrade
@@ -12,34 +13,35 @@ from kiosk.extensions import db
 BEFORE = "f27cab151a57"
 
 
+NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
 @pytest.fixture
-def old_kiosk(tmp_path: Path):
+def old_kiosk(more_databases):
     """A kiosk whose database is at the schema before export marks, with records in it."""
     app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "old",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.db'}",
-        }
+        {"TESTING": True, "SECRET_KEY": "old", "SQLALCHEMY_DATABASE_URI": more_databases()}
     )
     with app.app_context():
-        upgrade(revision=BEFORE)
+        downgrade(revision=BEFORE)
         insert_event = text(
             "INSERT INTO event (uuid, name, place, goal_cents, rescue_cost_cents, "
             "tracking_source, status, created_at, erased_at) "
-            "VALUES (:uuid, :name, '', 1, 1, '', :status, '2026-11-01', :erased)"
+            "VALUES (:uuid, :name, '', 1, 1, '', :status, :created, :erased)"
         )
-        db.session.execute(
-            insert_event, {"uuid": "e1", "name": "Fair", "status": "active", "erased": "2026-11-02"}
-        )
-        db.session.execute(
-            insert_event, {"uuid": "e2", "name": "Other", "status": "planned", "erased": None}
-        )
+        for uuid, name, status, erased in [
+            ("e1", "Fair", "active", NOV_1),
+            ("e2", "Other", "planned", None),
+        ]:
+            db.session.execute(
+                insert_event,
+                {"uuid": uuid, "name": name, "status": status, "created": NOV_1, "erased": erased},
+            )
         insert_signup = text(
             "INSERT INTO signup (uuid, event_id, first_name, last_name, email, phone, "
             "organisation, interests, source, created_at, updated_at) "
             "VALUES (:uuid, :event, :first, '', :email, :phone, '', :interests, 'kiosk', "
-            "'2026-11-01', '2026-11-01')"
+            ":created, :created)"
         )
         for uuid, event, first, email, phone, interests in [
             ("s1", 2, "Jürgen", "jürgen@bücher.de", "", "events"),
@@ -56,13 +58,15 @@ def old_kiosk(tmp_path: Path):
                     "email": email,
                     "phone": phone,
                     "interests": interests,
+                    "created": NOV_1,
                 },
             )
         db.session.execute(
             text(
                 "INSERT INTO question (uuid, event_id, text, email, answered, created_at) "
-                "VALUES ('q1', 2, 'Why?', ' Ana@EXAMPLE.org', 0, '2026-11-01')"
-            )
+                "VALUES ('q1', 2, 'Why?', ' Ana@EXAMPLE.org', :no, :created)"
+            ),
+            {"no": False, "created": NOV_1},
         )
         db.session.commit()
     yield app

@@ -2,8 +2,6 @@
 and every JSON export carries, and one canonical email to find them by (issue 10, point 3)."""
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -24,15 +22,13 @@ from tests.test_imports import signup, tablet_bundle
 
 
 @pytest.fixture
-def other_kiosk(migrated_db: Path, tmp_path: Path):
-    """A second tablet: its own database, instance folder and secret key."""
-    db_path = tmp_path / "other.db"
-    shutil.copy(migrated_db, db_path)
+def other_kiosk(more_databases):
+    """A second tablet: its own database (of the test's engine), and its own secret key."""
     other = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "another-secret",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+            "SQLALCHEMY_DATABASE_URI": more_databases(),
             "WTF_CSRF_ENABLED": False,
         }
     )
@@ -40,6 +36,7 @@ def other_kiosk(migrated_db: Path, tmp_path: Path):
         ensure_demo_event()
     yield other
     with other.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 
