@@ -44,6 +44,13 @@ def stored_email(value: str | None) -> str:
     return canonical_email(value)
 
 
+def pack_rescue_cost_cents() -> int:
+    """The content pack's cost of one rescue: an event's default goal and rescue cost."""
+    from kiosk.content import current_content
+
+    return current_content().rescue_cost_cents
+
+
 class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
@@ -81,8 +88,8 @@ class Event(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     date: Mapped[dt.date | None] = mapped_column(Date)
     place: Mapped[str] = mapped_column(String(160), default="")
-    goal_cents: Mapped[int] = mapped_column(Integer, default=300_000)
-    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=300_000)
+    goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
     status: Mapped[str] = mapped_column(String(12), default=PLANNED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

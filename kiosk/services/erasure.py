@@ -38,10 +38,11 @@ from kiosk.models import (
 )
 from kiosk.services import tombstones
 from kiosk.services.audit import record_audit
-from kiosk.services.records import canonical_email
+from kiosk.services.records import Checker, canonical_email
 from kiosk.services.settings import retention_days
 
 PURGE_INTERVAL = timedelta(days=1)
+EMAIL_MAX = 254
 # A Raspberry Pi has no clock battery: at start-up its clock may be far behind, or (a bad
 # network time, a wrong hand-set date) far ahead. Retention trusts the clock only while it
 # is no earlier than the newest record and at most this far beyond it. A year: a team uses
@@ -187,6 +188,20 @@ def _erase(erased: Erased, where: Callable[[type], tuple[ColumnElement[bool], ..
 
 
 # ---- One person, everywhere --------------------------------------------------------------
+
+
+def checked_email(value: str | None) -> str:
+    """The address typed to find a person's data (InvalidInput when it can't be one).
+
+    Only its shape is checked: an address stored before today's checks must still be found.
+    """
+    check = Checker()
+    message = _("Enter the email address the person signed up with.")
+    email = check.text("email", value, EMAIL_MAX, required=message)
+    if email and "@" not in email:
+        check.errors["email"] = message
+    check.done()
+    return email
 
 
 def person_records(email: str) -> Erased:

@@ -43,14 +43,19 @@ person, a merge) has a new revision, so it is in no export until the next one.
 import csv
 import io
 import json
+import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import Row, func, select, update
 
+from kiosk import clock
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import (
@@ -63,7 +68,9 @@ from kiosk.models import (
     Tally,
     utcnow,
 )
+from kiosk.parsing import amount_text
 from kiosk.services.audit import record_audit
+from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
 from kiosk.services.questions import questions_of
 from kiosk.services.records import canonical_email
@@ -116,6 +123,18 @@ QUESTION_COLUMNS = [
     "UUID",
 ]
 TALLY_COLUMNS = ["Kind", "Key", "Count"]
+BUNDLE_KEYS = [
+    "format",
+    "version",
+    "exported_at",
+    "event",
+    "tombstones",
+    "signups",
+    "pledges",
+    "questions",
+    "press_requests",
+    "tallies",
+]
 
 
 class Marks:
@@ -266,7 +285,7 @@ def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     rows = (
         [
             p.kind,
-            f"{p.amount_cents / 100:.2f}",
+            amount_text(p.amount_cents, always_cents=True),
             p.name,
             p.email,
             p.consent_version,
@@ -409,37 +428,72 @@ def json_bundle(event: Event, marks: Marks | None = None) -> str:
     return json.dumps(bundle(event, marks), ensure_ascii=False, indent=2) + "\n"
 
 
-# Format name -> (exporter, whether it carries personal data).
-FORMATS: dict[str, tuple[Callable[[Event, Marks | None], Iterable[str] | str], bool]] = {
-    "csv": (signups_csv, True),
-    "mailchimp": (mailchimp_csv, True),
-    "pledges": (pledges_csv, True),
-    "questions": (questions_csv, True),
-    "tallies": (tallies_csv, False),
-    "json": (json_bundle, True),
-}
-# Formats whose records count as exported only when the lead keeps the file as the record.
-KEPT_ON_REQUEST = frozenset({"json"})
-# Which kinds of record each format exports (for "export these first" on the erase page).
-KINDS: dict[str, tuple[type[ExportMarks], ...]] = {
-    "csv": (Signup,),
-    "mailchimp": (Signup,),
-    "pledges": (Pledge,),
-    "questions": (Question,),
-    "json": (Signup, Pledge, Question, PressRequest),
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way of taking an event's data home: the lead's buttons, the zip and the CLI read it.
+
+    `kinds`: the records it takes into an export (marked exported once it is written), so an
+    event's erasure can offer the formats that would take what waits. `kept_on_request`: its
+    records count as exported only when the lead keeps the file as the event's record (the
+    JSON bundle, also made just to merge tablets).
+    """
+
+    name: str
+    label: LazyString
+    extension: str
+    media_type: str
+    columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
+    write: Callable[[Event, "Marks | None"], Iterable[str] | str]
+    kinds: tuple[type[ExportMarks], ...] = ()
+    kept_on_request: bool = False
+
+    @property
+    def personal(self) -> bool:
+        """Holds people's data."""
+        return bool(self.kinds)
+
+
+def _csv(
+    name: str,
+    label: LazyString,
+    columns: Sequence[str],
+    write: Callable[[Event, "Marks | None"], Iterable[str]],
+    kinds: tuple[type[ExportMarks], ...] = (),
+) -> ExportFormat:
+    return ExportFormat(name, label, "csv", "text/csv", columns, write, kinds)
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,)),
+        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv, (Signup,)),
+        _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv, (Pledge,)),
+        _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv, (Question,)),
+        _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv),
+        ExportFormat(
+            "json",
+            _l("JSON for another kiosk"),
+            "json",
+            "application/json",
+            BUNDLE_KEYS,
+            json_bundle,
+            kinds=(Signup, Pledge, Question, PressRequest),
+            kept_on_request=True,
+        ),
+    )
 }
 
 
 def formats_exporting(model: type[ExportMarks]) -> list[str]:
     """The formats that take records of `model` into an export (a kept JSON among them)."""
-    return [name for name, kinds in KINDS.items() if model in kinds]
+    return [f.name for f in FORMATS.values() if model in f.kinds]
 
 
 def export_chunks(event: Event, format_name: str, marks: Marks | None = None) -> Iterator[str]:
     """The export of `event` in `format_name`, as pieces of text to write in order; the
     records written are noted in `marks`, for mark_exported once the text is out."""
-    exporter, _personal = FORMATS[format_name]
-    result = exporter(event, marks)
+    result = FORMATS[format_name].write(event, marks)
     if isinstance(result, str):
         yield result
     else:
@@ -479,12 +533,72 @@ def mark_exported(
 ) -> None:
     """Note that the records in `marks` left the kiosk in `format_name` (call after the
     export is written); a JSON bundle counts only when the lead keeps it (`keep`)."""
-    _exporter, personal = FORMATS[format_name]
-    counts = format_name not in KEPT_ON_REQUEST or keep
-    if personal and counts:
+    chosen = FORMATS[format_name]
+    if chosen.personal and (keep or not chosen.kept_on_request):
         if marks is not None:
             _note_marks(marks, mailchimp=format_name == "mailchimp")
         event.exported_at = utcnow()
         db.session.commit()
-    kept = " (kept as the event's record)" if format_name in KEPT_ON_REQUEST and keep else ""
+    kept = " (kept as the event's record)" if chosen.kept_on_request and keep else ""
     record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
+
+
+# ---- Files to download: names, one event or a zip of all ---------------------------------------
+
+
+def _slug(text: str) -> str:
+    words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    return "-".join(words)[:60] or "event"
+
+
+def export_file_name(event: Event | None, format_name: str, today: date | None = None) -> str:
+    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip."""
+    today = today or clock.today()
+    if event is None:
+        return f"rescue-team_all-events_{today.isoformat()}_{format_name}.zip"
+    day = (event.date or today).isoformat()
+    extension = FORMATS[format_name].extension
+    return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
+
+
+@dataclass
+class Download:
+    """An export read into memory, not yet noted: `note_download` marks and audits it."""
+
+    file_name: str
+    media_type: str
+    body: bytes
+    format_name: str
+    events: list[Event]
+    # What each event's file holds, by event id: marked exported by note_download.
+    marks: dict[int, Marks] = field(default_factory=dict)
+
+
+def download(format_name: str, event: Event | None) -> Download:
+    """One event's export as a file, or (event None) every event's, one file each in a zip.
+
+    It only reads, so the lead's export takes no write lock while it runs.
+    """
+    if event is not None:
+        marks = Marks()
+        body = "".join(export_chunks(event, format_name, marks)).encode("utf-8")
+        name, media_type = export_file_name(event, format_name), FORMATS[format_name].media_type
+        return Download(name, media_type, body, format_name, [event], {event.id: marks})
+    every = list_events()
+    noted: dict[int, Marks] = {}
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
+        for each in every:
+            noted[each.id] = Marks()
+            text = "".join(export_chunks(each, format_name, noted[each.id]))
+            bundle_file.writestr(export_file_name(each, format_name), text.encode("utf-8"))
+    name = export_file_name(None, format_name)
+    return Download(name, "application/zip", archive.getvalue(), format_name, every, noted)
+
+
+def note_download(done: Download, actor: str = "", *, keep: bool = False) -> None:
+    """Mark what a download holds exported and audit it; call it once the file is read.
+    A JSON file counts only when the lead keeps it as the event's record (`keep`)."""
+    for event in done.events:
+        marks = done.marks.get(event.id)
+        mark_exported(event, done.format_name, actor, marks=marks, keep=keep)

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
@@ -137,13 +137,4 @@ def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Si
 def signups_of(event: Event) -> list[Signup]:
     return list(
         db.session.scalars(select(Signup).where(Signup.event_id == event.id).order_by(Signup.id))
-    )
-
-
-def count_signups(event: Event) -> int:
-    return (
-        db.session.scalar(
-            select(func.count()).select_from(Signup).where(Signup.event_id == event.id)
-        )
-        or 0
     )
