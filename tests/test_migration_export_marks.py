@@ -75,7 +75,11 @@ def old_kiosk(more_databases):
 
 
 def rows(sql: str) -> list[tuple]:
-    return [tuple(row) for row in db.session.execute(text(sql))]
+    found = [tuple(row) for row in db.session.execute(text(sql))]
+    # End the read: on PostgreSQL the migration's ALTER TABLE (another connection) waits
+    # for every open transaction that touched the table.
+    db.session.rollback()
+    return found
 
 
 def test_the_migration_makes_emails_canonical_and_merges_one_person_at_one_event(old_kiosk):
