@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify
 from flask.wrappers import Response
 
 from kiosk.errors import database_problem
+from kiosk.services import erasure
 from kiosk.services.safety import database_state
 
 bp = Blueprint("health", __name__)
@@ -26,4 +27,8 @@ def show() -> tuple[Response, int]:
         # The last write failed (full disk, read-only file or server): say why.
         database |= {"ok": False, "write_error": problem}
     ok = bool(database["ok"])
-    return jsonify({"status": "ok" if ok else "error", "database": database}), 200 if ok else 503
+    body: dict[str, object] = {"status": "ok" if ok else "error", "database": database}
+    if state.ok:
+        # Whether the retention purge trusts the clock now; a paused purge is no failure.
+        body["retention"] = erasure.retention_state()
+    return jsonify(body), 200 if ok else 503

@@ -6,17 +6,23 @@ two sign-ups on one kiosk. The whole file is checked before anything is written,
 everything is written in one transaction: a malformed, foreign or tampered file is
 refused with a message saying where, and the database is left as it was.
 
+Erased people stay erased (services/tombstones.py): the file's tombstones are applied
+first, so whoever the other kiosk erased is erased here too; then no record of anyone
+erased here or there is restored (a pledge comes in without name or email, for its
+amount). Imported and merged records are in no export yet (models.ExportMarks).
+
 Imports are safe when several run at once, in any server processes, and beside visitors
 signing up: each transaction that writes an import takes the IMPORTS turn first
 (services/atomic.serialise), so one import's records are all in before the next looks; and
 every row is written conflict-safe all the same (sign-ups through signups.insert_or_merge,
-everything else INSERT ... ON CONFLICT (uuid) DO NOTHING), so an import written in several
-smaller transactions, or a visitor who signs up mid-import, can never store a person twice
-or fail on a duplicate.
+everything else INSERT ... ON CONFLICT (uuid) DO NOTHING), so a visitor who signs up
+mid-import, or an import written in several smaller transactions, can never store a person
+twice or fail on a duplicate.
 """
 
 import functools
 import json
+import re
 import threading
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator
@@ -28,11 +34,12 @@ from typing import Any
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally, new_erasure_key
+from kiosk.services import erasure, tombstones
 from kiosk.services.atomic import insert_new, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import without_unstorable
+from kiosk.services.records import canonical_email, mark_changed, without_unstorable
 from kiosk.services.signups import (
     INSERTED,
     MERGED,
@@ -46,6 +53,9 @@ MAX_RECORDS = 200_000
 # would take more, and another kiosk's PostgreSQL could not import it back).
 LARGEST_INTEGER = 2**31 - 1
 IMPORTS = "kiosk: imports"
+# Version 1 files (before erasure keys and tombstones) still import: they carry none.
+READABLE_VERSIONS = (1, BUNDLE_VERSION)
+HEX_64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ImportRefused(Exception):
@@ -59,6 +69,10 @@ class ImportReport:
     added: dict[str, int] = field(default_factory=dict)
     merged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # People erased here or on the other kiosk whose records in the file were not restored.
+    not_restored: int = 0
+    # People the other kiosk erased who were still here: erased here too.
+    forgotten: int = 0
 
     def add(self, kind: str) -> None:
         self.added[kind] = self.added.get(kind, 0) + 1
@@ -70,10 +84,17 @@ class ImportReport:
         def part(counts: dict[str, int]) -> str:
             return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "nothing"
 
-        return (
+        text = (
             f"{self.event_name}: added {part(self.added)}; merged {self.merged} sign-ups; "
             f"skipped {part(self.skipped)} (already here)"
         )
+        if self.not_restored:
+            people = "person was" if self.not_restored == 1 else "people were"
+            text += f"; {self.not_restored} erased {people} not restored"
+        if self.forgotten:
+            people = "person" if self.forgotten == 1 else "people"
+            text += f"; {self.forgotten} {people} erased on the other kiosk erased here too"
+        return text
 
 
 # ---- Reading and checking ---------------------------------------------------------------
@@ -93,7 +114,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
             "This file is not a Rescue Team Kiosk event export (its format is not "
             f"{BUNDLE_FORMAT!r}). Export the event as JSON on the other kiosk."
         )
-    if data.get("version") != BUNDLE_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ImportRefused(
             f"This export is version {data.get('version')!r}; this kiosk reads version "
             f"{BUNDLE_VERSION}. Update the kiosk that should import it."
@@ -173,6 +194,17 @@ class _Fields:
         except (TypeError, ValueError) as error:
             raise self.fail(key, "expected a date YYYY-MM-DD.") from error
 
+    def hex_key(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not HEX_64.match(value):
+            raise self.fail(key, "expected 64 hexadecimal digits.")
+        return value
+
+    def email(self, key: str, *, required: bool = False) -> str:
+        return canonical_email(self.text(key, 254, required=required))
+
     def consent(self) -> dict[str, Any]:
         return {
             "consent_version": self.optional_text("consent_version", 40),
@@ -194,6 +226,7 @@ def _event(data: object) -> dict[str, Any]:
         "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
         "created_at": f.time("created_at"),
         "closed_at": f.time("closed_at", required=False),
+        "erasure_key": f.hex_key("erasure_key"),
     }
 
 
@@ -201,7 +234,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
     interests = f.data.get("interests", [])
     if not isinstance(interests, list) or not all(isinstance(k, str) for k in interests):
         raise f.fail("interests", "expected a list of interest keys.")
-    email = f.text("email", 254, required=True).strip().lower()
+    email = f.email("email", required=True)
     if "@" not in email:
         raise f.fail("email", "not an email address.")
     return {
@@ -225,7 +258,7 @@ def _pledge(f: _Fields) -> dict[str, Any]:
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
         "amount_cents": f.integer("amount_cents", 1),
         "name": f.text("name", 120),
-        "email": f.text("email", 254).strip().lower(),
+        "email": f.email("email"),
         **f.consent(),
         "created_at": f.time("created_at"),
     }
@@ -235,9 +268,23 @@ def _question(f: _Fields) -> dict[str, Any]:
     return {
         "uuid": f.uuid(),
         "text": f.text("text", 5000, required=True),
-        "email": f.text("email", 254).strip().lower(),
+        "email": f.email("email"),
         "answered": f.boolean("answered"),
         **f.consent(),
+        "created_at": f.time("created_at"),
+    }
+
+
+def _press_request(f: _Fields) -> dict[str, Any]:
+    email = f.email("email", required=True)
+    if "@" not in email:
+        raise f.fail("email", "not an email address.")
+    return {
+        "uuid": f.uuid(),
+        "name": f.text("name", 120, required=True),
+        "email": email,
+        "outlet": f.text("outlet", 160),
+        "message": f.text("message", 5000),
         "created_at": f.time("created_at"),
     }
 
@@ -256,6 +303,7 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
     "signups": (Signup, _signup),
     "pledges": (Pledge, _pledge),
     "questions": (Question, _question),
+    "press_requests": (PressRequest, _press_request),
     "tallies": (Tally, _tally),
 }
 
@@ -264,11 +312,26 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
 class CheckedBundle:
     event: dict[str, Any]
     records: dict[str, list[dict[str, Any]]]
+    tombstones: set[str] = field(default_factory=set)
+
+
+def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
+    items = data.get("tombstones", [])
+    if not isinstance(items, list) or not all(
+        isinstance(d, str) and HEX_64.match(d) for d in items
+    ):
+        raise ImportRefused("tombstones: expected a list of 64 hexadecimal digits each.")
+    if len(items) > MAX_RECORDS:
+        raise ImportRefused(f"The file holds more than {MAX_RECORDS} tombstones.")
+    if items and key is None:
+        raise ImportRefused("event.erasure_key: the file has tombstones but no key for them.")
+    return set(items)
 
 
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """Every field of every record checked; nothing is written here."""
     event = _event(data.get("event"))
+    stones = _tombstones(data, event["erasure_key"])
     records: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = {event["uuid"]}
     total = 0
@@ -284,7 +347,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
             if record["uuid"] in seen:
                 raise ImportRefused(f"{section}[{n}].uuid: appears twice in the file.")
             seen.add(record["uuid"])
-    return CheckedBundle(event, records)
+    return CheckedBundle(event, records, stones)
 
 
 # ---- Writing ---------------------------------------------------------------------------------
@@ -313,6 +376,8 @@ def _local_event(checked: dict[str, Any], report: ImportReport) -> Event:
     # An imported event never becomes the active one: the lead decides that here.
     if values["status"] == Event.ACTIVE:
         values["status"] = Event.PLANNED
+    # The event's erasure key comes with it, so both kiosks make the same tombstones.
+    values["erasure_key"] = values["erasure_key"] or new_erasure_key()
     event = Event(**values)
     db.session.add(event)
     db.session.flush()
@@ -349,18 +414,53 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     after = _merged_fields(signup)
     if after != before:
         signup.updated_at = max(signup.updated_at, incoming["updated_at"])
+        mark_changed(signup)  # what was exported is not this any more
         return True
     return False
 
 
-def _write(bundle: CheckedBundle, report: ImportReport) -> None:
+def _forget_what_the_file_erased(
+    bundle: CheckedBundle, event: Event, report: ImportReport
+) -> erasure.Erased:
+    """Erase here everyone the other kiosk erased (its tombstones in the file); keep its
+    tombstones, when they are under this event's key, for later imports and exports."""
+    key = bundle.event["erasure_key"]
+    if key is None or not bundle.tombstones:
+        return erasure.Erased()
+    new = bundle.tombstones - (
+        tombstones.digests_of(event.uuid) if key == event.erasure_key else set()
+    )
+    forgotten = erasure.forget_tombstoned(key, new)
+    report.forgotten = len(forgotten.forget.emails)
+    if key == event.erasure_key:
+        tombstones.store({"scope": event.uuid, "digest": d} for d in new)
+    return forgotten
+
+
+def _write(bundle: CheckedBundle, report: ImportReport) -> erasure.Erased:
     serialise(IMPORTS)
     event = _local_event(bundle.event, report)
     report.event_name = event.name
+    forgotten = _forget_what_the_file_erased(bundle, event, report)
+    key = bundle.event["erasure_key"]
+    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+    not_restored: set[str] = set()
     for section, (model, _read) in SECTIONS.items():
         items = bundle.records[section]
         existing = _existing(model, [r["uuid"] for r in items])
         for record in items:
+            if erased.erased(record.get("email", "")):
+                not_restored.add(record["email"])
+                if model is not Pledge:
+                    continue
+                # The money stays (an event's total does not change), the person does not.
+                record = record | {
+                    "name": "",
+                    "email": "",
+                    "consent_version": None,
+                    "consent_text": None,
+                    "consent_at": None,
+                }
             if record["uuid"] in existing and existing[record["uuid"]] != event.id:
                 raise ImportRefused(
                     f"{section}: record {record['uuid']} belongs to another event here; "
@@ -382,6 +482,8 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> None:
                 report.skip(section)  # here already (by UUID), perhaps since a moment ago
             else:
                 report.add(section)
+    report.not_restored = len(not_restored)
+    return forgotten
 
 
 # SQLite's kiosk is one process: its imports wait for each other here, holding no database
@@ -405,12 +507,14 @@ def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
     """Check the whole file, then write it in one transaction; audit what happened."""
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport()
+    tombstones.instance_key()  # made (and committed) before anything is written
     with _import_turn():
         try:
-            _write(bundle, report)
+            forgotten = _write(bundle, report)
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
     record_audit("import", report.describe(), actor)
+    erasure.after_erasure(forgotten.forget)
     return report

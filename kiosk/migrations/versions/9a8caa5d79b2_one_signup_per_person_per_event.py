@@ -3,11 +3,13 @@
 Before the index can exist, people stored twice (two tablets at the same instant on
 PostgreSQL could do that) are merged into their earliest row, by the rule of a second
 sign-up on one kiosk: what a later row gives fills in and updates, nothing is blanked out,
-interests add up, the latest consent stands. Emails are kept in the form the kiosk stores
-them (lower case), so the index and the kiosk's look-ups agree.
+interests add up, the latest consent stands. The migration before this one brought every
+email into its canonical form (services/records.canonical_email) and merged what that made
+equal; this merge is the net under it, by the same function, so the index and the kiosk's
+look-ups agree.
 
 Revision ID: 9a8caa5d79b2
-Revises: f27cab151a57
+Revises: b7d41e0a9c21
 Create Date: 2026-12-02 09:00:00
 
 """
@@ -17,8 +19,11 @@ from collections import defaultdict
 import sqlalchemy as sa
 from alembic import op
 
+# The app's own function: the stored form must be exactly what the running kiosk computes.
+from kiosk.services.records import canonical_email
+
 revision = "9a8caa5d79b2"
-down_revision = "f27cab151a57"
+down_revision = "b7d41e0a9c21"
 branch_labels = None
 depends_on = None
 
@@ -66,9 +71,10 @@ def merge_people_stored_twice(connection: sa.Connection) -> None:
     for row_id, event_id, email in connection.execute(
         sa.select(signup.c.id, signup.c.event_id, signup.c.email).order_by(signup.c.id)
     ):
-        people[(event_id, email.lower())].append(row_id)
-        if email != email.lower():
-            recased[row_id] = email.lower()
+        canonical = canonical_email(email)
+        people[(event_id, canonical)].append(row_id)
+        if email != canonical:
+            recased[row_id] = canonical
     for (_event_id, email), ids in people.items():
         if len(ids) > 1:
             rows = connection.execute(
