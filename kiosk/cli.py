@@ -260,7 +260,6 @@ def _event_or_active(event_id: int | None) -> "Event":
 )
 def export_command(event_id: int | None, format_name: str, out: Path | None) -> None:
     """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
-    say_where(err=True)  # standard output carries the export itself
     upgrade()
     event = _event_or_active(event_id)
     chunks = exports.export_chunks(event, format_name)
@@ -270,6 +269,7 @@ def export_command(event_id: int | None, format_name: str, out: Path | None) -> 
     else:
         _write_private_file(out, chunks)
         click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
+        say_where(err=True)  # standard output alone carries an export written there
     exports.mark_exported(event, format_name, actor="cli")
 
 

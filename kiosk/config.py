@@ -29,6 +29,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # A thank-you screen goes back to the opener by itself after this many seconds;
         # the pledge's stays longer, so the visitor can scan its QR code.
         "KIOSK_THANKS_SECONDS": 8,
+        # An open volunteer screen left alone this long locks itself (server and tablet).
+        "KIOSK_VOLUNTEER_IDLE_SECONDS": 300,
         "KIOSK_PLEDGE_THANKS_SECONDS": 45,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
@@ -53,8 +55,9 @@ def from_environment() -> dict[str, Any]:
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ
     }
-    if "KIOSK_IDLE_SECONDS" in os.environ:
-        found["KIOSK_IDLE_SECONDS"] = int(os.environ["KIOSK_IDLE_SECONDS"])
+    for name in ("KIOSK_IDLE_SECONDS", "KIOSK_VOLUNTEER_IDLE_SECONDS"):
+        if name in os.environ:
+            found[name] = int(os.environ[name])
     return found
 
 

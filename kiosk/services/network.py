@@ -2,13 +2,14 @@
 code of the address for the terminal."""
 
 import contextlib
-import fcntl
 import io
 import ipaddress
 import socket
 import struct
+from urllib.parse import urlsplit
 
 import qrcode
+from flask import current_app, request
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
 ALL_INTERFACES = ("0.0.0.0", "::", "")  # noqa: S104  # nosec B104 # compared against, not bound
@@ -56,8 +57,10 @@ def _route_address(probe: str) -> str | None:
 def _interface_addresses() -> list[str]:
     """The IPv4 address of each real interface (Linux); [] where the call is not known."""
     try:
+        import fcntl  # not on Windows
+
         names = [name for _index, name in socket.if_nameindex()]
-    except OSError:
+    except (ImportError, OSError):
         return []
     addresses = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -101,3 +104,23 @@ def terminal_qr(url: str) -> str:
     out = io.StringIO()
     code.print_ascii(out=out, invert=True)
     return out.getvalue()
+
+
+def kiosk_url(path: str = "/") -> str | None:
+    """The kiosk's address (plus `path`) as a tablet or phone on the table's network opens
+    it; None when the kiosk listens on this machine alone or the machine has no network.
+
+    The request's own host is used only when it is one of this machine's addresses, so a
+    forged Host header never ends up in a QR code.
+    """
+    asked = urlsplit(request.host_url)
+    listens_on = current_app.config.get("KIOSK_SERVE_HOST", ALL_INTERFACES[0])
+    port = current_app.config.get("KIOSK_SERVE_PORT") or asked.port or 80
+    if asked.hostname and asked.hostname in lan_addresses():
+        base = f"{asked.scheme}://{asked.netloc}/"
+    else:
+        urls = tablet_urls(listens_on, port)
+        if not urls:
+            return None
+        base = urls[0]
+    return base.rstrip("/") + "/" + path.lstrip("/")
