@@ -116,3 +116,22 @@ def test_healthz_notices_a_key_file_emptied_under_the_running_kiosk(app, client)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert "empty" in response.get_json()["secret_key"]["error"]
+
+
+@pytest.mark.sqlite_only
+def test_kiosk_serve_logs_a_deleted_database_file_while_it_runs(app, caplog):
+    import logging
+    import time
+
+    from kiosk.health import watch_database_file
+
+    stop = watch_database_file(app, interval=0.05)
+    try:
+        with caplog.at_level(logging.ERROR, logger=app.logger.name):
+            database_path(app).unlink()
+            deadline = time.monotonic() + 5
+            while "DATABASE FILE PROBLEM" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        stop.set()
+    assert "DATABASE FILE PROBLEM" in caplog.text and "deleted" in caplog.text
