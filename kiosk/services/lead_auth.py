@@ -183,6 +183,17 @@ def valid_session(token: str | None, *, touch: bool = True) -> LeadSession | Non
     return lead_session
 
 
+def session_ends_in(lead_session: LeadSession) -> tuple[int, bool]:
+    """Seconds until `lead_session` ends unless the lead does something, and whether doing
+    something (not polling) would push the end back: False once the 12-hour lifetime is the
+    nearer end."""
+    moment = now()
+    idle_end = lead_session.last_seen_at + timedelta(minutes=idle_minutes())
+    lifetime_end = lead_session.created_at + ABSOLUTE_LIFETIME
+    end = min(idle_end, lifetime_end)
+    return max(0, int((end - moment).total_seconds())), idle_end < lifetime_end
+
+
 def revoke_session(token: str) -> None:
     db.session.execute(
         update(LeadSession)
