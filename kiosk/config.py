@@ -32,6 +32,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # An open volunteer screen left alone this long locks itself (server and tablet).
         "KIOSK_VOLUNTEER_IDLE_SECONDS": 300,
         "KIOSK_PLEDGE_THANKS_SECONDS": 45,
+        # A tablet's request without an answer after this many seconds is sent again (same
+        # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
+        "KIOSK_REQUEST_TIMEOUT_SECONDS": 10,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
         "MAX_CONTENT_LENGTH": 64 * 1024,
