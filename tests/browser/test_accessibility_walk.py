@@ -172,6 +172,17 @@ def volunteer_unlocked(page, base: str) -> None:
     page.get_by_role("button", name="+1 conversation").wait_for()
 
 
+@screen("volunteer, a conversation counted (Undo shown)")
+def volunteer_counted(page, base: str) -> None:
+    page.get_by_role("button", name="+1 conversation").click()
+    page.get_by_role("button", name="Undo").wait_for()
+
+
+@screen("paper sign-up sheet")
+def paper_sheet(page, base: str) -> None:
+    page.goto(base + "/volunteer/sheet")
+
+
 # ---- Team lead -------------------------------------------------------------------------------
 
 
