@@ -13,8 +13,18 @@ from flask_babel import lazy_gettext as _l
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.rendering import render
-from kiosk.services import dashboard, erasure, events, exports, imports, lead_auth, volunteers
+from kiosk.services import (
+    dashboard,
+    erasure,
+    events,
+    exports,
+    imports,
+    lead_auth,
+    network,
+    volunteers,
+)
 from kiosk.services.audit import recent_audit, record_audit
+from kiosk.services.qr import qr_svg
 from kiosk.services.settings import (
     IDLE_SECONDS,
     RETENTION_DAYS,
@@ -161,12 +171,52 @@ def setup(token: str) -> Response:
 # ---- Dashboard -------------------------------------------------------------------------
 
 
+def session_status() -> dict[str, object]:
+    """How long this lead session has left unless the lead acts: the dashboard's prompt."""
+    lead = lead_auth.valid_session(request.cookies.get(SESSION_COOKIE), touch=False)
+    ends_in, renewable = lead_auth.session_ends_in(lead) if lead else (0, False)
+    return {"ends_in": ends_in, "renewable": renewable}
+
+
 @bp.get("/")
 def index() -> Response:
     """The live dashboard of the active event; htmx polls its block every few seconds."""
     event = events.active_event()
     picture = dashboard.event_picture(event) if event else None
-    return render("lead/dashboard.html", "dashboard", picture=picture)
+    return render(
+        "lead/dashboard.html", "dashboard", picture=picture, session_status=session_status()
+    )
+
+
+@bp.post("/session/stay")
+def stay_signed_in() -> Response:
+    """The lead pressed "Stay signed in": the session guard counted this POST as activity;
+    answer how long the session has left now."""
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect_to("lead.index")
+    return render("lead/dashboard.html", "session_status", session_status=session_status())
+
+
+@bp.get("/connect")
+def connect() -> Response:
+    """Connect a tablet: the kiosk's address on the table's network as a QR code to scan,
+    and the paper sign-up sheet to print."""
+    return render(
+        "lead/connect.html",
+        "connect",
+        kiosk_url=network.kiosk_url("/"),
+        listens_here_only=current_app.config.get("KIOSK_SERVE_HOST") in ("127.0.0.1", "localhost"),
+        pin_set=volunteers.volunteer_pin_is_set(),
+    )
+
+
+@bp.get("/connect/qr.svg")
+def connect_qr() -> Response:
+    """The QR code of the kiosk's address: this machine's own, never one from the request."""
+    url = network.kiosk_url("/")
+    if url is None:
+        abort(404)
+    return Response(qr_svg(url), mimetype="image/svg+xml")
 
 
 @bp.get("/events/<int:event_id>/summary")

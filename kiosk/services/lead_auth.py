@@ -7,6 +7,7 @@ audit log, so every waitress thread (and every restart) sees the same count.
 """
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,7 +192,8 @@ def session_ends_in(lead_session: LeadSession) -> tuple[int, bool]:
     idle_end = lead_session.last_seen_at + timedelta(minutes=idle_minutes())
     lifetime_end = lead_session.created_at + ABSOLUTE_LIFETIME
     end = min(idle_end, lifetime_end)
-    return max(0, int((end - moment).total_seconds())), idle_end < lifetime_end
+    left = math.ceil((end - moment).total_seconds())
+    return max(0, left), idle_end < lifetime_end
 
 
 def revoke_session(token: str) -> None:

@@ -84,17 +84,18 @@ def _hostname_addresses() -> list[str]:
 def tablet_urls(host: str, port: int) -> list[str]:
     """The addresses to open on a tablet when the kiosk listens on `host`; [] when it
     listens on this machine alone (127.0.0.1)."""
+    at = "" if port == 80 else f":{port}"
     if host in ALL_INTERFACES:
-        return [f"http://{address}:{port}/" for address in lan_addresses()]
+        return [f"http://{address}{at}/" for address in lan_addresses()]
     if host in LOOPBACK_NAMES:
         return []
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return [f"http://{host}:{port}/"]  # a name the network resolves
+        return [f"http://{host}{at}/"]  # a name the network resolves
     if ip.is_loopback:
         return []
-    return [f"http://{host if ip.version == 4 else f'[{ip}]'}:{port}/"]
+    return [f"http://{host if ip.version == 4 else f'[{ip}]'}{at}/"]
 
 
 def terminal_qr(url: str) -> str:

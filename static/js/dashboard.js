@@ -3,7 +3,8 @@
 // 1. The session never ends silently. Each refresh carries how long the session has left
 //    ([data-session-ends-in]); the polling itself does not extend it. From WARN seconds before
 //    the end, a prompt counts down with a "Stay signed in" button; left alone, the session
-//    ends and the next refresh goes to the login page.
+//    ends and the next refresh goes to the login page (a reload here would count as the lead
+//    at work and keep the session alive: the refresh asks without touching it).
 // 2. Keyboard focus stays where it was across the 5-second refreshes: htmx puts it back on the
 //    element with the same id; when that element is gone, on the dashboard's heading.
 // 3. What changed is announced politely: each [data-announce] line whose value changed is read
@@ -35,11 +36,6 @@
     if (left) {
       left.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
     }
-    if (seconds === 0) {
-      // The session is over: the server answers with the login page, saying why.
-      location.reload();
-      endsAt = null;
-    }
   }
 
   // Values of the announced lines before a refresh, by their key.
@@ -67,7 +63,12 @@
     const changed = [];
     document.querySelectorAll("#dashboard [data-announce]").forEach(function (element) {
       const key = element.dataset.announce;
-      if (key in before && before[key] !== now[key]) changed.push(element.textContent.trim());
+      if (key in before && before[key] !== now[key]) {
+        const parts = Array.from(element.children).map(function (part) {
+          return part.textContent.trim();
+        });
+        changed.push(parts.join(" "));
+      }
     });
     before = now;
     const announcer = document.getElementById("announcer");

@@ -213,6 +213,11 @@ def lead_data(page, base: str) -> None:
     page.goto(base + "/lead/data")
 
 
+@screen("lead connect a tablet")
+def lead_connect(page, base: str) -> None:
+    page.goto(base + "/lead/connect")
+
+
 @screen("lead settings")
 def lead_settings(page, base: str) -> None:
     page.goto(base + "/lead/settings")
