@@ -62,7 +62,9 @@ def test_tallies_open_a_walk_up_event_when_the_lead_closed_the_last_one(app, cli
 def test_kiosk_pin_says_which_instance_it_set_the_pin_in(app, runner):
     result = runner.invoke(args=["pin", "--stdin"], input="4821\n")
     assert result.exit_code == 0, result.output
-    assert f"Instance {app.instance_path}, database sqlite:///" in result.output
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=True)
+    assert f"Instance {app.instance_path}, database {url}" in result.output
     assert "Volunteer PIN set" in result.output
 
 

@@ -7,6 +7,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from kiosk.extensions import db
 from kiosk.services import network
 
 TABLE_ADDRESS = "192.168.43.7"
@@ -71,7 +72,9 @@ def test_kiosk_serve_says_so_when_the_machine_is_on_no_network(runner, monkeypat
 
 def test_kiosk_serve_says_which_instance_and_database_it_serves(app, runner, monkeypatch):
     output = serve_output(runner, monkeypatch)
-    assert f"Instance {app.instance_path}, database sqlite:///" in output
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=True)
+    assert f"Instance {app.instance_path}, database {url}" in output
 
 
 def test_lan_addresses_leave_out_loopback_and_link_local(monkeypatch):
