@@ -11,9 +11,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from kiosk.parsing import NotANumber, parse_whole
 from kiosk.paths import PACKAGE_DIR
 
 DEFAULT_CONTENT = PACKAGE_DIR / "content" / "default"
+# A day at most: the lead's Settings page narrows it further (20 s to an hour).
+IDLE_SECONDS_RANGE = (1, 24 * 3600)
+
+
+class ConfigError(Exception):
+    """A KIOSK_* environment variable the kiosk cannot use, named with what is wrong."""
 
 
 def defaults(instance_path: str) -> dict[str, Any]:
@@ -60,7 +67,10 @@ def from_environment() -> dict[str, Any]:
     }
     for name in ("KIOSK_IDLE_SECONDS", "KIOSK_VOLUNTEER_IDLE_SECONDS"):
         if name in os.environ:
-            found[name] = int(os.environ[name])
+            try:
+                found[name] = parse_whole(os.environ[name], *IDLE_SECONDS_RANGE)
+            except NotANumber as problem:
+                raise ConfigError(f"{name}: {problem}") from None
     return found
 
 

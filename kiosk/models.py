@@ -20,6 +20,13 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def pack_rescue_cost_cents() -> int:
+    """The content pack's cost of one rescue: an event's default goal and rescue cost."""
+    from kiosk.content import current_content
+
+    return current_content().rescue_cost_cents
+
+
 class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
@@ -57,8 +64,8 @@ class Event(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     date: Mapped[dt.date | None] = mapped_column(Date)
     place: Mapped[str] = mapped_column(String(160), default="")
-    goal_cents: Mapped[int] = mapped_column(Integer, default=300_000)
-    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=300_000)
+    goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
     status: Mapped[str] = mapped_column(String(12), default=PLANNED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

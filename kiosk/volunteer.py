@@ -147,7 +147,10 @@ def _screen_context(**extra: Any) -> dict[str, Any]:
             "errors": {},
             "form_key": new_form_key(),
             "saved": False,
-            "consent_versions": versions,
+            "consent_options": [
+                (version, _("%(version)s (current)", version=version) if at == 0 else version)
+                for at, (version, _wording) in enumerate(versions)
+            ],
             "chosen_version": versions[0][0],
         }
         | extra

@@ -23,6 +23,7 @@ from kiosk import clock
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import PinThrottle, Signup, Tally, VolunteerUnlock
+from kiosk.parsing import normalise
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
 from kiosk.services.hashing import hash_secret, verify_secret
@@ -45,11 +46,17 @@ LOCKOUT_ACTION = "volunteer.pin_lockout"
 
 
 def valid_pin(pin: str) -> bool:
-    """4 to 12 ASCII digits: short enough for a table, long enough not to guess at a glance."""
+    """4 to 12 digits: short enough for a table, long enough not to guess at a glance.
+
+    Read by kiosk.parsing like every number typed: full-width digits ("１２３４", an East Asian
+    keyboard) are the digits they show. Leading zeros count, so a PIN is text, not a number.
+    """
+    pin = normalise(pin)
     return pin.isascii() and pin.isdigit() and PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS
 
 
 def set_volunteer_pin(pin: str, actor: str = "") -> None:
+    pin = normalise(pin)
     if not valid_pin(pin):
         raise ValueError(f"The PIN must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits.")
     set_setting(VOLUNTEER_PIN_HASH, hash_secret(pin))
@@ -61,6 +68,7 @@ def volunteer_pin_is_set() -> bool:
 
 
 def check_volunteer_pin(pin: str) -> bool:
+    pin = normalise(pin)
     return valid_pin(pin) and verify_secret(get_setting(VOLUNTEER_PIN_HASH), pin)
 
 
