@@ -87,3 +87,11 @@ def test_kiosk_pin_on_an_instance_without_a_database_says_so_loudly(tmp_path, mo
 def test_cli_messages_name_the_command_as_the_readme_does(runner):
     result = runner.invoke(args=["event", "activate", "999"])
     assert "`KIOSK_INSTANCE=" in result.output and ".venv/bin/kiosk event list`" in result.output
+
+
+def test_the_first_run_setup_note_names_the_passphrase_command_as_the_readme_does(app):
+    from kiosk.services import lead_auth
+
+    with app.app_context():
+        note = lead_auth.setup_note()
+    assert "/lead/setup/" in note and ".venv/bin/kiosk passphrase`" in note

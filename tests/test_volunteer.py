@@ -1,6 +1,10 @@
 """Request-level tests of the volunteer's screen: the PIN gate, the counter, paper sign-ups."""
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
@@ -412,3 +416,100 @@ def test_the_paper_sheet_carries_the_consent_wording_its_version_and_a_qr_code(c
     assert html.count('class="tick-box"') == 16
     assert 'src="/volunteer/sheet/qr.svg"' in html
     assert "<svg" in client.get("/volunteer/sheet/qr.svg").get_data(as_text=True)
+
+
+# ---- The per-tablet limit across server processes ---------------------------------------------
+
+# One server process: an app on the test's database that sends `GUESSES` wrong PINs from one
+# tablet at once, when the test says go, and reports how many PINs it compared and the answers.
+GUESSER = """
+import json, sys, threading
+from kiosk import create_app
+from kiosk.services import volunteers
+
+url, first, guesses = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+app = create_app({"TESTING": True, "SECRET_KEY": "test-secret",
+                  "SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False})
+checked, statuses = [], []
+real_verify = volunteers.verify_secret
+
+def counting_verify(stored, secret):
+    checked.append(secret)
+    return real_verify(stored, secret)
+
+volunteers.verify_secret = counting_verify
+start = threading.Barrier(guesses + 1)
+
+def guess(pin):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.168.43.77"
+    start.wait()
+    statuses.append(client.post("/volunteer/unlock", data={"pin": pin}).status_code)
+
+pins = [f"{n:04d}" for n in range(first, first + guesses)]
+threads = [threading.Thread(target=guess, args=(pin,)) for pin in pins]
+for thread in threads:
+    thread.start()
+print("ready", flush=True)
+sys.stdin.readline()
+start.wait()
+for thread in threads:
+    thread.join()
+print(json.dumps({"checked": len(checked), "statuses": statuses}), flush=True)
+"""
+
+
+@pytest.mark.crash
+@pytest.mark.xdist_group("kiosk_serve")
+def test_two_server_processes_check_no_more_than_five_pins_of_one_tablet(
+    app, pin, database_url, tmp_path
+):
+    """A hub served by several processes: the limit lives in the database, not in a process."""
+    env = os.environ | {"KIOSK_INSTANCE": str(tmp_path / "instance")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", GUESSER, database_url, str(first), "15"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for first in (2000, 3000)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
+        for process in processes:  # both processes' 15 requests go at once
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        reports = []
+        for process in processes:
+            out, _ = process.communicate(timeout=120)
+            assert process.returncode == 0
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    checked = sum(report["checked"] for report in reports)
+    statuses = [status for report in reports for status in report["statuses"]]
+    assert 1 <= checked <= volunteers.MAX_ATTEMPTS
+    assert len(statuses) == 30 and set(statuses) <= {422, 429} and 429 in statuses
+    with app.app_context():
+        assert not volunteers.pin_gate("192.168.43.77").allowed
+        lockouts = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "volunteer.pin_lockout")
+        ).all()
+        assert len(lockouts) == 1
+    # Another tablet is not slowed by this one's wrong PINs.
+    assert (
+        tablet(app, "192.168.43.78").post("/volunteer/unlock", data={"pin": pin}).status_code == 303
+    )
+
+
+def test_a_pin_typed_in_full_width_digits_opens_the_screen(client, pin):
+    """An East Asian keyboard types "４８２１": kiosk.parsing reads it as the digits it shows."""
+    full_width = pin.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
+    assert client.post("/volunteer/unlock", data={"pin": full_width}).status_code == 303

@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
+from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
 from kiosk.services.audit import record_audit
@@ -131,7 +132,7 @@ def setup_note() -> str:
         return f"  Team lead console:       {base}/"
     return (
         f"  Team lead setup: open {base}/setup/{token}\n"
-        "  (the link works once; `kiosk passphrase` sets the passphrase too)"
+        f"  (the link works once; `{kiosk_command('passphrase')}` sets the passphrase too)"
     )
 
 
