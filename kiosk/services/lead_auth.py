@@ -129,7 +129,7 @@ def setup_note() -> str:
     base = f"http://{host}:{params.get('port') or 8000}/lead"
     token = new_setup_token()
     if token is None:
-        return f"  Team lead console:       {base}/"
+        return f"  Team lead console:      {base}/"
     return (
         f"  Team lead setup: open {base}/setup/{token}\n"
         f"  (the link works once; `{kiosk_command('passphrase')}` sets the passphrase too)"
