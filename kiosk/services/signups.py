@@ -92,11 +92,13 @@ def record_signup(
     idempotency_key: str | None = None,
     source: str = Signup.KIOSK,
     event: Event | None = None,
+    consent_wording: tuple[str, str] | None = None,
 ) -> Signup:
     """Store a sign-up, or update this event's earlier one of the same email.
 
     Raises InvalidInput naming every field at fault. The visitor is thanked the same
-    way either way, so the kiosk never reveals who signed up before.
+    way either way, so the kiosk never reveals who signed up before. `consent_wording`
+    (version, text): what a paper sheet printed, when it is not the pack's current one.
     """
     check = Checker()
     cleaned = {
@@ -121,19 +123,26 @@ def record_signup(
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
-    apply_consent(signup, consent)
-    stored, _outcome = insert_or_merge(signup, lambda earlier: _update(earlier, cleaned, chosen))
+    apply_consent(signup, consent, consent_wording)
+    stored, _outcome = insert_or_merge(
+        signup, lambda earlier: _update(earlier, cleaned, chosen, consent_wording)
+    )
     db.session.commit()
     return stored
 
 
-def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> bool:
+def _update(
+    signup: Signup,
+    cleaned: dict[str, str],
+    interests: list[str],
+    wording: tuple[str, str] | None = None,
+) -> bool:
     """Fill in what the second sign-up adds; never blank out what the first one gave."""
     for field, value in cleaned.items():
         if value and field != "email":
             setattr(signup, field, value)
     signup.interests = merge_interests(signup.interests, interests)
-    apply_consent(signup, True)
+    apply_consent(signup, True, wording)
     signup.updated_at = utcnow()
     mark_changed(signup)  # the exported version of this sign-up is not this one any more
     return True

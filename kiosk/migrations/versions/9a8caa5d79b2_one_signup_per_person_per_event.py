@@ -9,7 +9,7 @@ equal; this merge is the net under it, by the same function, so the index and th
 look-ups agree.
 
 Revision ID: 9a8caa5d79b2
-Revises: b7d41e0a9c21
+Revises: b7e1c4d2a9f0
 Create Date: 2026-12-02 09:00:00
 
 """
@@ -23,7 +23,7 @@ from alembic import op
 from kiosk.services.records import canonical_email
 
 revision = "9a8caa5d79b2"
-down_revision = "b7d41e0a9c21"
+down_revision = "b7e1c4d2a9f0"
 branch_labels = None
 depends_on = None
 
