@@ -115,7 +115,9 @@ def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
     path.write_bytes(bytes(data))
     result = runner.invoke(args=["serve", "--port", "8119"])
     assert result.exit_code != 0
-    assert "REFUSING TO START" in result.output and "quick_check" in result.output
+    assert "REFUSING TO START" in result.output
+    # Found by quick_check, or so damaged that SQLite cannot open it at all: either is named.
+    assert "quick_check" in result.output or "malformed" in result.output
 
 
 def ready_for_the_table(app) -> None:

@@ -233,9 +233,12 @@ def _sqlite_problems(connection: Connection, *, deep: bool) -> list[str]:
         )
     if pragma("foreign_keys") != 1:
         problems.append("SQLite foreign_keys is off")
-    checks = (
-        [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")] if deep else ["ok"]
-    )
+    try:
+        checks = (
+            [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")] if deep else ["ok"]
+        )
+    except DatabaseError as error:  # damage bad enough that the check itself cannot read on
+        checks = [str(error.orig)]
     if checks != ["ok"]:
         problems.append("SQLite quick_check found damage: " + "; ".join(map(str, checks[:5])))
     return problems
