@@ -110,7 +110,12 @@ class Tally(db.Model):  # type: ignore[name-defined]
     """One anonymous tap: an opener answer, an FAQ open, a conversation."""
 
     __tablename__ = "tally"
-    __table_args__ = (Index("ix_tally_event_kind", "event_id", "kind"),)
+    __table_args__ = (
+        Index("ix_tally_event_kind", "event_id", "kind"),
+        # A tap resent with its form's key (a retry after a timeout) is the same tap; NULLs
+        # (taps from before keys, imported ones) never conflict.
+        UniqueConstraint("idempotency_key", "kind", "key"),
+    )
 
     OPENER = "opener"
     FAQ_OPEN = "faq_open"
@@ -123,6 +128,7 @@ class Tally(db.Model):  # type: ignore[name-defined]
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
     event: Mapped[Event] = relationship()
 

@@ -71,7 +71,7 @@ def answer() -> Response:
     key = request.form.get("choice", "")
     if current_content().choice(key) is None:
         abort(400, "Unknown opener choice.")
-    tallies.record_tally(Tally.OPENER, key)
+    tallies.record_tally(Tally.OPENER, key, request.form.get("idempotency_key"))
     if request.htmx:  # type: ignore[attr-defined]
         return _render_opener(key)
     return redirect(url_for("visitor.reframe", key=key), 303)  # type: ignore[return-value]
@@ -118,7 +118,8 @@ def faq_open(slug: str) -> Response:
     if current_content().faq_entry(slug) is None:
         abort(404)
     depth = "more" if request.form.get("depth") == "more" else "short"
-    tallies.record_tally(Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN, slug)
+    kind = Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN
+    tallies.record_tally(kind, slug, request.form.get("idempotency_key"))
     if request.htmx:  # type: ignore[attr-defined]
         return _render_faq(slug, depth)
     target = url_for("visitor.faq_entry", slug=slug, view=depth, _anchor=f"faq_entry-{slug}")

@@ -7,15 +7,27 @@ from sqlalchemy import func, select
 from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
+from kiosk.services.atomic import insert_new
 from kiosk.services.events import current_event
+from kiosk.services.records import clean_idempotency_key
 
 
-def record_tally(kind: str, key: str) -> Tally:
-    """Count one tap of `kind` (opener, faq_open, ...) for the active event."""
-    tally = Tally(event_id=current_event().id, kind=kind, key=key)
-    db.session.add(tally)
+def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> bool:
+    """Count one tap of `kind` (opener, faq_open, ...) for the active event; False when
+    this tap was counted already (the same form's key, resent after a timeout).
+
+    One Core INSERT ... ON CONFLICT DO NOTHING: the unique (idempotency_key, kind, key)
+    decides on both engines, whichever server process the resend reaches.
+    """
+    values = {
+        "event_id": current_event().id,
+        "kind": kind,
+        "key": key,
+        "idempotency_key": clean_idempotency_key(idempotency_key),
+    }
+    counted = insert_new(Tally, values) is not None
     db.session.commit()
-    return tally
+    return counted
 
 
 def count_by_key(event: Event, kind: str) -> dict[str, int]:
