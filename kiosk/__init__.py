@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         extensions,
         health,
         lead,
+        page_cache,
         parsing,
         proxies,
         rendering,
@@ -48,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["id"] = parsing.IdConverter
     extensions.init_app(app)
     content.init_app(app)
+    page_cache.init_app(app)
     rendering.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -295,6 +296,20 @@ class Setting(db.Model):  # type: ignore[name-defined]
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Generation(db.Model):  # type: ignore[name-defined]
+    """How often what the visitor screens show has changed: kiosk/page_cache.py.
+
+    One row per kind of change ("tallies", "setup"), bumped in the same transaction as the
+    change itself, so every server process on the database sees a new value the moment the
+    change is committed, and never keeps a page rendered from what came before.
+    """
+
+    __tablename__ = "generation"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class KnownDevice(db.Model):  # type: ignore[name-defined]

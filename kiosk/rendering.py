@@ -1,12 +1,13 @@
 """One place that decides between a whole page and an htmx fragment."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from flask import Flask, current_app, g, make_response, render_template, request
 from flask.wrappers import Response
 from jinja2_fragments.flask import render_blocks
 
+from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.parsing import dollars
 from kiosk.privacy import new_form_key
@@ -39,8 +40,37 @@ def render(
     return response
 
 
+def render_shared(
+    template: str,
+    block: str,
+    *,
+    key: Hashable,
+    depends: tuple[str, ...],
+    context: Callable[[], dict[str, Any]],
+) -> Response:
+    """`render` for a screen that is the same for every visitor: kept per generation.
+
+    `key` names what varies besides the template (a choice, a slug, a view); `depends` are
+    the generations (kiosk.page_cache) of what it shows; `context()` is called only when the
+    screen must be rendered, so it reads the database after the generations were read.
+    """
+    fragment = wants_fragment()
+
+    def make() -> str:
+        if fragment:
+            return render_blocks(template, [block], **context())
+        return render_template(template, **context())
+
+    text = page_cache.cached((template, block, fragment, request.endpoint, key), depends, make)
+    response = make_response(text, 200)
+    response.vary.add("HX-Request")
+    return response
+
+
 def tap_key() -> str:
     """The idempotency key of the tap forms rendered by this request (one per page)."""
+    if page_cache.shared_render():
+        return page_cache.TAP_KEY_SLOT
     if "tap_key" not in g:
         g.tap_key = new_form_key()
     return g.tap_key

@@ -11,9 +11,10 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
+from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
-from kiosk.rendering import link_href, render
+from kiosk.rendering import link_href, render, render_shared, wants_fragment
 from kiosk.services import pledges, tallies
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
@@ -24,6 +25,8 @@ from kiosk.services.signups import form_fields, record_signup
 bp = Blueprint("visitor", __name__)
 
 FAQ_VIEWS = ("closed", "short", "more")
+# The event an opener tap's answer triggers (HX-Trigger): the chart refreshes on it.
+TALLIED = "tallied"
 
 # The visitor's top navigation: (endpoint, label), in display order.
 NAV = [
@@ -47,15 +50,15 @@ def _opener_chart() -> list[dict[str, object]]:
 
 
 def _render_opener(chosen_key: str | None) -> Response:
+    """The opener (or a reframe): the page shows the chart, the htmx panel does not."""
     choice = current_content().choice(chosen_key) if chosen_key else None
-    return render(
+    page = not wants_fragment()
+    return render_shared(
         "visitor/opener.html",
         "opener_panel",
-        # After a tap, the chart rides along out of band so it shows the new count.
-        also=["opener_chart"] if choice else [],
-        oob=choice is not None,
-        choice=choice,
-        chart=_opener_chart(),
+        key=chosen_key,
+        depends=(SETUP, TALLIES) if page else (SETUP,),
+        context=lambda: {"choice": choice, "chart": _opener_chart() if page else []},
     )
 
 
@@ -73,7 +76,10 @@ def answer() -> Response:
         abort(400, "Unknown opener choice.")
     tallies.record_tally(Tally.OPENER, key, request.form.get("idempotency_key"))
     if request.htmx:  # type: ignore[attr-defined]
-        return _render_opener(key)
+        # The reframe alone (under 2 KB); the chart refreshes itself on this event.
+        response = _render_opener(key)
+        response.headers["HX-Trigger"] = TALLIED
+        return response
     return redirect(url_for("visitor.reframe", key=key), 303)  # type: ignore[return-value]
 
 
@@ -88,7 +94,13 @@ def reframe(key: str) -> Response:
 @bp.get("/opener/chart")
 def opener_chart() -> Response:
     """The live chart of this event's opener answers, polled by the opener page."""
-    return render("visitor/opener.html", "opener_chart", choice=None, chart=_opener_chart())
+    return render_shared(
+        "visitor/opener.html",
+        "opener_chart",
+        key=None,
+        depends=(SETUP, TALLIES),
+        context=lambda: {"choice": None, "chart": _opener_chart()},
+    )
 
 
 def _render_faq(slug: str | None, view: str) -> Response:
@@ -96,13 +108,25 @@ def _render_faq(slug: str | None, view: str) -> Response:
     entry = pack.faq_entry(slug) if slug else None
     if slug and entry is None:
         abort(404)
-    return render("visitor/faq.html", "faq_entry", entry=entry, open_slug=slug, view=view)
+    return render_shared(
+        "visitor/faq.html",
+        "faq_entry",
+        key=(slug, view),
+        depends=(SETUP,),
+        context=lambda: {"entry": entry, "open_slug": slug, "view": view},
+    )
 
 
 @bp.get("/faq")
 def faq() -> Response:
     """Every question of the guide, grouped; each opens in place."""
-    return render("visitor/faq.html", "faq_list", entry=None, open_slug=None, view="closed")
+    return render_shared(
+        "visitor/faq.html",
+        "faq_list",
+        key=None,
+        depends=(SETUP,),
+        context=lambda: {"entry": None, "open_slug": None, "view": "closed"},
+    )
 
 
 @bp.get("/faq/<slug>")
@@ -129,7 +153,9 @@ def faq_open(slug: str) -> Response:
 @bp.get("/involved")
 def involved() -> Response:
     """The four ways to help and the links to follow, each with a QR code."""
-    return render("visitor/involved.html", "involved_ways")
+    return render_shared(
+        "visitor/involved.html", "involved_ways", key=None, depends=(SETUP,), context=dict
+    )
 
 
 @bp.get("/qr/<key>.svg")

@@ -90,6 +90,8 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Migrations bump no page generations (kiosk/page_cache.py): the table may not exist yet.
+        connection.execution_options(kiosk_no_generation_bump=True)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -1,0 +1,187 @@
+"""Rendered visitor screens kept per generation of what they show, correct across processes.
+
+The opener, its chart, the reframes, the FAQ and Get involved show the content pack, the
+active event, the settings and the opener's tallies: nothing about a visitor. Rendering them
+was most of a read's cost (bench/findings.md), so each process keeps the rendered text of
+each screen and sends it again until what it shows changes.
+
+What it shows changes with a write, and a hub has several server processes on one
+PostgreSQL database, so no process can learn of a change by itself. The database tells:
+
+- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event or a
+  setting). Any transaction that inserts, updates or deletes rows of `tally`, `event` or
+  `setting` bumps the counter of that kind just before it commits (`install`: SQLAlchemy
+  statement and commit events, whatever code wrote, ORM or Core, request or command), so the
+  new counter is committed together with the change or not at all.
+- A cached screen is found by the counters it depends on, read from the database *before*
+  anything it shows: what is then read is at least as new as the counters, so a screen kept
+  under a counter value is never older than what that value stands for. The next read after
+  a commit, in any process, sees the new value and renders afresh.
+
+Never kept: anything per visitor. A cached screen is rendered with placeholders where the
+CSRF token and the tap forms' idempotency key go; each answer fills in this session's token
+and a fresh key. Forms that take personal data (sign-up, pledge, ask) are never cached, nor
+is any lead or volunteer screen; the cached screens stay `no-store` for the browser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection, Engine
+
+from kiosk.extensions import db
+from kiosk.models import Generation
+from kiosk.privacy import new_form_key
+
+TALLIES = "tallies"
+SETUP = "setup"
+# The tables whose changes the visitor screens show, and the counter each change bumps.
+WATCHED = {"tally": TALLIES, "event": SETUP, "setting": SETUP}
+DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+BUMP = (
+    "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
+)
+_TOUCHED = "kiosk_generations_touched"
+# An execution option for connections that must not bump (Alembic's: the table may not
+# exist yet while earlier migrations change events).
+NO_BUMP = "kiosk_no_generation_bump"
+
+# Placeholders a shared render leaves where per-visitor values go (never escaped by Jinja).
+CSRF_SLOT = "kiosk-csrf-slot-8c1e4f"
+TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
+# Beyond this many screens, start again: the keys are bounded (validated choices and slugs,
+# locales), so only a bug or a content pack of thousands of entries gets here.
+MAX_ENTRIES = 512
+_CACHE = "kiosk_page_cache"
+_SHARED = "kiosk_shared_render"
+
+
+def _note_write(
+    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    match = DML.match(statement)
+    if match is None or match.group(1).lower() not in WATCHED:
+        return
+    if conn.get_execution_options().get(NO_BUMP):
+        return
+    conn.info.setdefault(_TOUCHED, set()).add(WATCHED[match.group(1).lower()])
+
+
+def _bump_before_commit(conn: Connection) -> None:
+    """In the committing transaction: bump the counters of what it changed."""
+    touched = conn.info.pop(_TOUCHED, None)
+    if not touched:
+        return
+    # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for name in sorted(touched):  # one order everywhere: no deadlock between processes
+            cursor.execute(BUMP.format(name=name))
+    finally:
+        cursor.close()
+
+
+def _forget_after_rollback(conn: Connection) -> None:
+    conn.info.pop(_TOUCHED, None)
+
+
+def install(engine: Engine) -> None:
+    """Bump the generations in every transaction of `engine` that changes what they cover."""
+    event.listen(engine, "before_cursor_execute", _note_write)
+    event.listen(engine, "commit", _bump_before_commit)
+    event.listen(engine, "rollback", _forget_after_rollback)
+
+
+def generations() -> dict[str, int]:
+    """The counters as committed now (one small SELECT)."""
+    rows = db.session.execute(select(Generation.name, Generation.value)).all()
+    return {name: value for name, value in rows}
+
+
+def shared_render() -> bool:
+    """True while a screen is being rendered for everyone (placeholders, not values)."""
+    return bool(g.get(_SHARED))
+
+
+def csrf_token() -> str:
+    """The template's csrf_token(): a placeholder in a shared render, else this session's."""
+    return CSRF_SLOT if shared_render() else generate_csrf()
+
+
+def _fill_in(text: str) -> str:
+    """A cached screen with this visitor's CSRF token and a fresh tap key."""
+    if CSRF_SLOT in text:
+        text = text.replace(CSRF_SLOT, generate_csrf())
+    if TAP_KEY_SLOT in text:
+        text = text.replace(TAP_KEY_SLOT, new_form_key())
+    return text
+
+
+def _render_for_everyone(render: Callable[[], str]) -> str:
+    """`render()` with placeholders for the per-visitor values, however a template asks.
+
+    Flask-WTF hands templates its generate_csrf twice (a global and a context processor) and
+    keeps the signed token of a request in `g`: the token is set to the placeholder in `g`
+    for the render, so every way to it gives the placeholder, never this visitor's token.
+    """
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    missing = object()
+    own_token = g.pop(field, missing)
+    setattr(g, field, CSRF_SLOT)
+    setattr(g, _SHARED, True)
+    try:
+        return render()
+    finally:
+        setattr(g, _SHARED, False)
+        g.pop(field, None)
+        if own_token is not missing:
+            setattr(g, field, own_token)
+
+
+def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
+    """The text `render()` makes for `key`, kept while the generations `depends` stand.
+
+    `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
+    what it shows from the database only when called (after the generations are read).
+    """
+    counters = generations()
+    # Whatever this request read before (the active event) may be older than the counters.
+    g.pop("active_event", None)
+    values = tuple(counters.get(name, 0) for name in depends)
+    full_key = (key, str(get_locale()), request.script_root)
+    groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
+    group = groups.get(depends)
+    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
+        # Screens of older generations are never asked for again: let them go.
+        group = groups[depends] = _Group(values)
+    text = group.pages.get(full_key)
+    if text is None:
+        text = _render_for_everyone(render)
+        group.pages[full_key] = text
+    return _fill_in(text)
+
+
+class _Group:
+    """One process's screens that depend on the same generations, at the values it saw last
+    (a tap renews the chart's group; the FAQ's, which depends on the setup only, stays)."""
+
+    def __init__(self, values: tuple[int, ...]) -> None:
+        self.values = values
+        self.pages: dict[Hashable, str] = {}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[_CACHE] = {}
+    # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
+    with app.app_context():
+        install(db.engine)
