@@ -27,6 +27,7 @@ is any lead or volunteer screen; the cached screens stay `no-store` for the brow
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -49,6 +50,10 @@ BUMP = (
     "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
     "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
 )
+# A database at an older schema (a command or test working on one) has no table to bump:
+# PostgreSQL checks first (a failed statement would abort the transaction), SQLite says so.
+PG_BUMP = "DO $$ BEGIN IF to_regclass('generation') IS NOT NULL THEN {bumps}; END IF; END $$"
+NO_TABLE = "no such table: generation"
 _TOUCHED = "kiosk_generations_touched"
 # An execution option for connections that must not bump (Alembic's: the table may not
 # exist yet while earlier migrations change events).
@@ -80,11 +85,19 @@ def _bump_before_commit(conn: Connection) -> None:
     touched = conn.info.pop(_TOUCHED, None)
     if not touched:
         return
+    # One order everywhere (no deadlock between processes); the names are ours, not input.
+    bumps = [BUMP.format(name=name) for name in sorted(touched)]
     # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        for name in sorted(touched):  # one order everywhere: no deadlock between processes
-            cursor.execute(BUMP.format(name=name))
+        if conn.dialect.name == "postgresql":
+            cursor.execute(PG_BUMP.format(bumps="; ".join(bumps)))
+            return
+        for bump in bumps:
+            cursor.execute(bump)
+    except sqlite3.OperationalError as error:
+        if NO_TABLE not in str(error):
+            raise
     finally:
         cursor.close()
 
