@@ -34,11 +34,10 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from kiosk.extensions import db
-from kiosk.models import Generation
 from kiosk.privacy import new_form_key
 
 TALLIES = "tallies"
@@ -113,9 +112,24 @@ def install(engine: Engine) -> None:
     event.listen(engine, "rollback", _forget_after_rollback)
 
 
+READ = "SELECT name, value FROM generation"
+
+
 def generations() -> dict[str, int]:
-    """The counters as committed now (one small SELECT)."""
-    rows = db.session.execute(select(Generation.name, Generation.value)).all()
+    """The counters as committed now: one small SELECT on a pooled DBAPI connection of its
+    own, ended before anything the screen shows is read (a cached screen reads nothing else,
+    and no session, transaction or write turn is started for it)."""
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(READ)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        connection.commit()  # end the read (PostgreSQL opened a transaction for it)
+    finally:
+        connection.close()  # back to the pool
     return {name: value for name, value in rows}
 
 
