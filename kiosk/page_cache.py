@@ -66,6 +66,9 @@ TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
 MAX_ENTRIES = 512
 _CACHE = "kiosk_page_cache"
 _SHARED = "kiosk_shared_render"
+# The counters as this request first read them (a screen made of two cached parts reads
+# them once; a request that wrote before it renders reads them after its commit).
+_COUNTERS = "kiosk_generations"
 
 
 def _note_write(
@@ -179,9 +182,11 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
     """
-    counters = generations()
-    # Whatever this request read before (the active event) may be older than the counters.
-    g.pop("active_event", None)
+    if _COUNTERS not in g:
+        setattr(g, _COUNTERS, generations())
+        # What this request read before (the active event) may be older than the counters.
+        g.pop("active_event", None)
+    counters = getattr(g, _COUNTERS)
     values = tuple(counters.get(name, 0) for name in depends)
     full_key = (key, str(get_locale()), request.script_root)
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]

@@ -47,12 +47,15 @@ def render_shared(
     key: Hashable,
     depends: tuple[str, ...],
     context: Callable[[], dict[str, Any]],
+    parts: dict[str, Callable[[], str]] | None = None,
 ) -> Response:
     """`render` for a screen that is the same for every visitor: kept per generation.
 
     `key` names what varies besides the template (a choice, a slug, a view); `depends` are
     the generations (kiosk.page_cache) of what it shows; `context()` is called only when the
     screen must be rendered, so it reads the database after the generations were read.
+    `parts` fill placeholders the context put in the page with text cached on its own
+    (the opener's chart: a tap renews the chart, not the page around it).
     """
     fragment = wants_fragment()
 
@@ -62,6 +65,9 @@ def render_shared(
         return render_template(template, **context())
 
     text = page_cache.cached((template, block, fragment, request.endpoint, key), depends, make)
+    for slot, part in (parts or {}).items():
+        if slot in text:
+            text = text.replace(slot, part())
     response = make_response(text, 200)
     response.vary.add("HX-Request")
     return response

@@ -4,11 +4,13 @@ forms that capture people (sign-up, pledge, ask)."""
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
+from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
 
+from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
 from kiosk.page_cache import SETUP, TALLIES
@@ -27,6 +29,8 @@ bp = Blueprint("visitor", __name__)
 FAQ_VIEWS = ("closed", "short", "more")
 # The event an opener tap's answer triggers (HX-Trigger): the chart refreshes on it.
 TALLIED = "tallied"
+# Where the chart goes in a kept opener page (kiosk.page_cache: never escaped by Jinja).
+CHART_SLOT = "kiosk-chart-slot-8c1e4f"
 
 # The visitor's top navigation: (endpoint, label), in display order.
 NAV = [
@@ -49,16 +53,28 @@ def _opener_chart() -> list[dict[str, object]]:
     return tallies.bars(counts, [(c.key, c.label) for c in pack.choices])
 
 
+def _chart_block() -> str:
+    """The opener's chart as its htmx block: kept until the next tap or event change."""
+    return page_cache.cached(
+        ("opener_chart",),
+        (SETUP, TALLIES),
+        lambda: render_blocks(
+            "visitor/opener.html", ["opener_chart"], choice=None, chart=_opener_chart()
+        ),
+    )
+
+
 def _render_opener(chosen_key: str | None) -> Response:
-    """The opener (or a reframe): the page shows the chart, the htmx panel does not."""
+    """The opener (or a reframe). The page is kept per setup with a placeholder where the
+    chart goes, filled in from the chart's own cache; the htmx panel has no chart."""
     choice = current_content().choice(chosen_key) if chosen_key else None
-    page = not wants_fragment()
     return render_shared(
         "visitor/opener.html",
         "opener_panel",
         key=chosen_key,
-        depends=(SETUP, TALLIES) if page else (SETUP,),
-        context=lambda: {"choice": choice, "chart": _opener_chart() if page else []},
+        depends=(SETUP,),
+        context=lambda: {"choice": choice, "chart_slot": CHART_SLOT},
+        parts={CHART_SLOT: _chart_block},
     )
 
 
@@ -94,13 +110,11 @@ def reframe(key: str) -> Response:
 @bp.get("/opener/chart")
 def opener_chart() -> Response:
     """The live chart of this event's opener answers, polled by the opener page."""
-    return render_shared(
-        "visitor/opener.html",
-        "opener_chart",
-        key=None,
-        depends=(SETUP, TALLIES),
-        context=lambda: {"choice": None, "chart": _opener_chart()},
-    )
+    if not wants_fragment():
+        return _render_opener(None)  # the page it belongs to
+    response = make_response(_chart_block())
+    response.vary.add("HX-Request")
+    return response
 
 
 def _render_faq(slug: str | None, view: str) -> Response:

@@ -130,3 +130,22 @@ def test_a_cached_page_carries_each_visitors_own_csrf_token(app, second):
     assert other.post("/opener", data=form, headers=HX).status_code == 400
     form["csrf_token"] = theirs
     assert other.post("/opener", data=form, headers=HX).status_code == 200
+
+
+def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monkeypatch):
+    renders: list[object] = []
+    real = page_cache.cached
+
+    def counting(key, depends, render):
+        return real(key, depends, lambda: renders.append(key[0]) or render())
+
+    monkeypatch.setattr(page_cache, "cached", counting)
+    for _ in range(3):
+        client.get("/")
+    assert sorted(map(str, renders)) == ["opener_chart", "visitor/opener.html"]
+    renders.clear()
+    tap(client, "famine")
+    renders.clear()
+    page = client.get("/").get_data(as_text=True)
+    assert renders == ["opener_chart"]
+    assert count_of(page, "Famine") == 1
