@@ -1,10 +1,12 @@
 """One place that decides between a whole page and an htmx fragment."""
 
 from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g, make_response, render_template, request
 from flask.wrappers import Response
+from jinja2 import FileSystemBytecodeCache
 from jinja2_fragments.flask import render_blocks
 
 from kiosk import page_cache
@@ -98,5 +100,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         has_endpoint=has_endpoint, idle_seconds=idle_seconds, tap_key=tap_key
     )
+    # Compiled templates kept on disk: a restarted kiosk renders its first pages sooner.
+    cache = Path(app.instance_path) / "cache" / "jinja"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a read-only instance folder: compile templates in memory, as before
+    else:
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

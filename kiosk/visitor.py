@@ -177,7 +177,9 @@ def qr(key: str) -> Response:
     """A QR code of a content-pack link; any other key is a 404, never a URL from the request."""
     if key not in current_content().links:
         abort(404)
-    response = Response(qr_svg(link_href(key)), mimetype="image/svg+xml")
+    # The code carries the active event's tracking source: kept per setup generation.
+    svg = page_cache.cached(("qr", key), (SETUP,), lambda: qr_svg(link_href(key)).decode())
+    response = Response(svg, mimetype="image/svg+xml")
     # The tracking source changes with the active event: revalidate, don't trust an old copy.
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
