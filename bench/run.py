@@ -5,15 +5,23 @@ How to run
     .venv/bin/python -m bench.run    the same, once wrk is there; --help lists the options
 
 It starts the kiosk as `kiosk serve` (waitress, the production threads) with a throw-away
-instance in a temporary folder, and the floor (bench/floor_app.py: a bare Flask view
-returning "ok") under the same waitress settings, both on loopback ports 8120/8121. wrk
-drives both with the same Lua script (bench/kiosk.lua). Results print as a table and are
-written to bench/results.md, with the machine, the date, each target and met/MISSED.
+instance in a temporary folder, and the floors (bench/floor_app.py) under the same waitress
+settings, both on loopback ports 8120/8121. wrk drives both with the same Lua script
+(bench/kiosk.lua). Results print as a table and are written to bench/results.md, with the
+machine, the date, each target and met/MISSED, and issue 15's targets table on top.
+
+The floors, all bare Flask under the same waitress, measured in the same run:
+    bare            GET / returning "ok": every "× floor" divides by it
+    page-bytes      GET /page returning the kiosk's own opener page (fetched at start): the
+                    most a read could reach; reads show "× own" against it
+    durable-write   POST /insert doing one SQLite insert per request, WAL, synchronous=FULL,
+                    in turns on one connection: the most a durable tap could reach; taps
+                    and sign-ups show "× own" against it
 
 What each figure means
     mixed traffic, N tablets   wrk with N connections for --seconds each; every connection
                                cycles through a visitor's requests: GET /, an htmx opener
-                               tap, GET /faq, htmx FAQ opens and "Tell me more", a QR image
+                               tap and the chart refresh its answer asks for, GET /faq, htmx FAQ opens and "Tell me more", a QR image
                                and (when the kiosk has /signup) an htmx sign-up with a
                                unique idempotency key. All share one session cookie and
                                CSRF token, fetched once. Requests/s and latency p50/p95/p99
@@ -24,7 +32,12 @@ What each figure means
                                request served: unlike requests/s it hardly moves when other
                                work shares the machine, so compare it across runs.
     <part> alone, 8 tablets    each request of the mix on its own for 3 s (BREAKDOWN), and
-                               sign-ups: which kind of request costs what.
+                               sign-ups: which kind of request costs what. Reads (READS)
+                               are measured after the page-bytes floor, taps (TAPS) after
+                               the durable-write floor, 3 s each.
+    Pi-class                   (unless --no-pi) the kiosk again on a fresh instance, pinned
+                               to CPU 0 (taskset) with every fsync/fdatasync 10 ms slower
+                               (an LD_PRELOAD shim built with cc): mixed traffic, 8 tablets.
     page weight                the opener's HTML with every stylesheet, script and image it
                                references, raw and as gzip level 6 would send it (waitress
                                itself sends them uncompressed); and the median and largest
