@@ -21,8 +21,9 @@ The floors, all bare Flask under the same waitress, measured in the same run:
 What each figure means
     mixed traffic, N tablets   wrk with N connections for --seconds each; every connection
                                cycles through a visitor's requests: GET /, an htmx opener
-                               tap and the chart refresh its answer asks for, GET /faq, htmx FAQ opens and "Tell me more", a QR image
-                               and (when the kiosk has /signup) an htmx sign-up with a
+                               tap and the chart refresh its answer asks for, GET /faq,
+                               htmx FAQ opens and "Tell me more", a QR image and (when
+                               the kiosk has /signup) an htmx sign-up with a
                                unique idempotency key. All share one session cookie and
                                CSRF token, fetched once. Requests/s and latency p50/p95/p99
                                (wrk's, in ms) and errors (non-2xx/3xx replies and socket
