@@ -35,7 +35,8 @@ from flask import Flask, current_app, g, request
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -89,19 +90,30 @@ def _bump_before_commit(conn: Connection) -> None:
         return
     # One order everywhere (no deadlock between processes); the names are ours, not input.
     bumps = [BUMP.format(name=name) for name in sorted(touched)]
+    statement = PG_BUMP.format(bumps="; ".join(bumps))
     # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi_connection = conn.connection.dbapi_connection
     try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(PG_BUMP.format(bumps="; ".join(bumps)))
-            return
-        for bump in bumps:
-            cursor.execute(bump)
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if conn.dialect.name == "postgresql":
+                cursor.execute(statement)
+                return
+            for bump in bumps:
+                cursor.execute(bump)
+        finally:
+            cursor.close()
     except sqlite3.OperationalError as error:
         if NO_TABLE not in str(error):
-            raise
-    finally:
-        cursor.close()
+            raise _wrapped(error, statement, conn.dialect) from error
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, statement, conn.dialect) from error
+
+
+def _wrapped(error: Exception, statement: str, dialect: Dialect) -> DBAPIError:
+    """A DBAPI error as SQLAlchemy raises it (OperationalError, ...), so a server gone away
+    gets the kiosk's calm 503 (kiosk/errors.py) here too, never a 500."""
+    return DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
 def _forget_after_rollback(conn: Connection) -> None:
@@ -122,7 +134,8 @@ def generations() -> dict[str, int]:
     """The counters as committed now: one small SELECT on a pooled DBAPI connection of its
     own, ended before anything the screen shows is read (a cached screen reads nothing else,
     and no session, transaction or write turn is started for it)."""
-    connection = db.engine.raw_connection()
+    engine = db.engine
+    connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
@@ -131,6 +144,10 @@ def generations() -> dict[str, int]:
         finally:
             cursor.close()
         connection.commit()  # end the read (PostgreSQL opened a transaction for it)
+    except engine.dialect.loaded_dbapi.Error as error:
+        if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+            connection.invalidate()  # a server restarted: the pool opens a new one
+        raise _wrapped(error, READ, engine.dialect) from error
     finally:
         connection.close()  # back to the pool
     return {name: value for name, value in rows}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from kiosk import create_app, page_cache
 from kiosk.extensions import db
@@ -149,3 +149,14 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
     page = client.get("/").get_data(as_text=True)
     assert renders == ["opener_chart"]
     assert count_of(page, "Famine") == 1
+
+
+def test_a_database_failure_under_a_cached_screen_is_the_calm_503(app, client):
+    """The generations are read on a DBAPI connection of their own: its errors still reach
+    the kiosk's database-failure page (503), never a 500."""
+    with app.app_context():
+        db.session.execute(text("DROP TABLE generation"))
+        db.session.commit()
+    response = client.get("/faq")
+    assert response.status_code == 503
+    assert "Please tell a volunteer" in response.get_data(as_text=True)
