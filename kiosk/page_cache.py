@@ -26,6 +26,7 @@ is any lead or volunteer screen; the cached screens stay `no-store` for the brow
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Hashable
@@ -36,7 +37,7 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -117,7 +118,11 @@ def _wrapped(error: Exception, statement: str, dialect: Dialect) -> DBAPIError:
 
 
 def _forget_after_rollback(conn: Connection) -> None:
-    conn.info.pop(_TOUCHED, None)
+    # A connection that died under its transaction (a server killed) has no info to read
+    # until rolled back: nothing to forget then (at worst a later commit bumps once more,
+    # which only renders a screen again; a bump is never lost this way).
+    with contextlib.suppress(SQLAlchemyError):
+        conn.info.pop(_TOUCHED, None)
 
 
 def install(engine: Engine) -> None:
