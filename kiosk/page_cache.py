@@ -210,9 +210,16 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
         g.pop("active_event", None)
     counters = getattr(g, _COUNTERS)
     values = tuple(counters.get(name, 0) for name in depends)
-    # The query string too: a template that echoes it (a link back here) must never hand
-    # one visitor's made-up query to the next. Hosts are not in any visitor screen.
-    full_key = (key, str(get_locale()), request.script_root, request.query_string)
+    # The path and query string too: a template that echoes them (a link back here, like
+    # the language switch of issue 14) must never hand one visitor's made-up query to the
+    # next. No visitor screen shows the host.
+    full_key = (
+        key,
+        str(get_locale()),
+        request.script_root,
+        request.path,
+        request.query_string,
+    )
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
     group = groups.get(depends)
     if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
