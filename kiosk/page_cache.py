@@ -63,8 +63,8 @@ NO_BUMP = "kiosk_no_generation_bump"
 # Placeholders a shared render leaves where per-visitor values go (never escaped by Jinja).
 CSRF_SLOT = "kiosk-csrf-slot-8c1e4f"
 TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
-# Beyond this many screens, start again: the keys are bounded (validated choices and slugs,
-# locales), so only a bug or a content pack of thousands of entries gets here.
+# Beyond this many screens of one generation, start again: the screens a tablet asks for
+# are a few dozen; made-up query strings only make the kiosk render again, never grow it.
 MAX_ENTRIES = 512
 _CACHE = "kiosk_page_cache"
 _SHARED = "kiosk_shared_render"
