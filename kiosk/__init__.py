@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         errors,
         extensions,
         health,
+        i18n,
         lead,
         rendering,
         security,
@@ -42,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app)
     content.init_app(app)
+    i18n.init_app(app)
     rendering.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
+from kiosk import i18n
 from kiosk.paths import MIGRATIONS_DIR
 from kiosk.write_queue import may_write, queue_writers
 
@@ -72,7 +73,7 @@ def _begin(connection: Connection) -> None:
 
 
 def select_locale() -> str:
-    return current_app.config["KIOSK_LOCALE"]
+    return i18n.current_locale()
 
 
 def init_app(app: Flask) -> None:

@@ -5,7 +5,18 @@ import datetime as dt
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kiosk import clock
@@ -60,6 +71,8 @@ class Event(db.Model):  # type: ignore[name-defined]
     goal_cents: Mapped[int] = mapped_column(Integer, default=300_000)
     rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=300_000)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
+    # The language a new visitor meets (a content pack's locale); none: the instance's.
+    locale: Mapped[str | None] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(12), default=PLANNED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -117,6 +130,8 @@ class Signup(ConsentMixin, db.Model):  # type: ignore[name-defined]
     # Interest keys from the content pack, comma-separated: portable and exportable.
     interests: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
+    # The language the person signed up in, so the team can write back in it ("" unknown).
+    locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -158,7 +173,11 @@ class Question(ConsentMixin, db.Model):  # type: ignore[name-defined]
     event: Mapped[Event] = relationship()
 
 
-class PressRequest(db.Model):  # type: ignore[name-defined]
+class PressRequest(ConsentMixin, db.Model):  # type: ignore[name-defined]
+    """A journalist's request for an interview or information, for the organisation the
+    content pack names (`recipient`). Its consent columns hold the interview guidelines'
+    wording and version the journalist agreed to."""
+
     __tablename__ = "press_request"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,7 +186,17 @@ class PressRequest(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(254))
     outlet: Mapped[str] = mapped_column(String(160), default="")
+    website: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # Links to past work, one per line.
+    past_work: Mapped[str] = mapped_column(Text, default="", server_default="")
+    commissioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    outline: Mapped[str] = mapped_column(Text, default="", server_default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    # Questions or topics.
     message: Mapped[str] = mapped_column(Text, default="")
+    recipient: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    handled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -50,7 +50,13 @@ SECURITY_HEADERS = {
 # cannot bring the previous visitor's page back.
 VISIT_COOKIE = "kiosk_visit"
 # The forms that store a visitor's personal data: once one is stored, that visit is over.
-PERSONAL_FORMS = {"visitor.signup", "visitor.pledge", "visitor.ask", "volunteer.signup"}
+PERSONAL_FORMS = {
+    "visitor.signup",
+    "visitor.pledge",
+    "visitor.ask",
+    "visitor.press_request",
+    "volunteer.signup",
+}
 
 
 def add_security_headers(response: Response) -> Response:

@@ -8,14 +8,16 @@ arrival return the first record instead of creating another.
 
 import re
 import unicodedata
+from datetime import date
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from kiosk.content import current_content
+from kiosk.content import Consent, current_content
 from kiosk.extensions import db
 from kiosk.models import ConsentMixin, utcnow
 
@@ -89,14 +91,61 @@ class Checker:
         # Lower case so the same person typed twice is recognised as one.
         return checked.normalized.lower()
 
-    def consent(self, field: str, given: bool, *, needed: bool) -> bool:
+    def consent(self, field: str, given: bool, *, needed: bool, message: str = "") -> bool:
         if needed and not given:
-            self.errors[field] = _("Please tick the box so we may email you.")
+            self.errors[field] = message or _("Please tick the box so we may email you.")
         return given
+
+    def link(self, field: str, value: str | None, limit: int, *, required: str = "") -> str:
+        """A web address; "example.com/me" gets https:// in front of it."""
+        cleaned = self.text(field, value, limit, required=required)
+        if not cleaned or field in self.errors:
+            return cleaned
+        address = _web_address(cleaned)
+        if address is None:
+            self.errors[field] = _("Please enter a web address, e.g. https://example.com.")
+            return cleaned
+        return address
+
+    def links(self, field: str, value: str | None, limit: int, *, most: int) -> str:
+        """Web addresses, one per line (spaces or commas between them work too)."""
+        cleaned = self.text(field, value, limit, multiline=True)
+        if not cleaned or field in self.errors:
+            return cleaned
+        found = [_web_address(part) for part in re.split(r"[\s,]+", cleaned) if part]
+        if None in found:
+            self.errors[field] = _("Please enter web addresses only, one per line.")
+        elif len(found) > most:
+            self.errors[field] = _("Please give at most %(most)d links.", most=most)
+        return "\n".join(a for a in found if a) if field not in self.errors else cleaned
+
+    def day(self, field: str, value: str | None) -> date | None:
+        """A date as the browser's date field sends it (YYYY-MM-DD); empty is none."""
+        cleaned = clean_text(value)
+        if not cleaned:
+            return None
+        try:
+            return date.fromisoformat(cleaned)
+        except ValueError:
+            self.errors[field] = _("Please enter a date, e.g. 2026-12-31.")
+            return None
 
     def done(self) -> None:
         if self.errors:
             raise InvalidInput(self.errors)
+
+
+def _web_address(text: str) -> str | None:
+    """`text` as an http(s) address with a host name, or None if it is not one."""
+    if " " in text or "\\" in text:
+        return None
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
+        return None
+    return text
 
 
 def clean_idempotency_key(value: str | None) -> str | None:
@@ -105,13 +154,14 @@ def clean_idempotency_key(value: str | None) -> str | None:
     return value if IDEMPOTENCY_KEY.match(value) else None
 
 
-def apply_consent(record: ConsentMixin, given: bool) -> None:
-    """Store the wording and version the person agreed to, and when."""
+def apply_consent(record: ConsentMixin, given: bool, wording: Consent | None = None) -> None:
+    """Store the wording and version the person agreed to (the mailing list's unless
+    `wording` says otherwise), and when."""
     if not given:
         return
-    pack = current_content()
-    record.consent_version = pack.consent_version
-    record.consent_text = pack.consent_text
+    wording = wording or current_content().consent
+    record.consent_version = wording.version
+    record.consent_text = wording.text
     record.consent_at = utcnow()
 
 
@@ -121,7 +171,7 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
-def save_once(record: Record, *, consent: bool) -> Record:
+def save_once(record: Record, *, consent: bool, wording: Consent | None = None) -> Record:
     """Commit a new record with its consent, once per idempotency key.
 
     A key already stored returns that record instead; the unique constraint catches the
@@ -130,7 +180,7 @@ def save_once(record: Record, *, consent: bool) -> Record:
     key = record.idempotency_key  # type: ignore[attr-defined]
     if (already := find_by_key(type(record), key)) is not None:
         return already
-    apply_consent(record, consent)
+    apply_consent(record, consent, wording)
     db.session.add(record)
     try:
         db.session.commit()

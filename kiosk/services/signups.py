@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
+from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, utcnow
@@ -84,11 +85,13 @@ def record_signup(
     idempotency_key: str | None = None,
     source: str = Signup.KIOSK,
     event: Event | None = None,
+    locale: str | None = None,
 ) -> Signup:
     """Store a sign-up, or update this event's earlier one of the same email.
 
     Raises InvalidInput naming every field at fault. The visitor is thanked the same
-    way either way, so the kiosk never reveals who signed up before.
+    way either way, so the kiosk never reveals who signed up before. `locale` is the
+    language the person signed up in (by default, the one this request speaks).
     """
     check = Checker()
     cleaned = {
@@ -110,6 +113,7 @@ def record_signup(
         return already
     event = event or current_event()
     chosen = known_interests(interests)
+    cleaned["locale"] = locale or i18n.current_locale()
     earlier = find_signup(event, cleaned["email"])
     if earlier is not None:
         return _update(earlier, cleaned, chosen)
@@ -120,7 +124,8 @@ def record_signup(
 
 
 def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
-    """Fill in what the second sign-up adds; never blank out what the first one gave."""
+    """Fill in what the second sign-up adds; never blank out what the first one gave.
+    The language is the latest one the person chose."""
     for field, value in cleaned.items():
         if value and field != "email":
             setattr(signup, field, value)

@@ -2,8 +2,9 @@
 //
 // After data-idle-seconds without a touch, a "Still there?" card counts down
 // data-idle-countdown seconds; any touch or key cancels it. At zero the page is
-// replaced by the opener (location.replace: no history entry to go Back to), which
-// throws away every half-filled form of the visitor who walked away.
+// replaced by data-idle-home (location.replace: no history entry to go Back to), which
+// throws away every half-filled form of the visitor who walked away and returns to the
+// opener in the event's default language.
 (function () {
   "use strict";
 
@@ -13,6 +14,8 @@
 
   const countdownSeconds = Math.min(Number(body.dataset.idleCountdown || 10), idleSeconds);
   const home = body.dataset.idleHome || "/";
+  const homePath = body.dataset.homePath || "/";
+  const defaultLang = body.dataset.defaultLang || document.documentElement.lang;
   const overlay = document.getElementById("idle_overlay");
   const counter = document.getElementById("idle_count");
   let idleTimer = null;
@@ -20,8 +23,12 @@
   let remaining = 0;
 
   function isPristineHome() {
-    // Nothing to clear: the untouched opener needs no reset.
-    return location.pathname === home && !document.querySelector("[data-dirty], .reframe");
+    // Nothing to clear: the untouched opener, in the default language, needs no reset.
+    return (
+      location.pathname === homePath &&
+      document.documentElement.lang === defaultLang &&
+      !document.querySelector("[data-dirty], .reframe")
+    );
   }
 
   function startOver() {
