@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.ensure_secret_key(app)
+    config.add_pack_translations(app)
 
     from kiosk import (
         content,

@@ -54,6 +54,16 @@ def from_environment() -> dict[str, Any]:
     return found
 
 
+def add_pack_translations(app: Flask) -> None:
+    """A content pack folder may carry its own catalogues (`<pack>/translations/<code>/...`):
+    a new language is then one folder. They load after the kiosk's own, so they win."""
+    own = Path(app.config["KIOSK_CONTENT"]) / "translations"
+    if own.is_dir():
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = (
+            f"{app.config['BABEL_TRANSLATION_DIRECTORIES']};{own}"
+        )
+
+
 def ensure_secret_key(app: Flask) -> None:
     """Use the configured key, or one generated once and kept in the instance folder.
 

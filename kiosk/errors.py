@@ -20,6 +20,7 @@ from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
     InternalServerError,
+    NotFound,
     RequestEntityTooLarge,
 )
 from werkzeug.routing import RequestRedirect
@@ -141,6 +142,17 @@ def too_large(error: RequestEntityTooLarge) -> Response:
     )
 
 
+def not_found(error: NotFound) -> Response:
+    """A page that is not there: said calmly, in the visitor's language, with the way back."""
+    return render_error(
+        404,
+        "not_found",
+        _l("This page isn't here"),
+        _l("It may have moved. Start again from the first screen."),
+        back_href=url_for("visitor.index"),
+    )
+
+
 def database_failed(error: DatabaseError) -> Response:
     """Roll back, tell the visitor to find a volunteer, and name the cause for them."""
     try:
@@ -180,6 +192,7 @@ def internal_error(error: InternalServerError) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(BadRequest, bad_request)
+    app.register_error_handler(NotFound, not_found)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(DatabaseError, database_failed)
     app.register_error_handler(InternalServerError, internal_error)

@@ -202,3 +202,40 @@ def init_app(app: Flask) -> None:
             "default_locale": default_locale,
             "language_here": _here,
         }
+
+
+# Header lines pybabel rewrites on every run: dropped, so two people updating a catalogue
+# in parallel do not conflict over dates and placeholders.
+_CHURNING_HEADERS = (
+    '"POT-Creation-Date: ',
+    '"PO-Revision-Date: ',
+    '"Report-Msgid-Bugs-To: ',
+    '"Last-Translator: ',
+    '"Language-Team: ',
+)
+
+
+def tidy_headers(directory: Path) -> None:
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        lines = po.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(_CHURNING_HEADERS)]
+        if kept != lines:
+            po.write_text("".join(kept), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m kiosk.i18n [--tidy]`: compile the kiosk's catalogues (make does it after
+    installing); --tidy first drops the header lines that churn (make translations)."""
+    import sys
+
+    from kiosk.paths import PACKAGE_DIR
+
+    directory = PACKAGE_DIR / "translations"
+    if "--tidy" in (sys.argv[1:] if argv is None else argv):
+        tidy_headers(directory)
+    for mo in compile_catalogues(directory):
+        print(f"compiled {mo}")
+
+
+if __name__ == "__main__":
+    main()

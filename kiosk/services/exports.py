@@ -16,8 +16,8 @@ can import it and merge tablets of one event without duplicates:
       "event":     {"uuid", "name", "date", "place", "goal_cents", "rescue_cost_cents",
                     "tracking_source", "status", "created_at", "closed_at"},
       "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
-                     "interests": [keys], "source", "consent_version", "consent_text",
-                     "consent_at", "created_at", "updated_at"}],
+                     "interests": [keys], "source", "locale", "consent_version",
+                     "consent_text", "consent_at", "created_at", "updated_at"}],
       "pledges":   [{"uuid", "kind", "amount_cents", "name", "email", "consent_version",
                      "consent_text", "consent_at", "created_at"}],
       "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Row, func, select
 
-from kiosk.content import current_content
+from kiosk.content import default_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
 from kiosk.services.audit import record_audit
@@ -63,13 +63,16 @@ SIGNUP_COLUMNS = [
     "Organisation",
     "Interests",
     "Source",
+    "Language",
     "Consent Version",
     "Consent Time",
     "Created",
     "Updated",
     "UUID",
 ]
-MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+# Language: the code of the language the person signed up in (en, ko), for a Mailchimp text
+# field, so the team can write to each person in their language.
+MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags", "Language"]
 PLEDGE_COLUMNS = [
     "Kind",
     "Amount",
@@ -127,8 +130,9 @@ def _time(value: datetime | None) -> str:
 
 
 def _interest_labeller() -> Callable[[str], tuple[str, ...]]:
-    """Labels of a sign-up's interest keys; built once per export, as few combinations recur."""
-    labels = {i.key: i.label for i in current_content().interests}
+    """Labels of a sign-up's interest keys; built once per export, as few combinations recur.
+    In the instance's language, whoever exports: Mailchimp tags must not change with it."""
+    labels = {i.key: i.label for i in default_content().interests}
 
     @lru_cache(maxsize=1024)
     def labels_of(keys: str) -> tuple[str, ...]:
@@ -148,6 +152,7 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.organisation,
             Signup.interests,
             Signup.source,
+            Signup.locale,
             Signup.consent_version,
             Signup.consent_at,
             Signup.created_at,
@@ -173,6 +178,7 @@ def signups_csv(event: Event) -> Iterator[str]:
             s.organisation,
             "; ".join(labels_of(s.interests)),
             s.source,
+            s.locale,
             s.consent_version,
             _time(s.consent_at),
             _time(s.created_at),
@@ -196,7 +202,14 @@ def mailchimp_csv(event: Event) -> Iterator[str]:
     """The columns Mailchimp's contact import expects; people who consented only."""
     labels_of = _interest_labeller()
     rows = (
-        [s.email, s.first_name, s.last_name, s.phone, _mailchimp_tags(s, event, labels_of)]
+        [
+            s.email,
+            s.first_name,
+            s.last_name,
+            s.phone,
+            _mailchimp_tags(s, event, labels_of),
+            s.locale,
+        ]
         for s in _signup_rows(event)
         if s.consent_at is not None
     )
@@ -289,6 +302,7 @@ def bundle(event: Event) -> dict[str, Any]:
                 "organisation": s.organisation,
                 "interests": [k for k in s.interests.split(",") if k],
                 "source": s.source,
+                "locale": s.locale,
                 **_consent(s),
                 "created_at": _time(s.created_at),
                 "updated_at": _time(s.updated_at),

@@ -188,6 +188,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
         "organisation": f.text("organisation", 120),
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
+        "locale": f.text("locale", 12),  # absent from bundles made before languages
         **f.consent(),
         "created_at": f.time("created_at"),
         "updated_at": f.time("updated_at", required=False) or f.time("created_at"),
@@ -302,6 +303,7 @@ def _merged_fields(signup: Signup) -> tuple[object, ...]:
         signup.phone,
         signup.organisation,
         signup.interests,
+        signup.locale,
         signup.consent_at,
     )
 
@@ -314,7 +316,7 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     """
     before = _merged_fields(signup)
     newer = incoming["updated_at"] > signup.updated_at
-    for name in ("first_name", "last_name", "phone", "organisation"):
+    for name in ("first_name", "last_name", "phone", "organisation", "locale"):
         if incoming[name] and (newer or not getattr(signup, name)):
             setattr(signup, name, incoming[name])
     signup.interests = merge_interests(signup.interests, incoming["interests"].split(","))
