@@ -231,6 +231,7 @@ _KIND_NAMES = {
     dict: "a table",
     int: "a whole number",
     bool: "true or false",
+    date: "a date (YYYY-MM-DD, unquoted)",
 }
 
 

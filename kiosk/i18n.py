@@ -96,7 +96,10 @@ def _safe_next(target: str | None) -> str:
     """A path on this kiosk, never another site (no scheme, no host, no //, no backslash)."""
     if not target or "\\" in target or not target.startswith("/") or target.startswith("//"):
         return url_for("visitor.index")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return url_for("visitor.index")
     if parts.scheme or parts.netloc:
         return url_for("visitor.index")
     return target

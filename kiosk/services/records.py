@@ -141,8 +141,11 @@ def _web_address(text: str) -> str | None:
         return None
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        return None
     if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
         return None
     return text
