@@ -466,6 +466,7 @@ EXPORT_FORMATS = {
     "mailchimp": (_l("Mailchimp CSV"), "csv", "text/csv"),
     "pledges": (_l("Pledges CSV"), "csv", "text/csv"),
     "questions": (_l("Questions CSV"), "csv", "text/csv"),
+    "press": (_l("Press requests CSV"), "csv", "text/csv"),
     "tallies": (_l("Tallies CSV"), "csv", "text/csv"),
     "json": (_l("JSON for another kiosk"), "json", "application/json"),
 }

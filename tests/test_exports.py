@@ -132,6 +132,7 @@ def test_the_json_bundle_carries_every_record_with_its_uuid(filled):
         "signups",
         "pledges",
         "questions",
+        "press_requests",
         "tallies",
     ]
     assert (bundle["format"], bundle["version"]) == ("rescue-team-kiosk/event", 1)

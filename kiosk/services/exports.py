@@ -22,6 +22,9 @@ can import it and merge tablets of one event without duplicates:
                      "consent_text", "consent_at", "created_at"}],
       "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
                      "consent_at", "created_at"}],
+      "press_requests": [{"uuid", "name", "email", "outlet", "website", "past_work",
+                     "commissioned", "outline", "deadline", "message", "recipient", "locale",
+                     "handled", "consent_version", "consent_text", "consent_at", "created_at"}],
       "tallies":   [{"uuid", "kind", "key", "created_at"}]
     }
 
@@ -40,9 +43,10 @@ from sqlalchemy import Row, func, select
 
 from kiosk.content import default_content
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
+from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally, utcnow
 from kiosk.services.audit import record_audit
 from kiosk.services.pledges import pledges_of
+from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
 from kiosk.services.signups import signups_of
 
@@ -89,6 +93,24 @@ QUESTION_COLUMNS = [
     "Answered",
     "Consent Version",
     "Consent Time",
+    "Created",
+    "UUID",
+]
+PRESS_COLUMNS = [
+    "Name",
+    "Outlet",
+    "Email",
+    "Website",
+    "Past Work",
+    "Commissioned",
+    "Outline",
+    "Deadline",
+    "Questions or Topics",
+    "For",
+    "Language",
+    "Guidelines Version",
+    "Agreed",
+    "Handled",
     "Created",
     "UUID",
 ]
@@ -249,6 +271,32 @@ def questions_csv(event: Event) -> Iterator[str]:
     return csv_lines(QUESTION_COLUMNS, rows)
 
 
+def press_csv(event: Event) -> Iterator[str]:
+    """Every press request, with the guidelines version agreed to and who it is for."""
+    rows = (
+        [
+            p.name,
+            p.outlet,
+            p.email,
+            p.website,
+            "; ".join(p.past_work.split()),
+            "yes" if p.commissioned else "no",
+            p.outline,
+            p.deadline.isoformat() if p.deadline else "",
+            p.message,
+            p.recipient,
+            p.locale,
+            p.consent_version,
+            _time(p.consent_at),
+            "yes" if p.handled else "no",
+            _time(p.created_at),
+            p.uuid,
+        ]
+        for p in press_requests_of(event)
+    )
+    return csv_lines(PRESS_COLUMNS, rows)
+
+
 def tallies_csv(event: Event) -> Iterator[str]:
     """Anonymous counts per kind and key (opener answers, FAQ opens, conversations)."""
     counts = db.session.execute(
@@ -260,7 +308,7 @@ def tallies_csv(event: Event) -> Iterator[str]:
     return csv_lines(TALLY_COLUMNS, ([kind, key, count] for kind, key, count in counts))
 
 
-def _consent(record: Signup | Pledge | Question) -> dict[str, Any]:
+def _consent(record: Signup | Pledge | Question | PressRequest) -> dict[str, Any]:
     return {
         "consent_version": record.consent_version,
         "consent_text": record.consent_text,
@@ -332,6 +380,26 @@ def bundle(event: Event) -> dict[str, Any]:
             }
             for q in questions_of(event)
         ],
+        "press_requests": [
+            {
+                "uuid": p.uuid,
+                "name": p.name,
+                "email": p.email,
+                "outlet": p.outlet,
+                "website": p.website,
+                "past_work": p.past_work,
+                "commissioned": p.commissioned,
+                "outline": p.outline,
+                "deadline": p.deadline.isoformat() if p.deadline else None,
+                "message": p.message,
+                "recipient": p.recipient,
+                "locale": p.locale,
+                "handled": p.handled,
+                **_consent(p),
+                "created_at": _time(p.created_at),
+            }
+            for p in press_requests_of(event)
+        ],
         "tallies": [
             {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
             for t in tallies
@@ -349,6 +417,7 @@ FORMATS: dict[str, tuple[Callable[[Event], Iterable[str] | str], bool]] = {
     "mailchimp": (mailchimp_csv, True),
     "pledges": (pledges_csv, True),
     "questions": (questions_csv, True),
+    "press": (press_csv, True),
     "tallies": (tallies_csv, False),
     "json": (json_bundle, True),
 }

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
 from kiosk.services.signups import find_signup, known_interests, merge_interests
@@ -218,6 +218,26 @@ def _question(f: _Fields) -> dict[str, Any]:
     }
 
 
+def _press_request(f: _Fields) -> dict[str, Any]:
+    return {
+        "uuid": f.uuid(),
+        "name": f.text("name", 120, required=True),
+        "email": f.text("email", 254, required=True).strip().lower(),
+        "outlet": f.text("outlet", 160),
+        "website": f.text("website", 300),
+        "past_work": f.text("past_work", 5000),
+        "commissioned": f.boolean("commissioned"),
+        "outline": f.text("outline", 5000),
+        "deadline": f.day("deadline"),
+        "message": f.text("message", 5000),
+        "recipient": f.text("recipient", 160),
+        "locale": f.text("locale", 12),
+        "handled": f.boolean("handled"),
+        **f.consent(),
+        "created_at": f.time("created_at"),
+    }
+
+
 def _tally(f: _Fields) -> dict[str, Any]:
     kinds = (Tally.OPENER, Tally.FAQ_OPEN, Tally.FAQ_MORE, Tally.CONVERSATION)
     return {
@@ -232,6 +252,7 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
     "signups": (Signup, _signup),
     "pledges": (Pledge, _pledge),
     "questions": (Question, _question),
+    "press_requests": (PressRequest, _press_request),
     "tallies": (Tally, _tally),
 }
 

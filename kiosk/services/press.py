@@ -13,6 +13,7 @@ from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, PressRequest
+from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
@@ -111,20 +112,26 @@ def record_press_request(
     return save_once(record, consent=agreed, wording=pack.press.agreement)
 
 
-def press_requests_of(event: Event, *, waiting_only: bool = False) -> list[PressRequest]:
-    query = select(PressRequest).where(PressRequest.event_id == event.id)
-    if waiting_only:
-        query = query.where(PressRequest.handled.is_(False))
-    return list(db.session.scalars(query.order_by(PressRequest.id)))
-
-
-def mark_handled(request_id: int) -> PressRequest | None:
-    """Mark a request passed on and answered: one atomic UPDATE, however many tabs click."""
-    record = db.session.get(PressRequest, request_id)
-    if record is None:
-        return None
-    db.session.execute(
-        update(PressRequest).where(PressRequest.id == request_id).values(handled=True)
+def press_requests_of(event: Event) -> list[PressRequest]:
+    return list(
+        db.session.scalars(
+            select(PressRequest).where(PressRequest.event_id == event.id).order_by(PressRequest.id)
+        )
     )
+
+
+def mark_handled(request_id: int, actor: str = "") -> bool | None:
+    """Mark a request passed on to its recipient: None if there is no such request, else
+    whether this call marked it (an atomic UPDATE: two tabs clicking at once audit it once).
+    The audit log notes it by id, never by name."""
+    if db.session.get(PressRequest, request_id) is None:
+        return None
+    marked = db.session.execute(
+        update(PressRequest)
+        .where(PressRequest.id == request_id, PressRequest.handled.is_(False))
+        .values(handled=True)
+    ).rowcount
     db.session.commit()
-    return record
+    if marked:
+        record_audit("press.handled", f"Press request {request_id} marked handled", actor)
+    return bool(marked)
