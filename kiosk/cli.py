@@ -152,6 +152,9 @@ def event_list() -> None:
     "--rescue-cost", type=click.IntRange(1), default=None, help="Cost of one rescue in dollars"
 )
 @click.option("--tracking", default="", help="trackingSource value for donate and fundraise links")
+@click.option(
+    "--language", default=None, help="Language new visitors meet (e.g. ko); default KIOSK_LOCALE"
+)
 @click.option("--activate", is_flag=True)
 def event_create(
     name: str,
@@ -160,9 +163,15 @@ def event_create(
     goal: int,
     rescue_cost: int | None,
     tracking: str,
+    language: str | None,
     activate: bool,
 ) -> None:
     """Create an event (and make it active with --activate)."""
+    from kiosk import i18n
+
+    if language is not None and not i18n.speaks(language):
+        spoken = ", ".join(code for code, _name in i18n.languages())
+        raise click.BadParameter(f"the content pack speaks {spoken}", param_hint="--language")
     cost = rescue_cost or current_app.extensions["kiosk_content"].org["rescue_cost"]
     event = events.create_event(
         name,
@@ -171,6 +180,7 @@ def event_create(
         goal_cents=goal * 100,
         rescue_cost_cents=cost * 100,
         tracking_source=tracking,
+        locale=language,
         activate=activate,
     )
     click.echo(f"Created event {event.id}: {event.name}" + (" (active)" if activate else ""))

@@ -10,10 +10,20 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from kiosk import i18n
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.rendering import render
-from kiosk.services import dashboard, erasure, events, exports, imports, lead_auth, volunteers
+from kiosk.services import (
+    dashboard,
+    erasure,
+    events,
+    exports,
+    imports,
+    lead_auth,
+    press,
+    volunteers,
+)
 from kiosk.services.audit import recent_audit, record_audit
 from kiosk.services.settings import (
     IDLE_SECONDS,
@@ -184,6 +194,14 @@ def answered(question_id: int) -> Response:
     return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]
 
 
+@bp.post("/press/<int:request_id>/handled")
+def press_handled(request_id: int) -> Response:
+    """Take a press request off the dashboard once it was passed on to its recipient."""
+    if press.mark_handled(request_id, actor=client_address()) is None:
+        abort(404)
+    return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]
+
+
 # ---- Events ----------------------------------------------------------------------------
 
 
@@ -225,6 +243,9 @@ def parse_event_form(form: dict[str, str]) -> tuple[dict[str, object], dict[str,
     tracking = form.get("tracking_source", "").strip()
     if len(tracking) > 80 or not all(c.isalnum() or c in "-_." for c in tracking):
         errors["tracking_source"] = _("Use letters, digits, - _ or . only (at most 80).")
+    locale = form.get("locale", "")
+    if locale and not i18n.speaks(locale):
+        errors["locale"] = _("Choose one of the languages offered.")
     values = {
         "name": name,
         "on": on,
@@ -232,6 +253,7 @@ def parse_event_form(form: dict[str, str]) -> tuple[dict[str, object], dict[str,
         "goal_cents": _dollars(form.get("goal", ""), "goal", errors, 0),
         "rescue_cost_cents": _dollars(form.get("rescue_cost", ""), "rescue_cost", errors, 1),
         "tracking_source": tracking,
+        "locale": locale or None,
     }
     return values, errors
 
@@ -251,6 +273,7 @@ def _form_of(event: Event | None) -> dict[str, str]:
         "goal": f"{event.goal_cents / 100:g}",
         "rescue_cost": f"{event.rescue_cost_cents / 100:g}",
         "tracking_source": event.tracking_source,
+        "locale": event.locale or "",
     }
 
 

@@ -34,6 +34,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.erase_event": {"event_id": "1"},
     "lead.summary": {"event_id": "1"},
     "lead.answered": {"question_id": "1"},
+    "lead.press_handled": {"request_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
 }
 

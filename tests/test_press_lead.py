@@ -7,12 +7,15 @@ import json
 import threading
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import AuditEntry, PressRequest
+from kiosk.models import AuditEntry, Event, PressRequest
 from kiosk.services import dashboard, exports, imports, press
 from kiosk.services.events import active_event, create_event
+from tests.helpers import HX, assert_fragment, assert_full_page
+from tests.lead_helpers import log_in, set_passphrase
 
 
 def request_from(name: str, email: str, **changes) -> PressRequest:
@@ -125,3 +128,93 @@ def test_press_requests_travel_to_another_kiosk_in_the_json_bundle_once(app):
         imports.import_bundle(json.dumps(bundle))
         names = db.session.scalars(select(PressRequest.name).order_by(PressRequest.id))
         assert list(names) == ["Jo", "Jo"]
+
+
+# ---- The lead's console ------------------------------------------------------------------
+
+
+@pytest.fixture
+def lead_client(app, client):
+    set_passphrase(app)
+    assert log_in(client).status_code == 303
+    return client
+
+
+def test_a_press_request_shows_on_the_dashboard_until_marked_handled(app, client, lead_client):
+    visitor = app.test_client()
+    form = {
+        "name": "Jo Reporter",
+        "outlet": "The Daily Example",
+        "website": "daily.example.com",
+        "commissioned": "yes",
+        "outline": "First jobs",
+        "deadline": "2026-12-20",
+        "topics": "Work, friends,\nlanguage",
+        "email": "jo@daily.example.com",
+        "agree": "y",
+    }
+    assert visitor.post("/press/request", data=form).status_code == 303
+    html = assert_full_page(lead_client.get("/lead/"))
+    panel = html.split('id="press_title"')[1].split("</section>")[0]
+    assert "Jo Reporter" in panel and "The Daily Example" in panel
+    assert "For Connect: North Korea" in panel and "deadline 2026-12-20" in panel
+    assert "mailto:jo@daily.example.com" in panel and "commissioned" in panel
+    with app.app_context():
+        request_id = db.session.scalar(select(PressRequest.id))
+    fragment = assert_fragment(lead_client.post(f"/lead/press/{request_id}/handled", headers=HX))
+    assert "Jo Reporter" not in fragment and "No press requests waiting." in fragment
+    with app.app_context():
+        assert db.session.get(PressRequest, request_id).handled
+        actions = db.session.scalars(select(AuditEntry.action))
+        assert "press.handled" in list(actions)
+    assert lead_client.post("/lead/press/9999/handled").status_code == 404
+
+
+def test_only_the_lead_may_mark_a_press_request_handled(app, client):
+    with app.app_context():
+        record_id = request_from("Jo", "jo@example.com").id
+    response = client.post(f"/lead/press/{record_id}/handled")
+    assert response.status_code == 303 and "/lead/login" in response.headers["Location"]
+    with app.app_context():
+        assert not db.session.get(PressRequest, record_id).handled
+
+
+def test_the_data_page_offers_the_press_csv(lead_client):
+    assert 'name="format" value="press"' in lead_client.get("/lead/data").get_data(as_text=True)
+    response = lead_client.post("/lead/export", data={"event": "1", "format": "press"})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith("_press.csv")
+    assert response.get_data(as_text=True).startswith("\ufeffName,Outlet,Email")
+
+
+def test_the_event_form_chooses_the_language_new_visitors_meet(app, lead_client):
+    event_id = active_event_id(app)
+    page = lead_client.get(f"/lead/events/{event_id}/edit").get_data(as_text=True)
+    assert '<option value="ko" lang="ko" >한국어</option>' in page
+    form = {"name": "Bazaar", "date": "2026-11-28", "goal": "3000", "rescue_cost": "3000"}
+    assert (
+        lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": "xx"}).status_code
+        == 422
+    )
+    response = lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": "ko"})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(Event, event_id).locale == "ko"
+    assert '<html lang="ko">' in app.test_client().get("/").get_data(as_text=True)
+    lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": ""})
+    with app.app_context():
+        assert db.session.get(Event, event_id).locale is None
+
+
+def test_kiosk_event_create_takes_the_language_of_the_event(app, runner):
+    result = runner.invoke(args=["event", "create", "--name", "바자회", "--language", "ko"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(Event.locale).where(Event.name == "바자회")) == "ko"
+    refused = runner.invoke(args=["event", "create", "--name", "X", "--language", "xx"])
+    assert refused.exit_code != 0 and "speaks en, ko" in refused.output
+
+
+def active_event_id(app) -> int:
+    with app.app_context():
+        return active_event().id

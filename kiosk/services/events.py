@@ -56,6 +56,7 @@ def create_event(
     goal_cents: int = 300_000,
     rescue_cost_cents: int = 300_000,
     tracking_source: str = "",
+    locale: str | None = None,
     activate: bool = False,
 ) -> Event:
     event = Event(
@@ -65,6 +66,7 @@ def create_event(
         goal_cents=goal_cents,
         rescue_cost_cents=rescue_cost_cents,
         tracking_source=tracking_source,
+        locale=locale,
     )
     db.session.add(event)
     db.session.flush()
@@ -84,6 +86,7 @@ def update_event(
     goal_cents: int,
     rescue_cost_cents: int,
     tracking_source: str,
+    locale: str | None = None,
 ) -> Event:
     """Change an event's details; its status and records stay as they are."""
     event.name = name
@@ -92,6 +95,7 @@ def update_event(
     event.goal_cents = goal_cents
     event.rescue_cost_cents = rescue_cost_cents
     event.tracking_source = tracking_source
+    event.locale = locale
     db.session.commit()
     return event
 
