@@ -26,6 +26,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # the pledge's stays longer, so the visitor can scan its QR code.
         "KIOSK_THANKS_SECONDS": 8,
         "KIOSK_PLEDGE_THANKS_SECONDS": 45,
+        # A tablet's request without an answer after this many seconds is sent again (same
+        # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
+        "KIOSK_REQUEST_TIMEOUT_SECONDS": 10,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
         "MAX_CONTENT_LENGTH": 64 * 1024,

@@ -1,9 +1,10 @@
 """Calm error screens for visitors, and a clear cause for the volunteer.
 
-No error ever shows a traceback: these handlers render a plain page (or, for htmx, the
-same panel retargeted into <main>), and a database failure is rolled back, logged with
-its cause (never the statement or its values: they hold people's data) and kept for
-/healthz until the next successful write.
+No error ever shows a traceback or a bare framework page: these handlers render the kiosk's
+own page (the visitor navigation, a way back, the idle reset) or, for htmx, the same panel
+retargeted into <main>. A database failure is rolled back, logged with its cause (never the
+statement or its values: they hold people's data) and kept for /healthz until the next
+successful write.
 """
 
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
     InternalServerError,
+    MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
 )
@@ -142,17 +144,6 @@ def too_large(error: RequestEntityTooLarge) -> Response:
     )
 
 
-def not_found(error: NotFound) -> Response:
-    """A page that is not there: said calmly, in the visitor's language, with the way back."""
-    return render_error(
-        404,
-        "not_found",
-        _l("This page isn't here"),
-        _l("It may have moved. Start again from the first screen."),
-        back_href=url_for("visitor.index"),
-    )
-
-
 def database_failed(error: DatabaseError) -> Response:
     """Roll back, tell the visitor to find a volunteer, and name the cause for them."""
     try:
@@ -178,6 +169,45 @@ def database_failed(error: DatabaseError) -> Response:
     )
 
 
+def _way_back() -> tuple[str, str]:
+    """Where "back" leads from a page that is not there: the lead's pages, or the opener."""
+    if request.path.startswith("/lead") and "lead.index" in current_app.view_functions:
+        return url_for("lead.index"), str(_l("Back to the team lead's pages"))
+    return url_for("visitor.index"), str(_l("Back to the start"))
+
+
+def not_found(error: NotFound) -> Response:
+    back_href, back_label = _way_back()
+    return render_error(
+        404,
+        "not_found",
+        _l("We can't find that page"),
+        _l(
+            "It may have moved, or the address has a small typo. Nothing is lost: everything "
+            "on this kiosk starts from its first screen."
+        ),
+        back_href=back_href,
+        back_label=back_label,
+    )
+
+
+def method_not_allowed(error: MethodNotAllowed) -> Response:
+    back_href, back_label = _way_back()
+    response = render_error(
+        405,
+        "method_not_allowed",
+        _l("That didn't work"),
+        _l(
+            "This page can't be used that way, and nothing was changed. Please start again "
+            "from the first screen."
+        ),
+        back_href=back_href,
+        back_label=back_label,
+    )
+    response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+    return response
+
+
 def internal_error(error: InternalServerError) -> Response:
     current_app.logger.error("Unhandled error on %s %s", request.method, request.path)
     return render_error(
@@ -192,8 +222,9 @@ def internal_error(error: InternalServerError) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(BadRequest, bad_request)
-    app.register_error_handler(NotFound, not_found)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(NotFound, not_found)
+    app.register_error_handler(MethodNotAllowed, method_not_allowed)
     app.register_error_handler(DatabaseError, database_failed)
     app.register_error_handler(InternalServerError, internal_error)
     if not event.contains(Session, "after_commit", _forget_problem_after_commit):

@@ -45,9 +45,11 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-# Changed after every stored sign-up, pledge or question. Chromium keeps a no-store page in
-# its back-forward cache only while no HttpOnly cookie changed, so the next visitor's Back
-# cannot bring the previous visitor's page back.
+# Changed after every stored sign-up, pledge or question, and whenever a kiosk page with
+# fields is left (kiosk.js posts to /visit/end). Chromium keeps a no-store page in its
+# back-forward cache only while no HttpOnly cookie changed, so the next visitor's Back
+# cannot bring the previous visitor's page back. (kiosk.js also empties the fields as the
+# page is left: the cookie is the second lock, for a page left before its answer.)
 VISIT_COOKIE = "kiosk_visit"
 # The forms that store a visitor's personal data: once one is stored, that visit is over.
 PERSONAL_FORMS = {
@@ -81,6 +83,11 @@ def rotate_visit_cookie(response: Response) -> Response:
     return response
 
 
+def end_visit() -> Response:
+    """A kiosk page with fields was left (kiosk.js says so as it goes): a fresh cookie."""
+    return rotate_visit_cookie(Response(status=204))
+
+
 def end_visit_after_personal_data(response: Response) -> Response:
     """A stored sign-up (303, or 200 for htmx; 422 is a form to fix) rotates the cookie."""
     stored = response.status_code in (200, 303)
@@ -92,3 +99,4 @@ def end_visit_after_personal_data(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.after_request(end_visit_after_personal_data)
+    app.add_url_rule("/visit/end", "end_visit", end_visit, methods=["POST"])

@@ -135,6 +135,17 @@ def test_a_form_still_to_fix_or_a_plain_page_keeps_the_cookie(client):
     assert visit_cookie(client.post("/opener", data={"choice": "people"})) is None
 
 
+def test_leaving_a_page_with_fields_ends_the_visit_with_a_fresh_httponly_cookie(client):
+    """kiosk.js posts here as a page with fields is left (see tests/browser/test_bfcache_*)."""
+    first = client.post("/visit/end")
+    second = client.post("/visit/end")
+    assert (first.status_code, second.status_code) == (204, 204)
+    assert visit_cookie(first) != visit_cookie(second)
+    assert "HttpOnly" in visit_cookie(first)
+    assert first.headers["Cache-Control"] == "no-store"
+    assert client.get("/visit/end").status_code == 405
+
+
 def test_every_lead_page_and_export_is_strict_and_never_stored(app, client):
     set_passphrase(app)
     assert log_in(client).status_code == 303

@@ -1,117 +1,515 @@
-// Kiosk behaviour that only a browser can do: the idle reset.
-//
-// After data-idle-seconds without a touch, a "Still there?" card counts down
-// data-idle-countdown seconds; any touch or key cancels it. At zero the page is
-// replaced by data-idle-home (location.replace: no history entry to go Back to), which
-// throws away every half-filled form of the visitor who walked away and returns to the
-// opener in the event's default language.
+// Kiosk behaviour that only a browser can do, in four parts:
+//   1. Connection trouble: a calm banner, retries of the same request, recovery without a touch.
+//   2. Nothing typed survives the visitor: a page left behind is emptied, and comes back fresh.
+//   3. The idle reset and the thank-you's return: never to a browser error page.
+//   4. Focus and announcements after every in-page swap.
+// Nothing here is written to browser storage: what a visitor typed lives only in the page.
 (function () {
   "use strict";
 
   const body = document.body;
-  const idleSeconds = Number(body.dataset.idleSeconds || 0);
-  if (!idleSeconds) return; // volunteer and lead pages do not reset themselves
-
-  const countdownSeconds = Math.min(Number(body.dataset.idleCountdown || 10), idleSeconds);
+  // Visitor and volunteer screens reset themselves when idle; the lead's pages do not.
+  const kioskScreen = body.hasAttribute("data-idle-seconds");
   const home = body.dataset.idleHome || "/";
-  const homePath = body.dataset.homePath || "/";
+  // Where the opener lives and the event's language: a screen already at both is as the next
+  // visitor should find it (the idle home may be a route that sets the language first).
+  const homePath = body.dataset.homePath || home;
   const defaultLang = body.dataset.defaultLang || document.documentElement.lang;
-  const overlay = document.getElementById("idle_overlay");
-  const counter = document.getElementById("idle_count");
-  let idleTimer = null;
-  let tickTimer = null;
-  let remaining = 0;
+  const announcer = document.getElementById("announcer");
+  const banner = document.getElementById("offline_banner");
+  // Fields a person types into or picks; hidden tokens and buttons are not theirs.
+  const TYPED =
+    "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset]):not([type=image]), textarea, select";
+  const PROBE_TIMEOUT_MS = 2500;
+  const RETRY_EVERY_MS = 2000;
 
-  function isPristineHome() {
-    // Nothing to clear: the untouched opener, in the default language, needs no reset.
-    return (
-      location.pathname === homePath &&
-      document.documentElement.lang === defaultLang &&
-      !document.querySelector("[data-dirty], .reframe")
+  function noop() {}
+
+  function csrfHeaders() {
+    try {
+      return JSON.parse(body.getAttribute("hx-headers") || "{}");
+    } catch (error) {
+      return {};
+    }
+  }
+
+  // Polite news for screen readers, through the page's one live region. Emptied first so
+  // the same words said twice are read twice.
+  function announce(text) {
+    if (!announcer || !text) return;
+    announcer.textContent = "";
+    window.setTimeout(function () {
+      announcer.textContent = text.replace(/\s+/g, " ").trim();
+    }, 50);
+  }
+
+  // ---- 1. Connection trouble -------------------------------------------------------------
+  //
+  // A request that cannot reach the server (htmx:sendError, htmx:timeout, or a gateway's
+  // 5xx) shows the banner and is kept, with what was sent, in `pending`. A light probe (a
+  // small static file, data-probe-url) runs every few seconds; once it answers, each kept
+  // request is sent again (the same fields, so the same idempotency key) and its answer
+  // swapped in as usual.
+
+  let offline = false;
+  let probeTimer = null;
+  const pending = new Map(); // element that sent it -> {verb, path, values, target, submitter}
+  let afterReconnect = null; // the one navigation that waits for the server
+
+  function reachable() {
+    if (navigator.onLine === false) return Promise.resolve(false);
+    const controller = new AbortController();
+    const timer = window.setTimeout(function () {
+      controller.abort();
+    }, PROBE_TIMEOUT_MS);
+    return fetch(body.dataset.probeUrl, {
+      cache: "no-store",
+      credentials: "same-origin",
+      signal: controller.signal,
+    })
+      .then(
+        function () {
+          return true; // any answer, even a 503, means the kiosk is there
+        },
+        function () {
+          return false;
+        }
+      )
+      .finally(function () {
+        window.clearTimeout(timer);
+      });
+  }
+
+  function probeLater(delay) {
+    if (probeTimer !== null) return;
+    probeTimer = window.setTimeout(function () {
+      probeTimer = null;
+      reachable().then(function (ok) {
+        if (ok) reconnected();
+        else if (offline) probeLater(RETRY_EVERY_MS);
+      });
+    }, delay);
+  }
+
+  function wentOffline() {
+    if (!kioskScreen) return;
+    if (!offline) {
+      offline = true;
+      if (banner) {
+        banner.hidden = false;
+        announce(banner.textContent);
+      }
+    }
+    probeLater(RETRY_EVERY_MS);
+  }
+
+  function reconnected() {
+    if (offline) {
+      offline = false;
+      if (banner) {
+        banner.hidden = true;
+        announce(banner.dataset.backText);
+      }
+    }
+    window.clearTimeout(probeTimer);
+    probeTimer = null;
+    sendPending().then(function () {
+      if (offline) return; // a request failed again: keep waiting
+      const next = afterReconnect;
+      afterReconnect = null;
+      if (next) next();
+    });
+  }
+
+  // Run `action` once the server answers; until then show the banner (and `meanwhile`).
+  function whenReachable(action, meanwhile) {
+    afterReconnect = action;
+    reachable().then(function (ok) {
+      if (ok) {
+        reconnected();
+      } else {
+        if (meanwhile) meanwhile();
+        wentOffline();
+      }
+    });
+  }
+
+  function polled(elt) {
+    return Boolean(elt && elt.closest && elt.closest("[hx-trigger*='every']"));
+  }
+
+  function keepForLater(event) {
+    const detail = event.detail || {};
+    const config = detail.requestConfig;
+    wentOffline();
+    if (!config || !detail.elt || polled(detail.elt)) return; // a poll simply polls again
+    const values = new FormData();
+    config.formData.forEach(function (value, key) {
+      values.append(key, value);
+    });
+    const trigger = config.triggeringEvent;
+    pending.set(detail.elt, {
+      verb: config.verb,
+      path: config.path,
+      values: values,
+      target: detail.target,
+      submitter: trigger && trigger.submitter ? trigger.submitter.name : null,
+    });
+  }
+
+  // What to send again: the form as it is now (the visitor may have corrected it), plus
+  // the button that sent it (an opener choice); any other source sends what it sent.
+  function valuesToResend(elt, request) {
+    if (!(elt instanceof HTMLFormElement)) return request.values;
+    const values = new FormData(elt);
+    if (request.submitter && request.values.has(request.submitter)) {
+      values.set(request.submitter, request.values.get(request.submitter));
+    }
+    return values;
+  }
+
+  // A request whose screen was cleared meanwhile (idle reset) is still delivered, out of
+  // sight: the visitor pressed "Send" and was told their details were safe.
+  function deliverOutOfSight(request) {
+    return fetch(request.path, {
+      method: request.verb.toUpperCase(),
+      body: new URLSearchParams(request.values),
+      headers: Object.assign({ "HX-Request": "true" }, csrfHeaders()),
+      credentials: "same-origin",
+    }).then(noop, function () {
+      pending.set({}, request); // no element: sent out of sight again next time
+      wentOffline();
+    });
+  }
+
+  function sendPending() {
+    const sending = [];
+    pending.forEach(function (request, elt) {
+      pending.delete(elt);
+      if (elt instanceof Element && elt.isConnected) {
+        const target = request.target && request.target.isConnected ? request.target : undefined;
+        sending.push(
+          htmx
+            .ajax(request.verb, request.path, {
+              source: elt,
+              target: target,
+              values: valuesToResend(elt, request),
+            })
+            .catch(noop)
+        );
+      } else if (request.verb !== "get") {
+        sending.push(deliverOutOfSight(request));
+      }
+    });
+    return Promise.all(sending);
+  }
+
+  if (kioskScreen) {
+    document.addEventListener("htmx:sendError", keepForLater);
+    document.addEventListener("htmx:timeout", keepForLater);
+    document.addEventListener("htmx:responseError", function (event) {
+      const status = event.detail.xhr ? event.detail.xhr.status : 0;
+      if (status >= 500) keepForLater(event); // a gateway between us and the kiosk
+    });
+    document.addEventListener("htmx:afterRequest", function (event) {
+      const xhr = event.detail.xhr;
+      if (!xhr || xhr.status === 0) return;
+      pending.delete(event.detail.elt);
+      if (offline) reconnected();
+    });
+    window.addEventListener("offline", wentOffline);
+    window.addEventListener("online", function () {
+      if (offline) {
+        window.clearTimeout(probeTimer);
+        probeTimer = null;
+        probeLater(0);
+      }
+    });
+    const timeout = Number(body.dataset.requestTimeout || 0);
+    if (timeout > 0 && window.htmx) htmx.config.timeout = timeout * 1000;
+  }
+
+  // ---- 2. Nothing typed survives the visitor ---------------------------------------------
+  //
+  // Chromium keeps a page it leaves in its back-forward cache, fields and all, even with
+  // Cache-Control: no-store. So a page with fields is emptied as it is left (pagehide),
+  // tells the server the visit ended (a fresh HttpOnly cookie: Chromium then drops no-store
+  // pages from that cache), and if it is shown again from the cache it reloads fresh.
+  // Links that leave such a page replace it in the history: Back cannot find it.
+
+  function hasFields() {
+    return document.querySelector(TYPED) !== null;
+  }
+
+  // A page holding one visitor's visit: fields, or a thank-you (it may show a pledge).
+  function holdsAVisit() {
+    return hasFields() || document.querySelector("[data-return-after]") !== null;
+  }
+
+  function scrub(root) {
+    (root || document).querySelectorAll(TYPED).forEach(function (field) {
+      if (field.type === "checkbox" || field.type === "radio") {
+        field.checked = false;
+        field.defaultChecked = false;
+      } else if (field.tagName === "SELECT") {
+        Array.prototype.forEach.call(field.options, function (option) {
+          option.selected = false;
+          option.defaultSelected = false;
+        });
+      } else {
+        field.value = "";
+        field.defaultValue = "";
+      }
+    });
+  }
+
+  function endVisit() {
+    if (!body.dataset.endVisit) return;
+    fetch(body.dataset.endVisit, {
+      method: "POST",
+      keepalive: true,
+      credentials: "same-origin",
+      headers: csrfHeaders(),
+    }).catch(noop);
+  }
+
+  function navigationType() {
+    const entries = performance.getEntriesByType ? performance.getEntriesByType("navigation") : [];
+    return entries.length ? entries[0].type : "";
+  }
+
+  window.addEventListener("pagehide", function () {
+    if (!hasFields()) return;
+    scrub();
+    if (kioskScreen) endVisit();
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      // Back or Forward brought a kept page back.
+      if (!kioskScreen) {
+        location.reload(); // the lead's pages: always as the server has them now
+      } else if (holdsAVisit()) {
+        scrub();
+        const fresh = document.querySelector("[data-return-after]") ? home : location.href;
+        whenReachable(function () {
+          location.replace(fresh);
+        }, clearInPlace);
+      }
+    } else if (navigationType() === "back_forward") {
+      // Fetched again, but a browser may refill fields it remembers: back to the server's.
+      document.querySelectorAll("form").forEach(function (form) {
+        form.reset();
+      });
+    }
+  });
+
+  // ---- 3. Leaving a screen, the idle reset and the thank-you's return ---------------------
+  //
+  // On kiosk screens every link and plain form first checks that the kiosk answers, so a
+  // visitor never lands on the browser's own "no connection" page: without an answer the
+  // banner shows and the page opens by itself once the kiosk is back.
+
+  function go(url, replace) {
+    if (replace) location.replace(url);
+    else location.assign(url);
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!kioskScreen || event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const link = event.target.closest && event.target.closest("a[href]");
+    if (!link || link.target || link.hasAttribute("download")) return;
+    const url = new URL(link.href, location.href);
+    if (url.origin !== location.origin) return;
+    if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
+    event.preventDefault();
+    const replace = holdsAVisit() || link.hasAttribute("data-return-now");
+    whenReachable(function () {
+      go(url.href, replace);
+    });
+  });
+
+  const resubmitting = new WeakSet();
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (resubmitting.has(form)) {
+      resubmitting.delete(form);
+      return;
+    }
+    if (!kioskScreen || event.defaultPrevented) return; // htmx's own forms say so
+    event.preventDefault();
+    const submitter = event.submitter && event.submitter.form === form ? event.submitter : null;
+    whenReachable(function () {
+      if (!form.isConnected) return;
+      resubmitting.add(form);
+      if (submitter) form.requestSubmit(submitter);
+      else form.requestSubmit();
+    });
+  });
+
+  // The opener as first shown, kept in memory: an idle reset without the server goes back
+  // to it in place.
+  const openerPanel = document.getElementById("opener_panel");
+  const pristineOpener =
+    openerPanel && !openerPanel.querySelector(".reframe") ? openerPanel.cloneNode(true) : null;
+  let cleared = false;
+
+  // The idle reset without a server: every field emptied, and the opener shown again (it is
+  // this page: nothing more to do) or a calm welcome until the opener can be loaded. Kept
+  // requests are still delivered once the kiosk answers. True when back at the opener.
+  function clearInPlace() {
+    scrub();
+    const panel = document.getElementById("opener_panel");
+    const main = document.getElementById("main");
+    let atOpener = false;
+    if (pristineOpener && panel) {
+      const fresh = pristineOpener.cloneNode(true);
+      panel.replaceWith(fresh);
+      if (window.htmx) htmx.process(fresh);
+      atOpener = true;
+    } else if (main) {
+      const template = document.getElementById("cleared_screen");
+      main.replaceChildren();
+      if (template) main.appendChild(template.content.cloneNode(true));
+      cleared = true;
+    }
+    const heading = main && main.querySelector("h1");
+    if (heading) focusHeading(heading);
+    window.scrollTo(0, 0);
+    return atOpener;
+  }
+
+  function returnHome() {
+    whenReachable(
+      function () {
+        location.replace(home);
+      },
+      function () {
+        const atOpener = clearInPlace();
+        if (atOpener && document.documentElement.lang === defaultLang) afterReconnect = null;
+      }
     );
   }
 
-  function startOver() {
-    location.replace(home);
-  }
+  // After data-idle-seconds without a touch, a "Still there?" card counts down
+  // data-idle-countdown seconds; any touch or key cancels it. At zero the opener replaces
+  // the page (location.replace: no history entry to go Back to), throwing away every
+  // half-filled form of the visitor who walked away.
+  (function idleReset() {
+    const idleSeconds = Number(body.dataset.idleSeconds || 0);
+    if (!idleSeconds) return;
 
-  function tick() {
-    remaining -= 1;
-    if (counter) counter.textContent = String(remaining);
-    if (remaining <= 0) {
-      startOver();
+    const countdownSeconds = Math.min(Number(body.dataset.idleCountdown || 10), idleSeconds);
+    const overlay = document.getElementById("idle_overlay");
+    const counter = document.getElementById("idle_count");
+    let idleTimer = null;
+    let tickTimer = null;
+    let remaining = 0;
+
+    function isPristine() {
+      // Nothing to clear: the untouched opener (or a screen already cleared) needs no reset.
+      if (cleared) return true;
+      return (
+        location.pathname === homePath &&
+        document.documentElement.lang === defaultLang &&
+        !document.querySelector("[data-dirty], .reframe")
+      );
     }
-  }
 
-  function showCountdown() {
-    if (isPristineHome()) {
-      schedule();
-      return;
-    }
-    remaining = countdownSeconds;
-    if (counter) counter.textContent = String(remaining);
-    if (overlay) overlay.hidden = false;
-    const stay = document.getElementById("idle_stay");
-    if (stay) stay.focus({ preventScroll: true });
-    tickTimer = window.setInterval(tick, 1000);
-  }
-
-  function schedule() {
-    window.clearTimeout(idleTimer);
-    idleTimer = window.setTimeout(showCountdown, (idleSeconds - countdownSeconds) * 1000);
-  }
-
-  function activity() {
-    if (tickTimer !== null) {
+    function hideCountdown() {
       window.clearInterval(tickTimer);
       tickTimer = null;
       if (overlay) overlay.hidden = true;
     }
+
+    function tick() {
+      remaining -= 1;
+      if (counter) counter.textContent = String(remaining);
+      if (remaining <= 0) {
+        hideCountdown();
+        returnHome();
+      }
+    }
+
+    function showCountdown() {
+      if (isPristine()) {
+        schedule();
+        return;
+      }
+      remaining = countdownSeconds;
+      if (counter) counter.textContent = String(remaining);
+      if (overlay) overlay.hidden = false;
+      const stay = document.getElementById("idle_stay");
+      if (stay) stay.focus({ preventScroll: true });
+      tickTimer = window.setInterval(tick, 1000);
+    }
+
+    function schedule() {
+      window.clearTimeout(idleTimer);
+      idleTimer = window.setTimeout(showCountdown, (idleSeconds - countdownSeconds) * 1000);
+    }
+
+    function activity() {
+      if (tickTimer !== null) hideCountdown();
+      schedule();
+    }
+
+    ["pointerdown", "keydown", "input", "wheel", "touchstart"].forEach(function (name) {
+      document.addEventListener(name, activity, { capture: true, passive: true });
+    });
+    // A page restored from the back-forward cache starts its timer afresh.
+    window.addEventListener("pageshow", activity);
     schedule();
-  }
+  })();
 
-  ["pointerdown", "keydown", "input", "wheel", "touchstart"].forEach(function (name) {
-    document.addEventListener(name, activity, { capture: true, passive: true });
-  });
-  // A page restored from the back-forward cache must start its timer afresh.
-  window.addEventListener("pageshow", activity);
-  schedule();
-})();
-
-// A thank-you block (data-return-after="8") goes back to the opener by itself. It may
-// arrive with the page or be swapped in by htmx, so both are watched. location.replace
-// takes the thank-you (and the form under it) out of the history: Back finds no entry.
-(function () {
-  "use strict";
-
-  let pending = null;
-
+  // A thank-you block (data-return-after="8") goes back to the opener by itself. It may
+  // arrive with the page or be swapped in by htmx, so both are watched.
+  let returnTimer = null;
   function armReturn() {
     const target = document.querySelector("[data-return-after]");
     if (!target) return;
     const seconds = Number(target.dataset.returnAfter || 0);
-    const home = target.dataset.returnHome || "/";
     if (!(seconds > 0)) return;
-    window.clearTimeout(pending);
-    pending = window.setTimeout(function () {
-      location.replace(home);
-    }, seconds * 1000);
+    window.clearTimeout(returnTimer);
+    returnTimer = window.setTimeout(returnHome, seconds * 1000);
+  }
+  document.addEventListener("htmx:afterSwap", armReturn);
+  armReturn();
+
+  // ---- 4. Focus and announcements ----------------------------------------------------------
+  //
+  // After an in-page swap on a visitor screen (opener answer, FAQ, a form's errors, the
+  // thank-you), focus moves to the new content's heading and #announcer says what changed:
+  // the new content's data-announce, data-announce-errors for a form with errors, else the
+  // heading. Focus already reads the heading, so the news adds to it rather than repeat it.
+  // Polled regions (the live chart) never take focus.
+
+  function focusHeading(heading) {
+    if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+    const box = heading.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) {
+      heading.scrollIntoView({ block: "start" });
+    }
   }
 
-  // "Done" goes home without leaving the thank-you in the history either.
-  document.addEventListener("click", function (event) {
-    const link = event.target.closest && event.target.closest("a[data-return-now]");
-    if (!link) return;
-    event.preventDefault();
-    location.replace(link.href);
+  const answered = new WeakSet();
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!body.classList.contains("visitor")) return;
+    const content = event.target;
+    const xhr = event.detail && event.detail.xhr;
+    if (!(content instanceof Element) || !content.isConnected || polled(content)) return;
+    if (xhr && answered.has(xhr)) return;
+    const heading = content.matches("h1, h2, h3")
+      ? content
+      : content.querySelector("h1, h2, h3");
+    if (!heading) return;
+    if (xhr) answered.add(xhr);
+    focusHeading(heading);
+    const news = content.closest("[data-announce]") || content.querySelector("[data-announce]");
+    if (news) announce(news.dataset.announce);
+    else if (content.querySelector("[aria-invalid=true]")) announce(body.dataset.announceErrors);
+    else announce(heading.textContent);
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
-    armReturn();
-    // After a 422, bring the first field at fault into view and focus.
-    const invalid = document.querySelector("[aria-invalid='true']");
-    if (invalid && event.detail.xhr && event.detail.xhr.status === 422) {
-      invalid.focus({ preventScroll: false });
-    }
-  });
-  armReturn();
 })();

@@ -1,0 +1,392 @@
+"""axe-core on every screen (visitor, in English and in Korean; volunteer, lead, error pages)
+at three sizes: a landscape tablet, a portrait tablet and a phone. No critical or serious
+violation; every tappable element at least 44 px each way. axe runs from the copy inside
+axe-playwright-python and makes no network request. The totals per size are printed."""
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from kiosk.services.volunteers import set_volunteer_pin
+from tests.lead_helpers import PASSPHRASE, set_passphrase
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {"landscape": (1280, 800), "portrait": (800, 1280), "phone": (390, 844)}
+VOLUNTEER_PIN = "2580"
+MIN_TAP = 44
+IMPACTS = ("critical", "serious", "moderate", "minor")
+
+Screen = Callable[[object, str], None]
+SCREENS: list[tuple[str, Screen]] = []
+
+
+def screen(name: str) -> Callable[[Screen], Screen]:
+    """Register a step of the walk: it brings the page to the screen `name`."""
+
+    def register(step: Screen) -> Screen:
+        SCREENS.append((name, step))
+        return step
+
+    return register
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return {"WTF_CSRF_ENABLED": True, "KIOSK_THANKS_SECONDS": 600, "PROPAGATE_EXCEPTIONS": False}
+
+
+@pytest.fixture(autouse=True)
+def walkable(app):
+    """A PIN, a passphrase, and one view that fails as a bug would (for the 500 page)."""
+    with app.app_context():
+        set_volunteer_pin(VOLUNTEER_PIN)
+    set_passphrase(app)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+
+# ---- Visitor -------------------------------------------------------------------------------
+
+
+@screen("opener")
+def opener(page, base: str) -> None:
+    page.goto(base + "/")
+
+
+@screen("reframe")
+def reframe(page, base: str) -> None:
+    page.get_by_role("button", name="The people").click()
+    page.get_by_text("You said:").wait_for()
+
+
+@screen("FAQ, an entry open")
+def faq_open(page, base: str) -> None:
+    page.goto(base + "/faq")
+    page.locator("#faq_entry-rescue-cost").get_by_role("button").click()
+    page.locator("#faq_entry-rescue-cost .faq-short").wait_for()
+
+
+@screen("Get involved")
+def involved(page, base: str) -> None:
+    page.goto(base + "/involved")
+    page.wait_for_load_state("networkidle")
+
+
+@screen("sign-up")
+def signup(page, base: str) -> None:
+    page.goto(base + "/signup")
+
+
+@screen("sign-up with errors")
+def signup_errors(page, base: str) -> None:
+    page.get_by_label("First name").fill("Aiko")
+    page.get_by_label("Email", exact=True).fill("aiko-at-example")
+    page.get_by_role("button", name="Sign me up").click()
+    page.locator(".field-error").first.wait_for()
+
+
+@screen("sign-up, the kiosk out of reach (banner)")
+def signup_offline(page, base: str) -> None:
+    page.get_by_label("Email", exact=True).fill("aiko@example.org")
+    page.get_by_label("I agree").check()
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Sign me up").click()
+    page.locator("#offline_banner").wait_for(state="visible")
+
+
+@screen("sign-up thanks")
+def signup_thanks(page, base: str) -> None:
+    page.context.set_offline(False)
+    page.locator("#signup_thanks").wait_for(timeout=10_000)
+    page.locator("#offline_banner").wait_for(state="hidden")
+
+
+@screen("still there? (idle countdown)")
+def still_there(page, base: str) -> None:
+    page.goto(base + "/involved")
+    page.evaluate("document.getElementById('idle_overlay').hidden = false")
+
+
+@screen("pledge")
+def pledge(page, base: str) -> None:
+    page.goto(base + "/pledge")
+
+
+@screen("pledge thanks")
+def pledge_thanks(page, base: str) -> None:
+    page.get_by_label("One time").check()
+    page.get_by_label("$50", exact=True).check()
+    page.get_by_role("button", name=re.compile("Pledge and show")).click()
+    page.locator("#pledge_thanks img.qr").wait_for()
+    page.wait_for_load_state("networkidle")
+
+
+@screen("ask")
+def ask(page, base: str) -> None:
+    page.goto(base + "/ask")
+
+
+@screen("ask thanks")
+def ask_thanks(page, base: str) -> None:
+    page.get_by_label("Your question").fill("How are rescues planned?")
+    page.get_by_role("button", name="Send my question").click()
+    page.locator("#ask_thanks").wait_for()
+
+
+@screen("Learn")
+def learn(page, base: str) -> None:
+    page.goto(base + "/learn")
+    page.wait_for_load_state("networkidle")
+
+
+@screen("journalists' desk")
+def press_desk(page, base: str) -> None:
+    page.goto(base + "/press")
+
+
+@screen("press request")
+def press_request(page, base: str) -> None:
+    page.get_by_role("link", name="Send a press request").click()
+    page.locator("#press_form").wait_for()
+
+
+@screen("press request with errors, the guidelines open")
+def press_request_errors(page, base: str) -> None:
+    page.get_by_label("Your name").fill("Jo Reporter")
+    page.get_by_role("button", name="Send my request").click()
+    page.locator("#agree-error").wait_for()
+    page.get_by_text("Read the interview guidelines again").click()
+
+
+@screen("press request thanks")
+def press_request_thanks(page, base: str) -> None:
+    page.get_by_label("Outlet or publication").fill("The Daily Example")
+    page.get_by_label("Professional website").fill("daily.example.com")
+    page.get_by_label("No", exact=True).check()
+    page.get_by_label("Your questions or topics").fill("Work and friendships")
+    page.get_by_label("Email", exact=True).fill("jo@daily.example.com")
+    page.get_by_label("I have read the interview guidelines").check()
+    page.get_by_role("button", name="Send my request").click()
+    page.locator("#press_thanks").wait_for()
+
+
+# The same screens in Korean: the switch on the opener, then every one of them.
+@screen("opener, 한국어")
+def opener_korean(page, base: str) -> None:
+    page.goto(base + "/")
+    page.get_by_role("link", name="한국어").click()
+    page.get_by_role("heading", name="‘북한’ 하면 무엇이 먼저 떠오르나요?").wait_for()
+
+
+@screen("reframe, 한국어")
+def reframe_korean(page, base: str) -> None:
+    page.get_by_role("button", name="사람들").click()
+    page.get_by_text("내가 고른 답:").wait_for()
+
+
+@screen("FAQ, 한국어, an entry open")
+def faq_korean(page, base: str) -> None:
+    page.goto(base + "/faq")
+    page.locator("#faq_entry-rescue-cost").get_by_role("button").click()
+    page.locator("#faq_entry-rescue-cost .faq-short").wait_for()
+
+
+@screen("sign-up with errors, 한국어")
+def signup_korean(page, base: str) -> None:
+    page.goto(base + "/signup")
+    page.get_by_role("button", name="가입하기").click()
+    page.locator(".field-error").first.wait_for()
+
+
+@screen("Learn, 한국어")
+def learn_korean(page, base: str) -> None:
+    page.goto(base + "/learn")
+    page.wait_for_load_state("networkidle")
+
+
+@screen("journalists' desk, 한국어")
+def press_desk_korean(page, base: str) -> None:
+    page.goto(base + "/press")
+
+
+@screen("press request with errors, 한국어")
+def press_request_korean(page, base: str) -> None:
+    page.goto(base + "/press/request")
+    page.get_by_role("button", name="요청 보내기").click()
+    page.locator("#agree-error").wait_for()
+
+
+@screen("still there?, 한국어")
+def still_there_korean(page, base: str) -> None:
+    page.goto(base + "/involved")
+    page.evaluate("document.getElementById('idle_overlay').hidden = false")
+
+
+# ---- Error pages -----------------------------------------------------------------------------
+
+
+@screen("404")
+def not_found(page, base: str) -> None:
+    page.goto(base + "/start")  # the next visitor: English again, for the screens below
+    page.goto(base + "/no-such-page")
+
+
+@screen("405")
+def wrong_method(page, base: str) -> None:
+    page.goto(base + "/opener")
+
+
+@screen("500")
+def failure(page, base: str) -> None:
+    page.goto(base + "/boom")
+
+
+# ---- Volunteer -------------------------------------------------------------------------------
+
+
+@screen("volunteer PIN")
+def volunteer_pin(page, base: str) -> None:
+    page.goto(base + "/volunteer/")
+
+
+@screen("volunteer, unlocked")
+def volunteer_unlocked(page, base: str) -> None:
+    page.get_by_label("PIN").fill(VOLUNTEER_PIN)
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("button", name="+1 conversation").wait_for()
+
+
+# ---- Team lead -------------------------------------------------------------------------------
+
+
+@screen("lead login")
+def lead_login(page, base: str) -> None:
+    page.goto(base + "/lead/login")
+
+
+@screen("lead dashboard")
+def lead_dashboard(page, base: str) -> None:
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Log in").click()
+    page.locator("#dashboard").wait_for()
+
+
+@screen("lead events")
+def lead_events(page, base: str) -> None:
+    page.goto(base + "/lead/events")
+
+
+@screen("lead event form")
+def lead_event_form(page, base: str) -> None:
+    page.goto(base + "/lead/events/new")
+
+
+@screen("lead data")
+def lead_data(page, base: str) -> None:
+    page.goto(base + "/lead/data")
+
+
+@screen("lead settings")
+def lead_settings(page, base: str) -> None:
+    page.goto(base + "/lead/settings")
+
+
+@screen("lead audit")
+def lead_audit(page, base: str) -> None:
+    page.goto(base + "/lead/audit")
+
+
+# ---- The walk --------------------------------------------------------------------------------
+
+# What a finger can tap. A checkbox or radio is tapped through its label.
+TAP_TARGETS_JS = """(minimum) => {
+  const small = [];
+  const seen = new Set();
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary';
+  for (const element of document.querySelectorAll(selector)) {
+    let target = element;
+    if (element.matches('input[type=checkbox], input[type=radio]')) {
+      target = element.closest('label') || (element.labels && element.labels[0]) || element;
+    }
+    if (seen.has(target) || target.closest('.skip-link')) continue;  // keyboard only
+    seen.add(target);
+    const box = target.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;  // not shown (a closed overlay)
+    if (box.width < minimum || box.height < minimum) {
+      small.push(`${Math.round(box.width)}x${Math.round(box.height)} `
+                 + target.outerHTML.replace(/\\s+/g, ' ').slice(0, 140));
+    }
+  }
+  return small;
+}"""
+
+
+def axe_findings(axe: Axe, page) -> list[tuple[str, str, int, str]]:
+    """(impact, rule, nodes, first target) for each violation on the page as it is now."""
+    results = axe.run(page)
+    return [
+        (v["impact"] or "minor", v["id"], len(v["nodes"]), str(v["nodes"][0]["target"]))
+        for v in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
+    live_server, browser, viewport, capsys
+):
+    width, height = VIEWPORTS[viewport]
+    base = live_server.url
+    context = browser.new_context(viewport={"width": width, "height": height})
+    requests: list[str] = []  # what a script of the page could have asked for
+    others: list[str] = []  # htmx's polling (live chart, dashboard), the browser's favicon
+
+    def note(request) -> None:
+        by_browser = request.resource_type == "other"
+        (others if by_browser or request.headers.get("hx-request") else requests).append(
+            request.url
+        )
+
+    context.on("request", note)
+    page = context.new_page()
+    axe = Axe()
+    totals: Counter[str] = Counter()
+    serious: list[str] = []
+    lesser: Counter[str] = Counter()  # moderate and minor, by rule: named in the output
+    small: list[str] = []
+    during_axe: list[str] = []
+    try:
+        for name, step in SCREENS:
+            step(page, base)
+            # A swap fades its content in: axe would measure the contrast of half-faded text.
+            page.evaluate("Promise.all(document.getAnimations().map(a => a.finished))")
+            page.wait_for_timeout(50)
+            before = len(requests)
+            findings = axe_findings(axe, page)
+            during_axe += [f"{name}: {url}" for url in requests[before:]]
+            for impact, rule, nodes, target in findings:
+                totals[impact] += 1
+                if impact in ("critical", "serious"):
+                    serious.append(f"{name}: {impact} {rule} ({nodes} nodes, e.g. {target})")
+                else:
+                    lesser[f"{impact} {rule} ({name})"] += 1
+            small += [f"{name}: {found}" for found in page.evaluate(TAP_TARGETS_JS, MIN_TAP)]
+    finally:
+        context.close()
+    with capsys.disabled():  # the totals show in `make test` and CI, not only on failure
+        counts = ", ".join(f"{totals[impact]} {impact}" for impact in IMPACTS)
+        print(
+            f"\naxe walk {viewport} {width}x{height}: {len(SCREENS)} screens; "
+            f"violations {counts}; {len(small)} tap targets under {MIN_TAP} px"
+        )
+        if lesser:
+            print("  on some screens: " + ", ".join(f"{k} x{n}" for k, n in sorted(lesser.items())))
+    assert during_axe == [], "axe asked the network for something"
+    assert [url for url in requests + others if not url.startswith((base, "data:"))] == []
+    assert serious == [], "\n".join(serious)
+    assert small == [], "\n".join(small)
