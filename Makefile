@@ -33,10 +33,13 @@ $(SERVER_STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/kiosk serve
 
-## Run every test: unit, request level and browser (Debian's Chromium).
+## Run every test: unit, request level and browser (Debian's Chromium), on SQLite and on a
+## throwaway PostgreSQL cluster. Two workers: the crash and contention tests (one group, on one
+## worker) run beside the rest instead of before it.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check kiosk tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## Benchmark the kiosk against a bare Flask floor (wrk from Debian); writes bench/results.md.
 bench: $(BENCH_STAMP) $(SERVER_STAMP)

@@ -35,6 +35,7 @@ DATABASE_PROBLEM = "kiosk_database_problem"
 # What the volunteer reads, keyed by words of SQLite's (or the server's) own message.
 CAUSES = [
     ("disk is full", _l("The disk is full: free some space on the kiosk computer.")),
+    ("no space left on device", _l("The disk is full: free some space on the kiosk computer.")),
     ("readonly", _l("The database file is read-only: check its permissions.")),
     ("read-only", _l("The database file is read-only: check its permissions.")),
     ("locked", _l("The database stayed busy too long: another program may be using it.")),

@@ -1,8 +1,15 @@
-"""Fixtures: an app with a fresh migrated database per test, its client and CLI runner."""
+"""Fixtures: an app with a fresh migrated database per test, on each engine, its client and
+CLI runner.
+
+Every test that uses `app` runs twice: on SQLite (`[sqlite]`) and on a throwaway PostgreSQL
+cluster (`[postgresql]`, see tests/postgres.py). A test about SQLite itself is marked
+`sqlite_only`; browser tests run on SQLite. `-m "not postgresql"` leaves the PostgreSQL runs
+out for a quick local loop; without PostgreSQL installed they skip (and fail CI).
+"""
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,27 +20,179 @@ from flask_migrate import upgrade
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.services.events import ensure_demo_event
+from tests.postgres import Cluster, PostgresNotFound, find_bindir, remove_abandoned_clusters
+
+ENGINES = ("sqlite", "postgresql")
+TEMPLATE_DATABASE = "kiosk_template"
 
 
-def _config(db_path: Path, **extra: object) -> dict[str, object]:
+def _config(database_url: str, **extra: object) -> dict[str, object]:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "WTF_CSRF_ENABLED": False,
     } | extra
 
 
-@pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the migrations once; every test starts from a copy of the result."""
-    path = tmp_path_factory.mktemp("template") / "kiosk.db"
-    os.environ["KIOSK_INSTANCE"] = str(tmp_path_factory.mktemp("instance"))
-    app = create_app(_config(path))
+def _migrate(database_url: str, instance: Path) -> None:
+    os.environ["KIOSK_INSTANCE"] = str(instance)  # never the checkout's own instance/
+    app = create_app(_config(database_url))
     with app.app_context():
         upgrade()
         db.engine.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "sqlite_only: about SQLite itself (pragmas, WAL, sqlite3 backups, the write queue)",
+        "postgresql_only: about PostgreSQL itself; no [sqlite] run",
+        "sqlite: the [sqlite] run of a test that uses the database",
+        "postgresql: the [postgresql] run of a test, on a throwaway PostgreSQL cluster",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that uses the database on both engines, unless it is about one of them.
+
+    Browser tests run on SQLite: what they prove is in the browser, not the database.
+    """
+    if "dialect" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    if marked("postgresql_only"):
+        engines = ("postgresql",)
+    elif marked("sqlite_only") or marked("browser"):
+        engines = ("sqlite",)
+    else:
+        engines = ENGINES
+    metafunc.parametrize(
+        "dialect",
+        [pytest.param(name, marks=getattr(pytest.mark, name), id=name) for name in engines],
+        indirect=True,
+    )
+
+
+# Set when PostgreSQL is not installed: how many [postgresql] runs were left out, and why.
+POSTGRES_MISSING = pytest.StashKey[tuple[int, str]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL, leave its runs out and say so once (not one skip per test)."""
+    runs = [item for item in items if item.get_closest_marker("postgresql")]
+    if not runs:
+        return
+    try:
+        find_bindir()
+    except PostgresNotFound as error:
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        config.hook.pytest_deselected(items=runs)
+        config.stash[POSTGRES_MISSING] = (len(runs), str(error))
+        if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+            config.workeroutput["postgres_missing"] = config.stash[POSTGRES_MISSING]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller: learn from a worker that it left the [postgresql] runs out."""
+    missing = getattr(node, "workeroutput", {}).get("postgres_missing")
+    if missing:
+        node.config.stash[POSTGRES_MISSING] = tuple(missing)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    try:
+        return f"postgresql: {find_bindir()} (a throwaway cluster for the [postgresql] runs)"
+    except PostgresNotFound:
+        return None
+
+
+def _postgres_missing_line(config: pytest.Config) -> str | None:
+    if POSTGRES_MISSING not in config.stash:
+        return None
+    count, reason = config.stash[POSTGRES_MISSING]
+    return f"{count} [postgresql] test run(s) skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    figures = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
+    line = _postgres_missing_line(config)
+    if line:
+        terminalreporter.write_line(line, yellow=True, bold=True)
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Report a measured figure (counts, seconds) in the run's "figures" section.
+
+    Printing would not do: under pytest-xdist (`make test`) a worker's output is not shown.
+    """
+
+    def report(line: str) -> None:
+        request.node.user_properties.append(("figure", line))
+
+    return report
+
+
+@pytest.fixture
+def dialect(request: pytest.FixtureRequest) -> str:
+    """The database engine this run of the test uses, by its SQLAlchemy dialect name:
+    "sqlite" or "postgresql"."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL cluster for the whole session, removed at its end whatever happened."""
+    remove_abandoned_clusters()
+    cluster = Cluster(find_bindir())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once into a template database; each test gets a copy of it."""
+    postgres.create_database(name=TEMPLATE_DATABASE)
+    _migrate(postgres.url(TEMPLATE_DATABASE), tmp_path_factory.mktemp("instance"))
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the migrations once on SQLite; every test starts from a copy of the result."""
+    path = tmp_path_factory.mktemp("template") / "kiosk.db"
+    _migrate(f"sqlite:///{path}", tmp_path_factory.mktemp("instance"))
     return path
+
+
+@pytest.fixture
+def database_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database of this test's engine; dropped after the test."""
+    if dialect == "sqlite":
+        path = tmp_path / "kiosk.db"
+        shutil.copy(request.getfixturevalue("migrated_db"), path)
+        yield f"sqlite:///{path}"
+        return
+    cluster: Cluster = request.getfixturevalue("postgres")
+    name = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    yield cluster.url(name)
+    cluster.drop_database(name)
 
 
 @pytest.fixture
@@ -44,16 +203,15 @@ def app_config() -> dict[str, object]:
 
 @pytest.fixture
 def app(
-    migrated_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_config: dict
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_config: dict
 ) -> Iterator[Flask]:
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
-    db_path = tmp_path / "kiosk.db"
-    shutil.copy(migrated_db, db_path)
-    app = create_app(_config(db_path, **app_config))
+    app = create_app(_config(database_url, **app_config))
     with app.app_context():
         ensure_demo_event()
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -68,16 +226,21 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI a skipped test is a failed run: a browser test that did not run proved nothing."""
+    """In CI a skipped test is a failed run: a browser or PostgreSQL run that did not happen
+    proved nothing."""
     if os.environ.get("CI", "").lower() != "true":
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
-    if skipped:
+    postgres_missing = _postgres_missing_line(session.config)
+    if skipped or postgres_missing:
         if reporter:
-            reporter.write_line(
-                f"CI=true: {len(skipped)} test(s) skipped; failing the run.", red=True
-            )
+            if skipped:
+                reporter.write_line(
+                    f"CI=true: {len(skipped)} test(s) skipped; failing the run.", red=True
+                )
+            if postgres_missing:
+                reporter.write_line(f"CI=true: {postgres_missing}; failing the run.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

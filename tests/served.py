@@ -18,20 +18,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 KIOSK = Path(sys.executable).parent / "kiosk"
-# Our own port range for these servers (8110-8119), first free one wins.
-PORTS = range(8111, 8120)
 
 
 def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8111-8119")
+    """A port the system has just found free. Not a fixed range: on a machine where several
+    test runs serve kiosks at once, the first free port of a range is often the one another
+    run takes a moment later, and its server would answer our visitors."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class Kiosk:
@@ -61,7 +56,8 @@ class Kiosk:
             assert self.process and self.process.poll() is None, self.log.read_text()[-3000:]
             try:
                 status, _, _ = request(self.port, "GET", "/healthz", timeout=2)
-                if status == 200:
+                # Ours, not another server on this port: it made its instance's database.
+                if status == 200 and self.database.exists():
                     return
             except OSError:
                 pass

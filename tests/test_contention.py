@@ -9,7 +9,8 @@ import pytest
 from kiosk.errors import CAUSES
 from tests.served import Kiosk, Visitor, free_port, integrity, stored_signups
 
-pytestmark = pytest.mark.crash
+# One xdist worker runs the `kiosk serve` tests one after the other (their ports, two cores).
+pytestmark = [pytest.mark.crash, pytest.mark.xdist_group("kiosk_serve")]
 
 # How kiosk/errors.py words "database is locked" for the volunteer, in the server's log.
 BUSY_CAUSE = str(dict(CAUSES)["locked"])
@@ -17,7 +18,7 @@ CLIENTS = 8
 SIGNUPS_EACH = 200
 
 
-def test_eight_visitors_signing_up_at_once_are_all_stored_once_without_errors(tmp_path, capsys):
+def test_eight_visitors_signing_up_at_once_are_all_stored_once_without_errors(tmp_path, figure):
     kiosk = Kiosk(tmp_path / "instance", free_port())
     kiosk.start()
     visitors = [Visitor(kiosk.port, f"client{n}") for n in range(CLIENTS)]
@@ -53,13 +54,12 @@ def test_eight_visitors_signing_up_at_once_are_all_stored_once_without_errors(tm
     log = kiosk.log.read_text()
     busy = log.count("database is locked") + log.count(BUSY_CAUSE)
     stored = stored_signups(kiosk.database)
-    with capsys.disabled():  # the counts show in `make test` and CI, not only on failure
-        print(
-            f"\ncontention test: {CLIENTS} clients x {SIGNUPS_EACH} sign-ups in {elapsed:.1f} s; "
-            f"{len(statuses)} requests, {len(thanked)} thanked, {len(stored)} rows stored, "
-            f"{len(server_errors)} 5xx, {len(locked) + busy} "
-            f"'database is locked', {len(failures)} failures"
-        )
+    figure(  # the counts show in `make test` and CI, not only on failure
+        f"contention test: {CLIENTS} clients x {SIGNUPS_EACH} sign-ups in {elapsed:.1f} s; "
+        f"{len(statuses)} requests, {len(thanked)} thanked, {len(stored)} rows stored, "
+        f"{len(server_errors)} 5xx, {len(locked) + busy} "
+        f"'database is locked', {len(failures)} failures"
+    )
     assert failures == []
     assert server_errors == []
     assert locked == [] and busy == 0

@@ -15,7 +15,8 @@ import pytest
 
 from tests.served import Kiosk, Submission, Visitor, free_port, integrity, stored_signups
 
-pytestmark = pytest.mark.crash
+# One xdist worker runs the `kiosk serve` tests one after the other (their ports, two cores).
+pytestmark = [pytest.mark.crash, pytest.mark.xdist_group("kiosk_serve")]
 
 KILLS = int(os.environ.get("KIOSK_CRASH_KILLS", "200"))
 # Each run of the server is killed at a moment drawn uniformly from its start to this long
@@ -56,7 +57,7 @@ class Typist(threading.Thread):
                 time.sleep(0.03)
 
 
-def test_no_thanked_sign_up_is_lost_or_duplicated_when_the_server_is_killed(tmp_path, capsys):
+def test_no_thanked_sign_up_is_lost_or_duplicated_when_the_server_is_killed(tmp_path, figure):
     rng = random.Random(os.environ.get("KIOSK_CRASH_SEED", "kiosk"))
     kiosk = Kiosk(tmp_path / "instance", free_port())
     started = time.monotonic()
@@ -90,15 +91,14 @@ def test_no_thanked_sign_up_is_lost_or_duplicated_when_the_server_is_killed(tmp_
     stored = stored_signups(kiosk.database)
     stored_emails = [email for email, _ in stored]
     retried = sum(1 for s in typist.submissions if s.attempts > 1)
-    with capsys.disabled():  # the counts show in `make test` and CI, not only on failure
-        print(
-            f"\ncrash test: {KILLS} SIGKILLs in {time.monotonic() - started:.0f} s; "
-            f"{len(typist.submissions)} sign-ups filled in, {len(thanked)} thanked, "
-            f"{retried} resent after a kill, {typist.connection_failures} connections cut, "
-            f"{len(typist.odd_answers)} odd answers; "
-            f"{len(stored)} rows stored, {len(set(stored_emails))} distinct; "
-            f"integrity_check: {integrity(kiosk.database)}"
-        )
+    figure(  # the counts show in `make test` and CI, not only on failure
+        f"crash test: {KILLS} SIGKILLs in {time.monotonic() - started:.0f} s; "
+        f"{len(typist.submissions)} sign-ups filled in, {len(thanked)} thanked, "
+        f"{retried} resent after a kill, {typist.connection_failures} connections cut, "
+        f"{len(typist.odd_answers)} odd answers; "
+        f"{len(stored)} rows stored, {len(set(stored_emails))} distinct; "
+        f"integrity_check: {integrity(kiosk.database)}"
+    )
     assert kills == KILLS
     assert [status for status in typist.visitor.statuses if status >= 500] == []
     assert typist.pending() == [], "every form was thanked in the end"

@@ -159,6 +159,7 @@ def test_the_daily_purge_thread_runs_and_stops(app):
         assert count(Signup, Signup.event_id == old_id) == 0
 
 
+@pytest.mark.sqlite_only
 def test_kiosk_backup_writes_a_consistent_timestamped_copy(app, runner):
     with app.app_context():
         fill_event(events.active_event())
@@ -173,6 +174,14 @@ def test_kiosk_backup_writes_a_consistent_timestamped_copy(app, runner):
     second = runner.invoke(args=["backup"])
     assert second.exit_code == 0
     assert len(list(copies[0].parent.glob("kiosk-*.db"))) == 2
+
+
+@pytest.mark.postgresql_only
+def test_kiosk_backup_on_postgresql_points_to_pg_dump_and_writes_nothing(app, runner):
+    result = runner.invoke(args=["backup"])
+    assert result.exit_code == 1
+    assert "pg_dump" in result.output and "Traceback" not in result.output
+    assert not (Path(app.instance_path) / "backups").exists()
 
 
 def test_kiosk_serve_purges_at_start_up_prints_the_setup_link_and_starts_the_daily_purge(

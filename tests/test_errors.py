@@ -4,6 +4,7 @@ calm screen, the volunteer a clear cause, nothing stored is lost, no traceback i
 import logging
 import sqlite3
 
+import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
@@ -35,13 +36,23 @@ def tally_count(app) -> int:
         return db.session.scalar(select(func.count()).select_from(Tally))
 
 
+def disk_full_error(dialect: str) -> Exception:
+    """What the engine's driver raises when the disk is full, with the engine's own words."""
+    if dialect == "sqlite":
+        return sqlite3.OperationalError("database or disk is full")
+    return psycopg.errors.DiskFull(
+        'could not extend file "base/16384/16390": No space left on device'
+    )
+
+
 @pytest.fixture
-def full_disk(app):
-    """Every INSERT fails as SQLite does when the disk is full; call the value to free space."""
+def full_disk(app, dialect):
+    """Every INSERT fails as the engine does when the disk is full; call the value to free
+    space."""
 
     def refuse(conn, cursor, statement, *args):
         if statement.lstrip().upper().startswith("INSERT"):
-            raise sqlite3.OperationalError("database or disk is full")
+            raise disk_full_error(dialect)
 
     with app.app_context():
         engine = db.engine
@@ -56,11 +67,16 @@ def full_disk(app):
 
 
 @pytest.fixture
-def read_only_database(app):
-    """SQLite itself refuses every write (root ignores file modes, so chmod proves nothing)."""
+def read_only_database(app, dialect):
+    """The engine itself refuses every write (root ignores file modes, so chmod proves
+    nothing; a PostgreSQL standby refuses writes the same way)."""
 
     def query_only(dbapi_connection, _record):
-        dbapi_connection.execute("PRAGMA query_only=ON")
+        if dialect == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only=ON")
+        else:
+            dbapi_connection.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
 
     with app.app_context():
         engine = db.engine
@@ -154,7 +170,7 @@ def test_kiosk_serve_never_runs_debug_whatever_the_environment_says(
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log):
+def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log, dialect):
     from flask_migrate import upgrade
 
     with app.app_context():
@@ -162,7 +178,7 @@ def test_database_failures_are_still_logged_after_the_migrations_ran(app, client
     assert app.logger.disabled is False
 
     def refuse(*args):
-        raise sqlite3.OperationalError("database or disk is full")
+        raise disk_full_error(dialect)
 
     with app.app_context():
         engine = db.engine

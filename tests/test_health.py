@@ -5,13 +5,13 @@ from sqlalchemy import text
 from kiosk.extensions import db
 
 
-def test_healthz_reports_a_readable_database(client):
+def test_healthz_reports_a_readable_database(client, dialect):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
-    assert body["database"]["dialect"] == "sqlite"
+    assert body["database"]["dialect"] == dialect
     assert body["database"]["revision"]
 
 

@@ -40,6 +40,7 @@ def another_writer_can_begin(app) -> bool:
         other.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_posted_request_takes_the_write_lock_when_its_transaction_begins(app):
     with app.test_request_context("/signup", method="POST"):
         db.session.scalar(select(func.count()).select_from(Tally))  # a read opens it
@@ -48,6 +49,7 @@ def test_a_posted_request_takes_the_write_lock_when_its_transaction_begins(app):
         assert another_writer_can_begin(app)  # free again once the transaction ended
 
 
+@pytest.mark.sqlite_only
 def test_a_get_request_reads_without_holding_up_writers(app):
     with app.test_request_context("/lead/export", method="GET"):
         db.session.scalar(select(func.count()).select_from(Tally))
@@ -76,6 +78,7 @@ def weaken(app):
         db.engine.dispose()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     ("statement", "named"),
     [
@@ -97,6 +100,7 @@ def test_kiosk_serve_refuses_to_start_loudly_when_a_pragma_is_wrong(
     assert served == []
 
 
+@pytest.mark.sqlite_only
 def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
     monkeypatch.setattr("waitress.serve", lambda app, **kw: pytest.fail("served"))
     path = database_file(app)
@@ -157,6 +161,7 @@ def test_kiosk_check_names_a_missing_lead_passphrase(app, runner):
     assert result.exit_code == 1 and "passphrase" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_kiosk_check_names_wrong_pragmas(app, runner, weaken):
     ready_for_the_table(app)
     weaken("PRAGMA synchronous=OFF")

@@ -9,6 +9,9 @@ from sqlalchemy import text
 
 from kiosk.extensions import db
 
+# The write queue exists for SQLite's single writer; PostgreSQL has none.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def turn(app: Flask) -> threading.Lock:

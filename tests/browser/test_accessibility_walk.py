@@ -338,7 +338,7 @@ def axe_findings(axe: Axe, page) -> list[tuple[str, str, int, str]]:
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
-    live_server, browser, viewport, capsys
+    live_server, browser, viewport, figure
 ):
     width, height = VIEWPORTS[viewport]
     base = live_server.url
@@ -378,14 +378,14 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
             small += [f"{name}: {found}" for found in page.evaluate(TAP_TARGETS_JS, MIN_TAP)]
     finally:
         context.close()
-    with capsys.disabled():  # the totals show in `make test` and CI, not only on failure
-        counts = ", ".join(f"{totals[impact]} {impact}" for impact in IMPACTS)
-        print(
-            f"\naxe walk {viewport} {width}x{height}: {len(SCREENS)} screens; "
-            f"violations {counts}; {len(small)} tap targets under {MIN_TAP} px"
-        )
-        if lesser:
-            print("  on some screens: " + ", ".join(f"{k} x{n}" for k, n in sorted(lesser.items())))
+    # The totals show in `make test` and CI (the figures section), not only on failure.
+    counts = ", ".join(f"{totals[impact]} {impact}" for impact in IMPACTS)
+    figure(
+        f"axe walk {viewport} {width}x{height}: {len(SCREENS)} screens; "
+        f"violations {counts}; {len(small)} tap targets under {MIN_TAP} px"
+    )
+    if lesser:
+        figure("  on some screens: " + ", ".join(f"{k} x{n}" for k, n in sorted(lesser.items())))
     assert during_axe == [], "axe asked the network for something"
     assert [url for url in requests + others if not url.startswith((base, "data:"))] == []
     assert serious == [], "\n".join(serious)
