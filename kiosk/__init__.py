@@ -36,12 +36,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         health,
         i18n,
         lead,
+        parsing,
         rendering,
         security,
         visitor,
         volunteer,
     )
 
+    # `<id:...>` in routes: bounded digits, so an id too large for the database is a 404.
+    app.url_map.converters["id"] = parsing.IdConverter
     extensions.init_app(app)
     content.init_app(app)
     i18n.init_app(app)

@@ -5,7 +5,6 @@ import os
 import socket
 import sys
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +13,64 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 
+from kiosk import clock
+from kiosk.config import ConfigError
 from kiosk.content import ContentError
 from kiosk.extensions import db
+from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
 from kiosk.services import erasure, events, exports, safety, volunteers
 
 if TYPE_CHECKING:
     from kiosk.models import Event
+
+
+class Dollars(click.ParamType):
+    """An amount in dollars ("3000", "2,999.50"), read by kiosk.parsing as cents."""
+
+    name = "dollars"
+
+    def __init__(self, low_cents: int) -> None:
+        self.low_cents = low_cents
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            return parse_cents(str(value), self.low_cents, events.LARGEST_CENTS)
+        except NotANumber as problem:
+            self.fail(str(problem), param, ctx)
+
+
+class WholeNumber(click.ParamType):
+    """A whole number from low to high, read by kiosk.parsing."""
+
+    name = "number"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            return value if isinstance(value, int) else parse_whole(str(value), self.low, self.high)
+        except NotANumber as problem:
+            self.fail(str(problem), param, ctx)
+
+
+class RecordId(click.ParamType):
+    """A record's id (`kiosk event list` shows events'), read by kiosk.parsing."""
+
+    name = "id"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            return value if isinstance(value, int) else parse_id(str(value))
+        except NotANumber as problem:
+            self.fail(str(problem), param, ctx)
+
 
 # Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
 ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
@@ -62,11 +113,11 @@ def limit_malloc_arenas() -> bool:
 )
 @click.option(
     "--port",
-    type=int,
-    default=lambda: int(os.environ.get("PORT", "8000")),
+    type=WholeNumber(1, 65535),
+    default=lambda: os.environ.get("PORT", "8000"),
     show_default="$PORT or 8000",
 )
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--threads", type=WholeNumber(1, 64), default=8, show_default=True)
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the kiosk with waitress (a production WSGI server)."""
@@ -143,13 +194,15 @@ def event_list() -> None:
 @click.option("--place", default="")
 @click.option(
     "--goal",
-    type=click.IntRange(0),
-    default=3000,
-    show_default=True,
-    help="Fundraising goal in dollars",
+    type=Dollars(0),
+    default=None,
+    help="Fundraising goal in dollars [default: the content pack's cost of one rescue]",
 )
 @click.option(
-    "--rescue-cost", type=click.IntRange(1), default=None, help="Cost of one rescue in dollars"
+    "--rescue-cost",
+    type=Dollars(100),
+    default=None,
+    help="Cost of one rescue in dollars [default: the content pack's]",
 )
 @click.option("--tracking", default="", help="trackingSource value for donate and fundraise links")
 @click.option(
@@ -160,7 +213,7 @@ def event_create(
     name: str,
     on: object,
     place: str,
-    goal: int,
+    goal: int | None,
     rescue_cost: int | None,
     tracking: str,
     language: str | None,
@@ -172,13 +225,12 @@ def event_create(
     if language is not None and not i18n.speaks(language):
         spoken = ", ".join(code for code, _name in i18n.languages())
         raise click.BadParameter(f"the content pack speaks {spoken}", param_hint="--language")
-    cost = rescue_cost or current_app.extensions["kiosk_content"].org["rescue_cost"]
     event = events.create_event(
         name,
-        on=on.date() if on else date.today(),  # type: ignore[attr-defined]
+        on=on.date() if on else clock.today(),  # type: ignore[attr-defined]
         place=place,
-        goal_cents=goal * 100,
-        rescue_cost_cents=cost * 100,
+        goal_cents=goal,
+        rescue_cost_cents=rescue_cost,
         tracking_source=tracking,
         locale=language,
         activate=activate,
@@ -187,7 +239,7 @@ def event_create(
 
 
 @event_group.command("activate")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=RecordId())
 def event_activate(event_id: int) -> None:
     """Make EVENT_ID the active event."""
     from kiosk.extensions import db
@@ -213,7 +265,9 @@ def _event_or_active(event_id: int | None) -> "Event":
 
 @click.command("export")
 @with_appcontext
-@click.option("--event", "event_id", type=int, default=None, help="Event ID [default: active]")
+@click.option(
+    "--event", "event_id", type=RecordId(), default=None, help="Event ID [default: active]"
+)
 @click.option(
     "--format",
     "format_name",
@@ -359,4 +413,7 @@ def main() -> None:
     except ContentError as error:
         # An invalid content pack stops every command, with the file and key that are wrong.
         click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+    except ConfigError as error:
+        click.secho(f"The configuration is invalid: {error}", err=True, fg="red")
         raise SystemExit(1) from None

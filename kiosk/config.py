@@ -7,9 +7,16 @@ from typing import Any
 
 from flask import Flask
 
+from kiosk.parsing import NotANumber, parse_whole
 from kiosk.paths import PACKAGE_DIR
 
 DEFAULT_CONTENT = PACKAGE_DIR / "content" / "default"
+# A day at most: the lead's Settings page narrows it further (20 s to an hour).
+IDLE_SECONDS_RANGE = (1, 24 * 3600)
+
+
+class ConfigError(Exception):
+    """A KIOSK_* environment variable the kiosk cannot use, named with what is wrong."""
 
 
 def defaults(instance_path: str) -> dict[str, Any]:
@@ -53,7 +60,11 @@ def from_environment() -> dict[str, Any]:
         name: os.environ[var] for var, name in names.items() if var in os.environ
     }
     if "KIOSK_IDLE_SECONDS" in os.environ:
-        found["KIOSK_IDLE_SECONDS"] = int(os.environ["KIOSK_IDLE_SECONDS"])
+        try:
+            idle = parse_whole(os.environ["KIOSK_IDLE_SECONDS"], *IDLE_SECONDS_RANGE)
+        except NotANumber as problem:
+            raise ConfigError(f"KIOSK_IDLE_SECONDS: {problem}") from None
+        found["KIOSK_IDLE_SECONDS"] = idle
     return found
 
 

@@ -169,6 +169,11 @@ class ContentPack:
     def consent_text(self) -> str:
         return self.consent.text
 
+    @property
+    def rescue_cost_cents(self) -> int:
+        """What one rescue costs, in cents: the default of every event and of its goal."""
+        return int(self.org["rescue_cost"]) * 100
+
     def choice(self, key: str) -> OpenerChoice | None:
         return next((c for c in self.choices if c.key == key), None)
 

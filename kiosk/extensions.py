@@ -9,12 +9,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from kiosk import i18n
+from kiosk import i18n, write_queue
 from kiosk.paths import MIGRATIONS_DIR
-from kiosk.write_queue import may_write, queue_writers
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -39,9 +37,9 @@ babel = Babel()
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-@event.listens_for(Engine, "connect")
-def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
-    """Open every SQLite connection durable and safe for several waitress threads."""
+def configure_sqlite(dbapi_connection: object, _record: object) -> None:
+    """Open every connection of the kiosk's SQLite database durable and safe for several
+    waitress threads (attached to the app's engine only, in init_app)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     cursor = dbapi_connection.cursor()
@@ -51,25 +49,6 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
-
-
-@event.listens_for(Engine, "begin")
-def _begin(connection: Connection) -> None:
-    """Begin a request that may write IMMEDIATE: take SQLite's write lock at the start.
-
-    A deferred transaction that reads, then writes, fails at once with "database is locked"
-    when another writer got in between (the busy timeout cannot help it); one that begins
-    IMMEDIATE waits its turn for up to the busy timeout instead. Everything else (GET
-    requests, which never write, the CLI, tests) keeps pysqlite's own way: reads outside a
-    transaction, BEGIN before the first write; so a slow export download never holds up a
-    sign-up. PostgreSQL is untouched.
-    """
-    if connection.dialect.name != "sqlite":
-        return
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        return  # asked for no transaction (the start-up checks): take no lock
-    if may_write():
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def select_locale() -> str:
@@ -83,5 +62,9 @@ def init_app(app: Flask) -> None:
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
-        turn = queue_writers(db.engine, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
-    app.extensions["kiosk_write_turn"] = turn
+        engine = db.engine
+    # The engine exists but has not connected yet: these see its first connection.
+    event.listen(engine, "connect", configure_sqlite)
+    app.extensions["kiosk_write_turn"] = write_queue.install(
+        engine, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000
+    )

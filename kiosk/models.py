@@ -31,6 +31,13 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def pack_rescue_cost_cents() -> int:
+    """The content pack's cost of one rescue: an event's default goal and rescue cost."""
+    from kiosk.content import current_content
+
+    return current_content().rescue_cost_cents
+
+
 class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
@@ -68,8 +75,8 @@ class Event(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     date: Mapped[dt.date | None] = mapped_column(Date)
     place: Mapped[str] = mapped_column(String(160), default="")
-    goal_cents: Mapped[int] = mapped_column(Integer, default=300_000)
-    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=300_000)
+    goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
     # The language a new visitor meets (a content pack's locale); none: the instance's.
     locale: Mapped[str | None] = mapped_column(String(12))

@@ -8,6 +8,7 @@ from flask.wrappers import Response
 from jinja2_fragments.flask import render_blocks
 
 from kiosk.content import current_content
+from kiosk.parsing import dollars
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
 from kiosk.services.settings import idle_seconds
@@ -49,8 +50,7 @@ def has_endpoint(name: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(
-        link_href=link_href, has_endpoint=has_endpoint, idle_seconds=idle_seconds
-    )
+    app.jinja_env.filters["dollars"] = dollars
+    app.jinja_env.globals.update(has_endpoint=has_endpoint, idle_seconds=idle_seconds)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

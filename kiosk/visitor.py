@@ -12,6 +12,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
+from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import link_href, render
 from kiosk.services import pledges, press, tallies
@@ -236,7 +237,6 @@ def _pledge_context(kind: str | None, amount_cents: int | None) -> dict[str, Any
         "presets": pledges.presets(event),
         "monthly_minimum": pledges.MONTHLY_MINIMUM_DOLLARS,
         "progress": pledges.progress(event),
-        "dollars": pledges.dollars,
         "pledged_kind": kind,
         "pledged_cents": amount_cents,
         "donate_link": "monthly" if kind == Pledge.MONTHLY else "donate",
@@ -281,9 +281,12 @@ def pledge() -> Response:
 def pledge_thanks() -> Response:
     """The QR code to finish the pledge on a phone, and the event's progress."""
     kind = request.args.get("kind")
-    cents = request.args.get("cents", type=int)
+    try:
+        cents = parse_whole(request.args.get("cents"), 1, pledges.MAXIMUM_DOLLARS * 100)
+    except NotANumber:
+        cents = None  # an address typed by hand: show the QR code without an amount
     context = _form_context() | _pledge_context(
-        kind if kind in pledges.KINDS else Pledge.ONCE, cents if cents and cents > 0 else None
+        kind if kind in pledges.KINDS else Pledge.ONCE, cents
     )
     return render("visitor/pledge.html", "pledge_thanks", thanks=True, **context)
 

@@ -1,69 +1,119 @@
-"""Writing requests take turns on a lock in this process, not in SQLite's busy handler.
+"""The SQLite write policy: which requests write, and how they take turns writing.
 
 SQLite lets one transaction write at a time. A second writer that finds the database busy
 waits in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between tries
 whatever happens meanwhile: with 8 tablets tapping, a tap or a sign-up often slept on long
-after the database was free (bench/results.md). Here the transactions of requests that may
-write wait on a lock instead, and the next one starts as soon as the previous one has
-returned its connection. Reads (GET, HEAD, OPTIONS) never queue: in WAL mode readers neither
-block writers nor wait for them. Commands and tests outside a request don't queue either;
-SQLite's busy timeout still keeps them apart from the server.
+after the database was free (bench/results.md). So on the app's own SQLite engine (never on
+another engine in the process), the transaction of a request that may write
+
+1. waits for its turn on a lock in this process, which the previous writer hands on as soon
+   as it has returned its connection; and
+2. begins IMMEDIATE, taking SQLite's write lock at the start: a deferred transaction that
+   reads, then writes, fails at once with "database is locked" when another writer got in
+   between (the busy timeout cannot help it); one that begins IMMEDIATE waits instead.
+
+A request may write when its method is not GET, HEAD or OPTIONS (a test walks every route:
+no GET changes anything), unless its view is marked `@reads_only`: a POST that only reads,
+like the lead's export (a POST so that it carries a CSRF token). Such a view reads without
+a turn or a lock, so the tablets' taps and sign-ups go on while it reads, and does its own
+bookkeeping (an audit entry, an export mark) in a short `separate_write()` afterwards.
+Commands and tests outside a request never queue; SQLite's busy timeout keeps them apart
+from the server. PostgreSQL is untouched: its own locks do this work.
 """
 
 from __future__ import annotations
 
 import threading
-from weakref import WeakKeyDictionary
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from flask import has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import ConnectionPoolEntry, Pool
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
 
-# Requests that never write (tested: no GET changes anything) read from a snapshot.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TURN = "kiosk_write_turn"
+_READS_ONLY = "kiosk_reads_only"
+_WRITING = "kiosk_separate_write"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def reads_only(view: View) -> View:
+    """Mark a view that changes no data although its method is POST: no turn, no lock.
+
+    Anything it must record goes in a `separate_write()` once it has read what it needs.
+    Put it under the route decorator, so the route registers the marked function.
+    """
+    setattr(view, _READS_ONLY, True)
+    return view
+
+
+def reads_only_view(view: Callable[..., Any] | None) -> bool:
+    return bool(getattr(view, _READS_ONLY, False))
 
 
 def may_write() -> bool:
-    """True inside a request whose method may change data (POST, PUT, PATCH, DELETE)."""
-    return has_request_context() and request.method not in READ_ONLY_METHODS
+    """True inside a request that may change data: a POST, PUT, PATCH or DELETE, unless its
+    view is marked reads_only and this is not its separate write."""
+    if not has_request_context() or request.method in READ_ONLY_METHODS:
+        return False
+    if g.get(_WRITING):
+        return True
+    return not reads_only_view(current_app.view_functions.get(request.endpoint or ""))
 
 
-# Each SQLite database that queues its writers: its lock, and how long to wait for it.
-_turns: WeakKeyDictionary[Engine, tuple[threading.Lock, float]] = WeakKeyDictionary()
+@contextmanager
+def separate_write(session: Session) -> Iterator[None]:
+    """A short transaction of its own that writes, in any request that may write or reads only.
+
+    What the session was reading ends first, so the write begins afresh: it takes its turn
+    and BEGIN IMMEDIATE like any write, and gives them back when the block commits.
+    """
+    session.commit()
+    depth = g.get(_WRITING, 0)
+    setattr(g, _WRITING, depth + 1)
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        setattr(g, _WRITING, depth)
 
 
-def queue_writers(engine: Engine, timeout_s: float) -> threading.Lock | None:
-    """Make writing requests on a SQLite `engine` take turns; returns the lock they share."""
+def install(engine: Engine, timeout_s: float) -> threading.Lock | None:
+    """Attach the write policy to a SQLite `engine`; returns the lock its writers share."""
     if engine.dialect.name != "sqlite":
         return None
-    lock, _timeout = _turns.setdefault(engine, (threading.Lock(), timeout_s))
+    lock = threading.Lock()
+
+    def take_turn_and_begin(connection: Connection) -> None:
+        if not may_write():
+            return  # pysqlite's own way: reads outside a transaction, BEGIN before a write
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # asked for no transaction (the start-up checks): take no lock
+        # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
+        if lock.acquire(timeout=timeout_s):
+            connection.connection.info[TURN] = lock
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
+        turn = record.info.pop(TURN, None) if record is not None else None
+        if turn is not None:
+            turn.release()
+
+    def give_turn_of_broken(
+        dbapi_connection: object, record: ConnectionPoolEntry | None, _error: object
+    ) -> None:
+        give_turn(dbapi_connection, record)
+
+    event.listen(engine, "begin", take_turn_and_begin)
+    # Pool events on the engine follow its pool, also the new one after engine.dispose().
+    event.listen(engine, "checkin", give_turn)
+    event.listen(engine, "invalidate", give_turn_of_broken)
     return lock
-
-
-# On the Engine class and first: listeners on the class run before those on an engine, so
-# the turn comes before any BEGIN (IMMEDIATE) that another "begin" listener emits.
-@event.listens_for(Engine, "begin", insert=True)
-def _take_turn(connection: Connection) -> None:
-    turn = _turns.get(connection.engine)
-    if turn is None or not may_write():
-        return
-    lock, timeout_s = turn
-    # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
-    if lock.acquire(timeout=timeout_s):
-        connection.connection.info[TURN] = lock
-
-
-@event.listens_for(Pool, "checkin")
-def _give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
-    lock = record.info.pop(TURN, None) if record is not None else None
-    if lock is not None:
-        lock.release()
-
-
-@event.listens_for(Pool, "invalidate")
-def _give_turn_of_broken(
-    dbapi_connection: object, record: ConnectionPoolEntry | None, _error: BaseException | None
-) -> None:
-    _give_turn(dbapi_connection, record)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from kiosk import lead
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
+from kiosk.parsing import IdConverter
 from kiosk.services import lead_auth
 from kiosk.services.hashing import hash_secret
 from kiosk.services.settings import VOLUNTEER_PIN_HASH, get_setting, set_setting
@@ -19,6 +20,7 @@ from tests.lead_helpers import PASSPHRASE, Clock, log_in, session_cookie, set_pa
 def _lead_routes() -> list[tuple[str, str, str]]:
     """Every (endpoint, method, url) of the lead blueprint, read from its url_map."""
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter  # as create_app does
     app.register_blueprint(lead.bp)
     routes = []
     for rule in app.url_map.iter_rules():
@@ -26,7 +28,7 @@ def _lead_routes() -> list[tuple[str, str, str]]:
             continue
         url = rule.rule
         for name, converter in rule._converters.items():
-            value = "1" if type(converter).__name__ == "IntegerConverter" else "x"
+            value = "1" if isinstance(converter, IdConverter) else "x"
             url = re.sub(rf"<[^>]*{name}>", value, url)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((rule.endpoint, method, url))

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from kiosk import create_app
 from kiosk.extensions import db
-from kiosk.lead import export_file_name
 from kiosk.models import AuditEntry, Event, Signup
 from kiosk.services import erasure, events, exports, imports, signups
 from kiosk.services.events import ensure_demo_event
+from kiosk.services.exports import export_file_name
 from tests.lead_helpers import log_in, set_passphrase
 
 

@@ -200,7 +200,7 @@ def test_each_required_field_and_the_guidelines_box_is_asked_for_in_place(app, c
         ({"website": "javascript:alert(1)"}, "website", "Please enter a web address"),
         ({"past_work": "not a link at all"}, "past_work", "web addresses only"),
         ({"past_work": "\n".join(f"a{n}.example.com" for n in range(6))}, "past_work", "at most 5"),
-        ({"deadline": "next week"}, "deadline", "Please enter a date"),
+        ({"deadline": "next week"}, "deadline", "Enter the date as YYYY-MM-DD"),
         ({"email": "jo@"}, "email", "look like an email address"),
         ({"commissioned": "maybe"}, "commissioned", "whether the piece is commissioned"),
     ],

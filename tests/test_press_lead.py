@@ -190,12 +190,13 @@ def test_the_data_page_offers_the_press_csv(lead_client):
 def test_the_event_form_chooses_the_language_new_visitors_meet(app, lead_client):
     event_id = active_event_id(app)
     page = lead_client.get(f"/lead/events/{event_id}/edit").get_data(as_text=True)
-    assert '<option value="ko" lang="ko" >한국어</option>' in page
+    assert '<option value="ko" lang="ko">한국어</option>' in page
     form = {"name": "Bazaar", "date": "2026-11-28", "goal": "3000", "rescue_cost": "3000"}
-    assert (
-        lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": "xx"}).status_code
-        == 422
-    )
+    refused = lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": "xx"})
+    assert refused.status_code == 422
+    refused_page = refused.get_data(as_text=True)
+    assert 'aria-describedby="locale-hint locale-error"' in refused_page
+    assert 'id="locale-error">Choose one of the languages offered.' in refused_page
     response = lead_client.post(f"/lead/events/{event_id}/edit", data=form | {"locale": "ko"})
     assert response.status_code == 303
     with app.app_context():

@@ -10,6 +10,7 @@ from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally
 from kiosk.services import tallies
+from kiosk.services.pledges import pledged_total_cents
 
 # The hourly chart shows at most this many hours, ending at the latest sign-up.
 MAX_HOURS = 24
@@ -41,17 +42,6 @@ class EventPicture:
 def _count(model: type, event: Event) -> int:
     return (
         db.session.scalar(select(func.count()).select_from(model).where(model.event_id == event.id))
-        or 0
-    )
-
-
-def pledged_cents(event: Event) -> int:
-    return (
-        db.session.scalar(
-            select(func.coalesce(func.sum(Pledge.amount_cents), 0)).where(
-                Pledge.event_id == event.id
-            )
-        )
         or 0
     )
 
@@ -106,7 +96,7 @@ def faq_labels() -> list[tuple[str, str]]:
 
 def event_picture(event: Event) -> EventPicture:
     pack = current_content()
-    pledged = pledged_cents(event)
+    pledged = pledged_total_cents(event)
     faq_counts = tallies.count_by_key(event, Tally.FAQ_OPEN)
     # Only the questions someone opened: the full guide would bury the chart.
     asked = [(slug, label) for slug, label in faq_labels() if faq_counts.get(slug)]

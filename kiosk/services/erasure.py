@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
+from flask_babel import gettext as _
 from sqlalchemy import Select, delete, func, select, update
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, PressRequest, Question, Signup, utcnow
 from kiosk.services.audit import record_audit
+from kiosk.services.records import Checker
 from kiosk.services.settings import retention_days
 
 PURGE_INTERVAL = timedelta(days=1)
+EMAIL_MAX = 254
 PERSONAL_MODELS: tuple[type, ...] = (Signup, Question, PressRequest)
 
 
@@ -66,6 +69,20 @@ def _anonymous_pledge() -> dict[str, object]:
 
 def _by_email(model: type, email: str) -> Select:
     return select(func.count()).select_from(model).where(func.lower(model.email) == email)
+
+
+def checked_email(value: str | None) -> str:
+    """The address typed to find a person's data (InvalidInput when it can't be one).
+
+    Only its shape is checked: an address stored before today's checks must still be found.
+    """
+    check = Checker()
+    message = _("Enter the email address the person signed up with.")
+    email = check.text("email", value, EMAIL_MAX, required=message)
+    if email and "@" not in email:
+        check.errors["email"] = message
+    check.done()
+    return email
 
 
 def person_records(email: str) -> Erased:

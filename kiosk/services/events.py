@@ -1,16 +1,29 @@
-"""Events: which one is active, creating and switching them."""
+"""Events: which one is active, creating, checking and switching them."""
 
+import re
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from flask import g
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from kiosk import clock
+from kiosk import clock, i18n
+from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
+from kiosk.parsing import amount_text
+from kiosk.services.records import Checker, clean_text
 
 DEMO_EVENT_NAME = "Demo event"
 WALK_UP_NAME = "Walk-up table {day:%Y-%m-%d}"
+NAME_MAX = 120
+PLACE_MAX = 160
+TRACKING_MAX = 80
+# Ten million dollars: far above any table's goal, and within a 32-bit INTEGER of cents.
+LARGEST_CENTS = 10_000_000_00
+TRACKING_SOURCE = re.compile(r"[\w.-]*")
 
 
 def active_event() -> Event | None:
@@ -39,11 +52,12 @@ def event_to_show() -> Event:
     For pages that only read (a GET never changes anything): the walk-up event is created
     by the first tap or sign-up, not by someone looking at the screen.
     """
+    cost = current_content().rescue_cost_cents
     return active_event() or Event(
         name=WALK_UP_NAME.format(day=clock.today()),
         date=clock.today(),
-        goal_cents=300_000,
-        rescue_cost_cents=300_000,
+        goal_cents=cost,
+        rescue_cost_cents=cost,
         tracking_source="",
     )
 
@@ -53,18 +67,20 @@ def create_event(
     *,
     on: date | None = None,
     place: str = "",
-    goal_cents: int = 300_000,
-    rescue_cost_cents: int = 300_000,
+    goal_cents: int | None = None,
+    rescue_cost_cents: int | None = None,
     tracking_source: str = "",
     locale: str | None = None,
     activate: bool = False,
 ) -> Event:
+    """A new event; its goal and rescue cost default to the content pack's cost of a rescue."""
+    cost = current_content().rescue_cost_cents
     event = Event(
         name=name,
         date=on,
         place=place,
-        goal_cents=goal_cents,
-        rescue_cost_cents=rescue_cost_cents,
+        goal_cents=cost if goal_cents is None else goal_cents,
+        rescue_cost_cents=cost if rescue_cost_cents is None else rescue_cost_cents,
         tracking_source=tracking_source,
         locale=locale,
     )
@@ -75,6 +91,56 @@ def create_event(
     else:
         db.session.commit()
     return event
+
+
+def checked_details(form: Mapping[str, str]) -> dict[str, Any]:
+    """The event form's fields as `create_event`/`update_event` take them.
+
+    Raises InvalidInput with a message per field at fault.
+    """
+    check = Checker()
+    name = check.text("name", form.get("name"), NAME_MAX, required=_("Give the event a name."))
+    on = check.day("date", form.get("date"))
+    place = check.text("place", form.get("place"), PLACE_MAX)
+    goal_cents = check.money("goal", form.get("goal"), 0, LARGEST_CENTS)
+    rescue_cost_cents = check.money("rescue_cost", form.get("rescue_cost"), 100, LARGEST_CENTS)
+    tracking = check.text("tracking_source", form.get("tracking_source"), TRACKING_MAX)
+    if not TRACKING_SOURCE.fullmatch(tracking):
+        check.errors["tracking_source"] = _("Use letters, digits, - _ or . only (at most 80).")
+    # The language new visitors meet: one the content packs speak, or none (the instance's).
+    locale = clean_text(form.get("locale"))
+    if locale and not i18n.speaks(locale):
+        check.errors["locale"] = _("Choose one of the languages offered.")
+    check.done()
+    return {
+        "name": name,
+        "on": on,
+        "place": place,
+        "goal_cents": goal_cents,
+        "rescue_cost_cents": rescue_cost_cents,
+        "tracking_source": tracking,
+        "locale": locale or None,
+    }
+
+
+def form_of(event: Event | None) -> dict[str, str]:
+    """The event form's fields as typed: an event's details, or a new event's defaults."""
+    if event is None:
+        cost = amount_text(current_content().rescue_cost_cents)
+        return {"date": clock.today().isoformat(), "goal": cost, "rescue_cost": cost}
+    return {
+        "name": event.name,
+        "date": event.date.isoformat() if event.date else "",
+        "place": event.place,
+        "goal": amount_text(event.goal_cents),
+        "rescue_cost": amount_text(event.rescue_cost_cents),
+        "tracking_source": event.tracking_source,
+        "locale": event.locale or "",
+    }
+
+
+def event_by_id(event_id: int) -> Event | None:
+    return db.session.get(Event, event_id)
 
 
 def update_event(

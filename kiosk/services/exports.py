@@ -1,6 +1,6 @@
 """Getting an event's data out: one function per format, each naming its columns.
 
-CSV formats (csv, mailchimp, pledges, questions, tallies) are generators of lines,
+CSV formats (csv, mailchimp, pledges, questions, press, tallies) are generators of lines,
 UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
 names correctly. Every cell that a spreadsheet would take for a formula (starting
 with = + - @ tab or carriage return, or the full-width ＝ ＋ － ＠) is prefixed with ' so it
@@ -34,17 +34,24 @@ Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents.
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import Row, func, select
 
+from kiosk import clock
 from kiosk.content import default_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally, utcnow
+from kiosk.parsing import amount_text
 from kiosk.services.audit import record_audit
+from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
 from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
@@ -115,6 +122,17 @@ PRESS_COLUMNS = [
     "UUID",
 ]
 TALLY_COLUMNS = ["Kind", "Key", "Count"]
+BUNDLE_KEYS = [
+    "format",
+    "version",
+    "exported_at",
+    "event",
+    "signups",
+    "pledges",
+    "questions",
+    "press_requests",
+    "tallies",
+]
 
 
 def neutralise(value: object) -> str:
@@ -242,7 +260,7 @@ def pledges_csv(event: Event) -> Iterator[str]:
     rows = (
         [
             p.kind,
-            f"{p.amount_cents / 100:.2f}",
+            amount_text(p.amount_cents, always_cents=True),
             p.name,
             p.email,
             p.consent_version,
@@ -411,22 +429,54 @@ def json_bundle(event: Event) -> str:
     return json.dumps(bundle(event), ensure_ascii=False, indent=2) + "\n"
 
 
-# Format name -> (exporter, whether it carries personal data).
-FORMATS: dict[str, tuple[Callable[[Event], Iterable[str] | str], bool]] = {
-    "csv": (signups_csv, True),
-    "mailchimp": (mailchimp_csv, True),
-    "pledges": (pledges_csv, True),
-    "questions": (questions_csv, True),
-    "press": (press_csv, True),
-    "tallies": (tallies_csv, False),
-    "json": (json_bundle, True),
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way of taking an event's data home: the lead's buttons, the zip and the CLI read it."""
+
+    name: str
+    label: LazyString
+    extension: str
+    media_type: str
+    columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
+    personal: bool  # holds people's data: exporting it marks the event exported
+    write: Callable[[Event], Iterable[str] | str]
+
+
+def _csv(
+    name: str,
+    label: LazyString,
+    columns: Sequence[str],
+    write: Callable[[Event], Iterable[str]],
+    personal: bool = True,
+) -> ExportFormat:
+    return ExportFormat(name, label, "csv", "text/csv", columns, personal, write)
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv),
+        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv),
+        _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv),
+        _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv),
+        _csv("press", _l("Press requests CSV"), PRESS_COLUMNS, press_csv),
+        _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv, personal=False),
+        ExportFormat(
+            "json",
+            _l("JSON for another kiosk"),
+            "json",
+            "application/json",
+            BUNDLE_KEYS,
+            personal=True,
+            write=json_bundle,
+        ),
+    )
 }
 
 
 def export_chunks(event: Event, format_name: str) -> Iterator[str]:
     """The export of `event` in `format_name`, as pieces of text to write in order."""
-    exporter, _personal = FORMATS[format_name]
-    result = exporter(event)
+    result = FORMATS[format_name].write(event)
     if isinstance(result, str):
         yield result
     else:
@@ -435,8 +485,61 @@ def export_chunks(event: Event, format_name: str) -> Iterator[str]:
 
 def mark_exported(event: Event, format_name: str, actor: str = "") -> None:
     """Note that personal data of `event` left the kiosk (call after the export is written)."""
-    _exporter, personal = FORMATS[format_name]
-    if personal:
+    if FORMATS[format_name].personal:
         event.exported_at = utcnow()
         db.session.commit()
     record_audit("export", f"event {event.id} ({event.name}) as {format_name}", actor)
+
+
+# ---- Files to download: names, one event or a zip of all ---------------------------------------
+
+
+def _slug(text: str) -> str:
+    words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    return "-".join(words)[:60] or "event"
+
+
+def export_file_name(event: Event | None, format_name: str, today: date | None = None) -> str:
+    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip."""
+    today = today or clock.today()
+    if event is None:
+        return f"rescue-team_all-events_{today.isoformat()}_{format_name}.zip"
+    day = (event.date or today).isoformat()
+    extension = FORMATS[format_name].extension
+    return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
+
+
+@dataclass
+class Download:
+    """An export read into memory, not yet noted: `note_download` marks and audits it."""
+
+    file_name: str
+    media_type: str
+    body: bytes
+    format_name: str
+    events: list[Event]
+
+
+def download(format_name: str, event: Event | None) -> Download:
+    """One event's export as a file, or (event None) every event's, one file each in a zip.
+
+    It only reads, so the lead's export takes no write lock while it runs.
+    """
+    if event is not None:
+        body = "".join(export_chunks(event, format_name)).encode("utf-8")
+        name, media_type = export_file_name(event, format_name), FORMATS[format_name].media_type
+        return Download(name, media_type, body, format_name, [event])
+    every = list_events()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
+        for each in every:
+            text = "".join(export_chunks(each, format_name))
+            bundle_file.writestr(export_file_name(each, format_name), text.encode("utf-8"))
+    name = export_file_name(None, format_name)
+    return Download(name, "application/zip", archive.getvalue(), format_name, every)
+
+
+def note_download(done: Download, actor: str = "") -> None:
+    """Mark every event of a download exported and audit it; call it once the file is read."""
+    for event in done.events:
+        mark_exported(event, done.format_name, actor)

@@ -1,6 +1,5 @@
 """Pledges: an amount a visitor means to give, finished on their own phone. No card data, ever."""
 
-import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -8,6 +7,7 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge
+from kiosk.parsing import NotANumber, dollars, normalise, parse_cents, parse_whole
 from kiosk.services.events import current_event
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
@@ -17,8 +17,6 @@ MAXIMUM_DOLLARS = 100_000
 NAME_MAX = 120
 KINDS = (Pledge.ONCE, Pledge.MONTHLY)
 OTHER = "other"
-# "25", "25.50", "$1,000": whole dollars or dollars and cents.
-_AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
 
 
 def presets(event: Event) -> list[int]:
@@ -26,38 +24,35 @@ def presets(event: Event) -> list[int]:
     return [*PRESET_DOLLARS, event.rescue_cost_cents // 100]
 
 
-def parse_dollars(text: str) -> int | None:
-    """Cents in `text` ("25", "$1,000.50"), or None when it is not an amount."""
-    match = _AMOUNT.match(text.strip())
-    if match is None:
-        return None
-    dollars = int(match.group(1).replace(",", ""))
-    cents = int((match.group(2) or "0").ljust(2, "0"))
-    return dollars * 100 + cents
+def _is_preset(amount: str, event: Event) -> bool:
+    try:
+        return parse_whole(amount, 1, MAXIMUM_DOLLARS) in presets(event)
+    except NotANumber:
+        return False
 
 
 def _check_amount(
     checker: Checker, event: Event, kind: str, amount: str | None, other: str | None
 ) -> int:
-    amount = (amount or "").strip()
-    if not amount and (other or "").strip():
+    """Cents of the chosen preset, or of the amount typed into "Other"."""
+    amount = normalise(amount)
+    if not amount and normalise(other):
         amount = OTHER  # typed into "Other" without ticking it first
-    if amount == OTHER:
-        cents = parse_dollars(other or "")
-        field = "amount_other"
-    elif amount.isdigit() and int(amount) in presets(event):
-        cents, field = int(amount) * 100, "amount"
-    else:
+    if amount != OTHER and not _is_preset(amount, event):
         checker.errors["amount"] = _("Please choose an amount.")
         return 0
+    field, typed = ("amount_other", other) if amount == OTHER else ("amount", amount)
     minimum = MONTHLY_MINIMUM_DOLLARS if kind == Pledge.MONTHLY else 1
-    if cents is None:
-        checker.errors[field] = _("Please enter an amount in dollars, e.g. 25.")
-    elif cents < minimum * 100:
-        checker.errors[field] = _("The smallest amount is $%(minimum)d.", minimum=minimum)
-    elif cents > MAXIMUM_DOLLARS * 100:
-        checker.errors[field] = _("Please pledge at most $%(maximum)s.", maximum="100,000")
-    return cents or 0
+    try:
+        return parse_cents(typed, minimum * 100, MAXIMUM_DOLLARS * 100)
+    except NotANumber as problem:
+        checker.errors[field] = {
+            NotANumber.TOO_SMALL: _("The smallest amount is %(low)s.", low=dollars(minimum * 100)),
+            NotANumber.TOO_LARGE: _(
+                "Please pledge at most %(high)s.", high=dollars(MAXIMUM_DOLLARS * 100)
+            ),
+        }.get(problem.problem, _("Please enter an amount in dollars, e.g. 25."))
+        return 0
 
 
 def record_pledge(
@@ -132,9 +127,3 @@ def pledges_of(event: Event) -> list[Pledge]:
     return list(
         db.session.scalars(select(Pledge).where(Pledge.event_id == event.id).order_by(Pledge.id))
     )
-
-
-def dollars(cents: int) -> str:
-    """$1,234 or $1,234.50: how the kiosk shows money."""
-    whole, rest = divmod(cents, 100)
-    return f"${whole:,}" + (f".{rest:02d}" if rest else "")

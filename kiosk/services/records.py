@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.content import Consent, current_content
 from kiosk.extensions import db
 from kiosk.models import ConsentMixin, utcnow
+from kiosk.parsing import NotANumber, parse_cents, parse_whole
 
 # Control characters (Cc) and bidirectional overrides can hide or reorder text in an
 # export; zero-width joiners (Cf) stay, since emoji and some scripts need them.
@@ -91,6 +92,35 @@ class Checker:
         # Lower case so the same person typed twice is recognised as one.
         return checked.normalized.lower()
 
+    def money(self, field: str, value: str | None, low_cents: int, high_cents: int) -> int:
+        """Cents of an amount in dollars (kiosk.parsing.parse_cents); 0 when it is wrong."""
+        try:
+            return parse_cents(value, low_cents, high_cents)
+        except NotANumber as problem:
+            self.errors[field] = str(problem)
+            return 0
+
+    def whole_number(self, field: str, value: str | None, low: int, high: int) -> int:
+        """A whole number from low to high (kiosk.parsing.parse_whole); 0 when it is wrong."""
+        try:
+            return parse_whole(value, low, high)
+        except NotANumber as problem:
+            self.errors[field] = str(problem)
+            return 0
+
+    def day(self, field: str, value: str | None) -> date | None:
+        """A date typed as YYYY-MM-DD (a date field's own format), or None when empty."""
+        text = clean_text(value)
+        if not text:
+            return None
+        try:
+            if len(text) == len("YYYY-MM-DD"):
+                return date.fromisoformat(text)
+        except ValueError:
+            pass
+        self.errors[field] = _("Enter the date as YYYY-MM-DD.")
+        return None
+
     def consent(self, field: str, given: bool, *, needed: bool, message: str = "") -> bool:
         if needed and not given:
             self.errors[field] = message or _("Please tick the box so we may email you.")
@@ -118,17 +148,6 @@ class Checker:
         elif len(found) > most:
             self.errors[field] = _("Please give at most %(most)d links.", most=most)
         return "\n".join(a for a in found if a) if field not in self.errors else cleaned
-
-    def day(self, field: str, value: str | None) -> date | None:
-        """A date as the browser's date field sends it (YYYY-MM-DD); empty is none."""
-        cleaned = clean_text(value)
-        if not cleaned:
-            return None
-        try:
-            return date.fromisoformat(cleaned)
-        except ValueError:
-            self.errors[field] = _("Please enter a date, e.g. 2026-12-31.")
-            return None
 
     def done(self) -> None:
         if self.errors:

@@ -140,12 +140,3 @@ def signups_of(event: Event) -> list[Signup]:
     return list(
         db.session.scalars(select(Signup).where(Signup.event_id == event.id).order_by(Signup.id))
     )
-
-
-def count_signups(event: Event) -> int:
-    return (
-        db.session.scalar(
-            select(func.count()).select_from(Signup).where(Signup.event_id == event.id)
-        )
-        or 0
-    )

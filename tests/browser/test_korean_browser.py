@@ -61,7 +61,7 @@ def test_a_visitor_goes_through_the_kiosk_in_korean_and_the_next_one_meets_engli
     page.get_by_role("button", name="가입하기").click()
     thanks = page.locator("#signup_thanks")
     thanks.wait_for()
-    assert "고마워요!" in thanks.inner_text() and "가입이 완료됐어요" in thanks.inner_text()
+    assert "감사해요!" in thanks.inner_text() and "가입이 완료됐어요" in thanks.inner_text()
     assert lang(page) == "ko"
 
     # Nobody touches the tablet: "Still there?" in Korean, then the opener, in English.
@@ -93,7 +93,7 @@ def test_the_thank_you_returns_to_the_events_language(app, live_server, page):
     page.goto(live_server.url + "/language/ko?next=/ask")
     page.get_by_label("질문", exact=True).fill("탈북민은 어디에서 정착하나요?")
     page.get_by_role("button", name="질문 보내기").click()
-    page.get_by_text("질문해 주셔서 고마워요!").wait_for()
+    page.get_by_text("질문해 주셔서 감사해요!").wait_for()
     page.get_by_role("heading", name="What comes to mind").wait_for(timeout=6000)
     assert lang(page) == "en"
 

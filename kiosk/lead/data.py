@@ -1,0 +1,142 @@
+"""The lead's data: exports, merging another tablet's file, and erasure."""
+
+import io
+from typing import Any
+
+from flask import abort, request, send_file
+from flask.wrappers import Response
+from flask_babel import gettext as _
+
+from kiosk.extensions import db
+from kiosk.lead import SESSION_COOKIE, bp, client_address
+from kiosk.lead.events import event_or_404
+from kiosk.models import Event
+from kiosk.parsing import NotANumber, parse_id
+from kiosk.rendering import render
+from kiosk.services import erasure, events, exports, imports, lead_auth
+from kiosk.services.records import InvalidInput
+from kiosk.write_queue import reads_only, separate_write
+
+# A JSON bundle of a busy event is far larger than a visitor's form may be.
+IMPORT_MAX_BYTES = 32 * 1024 * 1024
+
+
+def allow_large_import() -> None:
+    """Let a logged-in lead upload a tablet's file larger than a visitor's form may be.
+
+    It must run before CSRFProtect reads (and so size-checks) the request body.
+    """
+    if request.endpoint == "lead.import_file" and lead_auth.valid_session(
+        request.cookies.get(SESSION_COOKIE), touch=False
+    ):
+        request.max_content_length = IMPORT_MAX_BYTES
+
+
+@bp.record_once
+def _install(state: Any) -> None:
+    """Large imports are allowed before any other hook reads the body."""
+    state.app.before_request_funcs.setdefault(None, []).insert(0, allow_large_import)
+
+
+def _render_data(block: str, status: int = 200, **context: Any) -> Response:
+    """The data page, or one of its blocks; each block reads only its own part of `context`."""
+    context = {
+        "form": {},
+        "errors": {},
+        "report": None,
+        "person": None,
+        "email": "",
+        "person_erased": None,
+        "event_erased": None,
+        "erase_refused": None,
+    } | context
+    return render(
+        "lead/data.html",
+        block,
+        status=status,
+        events=events.list_events(),
+        export_formats=exports.FORMATS.values(),
+        **context,
+    )
+
+
+@bp.get("/data")
+def data() -> Response:
+    """Exports, importing another tablet's file, and erasure."""
+    return _render_data("data_import")
+
+
+@bp.post("/import")
+def import_file() -> Response:
+    """Merge another kiosk's JSON export; a bad file is refused whole."""
+    upload = request.files.get("bundle")
+    if upload is None or not upload.filename:
+        error = _("Choose the JSON file to import.")
+        return _render_data("data_import", 422, errors={"bundle": error})
+    try:
+        report = imports.import_bundle(upload.read(), actor=client_address())
+    except imports.ImportRefused as refused:
+        error = _("%(reason)s Nothing was imported.", reason=str(refused))
+        return _render_data("data_import", 422, errors={"bundle": error})
+    return _render_data("data_import", report=report)
+
+
+@bp.post("/erase/person")
+def erase_person() -> Response:
+    """Erase one person everywhere by email: first show what would go, then do it."""
+    try:
+        email = erasure.checked_email(request.form.get("email"))
+    except InvalidInput as invalid:
+        return _render_data("data_erase_person", 422, errors=invalid.errors, form=request.form)
+    if request.form.get("confirm") != "yes":
+        found = erasure.person_records(email)
+        return _render_data("data_erase_person", person=found, email=email)
+    erased = erasure.erase_person(email, actor=client_address())
+    return _render_data("data_erase_person", person_erased=erased)
+
+
+@bp.post("/events/<id:event_id>/erase")
+def erase_event(event_id: int) -> Response:
+    """Erase an event's personal data, only after it was exported; tallies stay."""
+    event = event_or_404(event_id)
+    if request.form.get("confirm") != "yes":
+        error = _("Tick the box to confirm the erasure of %(name)s.", name=event.name)
+        return _render_data("data_erase_events", 422, errors={f"confirm-{event.id}": error})
+    try:
+        erased = erasure.erase_event(event, actor=client_address())
+    except erasure.ErasureRefused as refused:
+        return _render_data("data_erase_events", 409, erase_refused=f"{event.name}: {refused}")
+    return _render_data("data_erase_events", event_erased=erased)
+
+
+def _chosen_event(which: str) -> Event | None:
+    """The export form's event: None for "all"; 400 when it is no id, 404 when no event."""
+    if which == "all":
+        return None
+    try:
+        return event_or_404(parse_id(which))
+    except NotANumber as problem:
+        abort(400 if problem.problem == NotANumber.FORMAT else 404)
+
+
+@bp.post("/export")
+@reads_only
+def export() -> Response:
+    """Download one event's data (or every event's, as a zip) in one of the export formats.
+
+    A POST, not a GET: an export marks the event as exported and is audited. It only reads
+    while it builds the file, so taps and sign-ups go on meanwhile; the mark and the audit
+    entry are a short write of their own once the file is ready.
+    """
+    format_name = request.form.get("format", "")
+    if format_name not in exports.FORMATS:
+        abort(400)
+    done = exports.download(format_name, _chosen_event(request.form.get("event", "")))
+    with separate_write(db.session):
+        exports.note_download(done, actor=client_address())
+    return send_file(
+        io.BytesIO(done.body),
+        mimetype=done.media_type,
+        as_attachment=True,
+        download_name=done.file_name,
+    )

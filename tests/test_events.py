@@ -1,0 +1,55 @@
+"""Events take the cost of one rescue from the content pack: nothing hard-codes $3,000."""
+
+import pytest
+from sqlalchemy import select
+
+from kiosk.extensions import db
+from kiosk.models import Event
+from kiosk.services import events
+from tests.lead_helpers import log_in, set_passphrase
+
+PACK_COST_CENTS = 250_000
+
+
+@pytest.fixture
+def app_config(copy_pack):
+    pack = copy_pack(lambda text: text.replace("rescue_cost = 3000", "rescue_cost = 2500"))
+    return {"KIOSK_CONTENT": str(pack)}
+
+
+def test_a_new_event_takes_the_packs_rescue_cost_as_its_goal_and_cost(app):
+    with app.app_context():
+        demo = events.active_event()
+        made = events.create_event("Fair")
+        for event in (demo, made):
+            assert (event.goal_cents, event.rescue_cost_cents) == (PACK_COST_CENTS,) * 2
+
+
+def test_a_record_made_without_amounts_takes_the_packs_rescue_cost(app):
+    with app.app_context():
+        db.session.add(Event(name="Imported elsewhere"))
+        db.session.commit()
+        event = db.session.scalar(select(Event).where(Event.name == "Imported elsewhere"))
+        assert (event.goal_cents, event.rescue_cost_cents) == (PACK_COST_CENTS,) * 2
+
+
+def test_the_stand_in_before_any_tap_shows_the_packs_rescue_cost(app, client):
+    with app.app_context():
+        events.close_event(events.active_event())
+    with app.test_request_context("/"):
+        assert events.event_to_show().rescue_cost_cents == PACK_COST_CENTS
+    html = client.get("/pledge").get_data(as_text=True)
+    assert 'name="amount" value="2500"' in html
+    assert "of one rescue ($2,500)" in html
+    assert "$3,000" not in html
+
+
+def test_the_new_event_form_and_the_command_start_from_the_packs_rescue_cost(app, client, runner):
+    set_passphrase(app)
+    log_in(client)
+    html = client.get("/lead/events/new").get_data(as_text=True)
+    assert 'name="goal" value="2500"' in html and 'name="rescue_cost" value="2500"' in html
+    assert runner.invoke(args=["event", "create", "--name", "From the shell"]).exit_code == 0
+    with app.app_context():
+        made = db.session.scalar(select(Event).where(Event.name == "From the shell"))
+        assert (made.goal_cents, made.rescue_cost_cents) == (PACK_COST_CENTS,) * 2
