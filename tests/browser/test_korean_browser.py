@@ -91,7 +91,7 @@ def test_a_visitor_goes_through_the_kiosk_in_korean_and_the_next_one_meets_engli
 def test_the_thank_you_returns_to_the_events_language(app, live_server, page):
     app.config["KIOSK_THANKS_SECONDS"] = 1
     page.goto(live_server.url + "/language/ko?next=/ask")
-    page.get_by_label("질문", exact=True).fill("탈북민은 어디에서 정착하나요?")
+    page.get_by_label("질문 내용", exact=True).fill("탈북민은 어디에서 정착하나요?")
     page.get_by_role("button", name="질문 보내기").click()
     page.get_by_text("질문해 주셔서 감사해요!").wait_for()
     page.get_by_role("heading", name="What comes to mind").wait_for(timeout=6000)
