@@ -203,12 +203,17 @@ def korean_catalogue():
         return read_po(handle, locale="ko")
 
 
+def forms(text: str | tuple[str, ...] | list[str]) -> list[str]:
+    """A message's id or translation as a list: one text, or each plural form (ngettext)."""
+    return [text] if isinstance(text, str) else list(text)
+
+
 def test_every_interface_string_has_a_korean_translation():
     catalogue = korean_catalogue()
     missing = sorted(
         m
         for m in source_messages()
-        if m not in catalogue or not catalogue[m].string or catalogue[m].fuzzy
+        if m not in catalogue or not all(forms(catalogue[m].string)) or catalogue[m].fuzzy
     )
     assert missing == [], "run `make translations` and translate these into Korean"
 
@@ -217,12 +222,12 @@ def test_the_korean_catalogue_keeps_every_placeholder_and_nothing_obsolete():
     catalogue = korean_catalogue()
     for message in catalogue:
         if message.id:
-            assert set(PLACEHOLDER.findall(message.id)) == set(
-                PLACEHOLDER.findall(message.string)
-            ), message.id
-            assert not HANGUL.search(message.id), message.id
+            wanted = {p for text in forms(message.id) for p in PLACEHOLDER.findall(text)}
+            for translation in forms(message.string):
+                assert set(PLACEHOLDER.findall(translation)) == wanted, message.id
+            assert not any(HANGUL.search(text) for text in forms(message.id)), message.id
     assert [problem for _m, problems in catalogue.check() for problem in problems] == []
-    obsolete = {m.id for m in catalogue if m.id} - source_messages()
+    obsolete = {forms(m.id)[0] for m in catalogue if m.id} - source_messages()
     assert obsolete == set(), "run `make translations` to drop strings no longer used"
 
 

@@ -187,7 +187,10 @@ def tampered(mutate) -> str:
         ('{"format": "rescue-team-kiosk/event", ', "not valid JSON"),
         (json.dumps([1, 2, 3]), "not a Rescue Team Kiosk event export"),
         (json.dumps({"format": "mailchimp", "version": 1}), "not a Rescue Team Kiosk event export"),
-        (tampered(lambda b: b.update(version=2)), "version 2"),
+        (tampered(lambda b: b.update(version=3)), "version 3"),
+        (tampered(lambda b: b.update(tombstones=["not hex"])), "tombstones"),
+        (tampered(lambda b: b.update(tombstones=["a" * 64])), "no key for them"),
+        (tampered(lambda b: b["event"].update(erasure_key="short")), "event.erasure_key"),
         (tampered(lambda b: b["event"].pop("uuid")), "event.uuid"),
         (
             tampered(lambda b: b["signups"][0].update(uuid="not-a-uuid")),
