@@ -174,6 +174,29 @@ def test_a_signup_records_the_language_it_was_made_in(app, client):
         ]
 
 
+def test_a_paper_signup_copied_from_a_korean_sheet_keeps_its_wording_and_language(app, client):
+    with app.app_context():
+        volunteers.set_volunteer_pin("4821")
+    sheet = korean(app.test_client()).get("/volunteer/sheet").get_data(as_text=True)
+    assert "2026-11-ko-v1" in sheet and '<html lang="ko">' in sheet
+    client.post("/volunteer/unlock", data={"pin": "4821"})
+    screen = client.get("/volunteer/").get_data(as_text=True)  # the volunteer reads English
+    assert '<option value="2026-11-ko-v1">2026-11-ko-v1 (current, 한국어 sheet)</option>' in screen
+    paper = {"first_name": "서연", "email": "seoyeon@example.kr", "consent": "y"}
+    client.post("/volunteer/signup", data=paper | {"consent_version": "2026-11-ko-v1"}, headers=HX)
+    client.post("/volunteer/signup", data=paper | {"email": "ana@example.org"}, headers=HX)
+    with app.app_context():
+        stored = {s.email: s for s in db.session.scalars(select(Signup))}
+        korean_pack = app.extensions["kiosk_packs"]["ko"]
+    from_korean = stored["seoyeon@example.kr"]
+    assert (from_korean.consent_version, from_korean.locale) == ("2026-11-ko-v1", "ko")
+    assert from_korean.consent_text == korean_pack.consent_text
+    assert (stored["ana@example.org"].consent_version, stored["ana@example.org"].locale) == (
+        "2026-11-v1",
+        "en",
+    )
+
+
 def test_a_refused_form_speaks_korean(client):
     response = korean(client).post("/signup", data={"email": "nope"})
     assert response.status_code == 422
@@ -484,7 +507,7 @@ def test_every_language_of_a_pack_keeps_the_same_keys(tmp_path, monkeypatch):
 
 def test_the_makefile_compiles_the_catalogues_when_it_installs():
     makefile = (ROOT / "Makefile").read_text()
-    install = makefile.split("$(STAMP): pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    install = makefile.split("$(RUN_STAMP): pyproject.toml", 1)[1].split("\n\n", 1)[0]
     assert "-m kiosk.i18n" in install
     assert not list(Path(ROOT / "kiosk" / "translations").glob("*/LC_MESSAGES/*.mo")) or (
         "*.mo" in (ROOT / ".gitignore").read_text()

@@ -109,7 +109,8 @@ def record_press_request(
         locale=i18n.current_locale(),
         idempotency_key=clean_idempotency_key(idempotency_key),
     )
-    return save_once(record, consent=agreed, wording=pack.press.agreement)
+    agreement = pack.press.agreement
+    return save_once(record, consent=agreed, wording=(agreement.version, agreement.text))
 
 
 def press_requests_of(event: Event) -> list[PressRequest]:

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from kiosk.content import Consent, current_content
+from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import ConsentMixin, ExportMarks, utcnow
 from kiosk.parsing import NotANumber, parse_cents, parse_whole
@@ -198,14 +198,19 @@ def clean_idempotency_key(value: str | None) -> str | None:
     return value if IDEMPOTENCY_KEY.match(value) else None
 
 
-def apply_consent(record: ConsentMixin, given: bool, wording: Consent | None = None) -> None:
-    """Store the wording and version the person agreed to (the mailing list's unless
-    `wording` says otherwise), and when."""
+def apply_consent(
+    record: ConsentMixin, given: bool, wording: tuple[str, str] | None = None
+) -> None:
+    """Store the wording and version the person agreed to, and when: the pack's current
+    mailing-list consent, or `wording` (version, text) when they agreed to another (an older
+    paper sheet, a press request's interview guidelines)."""
     if not given:
         return
-    wording = wording or current_content().consent
-    record.consent_version = wording.version
-    record.consent_text = wording.text
+    pack = current_content()
+    record.consent_version, record.consent_text = wording or (
+        pack.consent_version,
+        pack.consent_text,
+    )
     record.consent_at = utcnow()
 
 
@@ -223,7 +228,7 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
-def save_once(record: Record, *, consent: bool, wording: Consent | None = None) -> Record:
+def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
     """Commit a new record with its consent, once per idempotency key.
 
     A key already stored returns that record instead; the unique constraint catches the
