@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.ensure_secret_key(app)
+    config.for_the_engine(app)
     config.create_database_file(app)
     config.add_pack_translations(app)
 
@@ -38,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         i18n,
         lead,
         parsing,
+        proxies,
         rendering,
         security,
         visitor,
@@ -57,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)
     app.register_blueprint(health.bp)
+    proxies.init_app(app)
 
     from kiosk import cli
 

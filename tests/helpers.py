@@ -35,6 +35,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.summary": {"event_id": "1"},
     "lead.answered": {"question_id": "1"},
     "lead.press_handled": {"request_id": "1"},
+    "lead.revoke_device": {"device_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
 }
 

@@ -10,12 +10,23 @@ Erased people stay erased (services/tombstones.py): the file's tombstones are ap
 first, so whoever the other kiosk erased is erased here too; then no record of anyone
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
+
+Imports are safe when several run at once, in any server processes, and beside visitors
+signing up: each transaction that writes an import takes the IMPORTS turn first
+(services/atomic.serialise), so one import's records are all in before the next looks; and
+every row is written conflict-safe all the same (sign-ups through signups.insert_or_merge,
+everything else INSERT ... ON CONFLICT (uuid) DO NOTHING), so a visitor who signs up
+mid-import, or an import written in several smaller transactions, can never store a person
+twice or fail on a duplicate.
 """
 
+import functools
 import json
 import re
+import threading
 import uuid as uuid_module
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,12 +36,23 @@ from sqlalchemy import select
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally, new_erasure_key
 from kiosk.services import erasure, tombstones
+from kiosk.services.atomic import insert_new, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import canonical_email, mark_changed
-from kiosk.services.signups import find_signup, known_interests, merge_interests
+from kiosk.services.records import canonical_email, mark_changed, without_unstorable
+from kiosk.services.signups import (
+    INSERTED,
+    MERGED,
+    insert_or_merge,
+    known_interests,
+    merge_interests,
+)
 
 MAX_RECORDS = 200_000
+# The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
+# would take more, and another kiosk's PostgreSQL could not import it back).
+LARGEST_INTEGER = 2**31 - 1
+IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
 HEX_64 = re.compile(r"^[0-9a-f]{64}$")
@@ -117,6 +139,7 @@ class _Fields:
             value = default
         if not isinstance(value, str):
             raise self.fail(key, "expected text.")
+        value = without_unstorable(value)
         if required and not value.strip():
             raise self.fail(key, "must not be empty.")
         if len(value) > limit:
@@ -133,8 +156,9 @@ class _Fields:
         except ValueError as error:
             raise self.fail("uuid", "not a UUID.") from error
 
-    def integer(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int = LARGEST_INTEGER) -> int:
         value = self.data.get(key)
+        high = min(high, LARGEST_INTEGER)
         if type(value) is not int or not low <= value <= high:
             raise self.fail(key, f"expected a whole number from {low} to {high}.")
         return value
@@ -196,8 +220,8 @@ def _event(data: object) -> dict[str, Any]:
         "name": f.text("name", 120, required=True),
         "date": f.day("date"),
         "place": f.text("place", 160),
-        "goal_cents": f.integer("goal_cents", 0, 10**12),
-        "rescue_cost_cents": f.integer("rescue_cost_cents", 1, 10**12),
+        "goal_cents": f.integer("goal_cents", 0),
+        "rescue_cost_cents": f.integer("rescue_cost_cents", 1),
         "tracking_source": f.text("tracking_source", 80),
         "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
         "created_at": f.time("created_at"),
@@ -233,7 +257,7 @@ def _pledge(f: _Fields) -> dict[str, Any]:
     return {
         "uuid": f.uuid(),
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
-        "amount_cents": f.integer("amount_cents", 1, 10**10),
+        "amount_cents": f.integer("amount_cents", 1),
         "name": f.text("name", 120),
         "email": f.email("email"),
         **f.consent(),
@@ -425,6 +449,7 @@ def _forget_what_the_file_erased(
 
 
 def _write(bundle: CheckedBundle, report: ImportReport) -> erasure.Erased:
+    serialise(IMPORTS)
     event = _local_event(bundle.event, report)
     report.event_name = event.name
     forgotten = _forget_what_the_file_erased(bundle, event, report)
@@ -454,26 +479,39 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> erasure.Erased:
                 )
             if model is Signup:
                 # The same record (by UUID) may have been updated on the other tablet
-                # since: merge it too, or a later sign-up there would be lost here.
-                same = (
-                    db.session.scalar(select(Signup).where(Signup.uuid == record["uuid"]))
-                    if record["uuid"] in existing
-                    else find_signup(event, record["email"])
-                )
-                if same is not None:
-                    if merge_signup(same, record):
-                        report.merged += 1
-                    else:
-                        report.skip(section)
-                    continue
-            elif record["uuid"] in existing:
-                report.skip(section)
-                continue
-            db.session.add(model(event_id=event.id, **record))
-            db.session.flush()
-            report.add(section)
+                # since, or the same person signed up here too: merge, never a second row.
+                incoming = Signup(event_id=event.id, **record)
+                merge = functools.partial(merge_signup, incoming=record)
+                _stored, outcome = insert_or_merge(incoming, merge)
+                if outcome == INSERTED:
+                    report.add(section)
+                elif outcome == MERGED:
+                    report.merged += 1
+                else:
+                    report.skip(section)
+            elif insert_new(model, {"event_id": event.id, **record}) is None:
+                report.skip(section)  # here already (by UUID), perhaps since a moment ago
+            else:
+                report.add(section)
     report.not_restored = len(not_restored)
     return forgotten
+
+
+# SQLite's kiosk is one process: its imports wait for each other here, holding no database
+# lock meanwhile (an import can take longer than SQLite's busy timeout would let the next one
+# wait for its write lock). On PostgreSQL the IMPORTS turn in _write does this, across
+# processes, and has no timeout.
+_SQLITE_IMPORT_TURN = threading.Lock()
+
+
+@contextmanager
+def _import_turn() -> Iterator[None]:
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    db.session.commit()  # what this request read ends: no write lock held while waiting
+    with _SQLITE_IMPORT_TURN:
+        yield
 
 
 def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
@@ -481,12 +519,13 @@ def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport()
     tombstones.instance_key()  # made (and committed) before anything is written
-    try:
-        forgotten = _write(bundle, report)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    with _import_turn():
+        try:
+            forgotten = _write(bundle, report)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
     record_audit("import", report.describe(), actor)
     erasure.after_erasure(forgotten.forget)
     return report

@@ -1,7 +1,7 @@
 """languages (event default, sign-up language) and press request fields
 
 Revision ID: a1c3e5f7b9d2
-Revises: b7e1c4d2a9f0
+Revises: c41d7e2a9b10
 Create Date: 2026-11-24 10:00:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "a1c3e5f7b9d2"
-down_revision = "b7e1c4d2a9f0"
+down_revision = "c41d7e2a9b10"
 branch_labels = None
 depends_on = None
 
