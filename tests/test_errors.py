@@ -66,27 +66,6 @@ def full_disk(app, dialect):
     free_space()
 
 
-@pytest.fixture
-def read_only_database(app, dialect):
-    """The engine itself refuses every write (root ignores file modes, so chmod proves
-    nothing; a PostgreSQL standby refuses writes the same way)."""
-
-    def query_only(dbapi_connection, _record):
-        if dialect == "sqlite":
-            dbapi_connection.execute("PRAGMA query_only=ON")
-        else:
-            dbapi_connection.execute("SET default_transaction_read_only = on")
-            dbapi_connection.commit()
-
-    with app.app_context():
-        engine = db.engine
-        engine.dispose()
-    event.listen(engine, "connect", query_only)
-    yield
-    event.remove(engine, "connect", query_only)
-    engine.dispose()
-
-
 # What the volunteer reads for each fault, in the engine's own terms: a PostgreSQL server
 # has no database file, and a SQLite kiosk no server.
 CAUSES = {

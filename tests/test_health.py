@@ -73,22 +73,6 @@ def test_a_database_file_replaced_under_the_running_kiosk_is_noticed(app, client
     assert client.post("/opener", data={"choice": "people"}).status_code == 503
 
 
-@pytest.fixture
-def read_only_database(app):
-    """SQLite itself refuses every write (root ignores file modes, so chmod proves nothing)."""
-
-    def query_only(dbapi_connection, _record):
-        dbapi_connection.execute("PRAGMA query_only=ON")
-
-    with app.app_context():
-        engine = db.engine
-        engine.dispose()
-    event.listen(engine, "connect", query_only)
-    yield
-    event.remove(engine, "connect", query_only)
-    engine.dispose()
-
-
 @pytest.mark.sqlite_only
 def test_healthz_notices_a_read_only_database_before_any_write_fails(client, read_only_database):
     response = client.get("/healthz")

@@ -74,12 +74,7 @@ def test_no_thanked_sign_up_is_lost_when_the_kiosk_or_postgresql_is_killed(
                 kills["kiosk"] += 1
                 kiosk.start()
                 kiosk.wait_ready(timeout=90)
-        typist.closing.set()
-        deadline = time.monotonic() + 90
-        while typist.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        typist.stop.set()
-        typist.join(timeout=30)
+        typist.drain(timeout=90)
     finally:
         typist.stop.set()
         kiosk.stop()

@@ -48,6 +48,17 @@ def insert_new(model: type, values: dict[str, Any]) -> Any | None:
     return db.session.execute(statement).scalar()
 
 
+def upsert(model: type, values: dict[str, Any], *, update: tuple[str, ...]) -> None:
+    """Insert a row of `model`, or update the columns `update` of the row its primary key
+    already names: one INSERT ... ON CONFLICT DO UPDATE, so two processes writing the same
+    key at once both succeed (the last one's value stays). Commits nothing."""
+    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
+    keys = [column.name for column in model.__mapper__.primary_key]  # type: ignore[attr-defined]
+    changes = {name: statement.excluded[name] for name in update}
+    db.session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
 def serialise(name: str) -> None:
     """Make the rest of this transaction run alone among those serialised on `name`."""
     connection = db.session.connection()
