@@ -274,16 +274,19 @@ class Tombstone(db.Model):  # type: ignore[name-defined]
 
     `scope` is the UUID of the event whose erasure key made the digest (it travels in that
     event's JSON bundles), or "kiosk" for this kiosk's own key (it never leaves the kiosk).
+    `request` names the erasure request: a person erased twice (they came back in between)
+    has two, and a kiosk applies each request it has not seen yet, once.
     """
 
     __tablename__ = "tombstone"
-    __table_args__ = (UniqueConstraint("scope", "digest"),)
+    __table_args__ = (UniqueConstraint("scope", "digest", "request"),)
 
     KIOSK = "kiosk"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(String(36))
     digest: Mapped[str] = mapped_column(String(64))
+    request: Mapped[str] = mapped_column(String(36), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

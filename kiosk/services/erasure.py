@@ -14,7 +14,7 @@ and the backups are rewritten (services/backup.py).
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +35,7 @@ from kiosk.models import (
     Question,
     Signup,
     Tally,
+    new_uuid,
     utcnow,
 )
 from kiosk.services import tombstones
@@ -231,10 +232,11 @@ def person_records(email: str) -> Erased:
     return found
 
 
-def _erase_person(canonical: str) -> Erased:
-    """Tombstone `canonical`, delete its records, anonymise its pledges; no commit."""
+def _erase_person(canonical: str, requests: Iterable[str]) -> Erased:
+    """Tombstone `canonical` for `requests`, delete its records, anonymise its pledges;
+    no commit."""
     erased = Erased()
-    stones = tombstones.scopes_of(canonical)
+    stones = tombstones.scopes_of(canonical, requests)
     tombstones.store(stones)
     erased.forget.tombstones += stones
     erased.forget.emails.add(canonical)
@@ -248,25 +250,30 @@ def erase_person(email: str, actor: str = "") -> Erased:
     if "@" not in canonical:
         raise ErasureRefused(_("Enter the person's email address."))
     tombstones.instance_key()  # made (and committed) before anything is erased
-    erased = _erase_person(canonical)
+    erased = _erase_person(canonical, [new_uuid()])  # a request of its own
     db.session.commit()
     record_audit("erase.person", f"One person erased everywhere: {erased.describe()}", actor)
     after_erasure(erased.forget)
     return erased
 
 
-def forget_tombstoned(key: str, digests: set[str]) -> Erased:
-    """Erase everyone here whose email has one of `digests` under `key` (another kiosk's
-    tombstones, arriving in its file); no commit. Each is then tombstoned here too."""
+def forget_tombstoned(key: str, requests: set[tuple[str, str]]) -> Erased:
+    """Erase everyone here whose email has a digest of `requests` (digest, request) under
+    `key` (another kiosk's tombstones, arriving in its file); no commit. Each is then
+    tombstoned here under the same requests, so none is applied twice or sent back as new."""
     erased = Erased()
-    if not digests:
+    by_digest: dict[str, set[str]] = {}
+    for digest, request in requests:
+        by_digest.setdefault(digest, set()).add(request)
+    if not by_digest:
         return erased
     emails: set[str] = set()
     for model in PERSONAL_MODELS:
         emails.update(db.session.scalars(select(model.email).where(model.email != "").distinct()))
     for email in sorted(emails):
-        if tombstones.digest(key, email) in digests:
-            erased.add(_erase_person(email))
+        found = by_digest.get(tombstones.digest(key, email))
+        if found:
+            erased.add(_erase_person(email, sorted(found)))
     return erased
 
 

@@ -17,6 +17,7 @@ can import it and merge tablets of one event without duplicates:
                     "tracking_source", "status", "created_at", "closed_at",
                     "erasure_key"},
       "tombstones": [hex digests of the people erased, under the event's erasure_key],
+      "erasures":  [[digest, request]: each erasure request of a tombstone's person],
       "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
                      "interests": [keys], "source", "locale", "consent_version",
                      "consent_text", "consent_at", "created_at", "updated_at"}],
@@ -32,6 +33,7 @@ can import it and merge tablets of one event without duplicates:
 
 Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
 event's erasure key, the tombstones (services/tombstones.py) and the press requests;
+"erasures" came later within version 2 (a file without it counts one request per digest);
 version 1 files still import.
 
 Export marks: an export notes, for every record it wrote, the revision it wrote
@@ -78,7 +80,7 @@ from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
 from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
-from kiosk.services.tombstones import digests_of
+from kiosk.services.tombstones import digests_of, requests_of
 
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
 BUNDLE_VERSION = 2
@@ -153,6 +155,7 @@ BUNDLE_KEYS = [
     "exported_at",
     "event",
     "tombstones",
+    "erasures",
     "signups",
     "pledges",
     "questions",
@@ -413,6 +416,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
         "tombstones": sorted(digests_of(event.uuid)),
+        "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
         "signups": [
             {
                 "uuid": s.uuid,
