@@ -26,6 +26,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "visitor.faq_entry": {"slug": "what-we-do"},
     "visitor.faq_open": {"slug": "what-we-do"},
     "visitor.qr": {"key": "donate"},
+    "i18n.switch": {"code": "ko"},
     "static": {"filename": "css/kiosk.css"},
     "lead.activate_event": {"event_id": "1"},
     "lead.close_event": {"event_id": "1"},
@@ -33,6 +34,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.erase_event": {"event_id": "1"},
     "lead.summary": {"event_id": "1"},
     "lead.answered": {"question_id": "1"},
+    "lead.press_handled": {"request_id": "1"},
     "lead.revoke_device": {"device_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
 }

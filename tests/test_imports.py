@@ -190,6 +190,10 @@ def tampered(mutate) -> str:
         (tampered(lambda b: b.update(version=3)), "version 3"),
         (tampered(lambda b: b.update(tombstones=["not hex"])), "tombstones"),
         (tampered(lambda b: b.update(tombstones=["a" * 64])), "no key for them"),
+        (tampered(lambda b: b.update(erasures=[["a" * 64]])), "erasures: expected"),
+        (tampered(lambda b: b.update(erasures=[["a" * 64, "DROP TABLE"]])), "erasures: expected"),
+        (tampered(lambda b: b.update(erasures={"a": 1})), "erasures: expected"),
+        (tampered(lambda b: b.update(erasures=[["a" * 64, "1-2"]])), "no key for them"),
         (tampered(lambda b: b["event"].update(erasure_key="short")), "event.erasure_key"),
         (tampered(lambda b: b["event"].pop("uuid")), "event.uuid"),
         (

@@ -246,6 +246,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
         "organisation": f.text("organisation", 120),
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
+        "locale": f.text("locale", 12),  # absent from bundles made before languages
         **f.consent(),
         "created_at": f.time("created_at"),
         "updated_at": f.time("updated_at", required=False) or f.time("created_at"),
@@ -284,7 +285,16 @@ def _press_request(f: _Fields) -> dict[str, Any]:
         "name": f.text("name", 120, required=True),
         "email": email,
         "outlet": f.text("outlet", 160),
+        "website": f.text("website", 300),
+        "past_work": f.text("past_work", 5000),
+        "commissioned": f.boolean("commissioned"),
+        "outline": f.text("outline", 5000),
+        "deadline": f.day("deadline"),
         "message": f.text("message", 5000),
+        "recipient": f.text("recipient", 160),
+        "locale": f.text("locale", 12),
+        "handled": f.boolean("handled"),
+        **f.consent(),
         "created_at": f.time("created_at"),
     }
 
@@ -313,6 +323,31 @@ class CheckedBundle:
     event: dict[str, Any]
     records: dict[str, list[dict[str, Any]]]
     tombstones: set[str] = field(default_factory=set)
+    # (digest, request) of each erasure request the file carries (services/tombstones.py).
+    erasures: set[tuple[str, str]] = field(default_factory=set)
+
+
+REQUEST_NAME = re.compile(r"^[0-9a-f-]{1,36}$")
+
+
+def _erasures(data: dict[str, Any], digests: set[str]) -> set[tuple[str, str]]:
+    """The file's erasure requests; a digest it names none for is one request (older files)."""
+    items = data.get("erasures", [])
+    if not isinstance(items, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and HEX_64.match(pair[0])
+        and isinstance(pair[1], str)
+        and REQUEST_NAME.match(pair[1])
+        for pair in items
+    ):
+        raise ImportRefused("erasures: expected a list of [digest, request] pairs.")
+    if len(items) > MAX_RECORDS:
+        raise ImportRefused(f"The file holds more than {MAX_RECORDS} erasures.")
+    pairs = {(d, request) for d, request in items}
+    named = {d for d, _request in pairs}
+    return pairs | {(d, tombstones.legacy_request(d)) for d in digests - named}
 
 
 def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
@@ -332,6 +367,9 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """Every field of every record checked; nothing is written here."""
     event = _event(data.get("event"))
     stones = _tombstones(data, event["erasure_key"])
+    erasures = _erasures(data, stones)
+    if erasures and event["erasure_key"] is None:
+        raise ImportRefused("event.erasure_key: the file has erasures but no key for them.")
     records: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = {event["uuid"]}
     total = 0
@@ -347,7 +385,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
             if record["uuid"] in seen:
                 raise ImportRefused(f"{section}[{n}].uuid: appears twice in the file.")
             seen.add(record["uuid"])
-    return CheckedBundle(event, records, stones)
+    return CheckedBundle(event, records, stones, erasures)
 
 
 # ---- Writing ---------------------------------------------------------------------------------
@@ -392,6 +430,7 @@ def _merged_fields(signup: Signup) -> tuple[object, ...]:
         signup.phone,
         signup.organisation,
         signup.interests,
+        signup.locale,
         signup.consent_at,
     )
 
@@ -404,7 +443,7 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     """
     before = _merged_fields(signup)
     newer = incoming["updated_at"] > signup.updated_at
-    for name in ("first_name", "last_name", "phone", "organisation"):
+    for name in ("first_name", "last_name", "phone", "organisation", "locale"):
         if incoming[name] and (newer or not getattr(signup, name)):
             setattr(signup, name, incoming[name])
     signup.interests = merge_interests(signup.interests, incoming["interests"].split(","))
@@ -425,15 +464,15 @@ def _forget_what_the_file_erased(
     """Erase here everyone the other kiosk erased (its tombstones in the file); keep its
     tombstones, when they are under this event's key, for later imports and exports."""
     key = bundle.event["erasure_key"]
-    if key is None or not bundle.tombstones:
+    if key is None or not bundle.erasures:
         return erasure.Erased()
-    new = bundle.tombstones - (
-        tombstones.digests_of(event.uuid) if key == event.erasure_key else set()
-    )
+    # Each request once: one applied before (here, or by the kiosk that sent it) erased
+    # what it had to; a person who came back since then stays until they ask again.
+    new = tombstones.unseen(bundle.erasures)
     forgotten = erasure.forget_tombstoned(key, new)
     report.forgotten = len(forgotten.forget.emails)
     if key == event.erasure_key:
-        tombstones.store({"scope": event.uuid, "digest": d} for d in new)
+        tombstones.store({"scope": event.uuid, "digest": d, "request": r} for d, r in new)
     return forgotten
 
 
