@@ -26,10 +26,14 @@ def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> boo
     and every tap is answered only once that commit is done.
     """
     tap = Tap(kind, key, clean_idempotency_key(idempotency_key))
-    if db.session().in_transaction():
-        # This request is in a transaction already (and on SQLite holds the write turn the
-        # batch would wait for): count it in that transaction.
-        return record_in_session(tap)
+    session = db.session()
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            # This request changed something already: count the tap in the same transaction.
+            return record_in_session(tap)
+        # It only read (the active event, for its language): end that read, which on SQLite
+        # also hands back the write turn the batch must take.
+        session.commit()
     batcher: TapBatcher = current_app.extensions[BATCHER]
     counted = batcher.record(tap)
     return record_in_session(tap) if counted is None else counted
