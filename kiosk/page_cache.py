@@ -30,7 +30,7 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale
@@ -41,6 +41,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
+
+T = TypeVar("T")
 
 TALLIES = "tallies"
 SETUP = "setup"
@@ -198,18 +200,43 @@ def _render_for_everyone(render: Callable[[], str]) -> str:
             setattr(g, field, own_token)
 
 
+def _request_counters() -> dict[str, int]:
+    if _COUNTERS not in g:
+        setattr(g, _COUNTERS, generations())
+        # What this request read before (the active event) may be older than the counters.
+        g.pop("active_event", None)
+    return getattr(g, _COUNTERS)
+
+
+def _group(depends: tuple[str, ...]) -> _Group:
+    """This process's kept things for `depends`, at the counters this request read."""
+    counters = _request_counters()
+    values = tuple(counters.get(name, 0) for name in depends)
+    groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
+    group = groups.get(depends)
+    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
+        # What older generations made is never asked for again: let it go.
+        group = groups[depends] = _Group(values)
+    return group
+
+
+def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) -> T:
+    """A value `compute()` reads from what the generations `depends` cover (the active
+    event's language), kept per process while they stand. An error is raised, not kept."""
+    group = _group(depends)
+    key = ("value", name)
+    if key not in group.pages:
+        group.pages[key] = compute()
+    return group.pages[key]  # type: ignore[no-any-return]
+
+
 def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
     """The text `render()` makes for `key`, kept while the generations `depends` stand.
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
     """
-    if _COUNTERS not in g:
-        setattr(g, _COUNTERS, generations())
-        # What this request read before (the active event) may be older than the counters.
-        g.pop("active_event", None)
-    counters = getattr(g, _COUNTERS)
-    values = tuple(counters.get(name, 0) for name in depends)
+    group = _group(depends)
     # The path and query string too: a template that echoes them (a link back here, like
     # the language switch of issue 14) must never hand one visitor's made-up query to the
     # next. No visitor screen shows the host.
@@ -220,11 +247,6 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
         request.path,
         request.query_string,
     )
-    groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
-    group = groups.get(depends)
-    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
-        # Screens of older generations are never asked for again: let them go.
-        group = groups[depends] = _Group(values)
     text = group.pages.get(full_key)
     if text is None:
         text = _render_for_everyone(render)
@@ -238,7 +260,7 @@ class _Group:
 
     def __init__(self, values: tuple[int, ...]) -> None:
         self.values = values
-        self.pages: dict[Hashable, str] = {}
+        self.pages: dict[Hashable, Any] = {}
 
 
 def init_app(app: Flask) -> None:

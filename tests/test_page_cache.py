@@ -160,3 +160,15 @@ def test_a_database_failure_under_a_cached_screen_is_the_calm_503(app, client):
     response = client.get("/faq")
     assert response.status_code == 503
     assert "Please tell a volunteer" in response.get_data(as_text=True)
+
+
+def test_an_events_language_changed_in_one_process_shows_in_the_others_pages(app, second):
+    """The event's language is kept per process with the setup generation (issue 14's
+    default language): a change in one process shows in the other's next page."""
+    here = app.test_client()
+    assert '<html lang="en">' in here.get("/faq").get_data(as_text=True)
+    with second.app_context():
+        db.session.execute(update(Event).where(Event.status == Event.ACTIVE).values(locale="ko"))
+        db.session.commit()
+    assert '<html lang="ko">' in here.get("/faq").get_data(as_text=True)
+    assert '<html lang="ko">' in here.get("/").get_data(as_text=True)
