@@ -141,6 +141,12 @@ def generations() -> dict[str, int]:
     """The counters as committed now: one small SELECT on a pooled DBAPI connection of its
     own, ended before anything the screen shows is read (a cached screen reads nothing else,
     and no session, transaction or write turn is started for it)."""
+    session = db.session()
+    if session.in_transaction():
+        # The request holds a connection already (and on SQLite perhaps the write turn):
+        # read on it, never take a second one from the pool while holding the first.
+        rows = session.connection().exec_driver_sql(READ).all()
+        return {name: value for name, value in rows}
     engine = db.engine
     connection = engine.raw_connection()
     try:
