@@ -148,7 +148,10 @@ def generations() -> dict[str, int]:
         rows = session.connection().exec_driver_sql(READ).all()
         return {name: value for name, value in rows}
     engine = db.engine
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:  # the server cannot be reached
+        raise _wrapped(error, READ, engine.dialect) from error
     try:
         cursor = connection.cursor()
         try:
