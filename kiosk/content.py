@@ -13,6 +13,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
+from kiosk.services import phones
+
+
+DEFAULT_PHONE_REGION = "US"
+
 
 class ContentError(Exception):
     """A content pack that cannot be used, with the file and key at fault."""
@@ -91,6 +96,8 @@ class ContentPack:
     consent_text: str
     interests: list[Titled]
     press: dict[str, Any] = field(default_factory=dict)
+    # Where a phone typed without a country code is from (kiosk.services.phones).
+    phone_region: str = DEFAULT_PHONE_REGION
 
     @property
     def rescue_cost_cents(self) -> int:
@@ -207,6 +214,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
     interests = r.table_list("interests", ["key", "label"])
     r.unique("interests", interests, "key")
     rescue_cost = r.get("org.rescue_cost", int)
+    phone_region = _phone_region(r)
     if rescue_cost <= 0:
         raise r.fail("org.rescue_cost", "must be more than 0")
     return ContentPack(
@@ -235,7 +243,19 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
         consent_text=r.get("consent.text", str),
         interests=[Titled(**i) for i in interests],
         press=data.get("press", {}),
+        phone_region=phone_region,
     )
+
+
+def _phone_region(reader: _Reader) -> str:
+    """org.phone_region, a region libphonenumber knows; the default when the pack has none."""
+    org = reader.data.get("org")
+    if not isinstance(org, dict) or "phone_region" not in org:
+        return DEFAULT_PHONE_REGION
+    region = reader.get("org.phone_region", str).strip().upper()
+    if not phones.is_region(region):
+        raise reader.fail("org.phone_region", f"{region!r} is not a region code such as US or KR")
+    return region
 
 
 def pack_file(location: Path, locale: str) -> Path:

@@ -14,12 +14,13 @@ from werkzeug.datastructures import ImmutableMultiDict
 from kiosk.models import Signup, Tally
 from kiosk.privacy import new_form_key
 from kiosk.rendering import render
-from kiosk.services import tallies
+from kiosk.services import email_typos, tallies
 from kiosk.services.events import event_to_show
 from kiosk.services.records import InvalidInput
 from kiosk.services.signups import form_fields, record_signup
 from kiosk.services.volunteers import check_volunteer_pin, pin_fingerprint, volunteer_pin_is_set
 from kiosk.visitor import VOLUNTEER_SESSION_KEY
+from kiosk.write_queue import reads_only
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
 
@@ -156,3 +157,12 @@ def signup() -> Response:
     if request.htmx:  # type: ignore[attr-defined]
         return render("volunteer/index.html", "volunteer_signup", **_screen_context(saved=True))
     return redirect(url_for("volunteer.index", saved="1"), 303)  # type: ignore[return-value]
+
+
+@bp.post("/signup/email")
+@unlocked_only
+@reads_only
+def email_hint() -> Response:
+    """A suggestion for a likely typo in a paper sign-up's email domain; never a refusal."""
+    block, context = email_typos.hint_context(request.form, url_for("volunteer.email_hint"))
+    return render("_email_field.html", block, errors={}, **context)

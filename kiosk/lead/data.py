@@ -12,7 +12,7 @@ from kiosk.lead import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id
-from kiosk.rendering import render
+from kiosk.rendering import render, wants_fragment
 from kiosk.services import erasure, events, exports, imports, lead_auth
 from kiosk.services.records import InvalidInput
 from kiosk.write_queue import reads_only, separate_write
@@ -50,14 +50,24 @@ def _render_data(block: str, status: int = 200, **context: Any) -> Response:
         "event_erased": None,
         "erase_refused": None,
     } | context
+    every = events.list_events()
     return render(
         "lead/data.html",
         block,
         status=status,
-        events=events.list_events(),
+        events=every,
         export_formats=exports.FORMATS.values(),
+        not_for_mailchimp=(
+            _not_for_mailchimp(every) if block == "data_exports" or not wants_fragment() else []
+        ),
         **context,
     )
+
+
+def _not_for_mailchimp(every: list[Event]) -> list[tuple[Event, int]]:
+    """Events with consenting sign-ups that the Mailchimp file leaves out, and how many."""
+    counts = [(event, exports.not_for_mailchimp(event)) for event in every if not event.erased_at]
+    return [(event, n) for event, n in counts if n]
 
 
 @bp.get("/data")

@@ -34,7 +34,7 @@ import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +47,7 @@ from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
 from kiosk.parsing import amount_text
+from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -76,7 +77,18 @@ SIGNUP_COLUMNS = [
     "Updated",
     "UUID",
 ]
-MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+# Consent goes to Mailchimp as fields its import can map: the wording's version (text), the
+# day (a Date field takes YYYY-MM-DD) and the moment in UTC (text, ISO 8601).
+MAILCHIMP_COLUMNS = [
+    "Email Address",
+    "First Name",
+    "Last Name",
+    "Phone Number",
+    "Tags",
+    "Consent Version",
+    "Consent Date",
+    "Consent Time",
+]
 PLEDGE_COLUMNS = [
     "Kind",
     "Amount",
@@ -109,10 +121,47 @@ BUNDLE_KEYS = [
 ]
 
 
+class Verbatim(str):
+    """A cell checked to be harmless as it is (a valid phone in E.164): written unchanged.
+
+    "+442079460958" starts with "+", but a spreadsheet reads it as a number, not a formula,
+    and Mailchimp takes the phone only without a leading apostrophe.
+    """
+
+
 def neutralise(value: object) -> str:
     """The cell as text, with a leading ' if a spreadsheet would run it as a formula."""
+    if isinstance(value, Verbatim):
+        return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _phone_cell(region: str) -> Callable[[str], str]:
+    """A stored phone as a cell: E.164 unchanged when it is a valid number, else plain text."""
+
+    def cell(stored: str) -> str:
+        e164 = phones.exported_phone(stored, region)
+        return Verbatim(e164) if e164 else stored
+
+    return cell
+
+
+def mailchimp_address(email: str) -> str | None:
+    """The address as Mailchimp takes it, or None when it cannot.
+
+    Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
+    another script is written in its ASCII form (IDNA), which Mailchimp takes.
+    """
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not local.isascii():
+        return None
+    if domain.isascii():
+        return email
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return None
 
 
 def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
@@ -181,12 +230,13 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
 def signups_csv(event: Event) -> Iterator[str]:
     """Every sign-up field, interests, consent, source, times and UUID."""
     labels_of = _interest_labeller()
+    phone = _phone_cell(current_content().phone_region)
     rows = (
         [
             s.first_name,
             s.last_name,
             s.email,
-            s.phone,
+            phone(s.phone),
             s.organisation,
             "; ".join(labels_of(s.interests)),
             s.source,
@@ -209,15 +259,43 @@ def _mailchimp_tags(
     return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
 
 
+def _utc_moment(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def mailchimp_csv(event: Event) -> Iterator[str]:
-    """The columns Mailchimp's contact import expects; people who consented only."""
+    """The columns Mailchimp's contact import expects; people who consented only, and only
+    addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp)."""
     labels_of = _interest_labeller()
-    rows = (
-        [s.email, s.first_name, s.last_name, s.phone, _mailchimp_tags(s, event, labels_of)]
-        for s in _signup_rows(event)
-        if s.consent_at is not None
+    phone = _phone_cell(current_content().phone_region)
+
+    def rows() -> Iterator[list[object]]:
+        for s in _signup_rows(event):
+            address = mailchimp_address(s.email) if s.consent_at is not None else None
+            if address is None:
+                continue
+            yield [
+                address,
+                s.first_name,
+                s.last_name,
+                phone(s.phone),
+                _mailchimp_tags(s, event, labels_of),
+                s.consent_version,
+                s.consent_at.astimezone(UTC).date().isoformat(),
+                _utc_moment(s.consent_at),
+            ]
+
+    return csv_lines(MAILCHIMP_COLUMNS, rows())
+
+
+def not_for_mailchimp(event: Event) -> int:
+    """Consenting sign-ups of `event` whose address Mailchimp would refuse (kept in the CSV)."""
+    emails = db.session.scalars(
+        select(Signup.email)
+        .where(Signup.event_id == event.id, Signup.consent_at.is_not(None))
+        .execution_options(yield_per=EXPORT_BATCH)
     )
-    return csv_lines(MAILCHIMP_COLUMNS, rows)
+    return sum(1 for email in emails if mailchimp_address(email) is None)
 
 
 def pledges_csv(event: Event) -> Iterator[str]:

@@ -5,6 +5,10 @@ the same email at the same event merges into the one already here, by the same r
 two sign-ups on one kiosk. The whole file is checked before anything is written, and
 everything is written in one transaction: a malformed, foreign or tampered file is
 refused with a message saying where, and the database is left as it was.
+
+Each record is cleaned and checked as the visitor's form would (kiosk.services.records'
+Checker, phones in E.164): a record that fails is reported by its place in the file
+(`signups[3]`) and reason, and not stored; the rest merge.
 """
 
 import json
@@ -18,8 +22,10 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.services import pledges, questions, signups
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
+from kiosk.services.records import Checker
 from kiosk.services.signups import find_signup, known_interests, merge_interests
 
 MAX_RECORDS = 200_000
@@ -36,6 +42,8 @@ class ImportReport:
     added: dict[str, int] = field(default_factory=dict)
     merged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # (place in the file, reason) of each record not stored because it failed a check.
+    invalid: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, kind: str) -> None:
         self.added[kind] = self.added.get(kind, 0) + 1
@@ -49,7 +57,7 @@ class ImportReport:
 
         return (
             f"{self.event_name}: added {part(self.added)}; merged {self.merged} sign-ups; "
-            f"skipped {part(self.skipped)} (already here)"
+            f"skipped {part(self.skipped)} (already here); {len(self.invalid)} invalid"
         )
 
 
@@ -95,6 +103,8 @@ class _Fields:
             value = default
         if not isinstance(value, str):
             raise self.fail(key, "expected text.")
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            raise self.fail(key, "holds a broken character (a lone surrogate).")
         if required and not value.strip():
             raise self.fail(key, "must not be empty.")
         if len(value) > limit:
@@ -135,9 +145,12 @@ class _Fields:
             return None
         try:
             moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as error:
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            # At the edge of the range, the conversion to UTC for storage overflows.
+            moment.astimezone(UTC)
+        except (TypeError, ValueError, OverflowError) as error:
             raise self.fail(key, "expected an ISO 8601 time.") from error
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment
 
     def day(self, key: str) -> date | None:
         value = self.data.get(key)
@@ -172,20 +185,38 @@ def _event(data: object) -> dict[str, Any]:
     }
 
 
+def _as_forms_would(f: _Fields, check: Callable[[Checker], dict[str, Any]]) -> dict[str, Any]:
+    """Values cleaned and checked by the visitor form's own rules; the first fault refuses."""
+    checker = Checker()
+    cleaned = check(checker)
+    for name, problem in checker.errors.items():
+        raise f.fail(name, str(problem))
+    return cleaned
+
+
 def _signup(f: _Fields) -> dict[str, Any]:
     interests = f.data.get("interests", [])
     if not isinstance(interests, list) or not all(isinstance(k, str) for k in interests):
         raise f.fail("interests", "expected a list of interest keys.")
-    email = f.text("email", 254, required=True).strip().lower()
-    if "@" not in email:
-        raise f.fail("email", "not an email address.")
+    typed = {name: f.text(name, 1000) for name in ("first_name", "last_name", "phone")}
+    typed |= {name: f.text(name, 1000) for name in ("email", "organisation")}
+    cleaned = _as_forms_would(
+        f,
+        lambda check: {
+            "first_name": check.text(
+                "first_name", typed["first_name"], signups.FIRST_NAME_MAX, required="is empty."
+            ),
+            "last_name": check.text("last_name", typed["last_name"], signups.LAST_NAME_MAX),
+            "email": check.email("email", typed["email"], required=True),
+            "phone": signups.check_phone(check, typed["phone"]),
+            "organisation": check.text(
+                "organisation", typed["organisation"], signups.ORGANISATION_MAX
+            ),
+        },
+    )
     return {
         "uuid": f.uuid(),
-        "first_name": f.text("first_name", 80, required=True),
-        "last_name": f.text("last_name", 80),
-        "email": email,
-        "phone": f.text("phone", 40),
-        "organisation": f.text("organisation", 120),
+        **cleaned,
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
         **f.consent(),
@@ -195,22 +226,38 @@ def _signup(f: _Fields) -> dict[str, Any]:
 
 
 def _pledge(f: _Fields) -> dict[str, Any]:
+    typed = {name: f.text(name, 1000) for name in ("name", "email")}
+    cleaned = _as_forms_would(
+        f,
+        lambda check: {
+            "name": check.text("name", typed["name"], pledges.NAME_MAX),
+            "email": check.email("email", typed["email"], required=False),
+        },
+    )
     return {
         "uuid": f.uuid(),
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
-        "amount_cents": f.integer("amount_cents", 1, 10**10),
-        "name": f.text("name", 120),
-        "email": f.text("email", 254).strip().lower(),
+        "amount_cents": f.integer("amount_cents", 1, pledges.MAXIMUM_DOLLARS * 100),
+        **cleaned,
         **f.consent(),
         "created_at": f.time("created_at"),
     }
 
 
 def _question(f: _Fields) -> dict[str, Any]:
+    typed = {"text": f.text("text", 20_000, required=True), "email": f.text("email", 1000)}
+    cleaned = _as_forms_would(
+        f,
+        lambda check: {
+            "text": check.text(
+                "text", typed["text"], questions.QUESTION_MAX, required="is empty.", multiline=True
+            ),
+            "email": check.email("email", typed["email"], required=False),
+        },
+    )
     return {
         "uuid": f.uuid(),
-        "text": f.text("text", 5000, required=True),
-        "email": f.text("email", 254).strip().lower(),
+        **cleaned,
         "answered": f.boolean("answered"),
         **f.consent(),
         "created_at": f.time("created_at"),
@@ -239,12 +286,18 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
 class CheckedBundle:
     event: dict[str, Any]
     records: dict[str, list[dict[str, Any]]]
+    # (place in the file, reason) of each record that failed its checks: not written.
+    invalid: list[tuple[str, str]] = field(default_factory=list)
 
 
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
-    """Every field of every record checked; nothing is written here."""
+    """Every field of every record checked; nothing is written here.
+
+    A fault in the file's frame (format, event, a section that is no list) refuses the
+    file; a fault in one record sets that record aside as invalid, by place and reason.
+    """
     event = _event(data.get("event"))
-    records: dict[str, list[dict[str, Any]]] = {}
+    checked = CheckedBundle(event, {})
     seen: set[str] = {event["uuid"]}
     total = 0
     for section, (_model, read) in SECTIONS.items():
@@ -254,12 +307,20 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         total += len(items)
         if total > MAX_RECORDS:
             raise ImportRefused(f"The file holds more than {MAX_RECORDS} records.")
-        records[section] = [read(_Fields(f"{section}[{n}]", item)) for n, item in enumerate(items)]
-        for n, record in enumerate(records[section]):
-            if record["uuid"] in seen:
-                raise ImportRefused(f"{section}[{n}].uuid: appears twice in the file.")
+        kept = checked.records[section] = []
+        for n, item in enumerate(items):
+            where = f"{section}[{n}]"
+            try:
+                record = read(_Fields(where, item))
+                if record["uuid"] in seen:
+                    raise ImportRefused(f"{where}.uuid: appears twice in the file.")
+            except ImportRefused as refused:
+                reason = str(refused).removeprefix(where).lstrip(".")
+                checked.invalid.append((where, reason))
+                continue
             seen.add(record["uuid"])
-    return CheckedBundle(event, records)
+            kept.append(record)
+    return checked
 
 
 # ---- Writing ---------------------------------------------------------------------------------
@@ -365,7 +426,7 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> None:
 def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
     """Check the whole file, then write it in one transaction; audit what happened."""
     bundle = check_bundle(parse_bundle(raw))
-    report = ImportReport()
+    report = ImportReport(invalid=bundle.invalid)
     try:
         _write(bundle, report)
         db.session.commit()

@@ -10,6 +10,7 @@ from werkzeug.datastructures import MultiDict
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, utcnow
+from kiosk.services import phones
 from kiosk.services.events import current_event
 from kiosk.services.records import (
     Checker,
@@ -24,17 +25,22 @@ FIRST_NAME_MAX = 80
 LAST_NAME_MAX = 80
 PHONE_MAX = 40
 ORGANISATION_MAX = 120
-PHONE_CHARACTERS = set("0123456789 +-().")
 SOURCES = (Signup.KIOSK, Signup.VOLUNTEER)
 
 
-def _check_phone(checker: Checker, value: str | None) -> str:
+def check_phone(checker: Checker, value: str | None) -> str:
+    """The phone in E.164 (kiosk.services.phones), read in the content pack's region."""
     phone = checker.text("phone", value, PHONE_MAX)
-    if phone and "phone" not in checker.errors:
-        digits = sum(c.isdigit() for c in phone)
-        if not set(phone) <= PHONE_CHARACTERS or digits < 5:
-            checker.errors["phone"] = _("Please use digits, spaces and + - ( ) only.")
-    return phone
+    if not phone or "phone" in checker.errors:
+        return phone
+    try:
+        return phones.normalise_phone(phone, current_content().phone_region)
+    except phones.NotAPhone:
+        checker.errors["phone"] = _(
+            "This doesn’t look like a phone number. Use digits, spaces and + - ( ), with the "
+            "country code if it isn’t local, e.g. +44 20 7946 0958."
+        )
+        return phone
 
 
 def known_interests(keys: Iterable[str]) -> list[str]:
@@ -97,7 +103,7 @@ def record_signup(
         ),
         "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
         "email": check.email("email", email, required=True),
-        "phone": _check_phone(check, phone),
+        "phone": check_phone(check, phone),
         "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
     }
     check.consent("consent", consent, needed=True)

@@ -41,7 +41,7 @@ def fill_signup(page, email: str = "jisoo@example.org") -> None:
     page.get_by_label("First name").fill("지수")
     page.get_by_label("Last name").fill("Kim")
     page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Phone").fill("+1 555 010 2030")
+    page.get_by_label("Phone").fill("+1 202 555 0130")
     page.get_by_label("School or organisation").fill("City College")
     page.get_by_label("Events", exact=True).check()
     page.get_by_label("Fundraising", exact=True).check()
