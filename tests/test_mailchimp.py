@@ -258,3 +258,17 @@ def test_a_good_address_gets_an_empty_hint(client):
 def test_the_hint_takes_hostile_input_calmly(client, hostile):
     response = client.post("/signup/email", data={"email": hostile}, headers=HX)
     assert response.status_code in (200, 422)
+
+
+def test_the_volunteers_paper_signup_gets_the_same_hint_and_stays_unlocked(app, client):
+    from kiosk.services.volunteers import set_volunteer_pin
+
+    with app.app_context():
+        set_volunteer_pin("2580")
+    client.post("/volunteer/unlock", data={"pin": "2580"})
+    page = client.get("/volunteer/").get_data(as_text=True)
+    hint_url = re.search(r'id="email_field"[^>]*hx-post="([^"]+)"', page).group(1)
+    assert hint_url == "/volunteer/signup/email"
+    html = client.post(hint_url, data={"email": "bo@hotmial.com"}, headers=HX)
+    assert "bo@hotmail.com" in html.get_data(as_text=True)
+    assert "+1 conversation" in client.get("/volunteer/").get_data(as_text=True)
