@@ -15,7 +15,6 @@ from flask import Flask, current_app
 
 from kiosk.services import phones
 
-
 DEFAULT_PHONE_REGION = "US"
 
 

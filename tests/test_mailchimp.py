@@ -53,7 +53,10 @@ def stored(app) -> list[Signup]:
         ("202.555.0143", "+12025550143"),
         ("+44 20 7946 0958", "+442079460958"),
         ("+82 10-1234-5678", "+821012345678"),
-        ("＋４４ ２０ ７９４６ ０９５８", "+442079460958"),  # full-width, as a Korean keyboard types
+        (
+            "＋４４ ２０ ７９４６ ０９５８",
+            "+442079460958",
+        ),  # full-width, as a Korean keyboard types
     ],
 )
 def test_a_phone_is_stored_in_e164_read_in_the_packs_region(app, typed, e164):
@@ -61,7 +64,9 @@ def test_a_phone_is_stored_in_e164_read_in_the_packs_region(app, typed, e164):
         assert phones.normalise_phone(typed, "US") == e164
 
 
-@pytest.mark.parametrize("typed", ["12", "555 0100", "+1 (555) 010-2030", "call me", "+" + "9" * 30])
+@pytest.mark.parametrize(
+    "typed", ["12", "555 0100", "+1 (555) 010-2030", "call me", "+" + "9" * 30]
+)
 def test_a_number_that_cannot_be_called_is_not_a_phone(typed):
     with pytest.raises(phones.NotAPhone):
         phones.normalise_phone(typed, "US")
@@ -254,7 +259,9 @@ def test_a_good_address_gets_an_empty_hint(client):
     assert "Did you mean" not in html.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("hostile", ["\x00@gmial.com", "a" * 5000 + "@gmial.com", "\u202egmial.com@x.com"])
+@pytest.mark.parametrize(
+    "hostile", ["\x00@gmial.com", "a" * 5000 + "@gmial.com", "\u202egmial.com@x.com"]
+)
 def test_the_hint_takes_hostile_input_calmly(client, hostile):
     response = client.post("/signup/email", data={"email": hostile}, headers=HX)
     assert response.status_code in (200, 422)

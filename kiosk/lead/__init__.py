@@ -4,6 +4,7 @@
 - dashboard.py: the live dashboard, the printable summary, questions answered
 - events.py: creating, editing, activating and closing events
 - data.py: exports, merging another tablet's file, erasure
+- records.py: searching, correcting and erasing one record
 - settings.py: the volunteer PIN, timeouts, retention
 - audit.py: the audit log
 
@@ -78,4 +79,4 @@ def no_store(response: Response) -> Response:
 
 
 # The views register themselves on `bp`; imported last, as they import it.
-from kiosk.lead import audit, auth, dashboard, data, events, settings  # noqa: E402, F401
+from kiosk.lead import audit, auth, dashboard, data, events, records, settings  # noqa: E402, F401

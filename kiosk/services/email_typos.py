@@ -60,7 +60,7 @@ EMAIL_MAX = 254
 
 
 def distance(a: str, b: str) -> int:
-    """Edits (insert, delete, replace, swap two neighbours) from a to b: optimal string alignment."""
+    """Edits from a to b (insert, delete, replace, swap two neighbours): optimal alignment."""
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, start=1):

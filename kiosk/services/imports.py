@@ -198,22 +198,11 @@ def _signup(f: _Fields) -> dict[str, Any]:
     interests = f.data.get("interests", [])
     if not isinstance(interests, list) or not all(isinstance(k, str) for k in interests):
         raise f.fail("interests", "expected a list of interest keys.")
-    typed = {name: f.text(name, 1000) for name in ("first_name", "last_name", "phone")}
-    typed |= {name: f.text(name, 1000) for name in ("email", "organisation")}
-    cleaned = _as_forms_would(
-        f,
-        lambda check: {
-            "first_name": check.text(
-                "first_name", typed["first_name"], signups.FIRST_NAME_MAX, required="is empty."
-            ),
-            "last_name": check.text("last_name", typed["last_name"], signups.LAST_NAME_MAX),
-            "email": check.email("email", typed["email"], required=True),
-            "phone": signups.check_phone(check, typed["phone"]),
-            "organisation": check.text(
-                "organisation", typed["organisation"], signups.ORGANISATION_MAX
-            ),
-        },
-    )
+    typed = {
+        name: f.text(name, 1000)
+        for name in ("first_name", "last_name", "email", "phone", "organisation")
+    }
+    cleaned = _as_forms_would(f, lambda check: signups.check_fields(check, **typed))
     return {
         "uuid": f.uuid(),
         **cleaned,

@@ -43,6 +43,28 @@ def check_phone(checker: Checker, value: str | None) -> str:
         return phone
 
 
+def check_fields(
+    check: Checker,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    email: str | None,
+    phone: str | None,
+    organisation: str | None,
+) -> dict[str, str]:
+    """A sign-up's typed fields cleaned and checked: the form's rules, also for imports and
+    the lead's corrections. Faults go into `check`."""
+    return {
+        "first_name": check.text(
+            "first_name", first_name, FIRST_NAME_MAX, required=_("Please enter your first name.")
+        ),
+        "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
+        "email": check.email("email", email, required=True),
+        "phone": check_phone(check, phone),
+        "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
+    }
+
+
 def known_interests(keys: Iterable[str]) -> list[str]:
     """The content pack's interest keys among `keys`, in the pack's order."""
     wanted = set(keys)
@@ -97,15 +119,14 @@ def record_signup(
     way either way, so the kiosk never reveals who signed up before.
     """
     check = Checker()
-    cleaned = {
-        "first_name": check.text(
-            "first_name", first_name, FIRST_NAME_MAX, required=_("Please enter your first name.")
-        ),
-        "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
-        "email": check.email("email", email, required=True),
-        "phone": check_phone(check, phone),
-        "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
-    }
+    cleaned = check_fields(
+        check,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        organisation=organisation,
+    )
     check.consent("consent", consent, needed=True)
     check.done()
     if source not in SOURCES:
