@@ -34,6 +34,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.summary": {"event_id": "1"},
     "lead.answered": {"question_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
+    "lead.join_file": {"event_id": "1"},
     "lead.record": {"kind": "signup", "record_id": "1"},
     "lead.erase_record": {"kind": "signup", "record_id": "1"},
 }

@@ -12,16 +12,21 @@ Checker, phones in E.164): a record that fails is reported by its place in the f
 """
 
 import json
+import os
+import re
+import secrets
 import uuid as uuid_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally
+from kiosk.models import Event, Pledge, Question, Setting, Signup, Tally
 from kiosk.services import pledges, questions, signups
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
@@ -44,6 +49,8 @@ class ImportReport:
     skipped: dict[str, int] = field(default_factory=dict)
     # (place in the file, reason) of each record not stored because it failed a check.
     invalid: list[tuple[str, str]] = field(default_factory=list)
+    # Records of people erased here: never brought back.
+    erased: int = 0
 
     def add(self, kind: str) -> None:
         self.added[kind] = self.added.get(kind, 0) + 1
@@ -325,8 +332,31 @@ def _existing(model: type, uuids: list[str]) -> dict[str, int]:
     return found
 
 
-def _local_event(checked: dict[str, Any], report: ImportReport) -> Event:
-    event = db.session.scalar(select(Event).where(Event.uuid == checked["uuid"]))
+ALIAS_PREFIX = "event_alias:"
+
+
+def alias_key(foreign_uuid: str) -> str:
+    """The Setting that remembers onto which local event another kiosk's event was mapped."""
+    return ALIAS_PREFIX + foreign_uuid
+
+
+def known_event(foreign_uuid: str) -> Event | None:
+    """The local event that a file's event is: the same UUID, or the one it was mapped onto."""
+    event = db.session.scalar(select(Event).where(Event.uuid == foreign_uuid))
+    if event is None:
+        alias = db.session.get(Setting, alias_key(foreign_uuid))
+        if alias is not None:
+            event = db.session.scalar(select(Event).where(Event.uuid == alias.value))
+    return event
+
+
+def _local_event(checked: dict[str, Any], report: ImportReport, into: Event | None) -> Event:
+    """The event the file's records go to: its own (by UUID, or as mapped before), `into`
+    (remembered, so the same tablet's next file goes there too), or a new one."""
+    event = known_event(checked["uuid"])
+    if event is None and into is not None:
+        event = into
+        db.session.add(Setting(key=alias_key(checked["uuid"]), value=into.uuid))
     if event is not None:
         if event.erased_at is not None:
             raise ImportRefused(
@@ -378,8 +408,8 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     return False
 
 
-def _write(bundle: CheckedBundle, report: ImportReport) -> None:
-    event = _local_event(bundle.event, report)
+def _write(bundle: CheckedBundle, report: ImportReport, into: Event | None = None) -> None:
+    event = _local_event(bundle.event, report, into)
     report.event_name = event.name
     for section, (model, _read) in SECTIONS.items():
         items = bundle.records[section]
@@ -412,15 +442,79 @@ def _write(bundle: CheckedBundle, report: ImportReport) -> None:
             report.add(section)
 
 
-def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
-    """Check the whole file, then write it in one transaction; audit what happened."""
+def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
+    """Check the whole file, then write it in one transaction; audit what happened.
+
+    `into`: the local event to merge a file of an unknown event into (else a new event).
+    """
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     try:
-        _write(bundle, report)
+        _write(bundle, report, into)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     record_audit("import", report.describe(), actor)
     return report
+
+
+def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
+    """What import_bundle would do, counted by doing it and rolling it back: nothing stays."""
+    bundle = check_bundle(parse_bundle(raw))
+    report = ImportReport(invalid=bundle.invalid)
+    try:
+        _write(bundle, report, into)
+    finally:
+        db.session.rollback()
+    return report
+
+
+def file_event(raw: bytes | str) -> dict[str, Any]:
+    """The checked event of a bundle (its name, date, UUID), without reading its records."""
+    return _event(parse_bundle(raw).get("event"))
+
+
+# ---- A file held between its preview and the lead's choice ---------------------------------
+
+PENDING_FOLDER = "pending-import"
+TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _pending_folder() -> Path:
+    return Path(current_app.instance_path) / PENDING_FOLDER
+
+
+def hold(raw: bytes) -> str:
+    """Keep an uploaded file until the lead chooses where it goes; a token names it.
+
+    One file at a time: holding a new one forgets any other (never by age: the kiosk's
+    clock may be wrong). The file is readable by the kiosk's user only.
+    """
+    folder = _pending_folder()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink(missing_ok=True)
+    token = secrets.token_hex(16)
+    descriptor = os.open(folder / f"{token}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as handle:
+        handle.write(raw)
+    return token
+
+
+def held(token: str | None) -> bytes:
+    """The file held under `token`; ImportRefused when there is none (used, or replaced)."""
+    token = (token or "").strip()
+    path = _pending_folder() / f"{token}.json"
+    if not TOKEN.fullmatch(token) or not path.is_file():
+        raise ImportRefused(
+            "This preview is no longer open (the file was imported, or another was chosen). "
+            "Choose the file again."
+        )
+    return path.read_bytes()
+
+
+def release(token: str) -> None:
+    """Forget a held file (after its import)."""
+    if TOKEN.fullmatch(token):
+        (_pending_folder() / f"{token}.json").unlink(missing_ok=True)
