@@ -356,7 +356,12 @@ def _local_event(checked: dict[str, Any], report: ImportReport, into: Event | No
     event = known_event(checked["uuid"])
     if event is None and into is not None:
         event = into
-        db.session.add(Setting(key=alias_key(checked["uuid"]), value=into.uuid))
+        # A mapping may be left from an event since deleted: replace it.
+        alias = db.session.get(Setting, alias_key(checked["uuid"]))
+        if alias is None:
+            db.session.add(Setting(key=alias_key(checked["uuid"]), value=into.uuid))
+        else:
+            alias.value = into.uuid
     if event is not None:
         if event.erased_at is not None:
             raise ImportRefused(
