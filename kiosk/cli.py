@@ -238,7 +238,10 @@ def event_activate(event_id: int) -> None:
     event = db.session.get(Event, event_id)
     if event is None:
         raise click.ClickException(f"There is no event {event_id}; `kiosk event list` shows them.")
-    events.activate_event(event)
+    try:
+        events.activate_event(event)
+    except events.EventErased as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"Active event: {event.id} {event.name}")
 
 
@@ -291,18 +294,24 @@ def _event_or_active(event_id: int | None) -> "Event":
     default=None,
     help="File to write [default: standard output]",
 )
-def export_command(event_id: int | None, format_name: str, out: Path | None) -> None:
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="json: keep this file as the event's record, so its records count as exported",
+)
+def export_command(event_id: int | None, format_name: str, out: Path | None, keep: bool) -> None:
     """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
     upgrade()
     event = _event_or_active(event_id)
-    chunks = exports.export_chunks(event, format_name)
+    marks = exports.Marks()
+    chunks = exports.export_chunks(event, format_name, marks)
     if out is None:
         for chunk in chunks:
             click.echo(chunk, nl=False)
     else:
         _write_private_file(out, chunks)
         click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
-    exports.mark_exported(event, format_name, actor="cli")
+    exports.mark_exported(event, format_name, actor="cli", marks=marks, keep=keep)
 
 
 def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
@@ -356,20 +365,76 @@ def passphrase_command(from_stdin: bool) -> None:
 
 
 def _report_purge(purged: erasure.Erased) -> None:
+    if purged.paused:
+        click.echo(f"  Retention purge paused: {purged.paused}.")
+        click.echo("  Check the clock; `kiosk purge --trust-clock` runs it once it is right.")
+    kept = purged.describe_kept()
     if purged.events:
         names = ", ".join(purged.events)
-        click.echo(f"  Retention: erased personal data of {names} ({purged.describe()})")
+        click.echo(
+            f"  Retention: erased personal data of {names} ({purged.describe()})"
+            + (f"; {kept}" if kept else "")
+        )
+    elif kept:
+        click.echo(f"  Retention: {kept}; they are purged once exported.")
 
 
 @click.command("purge")
 @with_appcontext
-def purge_command() -> None:
-    """Erase personal data of events closed more than the retention days ago."""
+@click.option(
+    "--trust-clock",
+    is_flag=True,
+    help="Purge even though the clock looks wrong (after checking it is right)",
+)
+def purge_command(trust_clock: bool) -> None:
+    """Erase exported personal data of events closed more than the retention days ago."""
     upgrade()
-    purged = erasure.purge_expired(actor="cli")
+    purged = erasure.purge_expired(actor="cli", trust_clock=trust_clock)
     _report_purge(purged)
-    if not purged.events:
+    if not purged.events and not purged.paused and not purged.kept:
         click.echo("Nothing to purge: no closed event is past its retention period.")
+
+
+@click.group("erase", cls=AppGroup)
+@with_appcontext
+def erase_group() -> None:
+    """Erase a person everywhere, or an event's personal data once it is exported."""
+    upgrade()
+
+
+@erase_group.command("person")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Erase without asking")
+def erase_person_command(email: str, yes: bool) -> None:
+    """Erase everything about EMAIL at every event; it stays erased in every later merge."""
+    found = erasure.person_records(email)
+    if not found.total:
+        click.echo("Nothing here belongs to that address. A tombstone is left all the same.")
+    elif not yes:
+        click.confirm(f"Erase {found.describe()}? This cannot be undone", abort=True)
+    try:
+        erased = erasure.erase_person(email, actor="cli")
+    except erasure.ErasureRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Erased: {erased.describe()}. No later import brings them back.")
+
+
+@erase_group.command("event")
+@click.argument("event_id", type=int)
+def erase_event_command(event_id: int) -> None:
+    """Erase EVENT_ID's personal data (it must be closed, and everything exported)."""
+    event = _event_or_active(event_id)
+    try:
+        erased = erasure.erase_event(event, actor="cli")
+    except erasure.ErasureRefused as error:
+        formats = sorted(
+            {f for model in error.unexported for f in exports.formats_exporting(model)}
+        )
+        hint = (
+            f"\n`kiosk export --event {event.id} --format` {' / '.join(formats)}" if formats else ""
+        )
+        raise click.ClickException(f"{event.name}: {error}" + (hint if formats else "")) from None
+    click.echo(f"Erased the personal data of {event.name}: {erased.describe()}.")
 
 
 @click.command("backup")
@@ -385,6 +450,31 @@ def backup_command() -> None:
         raise click.ClickException(str(error)) from error
     record_audit("backup", f"Database copied to {target.name}", "cli")
     click.echo(f"Backup written: {target}")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the database without asking")
+@with_appcontext
+def restore_command(file: Path, yes: bool) -> None:
+    """Put a backup FILE in place of the database (stop `kiosk serve` first); everyone
+    erased since stays erased."""
+    from kiosk.services.audit import record_audit
+    from kiosk.services.backup import BackupError, restore_database
+
+    if not yes:
+        click.confirm("Replace this kiosk's database with the backup?", abort=True)
+    try:
+        erased = restore_database(file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    people = len(erased.forget.emails)
+    record_audit("restore", f"Database restored from {file.name}: {erased.describe()}", "cli")
+    click.echo(f"Restored {file.name}.")
+    click.echo(
+        f"  Erased again: {people} erased {'person' if people == 1 else 'people'}, "
+        f"{erased.describe()} (tombstones and event erasures re-applied)."
+    )
 
 
 @click.command("import")
@@ -419,6 +509,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(passphrase_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    app.cli.add_command(erase_group)
     app.cli.add_command(import_command)
 
 

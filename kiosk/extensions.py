@@ -48,6 +48,9 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # Erased rows and freed pages are overwritten with zeros, not left readable in the file
+    # (some builds default to it, not all); services/backup.py scrubs the WAL after erasure.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

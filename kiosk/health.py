@@ -7,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.errors import database_cause, database_problem
 from kiosk.extensions import db
+from kiosk.services import erasure
 
 bp = Blueprint("health", __name__)
 
@@ -25,6 +26,8 @@ def show() -> tuple[Response, int]:
     body = {
         "status": "ok",
         "database": {"ok": True, "dialect": db.engine.dialect.name, "revision": revision},
+        # Whether the retention purge trusts the clock now; a paused purge is no failure.
+        "retention": erasure.retention_state(),
     }
     problem = database_problem()
     if problem:

@@ -2,11 +2,23 @@
 exports from several tablets of one event can be merged without duplicates."""
 
 import datetime as dt
+import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from kiosk import clock
 from kiosk.extensions import db
@@ -18,6 +30,18 @@ def utcnow() -> datetime:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+def new_erasure_key() -> str:
+    return secrets.token_hex(32)
+
+
+def stored_email(value: str | None) -> str:
+    """Every email a record stores is in the one canonical form, however it was set: the
+    erase look-up, tombstones and the unique (event, email) index rely on it."""
+    from kiosk.services.records import canonical_email  # records imports this module
+
+    return canonical_email(value)
 
 
 def pack_rescue_cost_cents() -> int:
@@ -70,8 +94,13 @@ class Event(db.Model):  # type: ignore[name-defined]
     status: Mapped[str] = mapped_column(String(12), default=PLANNED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the lead last exported personal data of the event: shown, never compared. What
+    # is exported is a fact about each record (ExportMarks).
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Keys the tombstones of this event (services/tombstones.py). It travels with the event,
+    # so every kiosk holding the event computes the same tombstone for the same person.
+    erasure_key: Mapped[str] = mapped_column(String(64), default=new_erasure_key)
 
     def __repr__(self) -> str:
         return f"<Event {self.id} {self.name!r} {self.status}>"
@@ -106,7 +135,21 @@ class ConsentMixin:
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Signup(ConsentMixin, db.Model):  # type: ignore[name-defined]
+class ExportMarks:
+    """Whether a personal record is in an export, as a fact about the record itself.
+
+    `revision` counts the record's versions: 1 when stored, +1 whenever what the person gave
+    changes (a second sign-up, a merge). An export of the record's kind notes the revision it
+    wrote into `exported_revision`; the record is exported while the two are equal. No clock
+    is compared, so a kiosk clock that was wrong, or another tablet's, cannot make a record
+    look exported; and a record merged in from another tablet arrives unexported.
+    """
+
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    exported_revision: Mapped[int | None] = mapped_column(Integer)
+
+
+class Signup(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
     __tablename__ = "signup"
     __table_args__ = (Index("ix_signup_event_email", "event_id", "email"),)
 
@@ -127,11 +170,18 @@ class Signup(ConsentMixin, db.Model):  # type: ignore[name-defined]
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The revision last written into a Mailchimp file: "only new since the last Mailchimp
+    # export" without touching what the sign-ups CSV exported.
+    mailchimp_revision: Mapped[int | None] = mapped_column(Integer)
 
     event: Mapped[Event] = relationship()
 
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        return stored_email(value)
 
-class Pledge(ConsentMixin, db.Model):  # type: ignore[name-defined]
+
+class Pledge(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
     __tablename__ = "pledge"
 
     ONCE = "once"
@@ -149,8 +199,12 @@ class Pledge(ConsentMixin, db.Model):  # type: ignore[name-defined]
 
     event: Mapped[Event] = relationship()
 
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        return stored_email(value)
 
-class Question(ConsentMixin, db.Model):  # type: ignore[name-defined]
+
+class Question(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
     __tablename__ = "question"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,8 +218,12 @@ class Question(ConsentMixin, db.Model):  # type: ignore[name-defined]
 
     event: Mapped[Event] = relationship()
 
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        return stored_email(value)
 
-class PressRequest(db.Model):  # type: ignore[name-defined]
+
+class PressRequest(ExportMarks, db.Model):  # type: ignore[name-defined]
     __tablename__ = "press_request"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -179,6 +237,33 @@ class PressRequest(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     event: Mapped[Event] = relationship()
+
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        return stored_email(value)
+
+
+# Every kind of record that holds a person's data: erasure, export marks, tombstones and
+# retention go over these, so a new kind is covered by adding it here.
+PERSONAL_MODELS: tuple[type[ExportMarks], ...] = (Signup, Pledge, Question, PressRequest)
+
+
+class Tombstone(db.Model):  # type: ignore[name-defined]
+    """What is left of a person erased on request: a keyed hash of their email, no plaintext.
+
+    `scope` is the UUID of the event whose erasure key made the digest (it travels in that
+    event's JSON bundles), or "kiosk" for this kiosk's own key (it never leaves the kiosk).
+    """
+
+    __tablename__ = "tombstone"
+    __table_args__ = (UniqueConstraint("scope", "digest"),)
+
+    KIOSK = "kiosk"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(36))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined]

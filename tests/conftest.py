@@ -196,6 +196,36 @@ def database_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
+def more_databases(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], str]]:
+    """Makes more fresh, migrated databases of this test's engine (another tablet's, say);
+    the PostgreSQL ones are dropped after the test."""
+    made: list[str] = []
+    if dialect == "sqlite":
+        template = request.getfixturevalue("migrated_db")
+
+        def make() -> str:
+            path = tmp_path / f"more-{len(made)}.db"
+            shutil.copy(template, path)
+            made.append(str(path))
+            return f"sqlite:///{path}"
+
+        yield make
+        return
+    cluster: Cluster = request.getfixturevalue("postgres")
+    template_name = request.getfixturevalue("postgres_template")
+
+    def make_postgres() -> str:
+        made.append(cluster.create_database(template=template_name))
+        return cluster.url(made[-1])
+
+    yield make_postgres
+    for name in made:
+        cluster.drop_database(name)
+
+
+@pytest.fixture
 def app_config() -> dict[str, object]:
     """Override in a test module to change the app's configuration."""
     return {}
@@ -263,3 +293,19 @@ def copy_pack(tmp_path: Path, content_pack_dir: Path):
         return target
 
     return make
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch):
+    """kiosk.clock.now fixed at a moment the test moves on or back (tests/data_helpers.py)."""
+    from tests.data_helpers import movable_clock
+
+    return movable_clock(monkeypatch)
+
+
+@pytest.fixture
+def lead(app: Flask) -> FlaskClient:
+    """The team lead's browser, logged in; the visitor keeps `client`."""
+    from tests.data_helpers import logged_in_lead
+
+    return logged_in_lead(app)

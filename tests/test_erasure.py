@@ -11,6 +11,7 @@ from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, Pledge, PressRequest, Question, Signup, Tally, utcnow
 from kiosk.services import erasure, events
 from kiosk.services.settings import RETENTION_DAYS, set_setting
+from tests.data_helpers import export_now
 
 
 def fill_event(event: Event, email: str = "minji@example.org") -> None:
@@ -57,23 +58,38 @@ def test_erasing_a_person_removes_them_everywhere_and_keeps_the_money_and_tallie
         assert "2 sign-ups" in entry.detail
 
 
-def test_event_erasure_is_refused_with_the_reason_before_an_export(app):
+def test_event_erasure_is_refused_while_the_event_is_active(app):
     with app.app_context():
         event = events.active_event()
         fill_event(event)
-        with pytest.raises(erasure.ErasureRefused, match="never exported"):
+        export_now(event, "json", keep=True)
+        with pytest.raises(erasure.ErasureRefused, match="Close the event first"):
             erasure.erase_event(event)
+        assert count(Signup) == 2 and event.erased_at is None
+
+
+def test_event_erasure_is_refused_with_what_is_in_no_export_yet(app):
+    with app.app_context():
+        event = events.active_event()
+        fill_event(event)
+        events.close_event(event)
+        with pytest.raises(erasure.ErasureRefused, match="2 sign-ups, 1 pledge") as refused:
+            erasure.erase_event(event)
+        assert refused.value.unexported == {Signup: 2, Pledge: 1, Question: 1, PressRequest: 1}
         assert count(Signup) == 2 and event.erased_at is None
 
 
 def test_event_erasure_is_refused_when_records_arrived_after_the_export(app):
     with app.app_context():
         event = events.active_event()
-        event.exported_at = utcnow() - timedelta(hours=1)
         fill_event(event)
-        with pytest.raises(erasure.ErasureRefused, match="after the last export"):
+        events.close_event(event)
+        export_now(event, "json", keep=True)
+        db.session.add(Signup(event_id=event.id, first_name="Late", email="late@example.org"))
+        db.session.commit()
+        with pytest.raises(erasure.ErasureRefused, match="Not in any export yet: 1 sign-up"):
             erasure.erase_event(event)
-        assert count(Signup) == 2
+        assert count(Signup) == 3
 
 
 def test_event_erasure_after_export_keeps_tallies_and_other_events(app):
@@ -82,8 +98,8 @@ def test_event_erasure_after_export_keeps_tallies_and_other_events(app):
         other = events.create_event("Other event")
         fill_event(event)
         fill_event(other)
-        event.exported_at = utcnow() + timedelta(seconds=1)
-        db.session.commit()
+        events.close_event(event)
+        export_now(event, "json", keep=True)
         erased = erasure.erase_event(event, actor="test")
         assert (erased.signups, erased.pledges, erased.questions, erased.press_requests) == (
             2,
@@ -99,10 +115,13 @@ def test_event_erasure_after_export_keeps_tallies_and_other_events(app):
         assert "erase.event" in audit_actions()
 
 
-def close_days_ago(event: Event, days: float) -> None:
+def close_days_ago(event: Event, days: float, *, exported: bool = True) -> None:
+    """Closed `days` ago, and (unless not `exported`) everything of it exported."""
     event.status = Event.CLOSED
     event.closed_at = utcnow() - timedelta(days=days)
     db.session.commit()
+    if exported:
+        export_now(event, "json", keep=True)
 
 
 def test_retention_purges_only_events_closed_longer_ago_than_the_retention_days(app):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Signup, Tally, utcnow
+from kiosk.models import Event, Signup, Tally
 from kiosk.services import events
 from tests.helpers import HX, assert_fragment, assert_full_page
 from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
@@ -111,11 +111,17 @@ def test_erasing_an_event_before_export_is_refused_with_the_reason(app, lead_cli
     add_person(app)
     with app.app_context():
         event_id = events.active_event().id
+    active = lead_client.post(f"/lead/events/{event_id}/erase", data={"confirm": "yes"}, headers=HX)
+    assert active.status_code == 409 and "Close the event first" in active.get_data(as_text=True)
+    lead_client.post(f"/lead/events/{event_id}/close")
     response = lead_client.post(
         f"/lead/events/{event_id}/erase", data={"confirm": "yes"}, headers=HX
     )
     assert response.status_code == 409
-    assert "never exported" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Not in any export yet: 1 sign-up" in html
+    # and it offers the exports that would take the sign-up
+    assert 'name="format" value="csv"' in html and 'name="format" value="mailchimp"' in html
     assert count(app, Signup) == 1
     unconfirmed = lead_client.post(f"/lead/events/{event_id}/erase", headers=HX)
     assert unconfirmed.status_code == 422
@@ -125,10 +131,9 @@ def test_erasing_an_exported_event_keeps_its_tallies(app, lead_client):
     add_person(app)
     app.test_client().post("/opener", data={"choice": "people"})
     with app.app_context():
-        event = events.active_event()
-        event.exported_at = utcnow()
-        db.session.commit()
-        event_id = event.id
+        event_id = events.active_event().id
+    lead_client.post(f"/lead/events/{event_id}/close")
+    lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
     response = lead_client.post(
         f"/lead/events/{event_id}/erase", data={"confirm": "yes"}, headers=HX
     )

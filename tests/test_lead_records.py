@@ -33,7 +33,8 @@ def people(app) -> dict[str, int]:
         )
         question = questions.record_question(question="How are rescues planned?")
         other = events.create_event("Spring fair", on=None)
-        signups.record_signup(first_name="Zed", email="zed@example.org", consent=True, event=other)
+        db.session.add(Signup(event_id=other.id, first_name="Zed", email="zed@example.org"))
+        db.session.commit()
         return {
             "event": events.active_event().id,
             "other": other.id,
@@ -254,3 +255,25 @@ def test_a_correction_keeps_the_uuid_so_merges_still_match(app, lead_client, peo
         assert db.session.get(Signup, people["signup"]).uuid == before
         assert str(uuid.UUID(before)) == before
         assert db.session.scalar(select(Event.id).where(Event.id == people["event"]))
+
+
+def test_an_erased_record_is_not_brought_back_by_a_tablets_old_file(app, lead_client, people):
+    from kiosk.services import exports, imports
+
+    with app.app_context():
+        old_file = exports.json_bundle(db.session.get(Event, people["event"]))
+    lead_client.post(f"/lead/records/signup/{people['signup']}/erase", data={"confirm": "yes"})
+    with app.app_context():
+        report = imports.import_bundle(old_file)
+        assert report.not_restored == 1
+    assert count(app, Signup, Signup.email == "ana@gmial.com") == 0
+
+
+def test_a_correction_makes_the_record_due_in_the_next_export(app, lead_client, people):
+    with app.app_context():
+        before = db.session.get(Signup, people["signup"]).revision
+    lead_client.post(
+        f"/lead/records/signup/{people['signup']}", data={"first_name": "Anna", "email": "a@x.org"}
+    )
+    with app.app_context():
+        assert db.session.get(Signup, people["signup"]).revision == before + 1

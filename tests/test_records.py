@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.services.exports import FORMULA_STARTS, neutralise
-from kiosk.services.records import clean_idempotency_key, clean_text
+from kiosk.services.records import canonical_email, clean_idempotency_key, clean_text
 
 
 @given(st.text())
@@ -42,3 +42,41 @@ def test_only_idempotency_keys_of_the_shape_handed_out_are_kept():
 
 def test_removing_a_control_character_between_a_letter_and_its_accent_still_gives_nfc():
     assert clean_text("e\u0000\u0301") == "\u00e9"
+
+
+@given(st.emails() | st.text())
+def test_canonical_email_is_stable_nfc_and_lower_case(value):
+    canonical = canonical_email(value)
+    assert canonical_email(canonical) == canonical
+    assert unicodedata.is_normalized("NFC", canonical)
+    assert canonical == canonical.strip()
+
+
+def test_one_address_written_many_ways_has_one_canonical_form():
+    ways = [
+        "jürgen@bücher.de",
+        "Jürgen@BÜCHER.DE",
+        "  jürgen@xn--bcher-kva.de ",
+        "JU\u0308RGEN@bu\u0308cher.de",  # decomposed accents
+        "jürgen@bücher.de.",
+    ]
+    assert {canonical_email(way) for way in ways} == {"jürgen@bücher.de"}
+    assert canonical_email("Minji.Kim@Example.ORG") == "minji.kim@example.org"
+
+
+def test_a_stored_email_is_canonical_however_the_record_was_made(app):
+    from kiosk.extensions import db
+    from kiosk.models import Pledge, PressRequest, Question, Signup
+    from kiosk.services.events import active_event
+
+    with app.app_context():
+        event_id = active_event().id
+        records = [
+            Signup(event_id=event_id, first_name="J", email="JU\u0308RGEN@xn--bcher-kva.de"),
+            Pledge(event_id=event_id, amount_cents=100, email="Jürgen@Bücher.de"),
+            Question(event_id=event_id, text="?", email=" jürgen@BÜCHER.de"),
+            PressRequest(event_id=event_id, name="J", email="JÜRGEN@bücher.de"),
+        ]
+        db.session.add_all(records)
+        db.session.commit()
+        assert {record.email for record in records} == {"jürgen@bücher.de"}

@@ -51,6 +51,7 @@ def _render_data(block: str, status: int = 200, **context: Any) -> Response:
         "erase_refused": None,
         "preview": None,
         "joined": None,
+        "erase_offer": None,
     } | context
     every = events.list_events()
     return render(
@@ -58,6 +59,7 @@ def _render_data(block: str, status: int = 200, **context: Any) -> Response:
         block,
         status=status,
         events=every,
+        erasable=erasure.erase_list(),
         export_formats=exports.FORMATS.values(),
         not_for_mailchimp=(
             _not_for_mailchimp(every) if block == "data_exports" or not wants_fragment() else []
@@ -214,8 +216,21 @@ def erase_event(event_id: int) -> Response:
     try:
         erased = erasure.erase_event(event, actor=client_address())
     except erasure.ErasureRefused as refused:
-        return _render_data("data_erase_events", 409, erase_refused=f"{event.name}: {refused}")
+        return _render_data(
+            "data_erase_events",
+            409,
+            erase_refused=f"{event.name}: {refused}",
+            erase_offer={"event": event, "formats": _formats_taking(refused)},
+        )
     return _render_data("data_erase_events", event_erased=erased)
+
+
+def _formats_taking(refused: erasure.ErasureRefused) -> list[tuple[str, str]]:
+    """The export formats (name, label) that would take what an erasure found waiting."""
+    names = dict.fromkeys(
+        name for model in refused.unexported for name in exports.formats_exporting(model)
+    )
+    return [(name, str(exports.FORMATS[name].label)) for name in names]
 
 
 def _chosen_event(which: str) -> Event | None:
@@ -235,14 +250,17 @@ def export() -> Response:
 
     A POST, not a GET: an export marks the event as exported and is audited. It only reads
     while it builds the file, so taps and sign-ups go on meanwhile; the mark and the audit
-    entry are a short write of their own once the file is ready.
+    entry are a short write of their own once the file is ready. A JSON file counts as
+    the event's export only when the lead keeps it as the record (`keep=yes`).
     """
     format_name = request.form.get("format", "")
     if format_name not in exports.FORMATS:
         abort(400)
     done = exports.download(format_name, _chosen_event(request.form.get("event", "")))
     with separate_write(db.session):
-        exports.note_download(done, actor=client_address())
+        exports.note_download(
+            done, actor=client_address(), keep=request.values.get("keep") == "yes"
+        )
     return send_file(
         io.BytesIO(done.body),
         mimetype=done.media_type,

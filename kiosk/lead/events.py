@@ -2,6 +2,7 @@
 
 from flask import abort, request
 from flask.wrappers import Response
+from flask_babel import gettext as _
 
 from kiosk.lead import bp, redirect_to, render_form
 from kiosk.models import Event
@@ -20,7 +21,7 @@ def event_or_404(event_id: int) -> Event:
 @bp.get("/events")
 def events_list() -> Response:
     """Every event, newest first, with what can be done with each."""
-    return render("lead/events.html", "events_table", events=events.list_events())
+    return render("lead/events.html", "events_table", events=events.list_events(), error=None)
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -54,7 +55,14 @@ def _event_form(event: Event | None) -> Response:
 @bp.post("/events/<id:event_id>/activate")
 def activate_event(event_id: int) -> Response:
     """Make this the event every new tap, sign-up and pledge belongs to."""
-    events.activate_event(event_or_404(event_id))
+    event = event_or_404(event_id)
+    try:
+        events.activate_event(event)
+    except events.EventErased:
+        error = _("The personal data of %(name)s was erased: it stays closed.", name=event.name)
+        return render(
+            "lead/events.html", "events_table", status=409, events=events.list_events(), error=error
+        )
     return redirect_to("lead.events_list")
 
 

@@ -1,24 +1,57 @@
-"""A consistent copy of the SQLite database, taken while the kiosk keeps running."""
+"""Copies of the database: backups, restoring one, and forgetting in all of them.
 
+A backup is a consistent copy of the SQLite database, taken while the kiosk keeps running.
+Copies keep no one who was erased: every erasure and retention purge also rewrites the
+backups in <instance>/backups/, and scrubs the live database's files. A backup from
+elsewhere (a USB stick) can be restored; the restore re-applies every tombstone and every
+event erasure the kiosk knows, so it brings no one back.
+
+PostgreSQL: `kiosk backup` refuses (use pg_dump), and scrub_database runs a plain VACUUM of
+the personal tables. That makes the space of erased rows reusable; it does not overwrite
+it. Erased rows can stay readable in the table files until the space is reused, and in the
+server's WAL segments, base backups, replicas and pg_dump files until those are recycled or
+deleted: a hub's operator must rotate them (VACUUM FULL would rewrite the tables, at the
+cost of locking them, and still not reach WAL or backups).
+"""
+
+import logging
 import sqlite3
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
 
 from kiosk.extensions import db
+from kiosk.models import PERSONAL_MODELS
+from kiosk.services.records import canonical_email
+
+if TYPE_CHECKING:
+    from kiosk.services.erasure import Erased, Forget
+
+log = logging.getLogger(__name__)
+CHECKPOINT_TRIES = 5
 
 
 class BackupError(Exception):
     """The database can't be copied this way (for example, it isn't SQLite)."""
 
 
+def _sqlite_source() -> None:
+    if db.engine.dialect.name != "sqlite":
+        raise BackupError("kiosk backup copies SQLite databases; use pg_dump for PostgreSQL.")
+
+
 def backup_database(instance_path: str | Path, now: datetime | None = None) -> Path:
     """Copy the database into <instance>/backups/kiosk-YYYYmmdd-HHMMSS.db with sqlite3's
     backup API, which copies a consistent snapshot even while sign-ups are being written."""
-    if db.engine.dialect.name != "sqlite":
-        raise BackupError("kiosk backup copies SQLite databases; use pg_dump for PostgreSQL.")
-    folder = Path(instance_path) / "backups"
+    from kiosk import clock
+
+    _sqlite_source()
+    folder = backups_folder(instance_path)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or clock.local_now()).strftime("%Y%m%d-%H%M%S")
     target = folder / f"kiosk-{stamp}.db"
     suffix = 1
     while target.exists():
@@ -31,8 +64,193 @@ def backup_database(instance_path: str | Path, now: datetime | None = None) -> P
             raise BackupError("kiosk backup needs the sqlite3 driver.")
         with sqlite3.connect(target) as copy:
             source.backup(copy)
+            # A file on its own: no WAL beside it that could keep old pages.
+            copy.execute("PRAGMA journal_mode=DELETE")
         copy.close()
     finally:
         raw.close()
     target.chmod(0o600)
     return target
+
+
+def backups_folder(instance_path: str | Path) -> Path:
+    return Path(instance_path) / "backups"
+
+
+# ---- Leaving nothing readable ---------------------------------------------------------------
+
+
+def scrub_database() -> None:
+    """After an erasure: nothing erased stays readable in the database's files.
+
+    SQLite: every connection runs with secure_delete on (extensions.py), so deleted rows and
+    freed pages are overwritten with zeros where they lie; what remains is older copies of
+    pages in the WAL, so the WAL is checkpointed into the database and truncated to nothing.
+    No VACUUM: it would hold the write lock while it rewrites the whole file (seconds on a
+    Pi, with sign-ups waiting), and secure_delete has already overwritten what it would
+    drop. PostgreSQL: see this module's docstring.
+    """
+    # The caller committed: this thread's session holds no connection (nor its turn to write).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if connection.dialect.name == "sqlite":
+            for attempt in range(CHECKPOINT_TRIES):
+                busy, _log, _done = connection.exec_driver_sql(
+                    "PRAGMA wal_checkpoint(TRUNCATE)"
+                ).one()
+                if not busy:
+                    return
+                time.sleep(0.2 * (attempt + 1))
+            log.warning(
+                "After an erasure the WAL could not be truncated (readers kept it busy): "
+                "erased data stays in it until the next checkpoint."
+            )
+        elif connection.dialect.name == "postgresql":
+            for model in PERSONAL_MODELS:
+                connection.exec_driver_sql(f"VACUUM {model.__tablename__}")  # nosec B608 # model names
+
+
+def _tables(copy: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _forget_in_file(copy: sqlite3.Connection, forget: "Forget") -> int:
+    """Apply an erasure to an open SQLite copy (any schema this kiosk ever had); how many
+    records it changed."""
+    tables = _tables(copy)
+    changed = 0
+    for model in PERSONAL_MODELS:
+        table = model.__tablename__
+        if table not in tables:
+            continue
+        uuids = set(forget.deleted.get(table, set()))
+        anonymise = forget.anonymised if table == "pledge" else set()
+        if forget.emails:
+            query = f"SELECT uuid, email FROM {table}"  # noqa: S608  # nosec B608 # a model's table
+            for uuid, email in copy.execute(query):
+                if email and canonical_email(email) in forget.emails:
+                    (anonymise if table == "pledge" else uuids).add(uuid)
+        remove = f"DELETE FROM {table} WHERE uuid = ?"  # noqa: S608  # nosec B608 # a model's table
+        for uuid in uuids:
+            changed += copy.execute(remove, (uuid,)).rowcount
+        for uuid in anonymise:
+            changed += copy.execute(
+                "UPDATE pledge SET name = '', email = '', consent_version = NULL, "
+                "consent_text = NULL, consent_at = NULL WHERE uuid = ?",
+                (uuid,),
+            ).rowcount
+    if "tombstone" in tables and forget.tombstones:
+        copy.executemany(
+            "INSERT OR IGNORE INTO tombstone (scope, digest, created_at) "
+            "VALUES (?, ?, CURRENT_TIMESTAMP)",
+            [(t["scope"], t["digest"]) for t in forget.tombstones],
+        )
+    return changed
+
+
+def forget_in_backups(instance_path: str | Path, forget: "Forget") -> list[Path]:
+    """Rewrite every backup in <instance>/backups/ so it keeps nothing of `forget`, and
+    leaves nothing of it in its free pages either; the backups rewritten."""
+    folder = backups_folder(instance_path)
+    rewritten = []
+    for path in sorted(folder.glob("*.db")) if folder.is_dir() else []:
+        try:
+            copy = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error:
+            log.warning("Backup %s could not be opened to forget erased data.", path.name)
+            continue
+        try:
+            copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute("PRAGMA secure_delete=ON")
+            copy.execute("BEGIN")
+            changed = _forget_in_file(copy, forget)
+            copy.execute("COMMIT")
+            # A backup is not in use: rebuild it, so not even a freed page is left.
+            copy.execute("VACUUM")
+            if changed:
+                rewritten.append(path)
+        except sqlite3.Error:
+            log.exception("Backup %s could not be rewritten to forget erased data.", path.name)
+        finally:
+            copy.close()
+    return rewritten
+
+
+# ---- Restoring a copy -------------------------------------------------------------------
+
+
+def restore_database(source: Path) -> "Erased":
+    """Put a backup in place of this kiosk's database, then re-apply every tombstone and
+    every event erasure it knows, so the copy brings no one back. Stop `kiosk serve` first.
+
+    Returns what the re-applied erasures removed from the restored copy.
+    """
+    from flask_migrate import upgrade
+
+    from kiosk.models import Event, Setting, Tombstone
+    from kiosk.services import erasure, tombstones
+
+    _sqlite_source()
+    _check_kiosk_file(source)
+    # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
+    stones = [
+        {"scope": scope, "digest": digest}
+        for scope, digest in db.session.execute(select(Tombstone.scope, Tombstone.digest))
+    ]
+    kiosk_key = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
+    kiosk_key_value = kiosk_key.value if kiosk_key is not None else None
+    event_keys = dict(db.session.execute(select(Event.uuid, Event.erasure_key)).all())
+    erased_events = set(db.session.scalars(select(Event.uuid).where(Event.erased_at.is_not(None))))
+    # Records that reached an erased event after its erasure (a race) are still here, in no
+    # export: the restore keeps them.
+    spare = erasure.records_of_events(erased_events)
+    db.session.remove()
+
+    raw = db.engine.raw_connection()
+    try:
+        live = raw.driver_connection
+        if not isinstance(live, sqlite3.Connection):
+            raise BackupError("kiosk restore needs the sqlite3 driver.")
+        with sqlite3.connect(source) as copy:
+            copy.backup(live)
+        copy.close()
+    finally:
+        raw.close()
+    db.engine.dispose()
+    upgrade()  # a copy from before a migration gets today's schema
+    db.session.commit()
+
+    if kiosk_key_value is not None:
+        setting = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
+        if setting is None:
+            db.session.add(Setting(key=tombstones.KIOSK_KEY_SETTING, value=kiosk_key_value))
+        else:
+            setting.value = kiosk_key_value
+    for event in db.session.scalars(select(Event)):
+        event.erasure_key = event_keys.get(event.uuid, event.erasure_key)
+    db.session.commit()
+    tombstones.instance_key()  # there before erasing again (it commits when it makes one)
+    tombstones.store(stones)
+    db.session.flush()
+    result = erasure.Erased()
+    keys = [(event.uuid, event.erasure_key) for event in db.session.scalars(select(Event))]
+    if kiosk_key_value is not None:
+        keys.append((Tombstone.KIOSK, kiosk_key_value))
+    for scope, key in keys:
+        result.add(erasure.forget_tombstoned(key, tombstones.digests_of(scope)))
+    for event in db.session.scalars(select(Event).where(Event.uuid.in_(erased_events))):
+        result.add(erasure.erase_again(event, spare))
+    db.session.commit()
+    erasure.after_erasure(result.forget)
+    return result
+
+
+def _check_kiosk_file(source: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as copy:
+            ok = copy.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            tables = _tables(copy)
+        copy.close()
+    except sqlite3.Error as error:
+        raise BackupError(f"{source} is not a SQLite database ({error}).") from error
+    if not ok or not {"event", "signup", "alembic_version"} <= tables:
+        raise BackupError(f"{source} is not a backup of a Rescue Team Kiosk database.")

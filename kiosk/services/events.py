@@ -46,6 +46,17 @@ def current_event() -> Event:
     return event
 
 
+def event_taking_records(event: Event | None = None) -> Event:
+    """`event` if it may take a new record now, else the event that does.
+
+    A closed or erased event never takes one: a form that still names it (or a tap that
+    arrives after the lead closed it) lands on the active event, or the walk-up one.
+    """
+    if event is not None and event.status == Event.ACTIVE and event.erased_at is None:
+        return event
+    return current_event()
+
+
 def event_to_show() -> Event:
     """The active event, or an unsaved stand-in with nothing recorded yet.
 
@@ -156,8 +167,18 @@ def update_event(
     return event
 
 
+class EventErased(Exception):
+    """An event whose personal data was erased is not opened again."""
+
+
 def activate_event(event: Event) -> Event:
-    """Make `event` the only active one; the one before goes back to planned."""
+    """Make `event` the only active one; the one before goes back to planned.
+
+    An erased event stays closed: records taken in it would sit beside an erasure the lead
+    believes complete.
+    """
+    if event.erased_at is not None:
+        raise EventErased(f"The personal data of {event.name!r} was erased; it stays closed.")
     db.session.execute(
         update(Event)
         .where(Event.status == Event.ACTIVE, Event.id != event.id)

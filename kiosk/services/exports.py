@@ -11,10 +11,12 @@ can import it and merge tablets of one event without duplicates:
 
     {
       "format": "rescue-team-kiosk/event",
-      "version": 1,
+      "version": 2,
       "exported_at": "2026-11-23T12:00:00+00:00",
       "event":     {"uuid", "name", "date", "place", "goal_cents", "rescue_cost_cents",
-                    "tracking_source", "status", "created_at", "closed_at"},
+                    "tracking_source", "status", "created_at", "closed_at",
+                    "erasure_key"},
+      "tombstones": [hex digests of the people erased, under the event's erasure_key],
       "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
                      "interests": [keys], "source", "consent_version", "consent_text",
                      "consent_at", "created_at", "updated_at"}],
@@ -22,46 +24,71 @@ can import it and merge tablets of one event without duplicates:
                      "consent_text", "consent_at", "created_at"}],
       "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
                      "consent_at", "created_at"}],
+      "press_requests": [{"uuid", "name", "email", "outlet", "message", "created_at"}],
       "tallies":   [{"uuid", "kind", "key", "created_at"}]
     }
 
-Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents.
+Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
+event's erasure key, the tombstones (services/tombstones.py) and the press requests;
+version 1 files still import.
+
+Export marks: an export notes, for every record it wrote, the revision it wrote
+(models.ExportMarks), once the file is written: the sign-ups CSV and the Mailchimp file mark
+sign-ups, the pledges and questions CSVs their own kind, and a JSON bundle marks its records
+only when the lead keeps it as the event's record (`keep`); a bundle made just to merge
+tablets marks nothing. A record changed after its export (a second sign-up of the same
+person, a merge) has a new revision, so it is in no export until the next one.
 """
 
 import csv
 import io
 import json
 import zipfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 
 from kiosk import clock
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Signup, Tally, utcnow
+from kiosk.models import (
+    Event,
+    ExportMarks,
+    Pledge,
+    PressRequest,
+    Question,
+    Signup,
+    Tally,
+    utcnow,
+)
 from kiosk.parsing import amount_text
 from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
 from kiosk.services.questions import questions_of
+from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
+from kiosk.services.tombstones import digests_of
 
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 BOM = "\ufeff"
 # Full-width forms too: spreadsheets in East Asian locales read "＝1+1" as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # Sign-up exports stream rows and write CSV a batch at a time: 100,000 sign-ups loaded as
 # ORM objects into a list took 9 s and 230 MB (bench/results.md).
 EXPORT_BATCH = 1000
+# Records marked exported per UPDATE (under SQLite's oldest limit of 999 parameters).
+MARK_BATCH = 900
 
 SIGNUP_COLUMNS = [
     "First Name",
@@ -114,9 +141,11 @@ BUNDLE_KEYS = [
     "version",
     "exported_at",
     "event",
+    "tombstones",
     "signups",
     "pledges",
     "questions",
+    "press_requests",
     "tallies",
 ]
 
@@ -127,6 +156,23 @@ class Verbatim(str):
     "+442079460958" starts with "+", but a spreadsheet reads it as a number, not a formula,
     and Mailchimp takes the phone only without a leading apostrophe.
     """
+
+
+class Marks:
+    """The records an export wrote, each with the revision it wrote: noted into the records
+    (mark_exported) only once the file is out, and only if it still is that revision.
+
+    Kept as arrays of ids per revision: 100,000 sign-ups take under 1 MB.
+    """
+
+    def __init__(self) -> None:
+        self.written: dict[type[ExportMarks], dict[int, array[int]]] = {}
+
+    def note(self, model: type[ExportMarks], record_id: int, revision: int) -> None:
+        self.written.setdefault(model, {}).setdefault(revision, array("q")).append(record_id)
+
+    def count(self, model: type[ExportMarks]) -> int:
+        return sum(len(ids) for ids in self.written.get(model, {}).values())
 
 
 def neutralise(value: object) -> str:
@@ -153,14 +199,15 @@ def mailchimp_address(email: str) -> str | None:
     Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
     another script is written in its ASCII form (IDNA), which Mailchimp takes.
     """
-    local, at, domain = email.rpartition("@")
+    address = canonical_email(email)
+    local, at, domain = address.rpartition("@")
     if not at or not local or not local.isascii():
         return None
     if domain.isascii():
-        return email
+        return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError, ValueError):
         return None
 
 
@@ -219,6 +266,8 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.created_at,
             Signup.updated_at,
             Signup.uuid,
+            Signup.id,
+            Signup.revision,
         )
         .where(Signup.event_id == event.id)
         .order_by(Signup.id)
@@ -227,7 +276,15 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
     yield from db.session.execute(query)
 
 
-def signups_csv(event: Event) -> Iterator[str]:
+def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -> Iterator[Any]:
+    """The rows, each noted in `marks` as it is written."""
+    for row in rows:
+        if marks is not None:
+            marks.note(model, row.id, row.revision)
+        yield row
+
+
+def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Every sign-up field, interests, consent, source, times and UUID."""
     labels_of = _interest_labeller()
     phone = _phone_cell(current_content().phone_region)
@@ -246,7 +303,7 @@ def signups_csv(event: Event) -> Iterator[str]:
             _time(s.updated_at),
             s.uuid,
         ]
-        for s in _signup_rows(event)
+        for s in _noted(marks, Signup, _signup_rows(event))
     )
     return csv_lines(SIGNUP_COLUMNS, rows)
 
@@ -263,9 +320,10 @@ def _utc_moment(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def mailchimp_csv(event: Event) -> Iterator[str]:
+def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """The columns Mailchimp's contact import expects; people who consented only, and only
-    addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp)."""
+    addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp).
+    Only the rows written are marked exported by it."""
     labels_of = _interest_labeller()
     phone = _phone_cell(current_content().phone_region)
 
@@ -274,6 +332,8 @@ def mailchimp_csv(event: Event) -> Iterator[str]:
             address = mailchimp_address(s.email) if s.consent_at is not None else None
             if address is None:
                 continue
+            if marks is not None:
+                marks.note(Signup, s.id, s.revision)
             yield [
                 address,
                 s.first_name,
@@ -298,7 +358,7 @@ def not_for_mailchimp(event: Event) -> int:
     return sum(1 for email in emails if mailchimp_address(email) is None)
 
 
-def pledges_csv(event: Event) -> Iterator[str]:
+def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     rows = (
         [
             p.kind,
@@ -310,12 +370,12 @@ def pledges_csv(event: Event) -> Iterator[str]:
             _time(p.created_at),
             p.uuid,
         ]
-        for p in pledges_of(event)
+        for p in _noted(marks, Pledge, pledges_of(event))
     )
     return csv_lines(PLEDGE_COLUMNS, rows)
 
 
-def questions_csv(event: Event) -> Iterator[str]:
+def questions_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     rows = (
         [
             q.text,
@@ -326,12 +386,12 @@ def questions_csv(event: Event) -> Iterator[str]:
             _time(q.created_at),
             q.uuid,
         ]
-        for q in questions_of(event)
+        for q in _noted(marks, Question, questions_of(event))
     )
     return csv_lines(QUESTION_COLUMNS, rows)
 
 
-def tallies_csv(event: Event) -> Iterator[str]:
+def tallies_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Anonymous counts per kind and key (opener answers, FAQ opens, conversations)."""
     counts = db.session.execute(
         select(Tally.kind, Tally.key, func.count())
@@ -363,10 +423,19 @@ def _event_dict(event: Event) -> dict[str, Any]:
         "status": event.status,
         "created_at": _time(event.created_at),
         "closed_at": _time(event.closed_at) or None,
+        "erasure_key": event.erasure_key,
     }
 
 
-def bundle(event: Event) -> dict[str, Any]:
+def _press_requests_of(event: Event) -> list[PressRequest]:
+    return list(
+        db.session.scalars(
+            select(PressRequest).where(PressRequest.event_id == event.id).order_by(PressRequest.id)
+        )
+    )
+
+
+def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
     """The whole event as a dict in the format of this module's docstring."""
     tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
     return {
@@ -374,6 +443,7 @@ def bundle(event: Event) -> dict[str, Any]:
         "version": BUNDLE_VERSION,
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
+        "tombstones": sorted(digests_of(event.uuid)),
         "signups": [
             {
                 "uuid": s.uuid,
@@ -388,7 +458,7 @@ def bundle(event: Event) -> dict[str, Any]:
                 "created_at": _time(s.created_at),
                 "updated_at": _time(s.updated_at),
             }
-            for s in signups_of(event)
+            for s in _noted(marks, Signup, signups_of(event))
         ],
         "pledges": [
             {
@@ -400,7 +470,7 @@ def bundle(event: Event) -> dict[str, Any]:
                 **_consent(p),
                 "created_at": _time(p.created_at),
             }
-            for p in pledges_of(event)
+            for p in _noted(marks, Pledge, pledges_of(event))
         ],
         "questions": [
             {
@@ -411,7 +481,18 @@ def bundle(event: Event) -> dict[str, Any]:
                 **_consent(q),
                 "created_at": _time(q.created_at),
             }
-            for q in questions_of(event)
+            for q in _noted(marks, Question, questions_of(event))
+        ],
+        "press_requests": [
+            {
+                "uuid": r.uuid,
+                "name": r.name,
+                "email": r.email,
+                "outlet": r.outlet,
+                "message": r.message,
+                "created_at": _time(r.created_at),
+            }
+            for r in _noted(marks, PressRequest, _press_requests_of(event))
         ],
         "tallies": [
             {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
@@ -420,69 +501,123 @@ def bundle(event: Event) -> dict[str, Any]:
     }
 
 
-def json_bundle(event: Event) -> str:
-    return json.dumps(bundle(event), ensure_ascii=False, indent=2) + "\n"
+def json_bundle(event: Event, marks: Marks | None = None) -> str:
+    return json.dumps(bundle(event, marks), ensure_ascii=False, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """One way of taking an event's data home: the lead's buttons, the zip and the CLI read it."""
+    """One way of taking an event's data home: the lead's buttons, the zip and the CLI read it.
+
+    `kinds`: the records it takes into an export (marked exported once it is written), so an
+    event's erasure can offer the formats that would take what waits. `kept_on_request`: its
+    records count as exported only when the lead keeps the file as the event's record (the
+    JSON bundle, also made just to merge tablets).
+    """
 
     name: str
     label: LazyString
     extension: str
     media_type: str
     columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
-    personal: bool  # holds people's data: exporting it marks the event exported
-    write: Callable[[Event], Iterable[str] | str]
+    write: Callable[[Event, "Marks | None"], Iterable[str] | str]
+    kinds: tuple[type[ExportMarks], ...] = ()
+    kept_on_request: bool = False
+
+    @property
+    def personal(self) -> bool:
+        """Holds people's data."""
+        return bool(self.kinds)
 
 
 def _csv(
     name: str,
     label: LazyString,
     columns: Sequence[str],
-    write: Callable[[Event], Iterable[str]],
-    personal: bool = True,
+    write: Callable[[Event, "Marks | None"], Iterable[str]],
+    kinds: tuple[type[ExportMarks], ...] = (),
 ) -> ExportFormat:
-    return ExportFormat(name, label, "csv", "text/csv", columns, personal, write)
+    return ExportFormat(name, label, "csv", "text/csv", columns, write, kinds)
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv),
-        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv),
-        _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv),
-        _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv),
-        _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv, personal=False),
+        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,)),
+        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv, (Signup,)),
+        _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv, (Pledge,)),
+        _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv, (Question,)),
+        _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv),
         ExportFormat(
             "json",
             _l("JSON for another kiosk"),
             "json",
             "application/json",
             BUNDLE_KEYS,
-            personal=True,
-            write=json_bundle,
+            json_bundle,
+            kinds=(Signup, Pledge, Question, PressRequest),
+            kept_on_request=True,
         ),
     )
 }
 
 
-def export_chunks(event: Event, format_name: str) -> Iterator[str]:
-    """The export of `event` in `format_name`, as pieces of text to write in order."""
-    result = FORMATS[format_name].write(event)
+def formats_exporting(model: type[ExportMarks]) -> list[str]:
+    """The formats that take records of `model` into an export (a kept JSON among them)."""
+    return [f.name for f in FORMATS.values() if model in f.kinds]
+
+
+def export_chunks(event: Event, format_name: str, marks: Marks | None = None) -> Iterator[str]:
+    """The export of `event` in `format_name`, as pieces of text to write in order; the
+    records written are noted in `marks`, for mark_exported once the text is out."""
+    result = FORMATS[format_name].write(event, marks)
     if isinstance(result, str):
         yield result
     else:
         yield from result
 
 
-def mark_exported(event: Event, format_name: str, actor: str = "") -> None:
-    """Note that personal data of `event` left the kiosk (call after the export is written)."""
-    if FORMATS[format_name].personal:
+def _note_marks(marks: Marks, *, mailchimp: bool) -> None:
+    for model, by_revision in marks.written.items():
+        values: dict[str, Any] = {}
+        if model is Signup:
+            values["updated_at"] = Signup.updated_at  # being exported is no change of the record
+        for revision, ids in by_revision.items():
+            marked = values | {"exported_revision": revision}
+            if mailchimp and model is Signup:
+                marked["mailchimp_revision"] = revision
+            for start in range(0, len(ids), MARK_BATCH):
+                # Only a record still at the revision written: one changed meanwhile (a
+                # second sign-up, a merge) stays unexported.
+                db.session.execute(
+                    update(model)
+                    .where(
+                        model.id.in_(list(ids[start : start + MARK_BATCH])),
+                        model.revision == revision,
+                    )
+                    .values(**marked)
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def mark_exported(
+    event: Event,
+    format_name: str,
+    actor: str = "",
+    *,
+    marks: Marks | None = None,
+    keep: bool = False,
+) -> None:
+    """Note that the records in `marks` left the kiosk in `format_name` (call after the
+    export is written); a JSON bundle counts only when the lead keeps it (`keep`)."""
+    chosen = FORMATS[format_name]
+    if chosen.personal and (keep or not chosen.kept_on_request):
+        if marks is not None:
+            _note_marks(marks, mailchimp=format_name == "mailchimp")
         event.exported_at = utcnow()
         db.session.commit()
-    record_audit("export", f"event {event.id} ({event.name}) as {format_name}", actor)
+    kept = " (kept as the event's record)" if chosen.kept_on_request and keep else ""
+    record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
 
 
 # ---- Files to download: names, one event or a zip of all ---------------------------------------
@@ -512,6 +647,8 @@ class Download:
     body: bytes
     format_name: str
     events: list[Event]
+    # What each event's file holds, by event id: marked exported by note_download.
+    marks: dict[int, Marks] = field(default_factory=dict)
 
 
 def download(format_name: str, event: Event | None) -> Download:
@@ -520,20 +657,25 @@ def download(format_name: str, event: Event | None) -> Download:
     It only reads, so the lead's export takes no write lock while it runs.
     """
     if event is not None:
-        body = "".join(export_chunks(event, format_name)).encode("utf-8")
+        marks = Marks()
+        body = "".join(export_chunks(event, format_name, marks)).encode("utf-8")
         name, media_type = export_file_name(event, format_name), FORMATS[format_name].media_type
-        return Download(name, media_type, body, format_name, [event])
+        return Download(name, media_type, body, format_name, [event], {event.id: marks})
     every = list_events()
+    noted: dict[int, Marks] = {}
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
         for each in every:
-            text = "".join(export_chunks(each, format_name))
+            noted[each.id] = Marks()
+            text = "".join(export_chunks(each, format_name, noted[each.id]))
             bundle_file.writestr(export_file_name(each, format_name), text.encode("utf-8"))
     name = export_file_name(None, format_name)
-    return Download(name, "application/zip", archive.getvalue(), format_name, every)
+    return Download(name, "application/zip", archive.getvalue(), format_name, every, noted)
 
 
-def note_download(done: Download, actor: str = "") -> None:
-    """Mark every event of a download exported and audit it; call it once the file is read."""
+def note_download(done: Download, actor: str = "", *, keep: bool = False) -> None:
+    """Mark what a download holds exported and audit it; call it once the file is read.
+    A JSON file counts only when the lead keeps it as the event's record (`keep`)."""
     for event in done.events:
-        mark_exported(event, done.format_name, actor)
+        marks = done.marks.get(event.id)
+        mark_exported(event, done.format_name, actor, marks=marks, keep=keep)

@@ -9,6 +9,11 @@ refused with a message saying where, and the database is left as it was.
 Each record is cleaned and checked as the visitor's form would (kiosk.services.records'
 Checker, phones in E.164): a record that fails is reported by its place in the file
 (`signups[3]`) and reason, and not stored; the rest merge.
+
+Erased people stay erased (services/tombstones.py): the file's tombstones are applied
+first, so whoever the other kiosk erased is erased here too; then no record of anyone
+erased here or there is restored (a pledge comes in without name or email, for its
+amount). Imported and merged records are in no export yet (models.ExportMarks).
 """
 
 import json
@@ -26,14 +31,26 @@ from flask import current_app
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, Question, Setting, Signup, Tally
-from kiosk.services import pledges, questions, signups
+from kiosk.models import (
+    Event,
+    Pledge,
+    PressRequest,
+    Question,
+    Setting,
+    Signup,
+    Tally,
+    new_erasure_key,
+)
+from kiosk.services import erasure, pledges, questions, signups, tombstones
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import Checker
+from kiosk.services.records import Checker, canonical_email, mark_changed
 from kiosk.services.signups import find_signup, known_interests, merge_interests
 
 MAX_RECORDS = 200_000
+# Version 1 files (before erasure keys and tombstones) still import: they carry none.
+READABLE_VERSIONS = (1, BUNDLE_VERSION)
+HEX_64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ImportRefused(Exception):
@@ -49,8 +66,10 @@ class ImportReport:
     skipped: dict[str, int] = field(default_factory=dict)
     # (place in the file, reason) of each record not stored because it failed a check.
     invalid: list[tuple[str, str]] = field(default_factory=list)
-    # Records of people erased here: never brought back.
-    erased: int = 0
+    # People erased here or on the other kiosk whose records in the file were not restored.
+    not_restored: int = 0
+    # People the other kiosk erased who were still here: erased here too.
+    forgotten: int = 0
 
     def add(self, kind: str) -> None:
         self.added[kind] = self.added.get(kind, 0) + 1
@@ -62,10 +81,17 @@ class ImportReport:
         def part(counts: dict[str, int]) -> str:
             return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "nothing"
 
-        return (
+        text = (
             f"{self.event_name}: added {part(self.added)}; merged {self.merged} sign-ups; "
             f"skipped {part(self.skipped)} (already here); {len(self.invalid)} invalid"
         )
+        if self.not_restored:
+            people = "person was" if self.not_restored == 1 else "people were"
+            text += f"; {self.not_restored} erased {people} not restored"
+        if self.forgotten:
+            people = "person" if self.forgotten == 1 else "people"
+            text += f"; {self.forgotten} {people} erased on the other kiosk erased here too"
+        return text
 
 
 # ---- Reading and checking ---------------------------------------------------------------
@@ -85,7 +111,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
             "This file is not a Rescue Team Kiosk event export (its format is not "
             f"{BUNDLE_FORMAT!r}). Export the event as JSON on the other kiosk."
         )
-    if data.get("version") != BUNDLE_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ImportRefused(
             f"This export is version {data.get('version')!r}; this kiosk reads version "
             f"{BUNDLE_VERSION}. Update the kiosk that should import it."
@@ -168,6 +194,17 @@ class _Fields:
         except (TypeError, ValueError) as error:
             raise self.fail(key, "expected a date YYYY-MM-DD.") from error
 
+    def hex_key(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not HEX_64.match(value):
+            raise self.fail(key, "expected 64 hexadecimal digits.")
+        return value
+
+    def email(self, key: str, *, required: bool = False) -> str:
+        return canonical_email(self.text(key, 254, required=required))
+
     def consent(self) -> dict[str, Any]:
         return {
             "consent_version": self.optional_text("consent_version", 40),
@@ -189,6 +226,7 @@ def _event(data: object) -> dict[str, Any]:
         "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
         "created_at": f.time("created_at"),
         "closed_at": f.time("closed_at", required=False),
+        "erasure_key": f.hex_key("erasure_key"),
     }
 
 
@@ -260,6 +298,20 @@ def _question(f: _Fields) -> dict[str, Any]:
     }
 
 
+def _press_request(f: _Fields) -> dict[str, Any]:
+    email = f.email("email", required=True)
+    if "@" not in email:
+        raise f.fail("email", "not an email address.")
+    return {
+        "uuid": f.uuid(),
+        "name": f.text("name", 120, required=True),
+        "email": email,
+        "outlet": f.text("outlet", 160),
+        "message": f.text("message", 5000),
+        "created_at": f.time("created_at"),
+    }
+
+
 def _tally(f: _Fields) -> dict[str, Any]:
     kinds = (Tally.OPENER, Tally.FAQ_OPEN, Tally.FAQ_MORE, Tally.CONVERSATION)
     return {
@@ -274,6 +326,7 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
     "signups": (Signup, _signup),
     "pledges": (Pledge, _pledge),
     "questions": (Question, _question),
+    "press_requests": (PressRequest, _press_request),
     "tallies": (Tally, _tally),
 }
 
@@ -282,8 +335,22 @@ SECTIONS: dict[str, tuple[type, Callable[[_Fields], dict[str, Any]]]] = {
 class CheckedBundle:
     event: dict[str, Any]
     records: dict[str, list[dict[str, Any]]]
+    tombstones: set[str] = field(default_factory=set)
     # (place in the file, reason) of each record that failed its checks: not written.
     invalid: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
+    items = data.get("tombstones", [])
+    if not isinstance(items, list) or not all(
+        isinstance(d, str) and HEX_64.match(d) for d in items
+    ):
+        raise ImportRefused("tombstones: expected a list of 64 hexadecimal digits each.")
+    if len(items) > MAX_RECORDS:
+        raise ImportRefused(f"The file holds more than {MAX_RECORDS} tombstones.")
+    if items and key is None:
+        raise ImportRefused("event.erasure_key: the file has tombstones but no key for them.")
+    return set(items)
 
 
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
@@ -293,7 +360,8 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     file; a fault in one record sets that record aside as invalid, by place and reason.
     """
     event = _event(data.get("event"))
-    checked = CheckedBundle(event, {})
+    stones = _tombstones(data, event["erasure_key"])
+    checked = CheckedBundle(event, {}, stones)
     seen: set[str] = {event["uuid"]}
     total = 0
     for section, (_model, read) in SECTIONS.items():
@@ -373,6 +441,8 @@ def _local_event(checked: dict[str, Any], report: ImportReport, into: Event | No
     # An imported event never becomes the active one: the lead decides that here.
     if values["status"] == Event.ACTIVE:
         values["status"] = Event.PLANNED
+    # The event's erasure key comes with it, so both kiosks make the same tombstones.
+    values["erasure_key"] = values["erasure_key"] or new_erasure_key()
     event = Event(**values)
     db.session.add(event)
     db.session.flush()
@@ -409,17 +479,54 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     after = _merged_fields(signup)
     if after != before:
         signup.updated_at = max(signup.updated_at, incoming["updated_at"])
+        mark_changed(signup)  # what was exported is not this any more
         return True
     return False
 
 
-def _write(bundle: CheckedBundle, report: ImportReport, into: Event | None = None) -> None:
+def _forget_what_the_file_erased(
+    bundle: CheckedBundle, event: Event, report: ImportReport
+) -> erasure.Erased:
+    """Erase here everyone the other kiosk erased (its tombstones in the file); keep its
+    tombstones, when they are under this event's key, for later imports and exports."""
+    key = bundle.event["erasure_key"]
+    if key is None or not bundle.tombstones:
+        return erasure.Erased()
+    new = bundle.tombstones - (
+        tombstones.digests_of(event.uuid) if key == event.erasure_key else set()
+    )
+    forgotten = erasure.forget_tombstoned(key, new)
+    report.forgotten = len(forgotten.forget.emails)
+    if key == event.erasure_key:
+        tombstones.store({"scope": event.uuid, "digest": d} for d in new)
+    return forgotten
+
+
+def _write(
+    bundle: CheckedBundle, report: ImportReport, into: Event | None = None
+) -> erasure.Erased:
     event = _local_event(bundle.event, report, into)
     report.event_name = event.name
+    forgotten = _forget_what_the_file_erased(bundle, event, report)
+    key = bundle.event["erasure_key"]
+    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+    not_restored: set[str] = set()
     for section, (model, _read) in SECTIONS.items():
         items = bundle.records[section]
         existing = _existing(model, [r["uuid"] for r in items])
         for record in items:
+            if erased.erased(record.get("email", "")):
+                not_restored.add(record["email"])
+                if model is not Pledge:
+                    continue
+                # The money stays (an event's total does not change), the person does not.
+                record = record | {
+                    "name": "",
+                    "email": "",
+                    "consent_version": None,
+                    "consent_text": None,
+                    "consent_at": None,
+                }
             if record["uuid"] in existing and existing[record["uuid"]] != event.id:
                 raise ImportRefused(
                     f"{section}: record {record['uuid']} belongs to another event here; "
@@ -445,6 +552,8 @@ def _write(bundle: CheckedBundle, report: ImportReport, into: Event | None = Non
             db.session.add(model(event_id=event.id, **record))
             db.session.flush()
             report.add(section)
+    report.not_restored = len(not_restored)
+    return forgotten
 
 
 def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
@@ -454,13 +563,15 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
     """
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
+    tombstones.instance_key()  # made (and committed) before anything is written
     try:
-        _write(bundle, report, into)
+        forgotten = _write(bundle, report, into)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     record_audit("import", report.describe(), actor)
+    erasure.after_erasure(forgotten.forget)
     return report
 
 
@@ -468,6 +579,7 @@ def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     """What import_bundle would do, counted by doing it and rolling it back: nothing stays."""
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
+    tombstones.instance_key()  # it commits when it makes the key: before, not amid, the work
     try:
         _write(bundle, report, into)
     finally:

@@ -2,7 +2,8 @@
 carry the event's identity (its UUID) and its exports merge here as the same event.
 
 The join file is small and holds nothing personal: the event's UUID, name, date, place,
-goal, rescue cost, tracking source and language. `kiosk event join FILE` or the Data page
+goal, rescue cost, tracking source, language and erasure key (so that a person erased on
+one kiosk is recognised, by a keyed hash, on the other). `kiosk event join FILE` or the Data page
 read it; an event export (JSON bundle) is read too, by its event alone.
 """
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event
+from kiosk.models import Event, new_erasure_key
 from kiosk.services import events
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, export_file_name
@@ -47,6 +48,8 @@ def join_file(event: Event) -> str:
             "rescue_cost_cents": event.rescue_cost_cents,
             "tracking_source": event.tracking_source,
             "language": current_content().locale,
+            # Both kiosks make the same tombstones for the event (services/tombstones.py).
+            "erasure_key": event.erasure_key,
         },
     }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -82,6 +85,7 @@ def _read(raw: bytes | str) -> dict[str, Any]:
         "rescue_cost_cents": f.integer("rescue_cost_cents", 100, events.LARGEST_CENTS),
         "tracking_source": f.text("tracking_source", 80),
         "language": f.text("language", 10, default=current_content().locale),
+        "erasure_key": f.hex_key("erasure_key") or new_erasure_key(),
     }
 
 

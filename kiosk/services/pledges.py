@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge
 from kiosk.parsing import NotANumber, dollars, normalise, parse_cents, parse_whole
-from kiosk.services.events import current_event
+from kiosk.services.events import event_taking_records
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
 PRESET_DOLLARS = (15, 30, 50, 100)
@@ -70,7 +70,7 @@ def record_pledge(
 
     Name and email are optional; an email needs the consent box, as on the sign-up.
     """
-    event = event or current_event()
+    event = event_taking_records(event)
     check = Checker()
     if kind not in KINDS:
         check.errors["kind"] = _("Please choose one-time or monthly.")

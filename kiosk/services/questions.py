@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Question
-from kiosk.services.events import current_event
+from kiosk.services.events import event_taking_records
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
 QUESTION_MAX = 1000
@@ -33,7 +33,7 @@ def record_question(
     check.done()
 
     record = Question(
-        event_id=(event or current_event()).id,
+        event_id=event_taking_records(event).id,
         text=text,
         email=clean_email,
         idempotency_key=clean_idempotency_key(idempotency_key),

@@ -15,14 +15,14 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, utcnow
-from kiosk.services import pledges, questions, signups
+from kiosk.services import erasure, pledges, questions, signups
 from kiosk.services.audit import record_audit
-from kiosk.services.records import Checker, InvalidInput, clean_text
+from kiosk.services.records import Checker, InvalidInput, clean_text, mark_changed
 
 QUERY_MAX = 100
 SHOWN = 50  # records of each kind on one page of results
@@ -145,6 +145,7 @@ def correct(kind: str, record: Record, form: dict[str, str | None], actor: str =
     ]
     for name in changed:
         setattr(record, name, cleaned[name])
+    mark_changed(record)  # what was exported is not this any more: the next export takes it
     if isinstance(record, Signup):
         record.updated_at = utcnow()
     try:
@@ -157,15 +158,6 @@ def correct(kind: str, record: Record, form: dict[str, str | None], actor: str =
 
 
 def erase(kind: str, record: Record, actor: str = "") -> None:
-    """Erase one record as the erasure service does: sign-ups and questions are deleted, a
-    pledge keeps only its amount (the event's total stays true)."""
-    uuid = record.uuid
-    if isinstance(record, Pledge):
-        record.name, record.email = "", ""
-        record.consent_version = record.consent_text = None
-        record.consent_at = None
-    else:
-        model = MODELS[kind]
-        db.session.execute(delete(model).where(model.id == record.id))
-    db.session.commit()
-    record_audit("record.erase", f"{kind} {uuid} erased from the Records page", actor)
+    """Erase one record through the erasure service: a sign-up or question is deleted, a
+    pledge keeps only its amount; its email is tombstoned so no merge brings it back."""
+    erasure.erase_record(record, actor=actor)

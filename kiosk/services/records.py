@@ -6,11 +6,13 @@ form); the database's unique constraint on it, not a pre-check alone, makes a se
 arrival return the first record instead of creating another.
 """
 
+import contextlib
 import re
 import unicodedata
 from datetime import date
 from typing import TypeVar
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -18,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import ConsentMixin, utcnow
+from kiosk.models import ConsentMixin, ExportMarks, utcnow
 from kiosk.parsing import NotANumber, parse_cents, parse_whole
 
 # Control characters (Cc) and bidirectional overrides can hide or reorder text in an
@@ -58,6 +60,26 @@ def clean_text(value: str | None, *, multiline: bool = False) -> str:
     return unicodedata.normalize("NFC", cleaned)
 
 
+def canonical_email(value: str | None) -> str:
+    """The one form of an email address the kiosk stores, compares, hashes and exports.
+
+    Trimmed and cleaned like any text, NFC, lower case, and the domain in one IDNA form
+    (Unicode labels: "xn--bcher-kva.de" and "BU\u0308CHER.de" both become "bücher.de"). The
+    same-email merge, the erase look-up, tombstones and the Mailchimp file all use it, and
+    the unique index on (event, email) relies on every stored address being in this form.
+    Not a validator: an address that is not one comes back cleaned and lower-cased.
+    """
+    text = clean_text(value).lower()
+    local, at, domain = text.rpartition("@")
+    if at and domain:
+        # A domain IDNA can't read stays as typed (cleaned, lower case).
+        with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
+            domain = idna.decode(idna.encode(domain.rstrip("."), uts46=True))
+        text = f"{local}@{domain}"
+    # Lower-casing can decompose a letter (İ -> i + combining dot): NFC once more.
+    return unicodedata.normalize("NFC", text)
+
+
 class Checker:
     """Collects cleaned values and per-field errors, then raises them all at once."""
 
@@ -88,8 +110,8 @@ class Checker:
                 "This doesn’t look like an email address, e.g. name@example.com."
             )
             return cleaned
-        # Lower case so the same person typed twice is recognised as one.
-        return checked.normalized.lower()
+        # One form, so the same person typed twice (or in punycode) is recognised as one.
+        return canonical_email(checked.normalized)
 
     def money(self, field: str, value: str | None, low_cents: int, high_cents: int) -> int:
         """Cents of an amount in dollars (kiosk.parsing.parse_cents); 0 when it is wrong."""
@@ -144,6 +166,14 @@ def apply_consent(record: ConsentMixin, given: bool) -> None:
     record.consent_version = pack.consent_version
     record.consent_text = pack.consent_text
     record.consent_at = utcnow()
+
+
+def mark_changed(record: ExportMarks) -> None:
+    """Note that what the person gave changed: the record is in no export until the next.
+
+    An increment in SQL, so two changes at once (two server processes) both count.
+    """
+    record.revision = type(record).revision + 1  # type: ignore[assignment]
 
 
 def find_by_key(model: type[Record], key: str | None) -> Record | None:

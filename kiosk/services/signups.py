@@ -4,19 +4,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, utcnow
 from kiosk.services import phones
-from kiosk.services.events import current_event
+from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
     Checker,
     apply_consent,
+    canonical_email,
     clean_idempotency_key,
     find_by_key,
+    mark_changed,
     save_once,
 )
 
@@ -77,10 +79,10 @@ def merge_interests(stored: str, added: Iterable[str]) -> str:
 
 
 def find_signup(event: Event, email: str) -> Signup | None:
-    """The first sign-up of this email at this event, if any."""
+    """The first sign-up of this email at this event, if any (emails in their one form)."""
     return db.session.scalar(
         select(Signup)
-        .where(Signup.event_id == event.id, func.lower(Signup.email) == email.lower())
+        .where(Signup.event_id == event.id, Signup.email == canonical_email(email))
         .order_by(Signup.id)
         .limit(1)
     )
@@ -135,7 +137,7 @@ def record_signup(
     key = clean_idempotency_key(idempotency_key)
     if (already := find_by_key(Signup, key)) is not None:
         return already
-    event = event or current_event()
+    event = event_taking_records(event)
     chosen = known_interests(interests)
     earlier = find_signup(event, cleaned["email"])
     if earlier is not None:
@@ -154,6 +156,7 @@ def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Si
     signup.interests = merge_interests(signup.interests, interests)
     apply_consent(signup, True)
     signup.updated_at = utcnow()
+    mark_changed(signup)  # the exported version of this sign-up is not this one any more
     db.session.commit()
     return signup
 

@@ -1,0 +1,112 @@
+"""Tombstones: what stays of a person erased on request, so that no merge brings them back.
+
+A tombstone is HMAC-SHA256(key, canonical email): no plaintext, and without the key not
+even a guessed address can be tested against it. Which key, is the design question: a
+tombstone made on kiosk B must be recognised by kiosk A when A imports B's file, so the
+hash that travels must be one every kiosk holding the event can compute.
+
+- Each event has its own erasure key (Event.erasure_key), made with the event and carried
+  with it: in the "event" part of its JSON bundle, so the kiosk that learns the event from
+  a bundle gets it (and, with issue 11, in the file another kiosk joins the event with).
+  Erasing a person writes one tombstone per event on this kiosk, keyed with that event's
+  key; a bundle carries its event's tombstones as a set of digests. Any kiosk holding the
+  event checks its own people and every later import against them.
+- This kiosk's own key (a setting, never exported) makes one more tombstone per erased
+  person. It covers events this kiosk learns about later (a tablet's old file of an event it
+  never had), so this kiosk never takes the person back from any file.
+
+Privacy, weighed: an event key lets whoever holds it test a guessed email against that
+event's tombstones. It travels only inside that event's JSON bundles, which already hold
+every other person of the event in plaintext and are handled as personal data (written
+0600, lead only); what a guess reveals is "this address was erased from this event", and
+digests of different events cannot be linked to each other without each key. The
+alternatives are worse: an instance key that never travels cannot be checked by another
+kiosk at all (erasure would not stick across tablets), and an unkeyed or team-wide salted
+hash is testable by anyone holding any file and links a person across every event.
+
+What a tombstone cannot know (no clock decides anything here): whether a record of the
+same email in an incoming file is old or a new sign-up made elsewhere after the erasure.
+Erasure wins: the import skips it and says so ("1 erased person was not restored"). A
+person who asks back in signs up again on the kiosk itself; the forms never consult
+tombstones.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from kiosk.extensions import db
+from kiosk.models import Event, Setting, Tombstone, utcnow
+
+KIOSK_KEY_SETTING = "erasure_key"
+# Names what the digest is for, so the same key could never yield it for anything else.
+PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"
+
+
+def digest(key: str, canonical: str) -> str:
+    """The tombstone of a canonical email (records.canonical_email) under a hex key."""
+    return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def instance_key() -> str:
+    """This kiosk's own erasure key: made at the first erasure, kept in the database.
+
+    It commits when it makes the key, so call it before writing anything else. Two server
+    processes may make it at once; the setting's primary key keeps the first one.
+    """
+    stored = db.session.get(Setting, KIOSK_KEY_SETTING)
+    if stored is not None:
+        return stored.value
+    db.session.add(Setting(key=KIOSK_KEY_SETTING, value=secrets.token_hex(32)))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # another process made it first: use theirs
+    return db.session.get(Setting, KIOSK_KEY_SETTING, populate_existing=True).value
+
+
+def scopes_of(canonical: str) -> list[dict[str, str]]:
+    """The tombstones erasing `canonical` leaves here: one per event, and this kiosk's."""
+    keys = db.session.execute(select(Event.uuid, Event.erasure_key)).all()
+    rows = [{"scope": uuid, "digest": digest(key, canonical)} for uuid, key in keys]
+    rows.append({"scope": Tombstone.KIOSK, "digest": digest(instance_key(), canonical)})
+    return rows
+
+
+def store(rows: Iterable[dict[str, str]]) -> None:
+    """Add tombstones (scope, digest); ones already here are left as they are."""
+    rows = [row | {"created_at": utcnow()} for row in rows]
+    if not rows:
+        return
+    # Both engines say "insert unless already there" the same way; a tombstone that two
+    # imports or two erasures write at once is stored once, by the unique (scope, digest).
+    dialect_insert = sqlite.insert if db.engine.dialect.name == "sqlite" else postgresql.insert
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        db.session.execute(dialect_insert(Tombstone).values(chunk).on_conflict_do_nothing())
+
+
+def digests_of(scope: str) -> set[str]:
+    return set(db.session.scalars(select(Tombstone.digest).where(Tombstone.scope == scope)))
+
+
+class Checker:
+    """Answers "was this person erased?" for one event's records, a hash or three each."""
+
+    def __init__(self, event: Event, extra: tuple[str, set[str]] | None = None) -> None:
+        self.keyed = [
+            (event.erasure_key, digests_of(event.uuid)),
+            (instance_key(), digests_of(Tombstone.KIOSK)),
+        ]
+        if extra is not None and extra[0] != event.erasure_key:
+            self.keyed.append(extra)  # a file whose event key differs: its own digests too
+
+    def erased(self, canonical: str) -> bool:
+        return bool(canonical) and any(
+            digests and digest(key, canonical) in digests for key, digests in self.keyed
+        )

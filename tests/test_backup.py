@@ -1,0 +1,128 @@
+"""Copies forget too: backups, the database file's free pages and its WAL keep nothing of an
+erased person, and a restore re-applies the tombstones (issue 10, point 4). SQLite only: these
+are files in the instance folder."""
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kiosk.models import Signup
+from tests.data_helpers import (
+    active_event_id,
+    count,
+    lead_closes,
+    lead_erases_person,
+    lead_exports,
+    visitor_signs_up,
+)
+
+# Files in the instance folder: SQLite's (PostgreSQL's files are the server's; see the
+# docstring of kiosk/services/backup.py for what its VACUUM can and cannot promise).
+pytestmark = pytest.mark.sqlite_only
+
+ERASED = "minji.kim.erased@example.org"
+
+
+@pytest.fixture
+def app_config(migrated_db: Path, tmp_path: Path) -> dict[str, object]:
+    """The database inside the instance folder, where a kiosk keeps it."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    shutil.copy(migrated_db, instance / "kiosk.db")
+    return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'kiosk.db'}"}
+
+
+def grep_instance(app, needle: str) -> list[str]:
+    """`grep -ra -l`: the files under the instance folder that hold `needle`."""
+    result = subprocess.run(
+        ["grep", "-r", "-a", "-l", "-i", needle, app.instance_path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout.split()
+
+
+def fill(client, n: int = 30) -> None:
+    for i in range(n):
+        visitor_signs_up(client, f"person{i}@example.org", first_name=f"Person{i}")
+
+
+def rows_of(path: Path, email: str) -> int:
+    with sqlite3.connect(path) as copy:
+        found = copy.execute("SELECT count(*) FROM signup WHERE email = ?", (email,)).fetchone()[0]
+    copy.close()
+    return found
+
+
+def test_after_an_erasure_the_email_is_nowhere_under_the_instance_folder(app, client, lead, runner):
+    fill(client)
+    visitor_signs_up(client, ERASED, first_name="Minji", organisation="Hanbit University")
+    fill(client, 10)
+    assert runner.invoke(args=["backup"]).exit_code == 0
+    assert grep_instance(app, ERASED), "the test must see the email before the erasure"
+
+    response = lead_erases_person(lead, ERASED)
+
+    assert "Erased: 1 sign-up" in response.get_data(as_text=True)
+    assert grep_instance(app, ERASED) == []
+    assert grep_instance(app, "Hanbit University") == []
+    backups = list((Path(app.instance_path) / "backups").glob("*.db"))
+    assert len(backups) == 1
+    assert rows_of(backups[0], ERASED) == 0
+    assert rows_of(backups[0], "person3@example.org") == 1
+
+
+def test_a_retention_purge_forgets_in_the_backups_too(app, client, lead, runner, clock):
+    visitor_signs_up(client, ERASED, first_name="Minji")
+    event_id = active_event_id(app)
+    lead_closes(lead, event_id)
+    lead_exports(lead, event_id, "csv")
+    assert runner.invoke(args=["backup"]).exit_code == 0
+    clock.move(days=120)
+
+    result = runner.invoke(args=["purge"])
+
+    assert "1 sign-up" in result.output, result.output
+    backup = next((Path(app.instance_path) / "backups").glob("*.db"))
+    assert rows_of(backup, ERASED) == 0
+    assert grep_instance(app, ERASED) == []
+
+
+def test_a_restore_reapplies_the_tombstones(app, client, lead, runner, tmp_path):
+    visitor_signs_up(client, ERASED, first_name="Minji")
+    visitor_signs_up(client, "ana@example.org", first_name="Ana")
+    assert runner.invoke(args=["backup"]).exit_code == 0
+    # A copy taken off the machine before the erasure (a USB stick), brought back later.
+    stick = tmp_path / "usb-stick.db"
+    shutil.copy(next((Path(app.instance_path) / "backups").glob("*.db")), stick)
+    lead_erases_person(lead, ERASED)
+
+    result = runner.invoke(args=["restore", str(stick), "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "1 erased person" in result.output
+    assert count(app, Signup, Signup.email == ERASED) == 0
+    assert count(app, Signup, Signup.email == "ana@example.org") == 1
+    assert grep_instance(app, ERASED) == []
+
+
+def test_every_sqlite_connection_overwrites_what_it_deletes(app):
+    from sqlalchemy import text
+
+    from kiosk.extensions import db
+
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA secure_delete")).scalar() == 1
+
+
+def test_restore_refuses_a_file_that_is_not_a_kiosk_backup(app, runner, tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    refused = runner.invoke(args=["restore", str(notes), "--yes"])
+    assert refused.exit_code != 0
+    assert "not a" in refused.output
