@@ -95,7 +95,7 @@ def import_file() -> Response:
     try:
         theirs = imports.file_event(raw)
         if imports.known_event(theirs["uuid"]) is None:
-            return _render_preview(imports.hold(raw), raw, _likely_target(theirs["name"]))
+            return _render_preview(raw, _likely_target(theirs["name"]))
         report = imports.import_bundle(raw, actor=client_address())
     except imports.ImportRefused as refused:
         return _refused(refused)
@@ -122,10 +122,12 @@ def _likely_target(name: str) -> Event | None:
 
 
 def _render_preview(
-    token: str, raw: bytes, into: Event | None, status: int = 200, **context: Any
+    raw: bytes, into: Event | None, token: str = "", status: int = 200, **context: Any
 ) -> Response:
-    """What merging the held file into `into` (None: a new event) would do; nothing stored."""
+    """What merging the file into `into` (None: a new event) would do; nothing stored. The
+    file is held (under `token`, or a new one once it passed the preview) for the choice."""
     report = imports.preview_bundle(raw, into)
+    token = token or imports.hold(raw)
     return _render_data(
         "data_import",
         status,
@@ -165,9 +167,9 @@ def import_confirm() -> Response:
     into, problem = _chosen_target()
     try:
         if problem:
-            return _render_preview(token, raw, None, 422, errors={"into": problem})
+            return _render_preview(raw, None, token, 422, errors={"into": problem})
         if request.form.get("action") == "preview":
-            return _render_preview(token, raw, into)
+            return _render_preview(raw, into, token)
         report = imports.import_bundle(raw, actor=client_address(), into=into)
     except imports.ImportRefused as refused:
         return _refused(refused)
