@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Serving needs the kiosk and its own dependencies only; the test tools (Playwright, Pillow,
+# ruff, ...) come with `make test`, `make lint` and `make audit`.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.bench-installed
 # The benchmark serves the kiosk from an environment with only its production
 # dependencies, so resident memory is not inflated by test tools (Pillow, Playwright).
@@ -11,13 +14,17 @@ SERVER_STAMP := $(SERVER_VENV)/.installed
 
 .PHONY: run test lint audit bench clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
 
-$(BENCH_STAMP): $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+$(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
@@ -28,14 +35,14 @@ $(SERVER_STAMP): pyproject.toml
 	touch $(SERVER_STAMP)
 
 ## Serve the kiosk at http://127.0.0.1:8000 (HOST, PORT, KIOSK_INSTANCE override).
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/kiosk serve
 
 ## Run every test: unit, request level and browser (Debian's Chromium), on SQLite and on a
 ## throwaway PostgreSQL cluster. Two workers: the crash and contention tests (one group, on one
 ## worker) run beside the rest instead of before it.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
@@ -51,11 +58,11 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 
 ## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
 ## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).
-audit: $(STAMP)
+audit: $(TEST_STAMP)
 	$(BIN)/bandit -q -r kiosk -c pyproject.toml
 	$(BIN)/python .ci/pip_audit.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/ruff format --check kiosk tests bench
 

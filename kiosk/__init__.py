@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.ensure_secret_key(app)
+    config.create_database_file(app)
 
     from kiosk import (
         content,
@@ -48,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rendering.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    health.init_app(app)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)

@@ -2,7 +2,6 @@
 
 import ctypes
 import os
-import socket
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,13 +11,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import inspect
 
-from kiosk import clock
-from kiosk.config import ConfigError
+from kiosk import clock, health
+from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
-from kiosk.services import erasure, events, exports, safety, volunteers
+from kiosk.services import erasure, events, exports, network, safety, volunteers
 
 if TYPE_CHECKING:
     from kiosk.models import Event
@@ -72,10 +72,6 @@ class RecordId(click.ParamType):
             self.fail(str(problem), param, ctx)
 
 
-# Hosts that listen on every interface, so tablets on the Wi-Fi can connect.
-ALL_INTERFACES = ("0.0.0.0", "::")  # noqa: S104  # nosec B104 # compared against, not bound
-
-
 def prepare_database() -> None:
     """Bring the schema up to date and make sure an event is active."""
     upgrade()
@@ -83,13 +79,53 @@ def prepare_database() -> None:
     db.session.remove()
 
 
-def tablet_addresses(port: int) -> list[str]:
-    """Addresses on this machine's network that a tablet on the same Wi-Fi could open."""
+def where() -> str:
+    """The instance folder and database this command uses (never a password)."""
+    url = db.engine.url.render_as_string(hide_password=True)
+    return f"Instance {current_app.instance_path}, database {url}"
+
+
+def say_where(*, err: bool = False) -> None:
+    """Every command says which instance it used: a PIN set in another one opens nothing."""
+    click.echo(where(), err=err)
+
+
+def warn_if_new_database() -> None:
+    """Migrate; say loudly when this command just created the database, since a kiosk
+    served with another KIOSK_INSTANCE (or KIOSK_DATABASE_URL) would never see it."""
+    with db.engine.connect() as connection:
+        existed = inspect(connection).has_table("alembic_version")
+    upgrade()
+    if not existed:
+        click.secho(
+            "Note: this instance had no database until now. If the kiosk is served from "
+            "another instance folder, run this with the same KIOSK_INSTANCE.",
+            err=True,
+            fg="yellow",
+        )
+
+
+def print_tablet_addresses(host: str, port: int) -> None:
+    """Where a tablet opens the kiosk, with a QR code of it to scan from the tablet."""
+    local = "127.0.0.1" if host in network.ALL_INTERFACES else host
+    click.echo(f"  On this machine, open   http://{local}:{port}/")
+    urls = network.tablet_urls(host, port)
+    if not urls and host not in network.ALL_INTERFACES:
+        click.echo("  For tablets on the same Wi-Fi, start it with HOST=0.0.0.0 (see README).")
+        return
+    if not urls:
+        click.echo("  No network found: join this machine to the table's hotspot, then restart.")
+        return
+    click.echo(f"  On a tablet, open       {urls[0]}   or scan:")
+    qr = network.terminal_qr(urls[0])
     try:
-        _, _, addresses = socket.gethostbyname_ex(socket.gethostname())
-    except OSError:
-        addresses = []
-    return [f"http://{a}:{port}" for a in addresses if not a.startswith("127.")]
+        qr.encode(getattr(sys.stdout, "encoding", None) or "ascii")
+    except UnicodeEncodeError:
+        qr = ""  # a console that can't draw the blocks gets the address alone
+    for line in qr.splitlines():
+        click.echo(f"    {line}")
+    for other in urls[1:]:
+        click.echo(f"  or, on another network  {other}")
 
 
 # glibc's M_ARENA_MAX (malloc.h): how many malloc arenas the process's threads spread over.
@@ -132,15 +168,13 @@ def serve_command(host: str, port: int, threads: int) -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
     _report_purge(erasure.purge_expired())
     erasure.start_daily_purge(app)
+    health.watch_database_file(app)
+    # The lead console's "Connect a tablet" shows the address tablets can open.
+    app.config.update(KIOSK_SERVE_HOST=host, KIOSK_SERVE_PORT=port)
     event = events.active_event()
     click.echo(f"Rescue Team Kiosk: active event {event.name!r}" if event else "Rescue Team Kiosk")
-    local = "127.0.0.1" if host in ALL_INTERFACES else host
-    click.echo(f"  On this machine, open   http://{local}:{port}")
-    if host in ALL_INTERFACES:
-        for address in tablet_addresses(port):
-            click.echo(f"  On a tablet, open       {address}")
-    else:
-        click.echo("  For tablets on the same Wi-Fi, start it with HOST=0.0.0.0 (see README).")
+    click.echo(f"  {where()}")
+    print_tablet_addresses(host, port)
     for announce in app.extensions.get("kiosk_startup_notes", []):
         click.echo(announce())
     # Leave no transaction open in this thread: it would hold SQLite's write lock.
@@ -162,6 +196,7 @@ def refuse_unsafe_database() -> None:
 @with_appcontext
 def check_command() -> None:
     """Report what would make this deployment unsafe; exit non-zero if anything would."""
+    say_where()
     problems = safety.deployment_problems()
     for problem in problems:
         click.secho(f"UNSAFE: {problem}", fg="red")
@@ -175,6 +210,7 @@ def check_command() -> None:
 @with_appcontext
 def event_group() -> None:
     """Prepare and switch events."""
+    say_where()
     upgrade()
 
 
@@ -237,7 +273,9 @@ def event_activate(event_id: int) -> None:
 
     event = db.session.get(Event, event_id)
     if event is None:
-        raise click.ClickException(f"There is no event {event_id}; `kiosk event list` shows them.")
+        raise click.ClickException(
+            f"There is no event {event_id}; `{kiosk_command('event list')}` shows them."
+        )
     try:
         events.activate_event(event)
     except events.EventErased as error:
@@ -272,7 +310,7 @@ def _event_or_active(event_id: int | None) -> "Event":
     event = db.session.get(Event, event_id) if event_id is not None else events.active_event()
     if event is None:
         which = f"no event {event_id}" if event_id is not None else "no active event"
-        raise click.ClickException(f"There is {which}; `kiosk event list` shows them.")
+        raise click.ClickException(f"There is {which}; `{kiosk_command('event list')}` shows them.")
     return event
 
 
@@ -311,6 +349,7 @@ def export_command(event_id: int | None, format_name: str, out: Path | None, kee
     else:
         _write_private_file(out, chunks)
         click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
+        say_where(err=True)  # standard output alone carries an export written there
     exports.mark_exported(event, format_name, actor="cli", marks=marks, keep=keep)
 
 
@@ -331,7 +370,8 @@ def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the PIN from standard input")
 def pin_command(from_stdin: bool) -> None:
     """Set or change the volunteer screen's PIN (4 to 12 digits)."""
-    upgrade()
+    say_where()
+    warn_if_new_database()
     if from_stdin:
         pin = sys.stdin.readline().strip()
     else:
@@ -340,7 +380,10 @@ def pin_command(from_stdin: bool) -> None:
         volunteers.set_volunteer_pin(pin, actor="cli")
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    click.echo("Volunteer PIN set. Open /volunteer on the kiosk and enter it.")
+    click.echo(
+        "Volunteer PIN set. On a tablet, press and hold the team's name for 2 seconds "
+        "(or open /volunteer/) and enter it."
+    )
 
 
 @click.command("passphrase")
@@ -350,7 +393,8 @@ def passphrase_command(from_stdin: bool) -> None:
     """Set or reset the team lead passphrase (ends every lead session)."""
     from kiosk.services import lead_auth
 
-    upgrade()
+    say_where()
+    warn_if_new_database()
     if from_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -388,6 +432,7 @@ def _report_purge(purged: erasure.Erased) -> None:
 )
 def purge_command(trust_clock: bool) -> None:
     """Erase exported personal data of events closed more than the retention days ago."""
+    say_where()
     upgrade()
     purged = erasure.purge_expired(actor="cli", trust_clock=trust_clock)
     _report_purge(purged)
@@ -444,6 +489,7 @@ def backup_command() -> None:
     from kiosk.services.audit import record_audit
     from kiosk.services.backup import BackupError, backup_database
 
+    say_where()
     try:
         target = backup_database(current_app.instance_path)
     except BackupError as error:
@@ -491,6 +537,7 @@ def import_command(file: object, into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
     from kiosk.services.imports import ImportRefused, import_bundle
 
+    say_where()
     upgrade()
     into = _event_or_active(into_id) if into_id is not None else None
     try:
@@ -523,6 +570,10 @@ def main() -> None:
     except ContentError as error:
         # An invalid content pack stops every command, with the file and key that are wrong.
         click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+    except SecretKeyError as error:
+        # Never run with an empty or unreadable key: every form would fail.
+        click.secho(f"UNSAFE: no usable secret key. {error}", err=True, fg="red")
         raise SystemExit(1) from None
     except ConfigError as error:
         click.secho(f"The configuration is invalid: {error}", err=True, fg="red")

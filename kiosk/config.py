@@ -1,11 +1,15 @@
 """Configuration defaults, the KIOSK_* environment, and the instance's secret key."""
 
+import errno
 import os
 import secrets
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.paths import PACKAGE_DIR
@@ -32,6 +36,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # A thank-you screen goes back to the opener by itself after this many seconds;
         # the pledge's stays longer, so the visitor can scan its QR code.
         "KIOSK_THANKS_SECONDS": 8,
+        # An open volunteer screen left alone this long locks itself (server and tablet).
+        "KIOSK_VOLUNTEER_IDLE_SECONDS": 300,
         "KIOSK_PLEDGE_THANKS_SECONDS": 45,
         # A tablet's request without an answer after this many seconds is sent again (same
         # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
@@ -59,25 +65,139 @@ def from_environment() -> dict[str, Any]:
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ
     }
-    if "KIOSK_IDLE_SECONDS" in os.environ:
-        try:
-            idle = parse_whole(os.environ["KIOSK_IDLE_SECONDS"], *IDLE_SECONDS_RANGE)
-        except NotANumber as problem:
-            raise ConfigError(f"KIOSK_IDLE_SECONDS: {problem}") from None
-        found["KIOSK_IDLE_SECONDS"] = idle
+    for name in ("KIOSK_IDLE_SECONDS", "KIOSK_VOLUNTEER_IDLE_SECONDS"):
+        if name in os.environ:
+            try:
+                found[name] = parse_whole(os.environ[name], *IDLE_SECONDS_RANGE)
+            except NotANumber as problem:
+                raise ConfigError(f"{name}: {problem}") from None
     return found
+
+
+class SecretKeyError(RuntimeError):
+    """The instance's secret key cannot be used: the kiosk must not start without one."""
+
+
+KEY_FILE_NAME = "secret_key"
 
 
 def ensure_secret_key(app: Flask) -> None:
     """Use the configured key, or one generated once and kept in the instance folder.
 
     A key kept on disk survives restarts, so a visitor's half-filled form (and its
-    CSRF token) stays valid when the kiosk is restarted mid-event.
+    CSRF token) stays valid when the kiosk is restarted mid-event. The kiosk never runs
+    with an empty key: a key file that is empty or unreadable stops it with the reason.
     """
     if app.config.get("SECRET_KEY"):
         return
-    key_file = Path(app.instance_path) / "secret_key"
+    key_file = Path(app.instance_path) / KEY_FILE_NAME
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    app.config["SECRET_KEY"] = key_file.read_text().strip()
+        write_secret_key(key_file)
+    app.config["SECRET_KEY"] = read_secret_key(key_file)
+    # /healthz checks that the file still holds the key the kiosk runs with.
+    app.config["KIOSK_SECRET_KEY_FILE"] = str(key_file)
+
+
+def read_secret_key(key_file: Path) -> str:
+    """The key in `key_file`; SecretKeyError, naming the file and what to do, if none."""
+    try:
+        key = key_file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SecretKeyError(
+            f"The secret key file {key_file} cannot be read ({_reason(error)}). Fix its "
+            "permissions, or restore it from a backup, or set KIOSK_SECRET_KEY."
+        ) from error
+    if not key:
+        raise SecretKeyError(
+            f"The secret key file {key_file} is empty (was the disk full when it was "
+            "written?). If this kiosk never ran with a key, delete the file and start "
+            "again to have one generated; otherwise restore it from a backup."
+        )
+    return key
+
+
+def write_secret_key(key_file: Path) -> None:
+    """Write a new key whole or not at all: a private temporary file, then a rename.
+
+    A full disk leaves no key file rather than an empty one. When two processes start at
+    once, the first key to land wins and the other process reads it.
+    """
+    partial = key_file.with_name(f".{key_file.name}.{os.getpid()}.partial")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = secrets.token_hex(32).encode("ascii")
+            written = os.write(descriptor, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write")
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        try:
+            os.link(partial, key_file)  # never replaces a key another process just wrote
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links (FAT): a rename is whole too
+            os.replace(partial, key_file)
+        _fsync_folder(key_file.parent)
+    except OSError as error:
+        raise SecretKeyError(
+            f"Could not write a secret key to {key_file} ({_reason(error)}). "
+            "Free some space on the disk (or fix the folder's permissions) and start again."
+        ) from error
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename or link durable: the folder's entry is flushed too."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _reason(error: OSError | UnicodeDecodeError) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+def create_database_file(app: Flask) -> None:
+    """Create a new SQLite database file readable by its owner only (0600).
+
+    SQLite gives its -wal and -shm files the database file's permissions, so the whole
+    database stays private; an existing file is left as it is (`kiosk check` names it).
+    """
+    path = sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = os.umask(0o077)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    finally:
+        os.umask(previous)
+
+
+def sqlite_file(database_uri: str) -> Path | None:
+    """The file of a SQLite database URI; None for other engines and in-memory databases."""
+    url = make_url(database_uri)
+    name = url.database or ""
+    if url.get_backend_name() != "sqlite" or name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name).resolve()
+
+
+def kiosk_command(words: str) -> str:
+    """How to run `kiosk WORDS` here, as the README writes it (`.venv/bin/kiosk pin`), with
+    the instance folder this kiosk uses when it is not the default one."""
+    script = Path(sys.executable).parent / "kiosk"
+    try:
+        shown = str(script.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(script)
+    instance = os.environ.get("KIOSK_INSTANCE")
+    prefix = f"KIOSK_INSTANCE={shlex.quote(instance)} " if instance else ""
+    return f"{prefix}{shlex.quote(shown)} {words}"

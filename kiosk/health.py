@@ -1,38 +1,119 @@
-"""Health check for whoever runs the kiosk (and for the tests and the benchmark)."""
+"""Health check for whoever runs the kiosk (and for the tests and the benchmark), and the
+guard that refuses writes to a database file that is gone."""
 
-from flask import Blueprint, jsonify
+import threading
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.wrappers import Response
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk.errors import database_cause, database_problem
+from kiosk.errors import _resend_fields, database_cause, database_problem, render_error
 from kiosk.extensions import db
-from kiosk.services import erasure
+from kiosk.services import erasure, safety
+from kiosk.write_queue import may_write
 
 bp = Blueprint("health", __name__)
+
+# How often `kiosk serve` looks at the database file while it runs.
+WATCH_SECONDS = 10.0
 
 
 @bp.get("/healthz")
 def show() -> tuple[Response, int]:
-    """Answer JSON with the database's state; 503 when it cannot be read or written."""
+    """Answer JSON with the state of the database and the secret key; 503 when either would
+    lose or refuse what visitors send."""
+    key_problem = safety.secret_key_file_problem()
+    secret_key: dict[str, Any] = (
+        {"ok": True}
+        if key_problem is None
+        else {
+            "ok": False,
+            "error": key_problem,
+        }
+    )
     try:
         db.session.execute(text("SELECT 1"))
         revision = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     except SQLAlchemyError as error:
         db.session.rollback()
         cause = database_cause(error)
-        body = {"status": "error", "database": {"ok": False, "error": cause}}
+        body = {
+            "status": "error",
+            "database": {"ok": False, "error": cause},
+            "secret_key": secret_key,
+        }
         return jsonify(body), 503
-    body = {
-        "status": "ok",
-        "database": {"ok": True, "dialect": db.engine.dialect.name, "revision": revision},
-        # Whether the retention purge trusts the clock now; a paused purge is no failure.
-        "retention": erasure.retention_state(),
+    # Whether the retention purge trusts the clock now; a paused purge is no failure.
+    retention = erasure.retention_state()
+    db.session.rollback()  # end the read before the write probe opens its own connection
+    database: dict[str, Any] = {
+        "ok": True,
+        "dialect": db.engine.dialect.name,
+        "revision": revision,
     }
-    problem = database_problem()
-    if problem:
-        # Reads work but the last write failed (full disk, read-only file): say why.
-        body["status"] = "error"
-        body["database"] |= {"ok": False, "write_error": problem}
-        return jsonify(body), 503
-    return jsonify(body), 200
+    file_problem = safety.database_file_problem()
+    if file_problem:
+        database |= {"ok": False, "file_error": file_problem}
+    # The last write that failed (full disk, read-only file), or a write refused right now.
+    write_problem = database_problem()
+    if write_problem is None and not file_problem:
+        refused = safety.database_write_problem()
+        write_problem = {"cause": refused} if refused else None
+    if write_problem:
+        database |= {"ok": False, "write_error": write_problem}
+    healthy = database["ok"] and secret_key["ok"]
+    body = {
+        "status": "ok" if healthy else "error",
+        "database": database,
+        "secret_key": secret_key,
+        "retention": retention,
+    }
+    return jsonify(body), 200 if healthy else 503
+
+
+@bp.before_app_request
+def refuse_writes_to_a_lost_database() -> Response | None:
+    """A request that may write, while the database file is deleted or replaced, gets the
+    calm "Please tell a volunteer" screen instead of a thank-you for nothing."""
+    if not may_write():
+        return None
+    problem = safety.database_file_problem()
+    if problem is None:
+        return None
+    current_app.logger.error("Refused %s %s: %s", request.method, request.path, problem)
+    return render_error(
+        503,
+        "database",
+        _l("Please tell a volunteer"),
+        _l("We couldn't save this just now. A volunteer at the table can help."),
+        cause=problem,
+        resend_fields=_resend_fields(),
+        resend_action=request.path,
+        back_href=url_for("visitor.index"),
+    )
+
+
+def watch_database_file(app: Flask, interval: float = WATCH_SECONDS) -> threading.Event:
+    """Log, loudly and once per change, when the database file is deleted or replaced while
+    `kiosk serve` runs; set the returned event to stop watching."""
+    stop = threading.Event()
+
+    def run() -> None:
+        said = None
+        while not stop.wait(interval):
+            with app.app_context():
+                problem = safety.database_file_problem()
+            if problem and problem != said:
+                app.logger.error("DATABASE FILE PROBLEM: %s", problem)
+            said = problem
+
+    threading.Thread(target=run, name="kiosk-database-watch", daemon=True).start()
+    return stop
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        safety.remember_database_file()

@@ -299,3 +299,37 @@ class LeadSession(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VolunteerUnlock(db.Model):  # type: ignore[name-defined]
+    """A tablet's open volunteer screen, kept server-side so "Lock" really ends it.
+
+    The browser holds a random token in an HttpOnly cookie; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "volunteer_unlock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # A digest of the PIN hash it was opened with: a new PIN ends every unlock.
+    pin_fingerprint: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last conversation this tablet counted, while it may still be taken back.
+    undo_tally_uuid: Mapped[str | None] = mapped_column(String(36))
+
+
+class PinThrottle(db.Model):  # type: ignore[name-defined]
+    """Wrong volunteer PINs typed on one client (tablet): counted atomically in the database,
+    so every server process and thread sees one count."""
+
+    __tablename__ = "pin_throttle"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # PINs checked in this round; a round ends at the right PIN or at a lockout's end.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Lockouts in a row since the last right PIN: each one lasts twice the one before.
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ forms that capture people (sign-up, pledge, ask)."""
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
@@ -34,15 +34,6 @@ NAV = [
     ("visitor.signup", _l("Sign up")),
     ("visitor.pledge", _l("Pledge")),
 ]
-
-# Unlocking the volunteer screen lasts only until the tablet shows a visitor screen again.
-VOLUNTEER_SESSION_KEY = "volunteer"
-
-
-@bp.before_request
-def lock_volunteer_screen() -> None:
-    """A visitor screen ends any volunteer unlock, so the next visitor never inherits it."""
-    session.pop(VOLUNTEER_SESSION_KEY, None)
 
 
 @bp.app_context_processor

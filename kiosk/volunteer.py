@@ -1,34 +1,45 @@
-"""The volunteer's screen, behind a short PIN: quick tips, a conversation counter,
-and quick entry of paper sign-ups."""
+"""The volunteer's screen, behind a short PIN: quick tips, a conversation counter (with an
+undo), quick entry of paper sign-ups, and the printable paper sign-up sheet.
 
-import time
+A tablet reaches it by a hidden gesture on the visitor screens (static/js/volunteer.js). The
+unlock lives on the server (kiosk.services.volunteers) and ends at "Lock", at any visitor
+screen, after KIOSK_VOLUNTEER_IDLE_SECONDS without use, and when the PIN changes.
+"""
+
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    after_this_request,
+    current_app,
+    g,
+    redirect,
+    request,
+    url_for,
+)
 from flask.wrappers import Response
 from flask_babel import gettext as _
 from werkzeug.datastructures import ImmutableMultiDict
 
-from kiosk.models import Signup, Tally
+from kiosk.config import kiosk_command
+from kiosk.content import current_content
+from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
 from kiosk.rendering import render
-from kiosk.services import email_typos, tallies
+from kiosk.services import email_typos, network, tallies, volunteers
 from kiosk.services.events import event_to_show
+from kiosk.services.qr import qr_svg
 from kiosk.services.records import InvalidInput
 from kiosk.services.signups import form_fields, record_signup
-from kiosk.services.volunteers import check_volunteer_pin, pin_fingerprint, volunteer_pin_is_set
-from kiosk.visitor import VOLUNTEER_SESSION_KEY
-from kiosk.write_queue import reads_only
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
 
-# An unlocked screen left alone this long asks for the PIN again.
-UNLOCK_IDLE_SECONDS = 15 * 60
-# After this many wrong PINs in a row, wait LOCKOUT_SECONDS before the next try.
-MAX_FAILURES = 5
-LOCKOUT_SECONDS = 60
+# The unlock's token; only its hash is in the database.
+UNLOCK_COOKIE = "kiosk_volunteer"
+# Blank rows on a printed paper sign-up sheet (one page, A4 or Letter).
+SHEET_ROWS = 16
 
 
 @bp.record_once
@@ -39,22 +50,23 @@ def _announce_on_serve(state: Any) -> None:
 
 def _startup_note() -> str:
     # No request here, so no url_for: the blueprint's prefix is the screen's address.
-    where = f"  Volunteer screen:       {bp.url_prefix}/"
-    return where if volunteer_pin_is_set() else f"{where}  (no PIN yet: run `kiosk pin`)"
+    where = f"  Volunteer screen:       {bp.url_prefix}/ (or hold the team's name for 2 s)"
+    if volunteers.volunteer_pin_is_set():
+        return where
+    return f"{where}\n  (no volunteer PIN yet: run `{kiosk_command('pin')}`)"
 
 
-def is_unlocked() -> bool:
-    """True while this browser holds an unlock made with the current PIN, not yet idle."""
-    unlock = session.get(VOLUNTEER_SESSION_KEY)
-    if not isinstance(unlock, dict) or not volunteer_pin_is_set():
-        return False
-    fresh = time.time() - float(unlock.get("seen", 0)) < UNLOCK_IDLE_SECONDS
-    if not fresh or unlock.get("pin") != pin_fingerprint():
-        session.pop(VOLUNTEER_SESSION_KEY, None)
-        return False
-    unlock["seen"] = time.time()
-    session[VOLUNTEER_SESSION_KEY] = unlock
-    return True
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def current_unlock() -> VolunteerUnlock | None:
+    """This browser's open unlock, if any (asked once per request)."""
+    if "volunteer_unlock" not in g:
+        token = request.cookies.get(UNLOCK_COOKIE)
+        live = token and volunteers.volunteer_pin_is_set()
+        g.volunteer_unlock = volunteers.live_unlock(token) if live else None
+    return g.volunteer_unlock
 
 
 def unlocked_only(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -62,7 +74,7 @@ def unlocked_only(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        if is_unlocked():
+        if current_unlock() is not None:
             return view(*args, **kwargs)
         if request.htmx:  # type: ignore[attr-defined]
             response = Response(status=204)
@@ -73,33 +85,83 @@ def unlocked_only(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-def _failures() -> dict[str, float]:
-    # Per process and shared by every tablet: guessing is slowed for everyone alike.
-    return current_app.extensions.setdefault("volunteer_pin_failures", {"count": 0, "at": 0.0})
+@bp.before_app_request
+def lock_on_visitor_screens() -> None:
+    """A visitor screen ends this tablet's unlock on the server, so the next visitor never
+    inherits it (the idle reset always lands on one)."""
+    token = request.cookies.get(UNLOCK_COOKIE)
+    if request.blueprint != "visitor" or not token:
+        return
+    volunteers.end_unlock(token)
+
+    @after_this_request
+    def forget(response: Response) -> Response:
+        response.delete_cookie(UNLOCK_COOKIE, path="/")
+        return response
 
 
-def _locked_out() -> bool:
-    failures = _failures()
-    return failures["count"] >= MAX_FAILURES and time.time() - failures["at"] < LOCKOUT_SECONDS
+def _wait_words(seconds: int) -> str:
+    minutes, seconds = divmod(seconds, 60)
+    if minutes and seconds:
+        return _("%(m)d min %(s)d s", m=minutes, s=seconds)
+    return _("%(m)d min", m=minutes) if minutes else _("%(s)d s", s=seconds)
 
 
-def _screen_context(**extra: Any) -> dict[str, Any]:
+def _locked_out_message(gate: volunteers.Gate) -> str:
+    return _(
+        "Too many wrong PINs on this tablet. Please wait %(wait)s, then try again.",
+        wait=_wait_words(gate.wait_seconds),
+    )
+
+
+def _render_pin(error: str = "", status: int = 200) -> Response:
+    if not error and volunteers.volunteer_pin_is_set():
+        gate = volunteers.pin_gate(client_address())
+        error = "" if gate.allowed else _locked_out_message(gate)
+    return render(
+        "volunteer/pin.html",
+        "pin_form",
+        status=status,
+        pin_set=volunteers.volunteer_pin_is_set(),
+        pin_command=kiosk_command("pin"),
+        error=error,
+    )
+
+
+def _counter_context(unlock: VolunteerUnlock | None, notice: str = "") -> dict[str, Any]:
     event = event_to_show()
     return {
         "event": event,
         "conversations": tallies.total_since(event, Tally.CONVERSATION, tallies.start_of_today()),
-        "form": ImmutableMultiDict(),
-        "errors": {},
-        "form_key": new_form_key(),
-        "saved": False,
-    } | extra
+        "undo_seconds": volunteers.undo_seconds_left(unlock),
+        "counter_notice": notice,
+    }
+
+
+def _screen_context(**extra: Any) -> dict[str, Any]:
+    versions = volunteers.paper_consent_versions()
+    return (
+        _counter_context(current_unlock())
+        | {
+            "form": ImmutableMultiDict(),
+            "errors": {},
+            "form_key": new_form_key(),
+            "saved": False,
+            "consent_options": [
+                (version, _("%(version)s (current)", version=version) if at == 0 else version)
+                for at, (version, _wording) in enumerate(versions)
+            ],
+            "chosen_version": versions[0][0],
+        }
+        | extra
+    )
 
 
 @bp.get("/")
 def index() -> Response:
     """The volunteer's screen, or the PIN gate in front of it."""
-    if not is_unlocked():
-        return render("volunteer/pin.html", "pin_form", pin_set=volunteer_pin_is_set(), error="")
+    if current_unlock() is None:
+        return _render_pin()
     return render(
         "volunteer/index.html",
         "volunteer_signup",
@@ -110,36 +172,65 @@ def index() -> Response:
 @bp.post("/unlock")
 def unlock() -> Response:
     """Check the PIN and open the volunteer's screen on this browser."""
-    if not volunteer_pin_is_set():
+    if not volunteers.volunteer_pin_is_set():
         return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
-    if _locked_out():
-        error = _("Too many wrong PINs. Please wait a minute and try again.")
-    elif check_volunteer_pin(request.form.get("pin", "").strip()):
-        _failures().update(count=0, at=0.0)
-        session[VOLUNTEER_SESSION_KEY] = {"pin": pin_fingerprint(), "seen": time.time()}
-        return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
-    else:
-        failures = _failures()
-        failures.update(count=failures["count"] + 1, at=time.time())
-        error = _("That PIN is not right. Please try again.")
-    return render("volunteer/pin.html", "pin_form", status=422, pin_set=True, error=error)
+    token, gate = volunteers.attempt_unlock(request.form.get("pin", "").strip(), client_address())
+    if token is None and not gate.allowed:
+        return _render_pin(_locked_out_message(gate), status=429)
+    if token is None:
+        return _render_pin(_("That PIN is not right. Please try again."), status=422)
+    response = redirect(url_for("volunteer.index"), 303)
+    response.set_cookie(
+        UNLOCK_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/"
+    )
+    return response  # type: ignore[return-value]
 
 
 @bp.post("/lock")
 def lock() -> Response:
-    """Close the volunteer's screen and hand the tablet back to visitors."""
-    session.pop(VOLUNTEER_SESSION_KEY, None)
-    return redirect(url_for("visitor.index"), 303)  # type: ignore[return-value]
+    """Close the volunteer's screen on the server and hand the tablet back to visitors."""
+    volunteers.end_unlock(request.cookies.get(UNLOCK_COOKIE))
+    response = redirect(url_for("visitor.index"), 303)
+    response.delete_cookie(UNLOCK_COOKIE, path="/")
+    return response  # type: ignore[return-value]
+
+
+def _counter(notice: str = "") -> Response:
+    if request.htmx:  # type: ignore[attr-defined]
+        context = _counter_context(current_unlock(), notice)
+        return render("volunteer/index.html", "volunteer_counter", **context)
+    return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
 
 
 @bp.post("/conversation")
 @unlocked_only
 def conversation() -> Response:
     """Count one conversation at the table (an anonymous tally)."""
-    tallies.record_tally(Tally.CONVERSATION, "table")
-    if request.htmx:  # type: ignore[attr-defined]
-        return render("volunteer/index.html", "volunteer_counter", **_screen_context())
-    return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
+    unlock = current_unlock()
+    assert unlock is not None  # nosec B101 - unlocked_only let us in
+    volunteers.count_conversation(unlock)
+    return _counter(_("Counted."))
+
+
+@bp.post("/conversation/undo")
+@unlocked_only
+def undo_conversation() -> Response:
+    """Take back the last conversation this tablet counted, within a minute."""
+    unlock = current_unlock()
+    assert unlock is not None  # nosec B101 - unlocked_only let us in
+    if volunteers.undo_conversation(unlock):
+        return _counter(_("Taken back: one conversation fewer."))
+    return _counter(_("Nothing to take back: only the last minute's count can be undone."))
+
+
+def _paper_consent() -> tuple[tuple[str, str] | None, dict[str, str]]:
+    """The consent (version, wording) printed on the sheet the volunteer copies from."""
+    versions = volunteers.paper_consent_versions()
+    chosen = request.form.get("consent_version") or versions[0][0]  # the current one
+    for version, text in versions:
+        if version == chosen:
+            return (version, text), {}
+    return None, {"consent_version": _("Choose the version printed on the sheet.")}
 
 
 @bp.post("/signup")
@@ -147,22 +238,73 @@ def conversation() -> Response:
 def signup() -> Response:
     """Type in a paper sign-up; on success, an empty form for the next one."""
     form = request.form
+    wording, errors = _paper_consent()
     try:
-        record_signup(**form_fields(form), source=Signup.VOLUNTEER)
+        if errors:
+            raise InvalidInput(errors)
+        record_signup(**form_fields(form), source=Signup.VOLUNTEER, consent_wording=wording)
     except InvalidInput as error:
         context = _screen_context(
-            form=form, errors=error.errors, form_key=form.get("idempotency_key") or new_form_key()
+            form=form,
+            errors=error.errors,
+            form_key=form.get("idempotency_key") or new_form_key(),
+            chosen_version=form.get("consent_version", ""),
         )
         return render("volunteer/index.html", "volunteer_signup", status=422, **context)
     if request.htmx:  # type: ignore[attr-defined]
-        return render("volunteer/index.html", "volunteer_signup", **_screen_context(saved=True))
+        context = _screen_context(saved=True, chosen_version=wording[0] if wording else "")
+        return render("volunteer/index.html", "volunteer_signup", **context)
     return redirect(url_for("volunteer.index", saved="1"), 303)  # type: ignore[return-value]
+
+
+def _online_signup_url() -> str | None:
+    """Where the sheet's QR code leads: the pack's own sign-up link if it names one, else
+    the kiosk's sign-up screen on the table's network."""
+    link = current_content().links.get("signup")
+    if link is not None:
+        return link.url
+    return network.kiosk_url(url_for("visitor.signup"))
+
+
+@bp.get("/sheet")
+def sheet() -> Response:
+    """A printable paper sign-up sheet: blank rows, the consent wording and its version,
+    a QR code to sign up online. It holds nothing personal, so it needs no PIN: the lead
+    console links to it too."""
+    return render(
+        "volunteer/sheet.html",
+        "sheet",
+        event=event_to_show(),
+        rows=range(1, SHEET_ROWS + 1),
+        signup_url=_online_signup_url(),
+        back=request.args.get("back") == "lead",
+    )
+
+
+@bp.get("/sheet/qr.svg")
+def sheet_qr() -> Response:
+    """The sheet's QR code: the online sign-up's address, never one from the request."""
+    url = _online_signup_url()
+    if url is None:
+        return Response(status=404)
+    return Response(qr_svg(url), mimetype="image/svg+xml")
+
+
+def idle_seconds() -> int:
+    """Seconds before an open volunteer screen locks itself (the tablet follows suit)."""
+    return int(current_app.config["KIOSK_VOLUNTEER_IDLE_SECONDS"])
+
+
+@bp.app_context_processor
+def inject_volunteer_idle() -> dict[str, object]:
+    return {"volunteer_idle_seconds": idle_seconds}
 
 
 @bp.post("/signup/email")
 @unlocked_only
-@reads_only
 def email_hint() -> Response:
-    """A suggestion for a likely typo in a paper sign-up's email domain; never a refusal."""
+    """A suggestion for a likely typo in a paper sign-up's email domain; never a refusal.
+
+    Not reads_only: checking the unlock notes this request as the volunteer's activity."""
     block, context = email_typos.hint_context(request.form, url_for("volunteer.email_hint"))
     return render("_email_field.html", block, errors={}, **context)

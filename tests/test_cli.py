@@ -57,3 +57,41 @@ def test_tallies_open_a_walk_up_event_when_the_lead_closed_the_last_one(app, cli
     assert client.post("/opener", data={"choice": "people"}).status_code == 303
     with app.app_context():
         assert events.active_event().name.startswith("Walk-up table")
+
+
+def test_kiosk_pin_says_which_instance_it_set_the_pin_in(app, runner):
+    result = runner.invoke(args=["pin", "--stdin"], input="4821\n")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=True)
+    assert f"Instance {app.instance_path}, database {url}" in result.output
+    assert "Volunteer PIN set" in result.output
+
+
+def test_kiosk_pin_on_an_instance_without_a_database_says_so_loudly(tmp_path, monkeypatch):
+    from kiosk import create_app
+
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "elsewhere"))
+    other = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "k" * 40,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/new.db",
+        }
+    )
+    result = other.test_cli_runner().invoke(args=["pin", "--stdin"], input="4821\n")
+    assert result.exit_code == 0, result.output
+    assert "had no database until now" in result.output and "KIOSK_INSTANCE" in result.output
+
+
+def test_cli_messages_name_the_command_as_the_readme_does(runner):
+    result = runner.invoke(args=["event", "activate", "999"])
+    assert "`KIOSK_INSTANCE=" in result.output and ".venv/bin/kiosk event list`" in result.output
+
+
+def test_the_first_run_setup_note_names_the_passphrase_command_as_the_readme_does(app):
+    from kiosk.services import lead_auth
+
+    with app.app_context():
+        note = lead_auth.setup_note()
+    assert "/lead/setup/" in note and ".venv/bin/kiosk passphrase`" in note

@@ -1,6 +1,12 @@
-"""GET /healthz answers JSON with the database's state."""
+"""GET /healthz answers JSON with the database's state, and notices what would lose sign-ups:
+a deleted or replaced database file, a read-only database, a secret key file gone bad."""
 
-from sqlalchemy import text
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
 
 from kiosk.extensions import db
 
@@ -22,3 +28,110 @@ def test_healthz_answers_503_when_the_database_is_broken(app, client):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["database"]["ok"] is False
+
+
+# ---- Honest health: the database file, a read-only database, the secret key ----------------
+
+
+def signup_form(email: str) -> dict:
+    return {"first_name": "Min", "email": email, "consent": "y"}
+
+
+def database_path(app) -> Path:
+    with app.app_context():
+        return Path(db.engine.url.database)
+
+
+@pytest.mark.sqlite_only
+def test_a_deleted_database_file_is_noticed_and_no_signup_is_thanked_into_it(app, client):
+    assert client.post("/signup", data=signup_form("before@example.org")).status_code == 303
+    path = database_path(app)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert "deleted" in health.get_json()["database"]["file_error"]
+    response = client.post("/signup", data=signup_form("lost@example.org"))
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "Please tell a volunteer" in page and "deleted" in page
+    assert "Thank you" not in page
+
+
+@pytest.mark.sqlite_only
+def test_a_database_file_replaced_under_the_running_kiosk_is_noticed(app, client):
+    path = database_path(app)
+    copy = path.with_name("copy.db")
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    os.replace(copy, path)
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert "replaced" in health.get_json()["database"]["file_error"]
+    assert client.post("/opener", data={"choice": "people"}).status_code == 503
+
+
+@pytest.fixture
+def read_only_database(app):
+    """SQLite itself refuses every write (root ignores file modes, so chmod proves nothing)."""
+
+    def query_only(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    with app.app_context():
+        engine = db.engine
+        engine.dispose()
+    event.listen(engine, "connect", query_only)
+    yield
+    event.remove(engine, "connect", query_only)
+    engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_healthz_notices_a_read_only_database_before_any_write_fails(client, read_only_database):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "read-only" in response.get_json()["database"]["write_error"]["cause"]
+
+
+@pytest.mark.sqlite_only
+def test_kiosk_serve_refuses_a_read_only_database(runner, read_only_database, monkeypatch):
+    monkeypatch.setattr("waitress.serve", lambda app, **kw: pytest.fail("served"))
+    result = runner.invoke(args=["serve", "--port", "8119"])
+    assert result.exit_code == 1
+    assert "REFUSING TO START" in result.output and "read-only" in result.output
+
+
+def test_healthz_names_the_secret_key_it_runs_with(client):
+    body = client.get("/healthz").get_json()
+    assert body["secret_key"] == {"ok": True}
+
+
+def test_healthz_notices_a_key_file_emptied_under_the_running_kiosk(app, client):
+    key_file = Path(app.instance_path) / "secret_key"
+    app.config["KIOSK_SECRET_KEY_FILE"] = str(key_file)
+    key_file.write_text("")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "empty" in response.get_json()["secret_key"]["error"]
+
+
+@pytest.mark.sqlite_only
+def test_kiosk_serve_logs_a_deleted_database_file_while_it_runs(app, caplog):
+    import logging
+    import time
+
+    from kiosk.health import watch_database_file
+
+    stop = watch_database_file(app, interval=0.05)
+    try:
+        with caplog.at_level(logging.ERROR, logger=app.logger.name):
+            database_path(app).unlink()
+            deadline = time.monotonic() + 5
+            while "DATABASE FILE PROBLEM" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        stop.set()
+    assert "DATABASE FILE PROBLEM" in caplog.text and "deleted" in caplog.text

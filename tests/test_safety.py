@@ -179,3 +179,21 @@ def test_kiosk_check_names_an_invalid_content_pack(tmp_path, copy_pack):
     assert result.returncode == 1
     assert "content pack is invalid" in result.stderr and "en.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.sqlite_only
+def test_kiosk_check_names_database_files_other_users_can_read(app, runner):
+    ready_for_the_table(app)
+    path = database_file(app)
+    path.chmod(0o644)
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1
+    assert f"chmod 600 {path}" in result.output
+
+
+def test_kiosk_check_and_serve_say_where_their_database_is(app, runner):
+    ready_for_the_table(app)
+    result = runner.invoke(args=["check"])
+    assert app.instance_path in result.output
+    with app.app_context():
+        assert db.engine.url.render_as_string(hide_password=True) in result.output

@@ -1,7 +1,9 @@
 """The team lead's console, behind a passphrase: one module per job.
 
 - auth.py: logging in and out, and the first-run setup link
-- dashboard.py: the live dashboard, the printable summary, questions answered
+- dashboard.py: the live dashboard (and its "session ends" prompt), the printable summary,
+  questions answered
+- connect.py: connecting a tablet (the kiosk's address as a QR code), the paper sheet's link
 - events.py: creating, editing, activating and closing events
 - data.py: exports, merging another tablet's file, erasure
 - records.py: searching, correcting and erasing one record
@@ -79,4 +81,13 @@ def no_store(response: Response) -> Response:
 
 
 # The views register themselves on `bp`; imported last, as they import it.
-from kiosk.lead import audit, auth, dashboard, data, events, records, settings  # noqa: E402, F401
+from kiosk.lead import (  # noqa: E402, F401
+    audit,
+    auth,
+    connect,
+    dashboard,
+    data,
+    events,
+    records,
+    settings,
+)

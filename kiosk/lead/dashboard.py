@@ -1,12 +1,20 @@
-"""The live dashboard of the active event, an event's printable summary, questions answered."""
+"""The live dashboard of the active event (and how long the lead's session has left), an
+event's printable summary, questions answered."""
 
 from flask import abort, request
 from flask.wrappers import Response
 
-from kiosk.lead import bp, redirect_to
+from kiosk.lead import SESSION_COOKIE, bp, redirect_to
 from kiosk.lead.events import event_or_404
 from kiosk.rendering import render
-from kiosk.services import dashboard, events
+from kiosk.services import dashboard, events, lead_auth
+
+
+def session_status() -> dict[str, object]:
+    """How long this lead session has left unless the lead acts: the dashboard's prompt."""
+    lead = lead_auth.valid_session(request.cookies.get(SESSION_COOKIE), touch=False)
+    ends_in, renewable = lead_auth.session_ends_in(lead) if lead else (0, False)
+    return {"ends_in": ends_in, "renewable": renewable}
 
 
 @bp.get("/")
@@ -14,7 +22,18 @@ def index() -> Response:
     """The live dashboard of the active event; htmx polls its block every few seconds."""
     event = events.active_event()
     picture = dashboard.event_picture(event) if event else None
-    return render("lead/dashboard.html", "dashboard", picture=picture)
+    return render(
+        "lead/dashboard.html", "dashboard", picture=picture, session_status=session_status()
+    )
+
+
+@bp.post("/session/stay")
+def stay_signed_in() -> Response:
+    """The lead pressed "Stay signed in": the session guard counted this POST as activity;
+    answer how long the session has left now."""
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect_to("lead.index")
+    return render("lead/dashboard.html", "session_status", session_status=session_status())
 
 
 @bp.get("/events/<id:event_id>/summary")

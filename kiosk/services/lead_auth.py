@@ -7,6 +7,7 @@ audit log, so every waitress thread (and every restart) sees the same count.
 """
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
+from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
 from kiosk.services.audit import record_audit
@@ -127,10 +129,10 @@ def setup_note() -> str:
     base = f"http://{host}:{params.get('port') or 8000}/lead"
     token = new_setup_token()
     if token is None:
-        return f"  Team lead console:       {base}/"
+        return f"  Team lead console:      {base}/"
     return (
         f"  Team lead setup: open {base}/setup/{token}\n"
-        "  (the link works once; `kiosk passphrase` sets the passphrase too)"
+        f"  (the link works once; `{kiosk_command('passphrase')}` sets the passphrase too)"
     )
 
 
@@ -181,6 +183,18 @@ def valid_session(token: str | None, *, touch: bool = True) -> LeadSession | Non
         lead_session.last_seen_at = moment
         db.session.commit()
     return lead_session
+
+
+def session_ends_in(lead_session: LeadSession) -> tuple[int, bool]:
+    """Seconds until `lead_session` ends unless the lead does something, and whether doing
+    something (not polling) would push the end back: False once the 12-hour lifetime is the
+    nearer end."""
+    moment = now()
+    idle_end = lead_session.last_seen_at + timedelta(minutes=idle_minutes())
+    lifetime_end = lead_session.created_at + ABSOLUTE_LIFETIME
+    end = min(idle_end, lifetime_end)
+    left = math.ceil((end - moment).total_seconds())
+    return max(0, left), idle_end < lifetime_end
 
 
 def revoke_session(token: str) -> None:

@@ -158,13 +158,18 @@ def clean_idempotency_key(value: str | None) -> str | None:
     return value if IDEMPOTENCY_KEY.match(value) else None
 
 
-def apply_consent(record: ConsentMixin, given: bool) -> None:
-    """Store the wording and version the person agreed to, and when."""
+def apply_consent(
+    record: ConsentMixin, given: bool, wording: tuple[str, str] | None = None
+) -> None:
+    """Store the wording and version the person agreed to, and when: the pack's current
+    ones, or `wording` (version, text) when they agreed on an older paper sheet."""
     if not given:
         return
     pack = current_content()
-    record.consent_version = pack.consent_version
-    record.consent_text = pack.consent_text
+    record.consent_version, record.consent_text = wording or (
+        pack.consent_version,
+        pack.consent_text,
+    )
     record.consent_at = utcnow()
 
 
@@ -182,7 +187,7 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
-def save_once(record: Record, *, consent: bool) -> Record:
+def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
     """Commit a new record with its consent, once per idempotency key.
 
     A key already stored returns that record instead; the unique constraint catches the
@@ -191,7 +196,7 @@ def save_once(record: Record, *, consent: bool) -> Record:
     key = record.idempotency_key  # type: ignore[attr-defined]
     if (already := find_by_key(type(record), key)) is not None:
         return already
-    apply_consent(record, consent)
+    apply_consent(record, consent, wording)
     db.session.add(record)
     try:
         db.session.commit()

@@ -114,11 +114,13 @@ def record_signup(
     idempotency_key: str | None = None,
     source: str = Signup.KIOSK,
     event: Event | None = None,
+    consent_wording: tuple[str, str] | None = None,
 ) -> Signup:
     """Store a sign-up, or update this event's earlier one of the same email.
 
     Raises InvalidInput naming every field at fault. The visitor is thanked the same
-    way either way, so the kiosk never reveals who signed up before.
+    way either way, so the kiosk never reveals who signed up before. `consent_wording`
+    (version, text): what a paper sheet printed, when it is not the pack's current one.
     """
     check = Checker()
     cleaned = check_fields(
@@ -141,20 +143,25 @@ def record_signup(
     chosen = known_interests(interests)
     earlier = find_signup(event, cleaned["email"])
     if earlier is not None:
-        return _update(earlier, cleaned, chosen)
+        return _update(earlier, cleaned, chosen, consent_wording)
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
-    return save_once(signup, consent=consent)
+    return save_once(signup, consent=consent, wording=consent_wording)
 
 
-def _update(signup: Signup, cleaned: dict[str, str], interests: list[str]) -> Signup:
+def _update(
+    signup: Signup,
+    cleaned: dict[str, str],
+    interests: list[str],
+    wording: tuple[str, str] | None = None,
+) -> Signup:
     """Fill in what the second sign-up adds; never blank out what the first one gave."""
     for field, value in cleaned.items():
         if value and field != "email":
             setattr(signup, field, value)
     signup.interests = merge_interests(signup.interests, interests)
-    apply_consent(signup, True)
+    apply_consent(signup, True, wording)
     signup.updated_at = utcnow()
     mark_changed(signup)  # the exported version of this sign-up is not this one any more
     db.session.commit()

@@ -6,10 +6,12 @@ axe-playwright-python and makes no network request. The totals per size are prin
 import re
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from kiosk import clock
 from kiosk.services.volunteers import set_volunteer_pin
 from tests.lead_helpers import PASSPHRASE, set_passphrase
 
@@ -37,6 +39,18 @@ def screen(name: str) -> Callable[[Screen], Screen]:
 @pytest.fixture
 def app_config() -> dict:
     return {"WTF_CSRF_ENABLED": True, "KIOSK_THANKS_SECONDS": 600, "PROPAGATE_EXCEPTIONS": False}
+
+
+# How far ahead of the real clock the kiosk's runs: the walk moves it to show the lead's
+# "session ends" prompt, and never back (a session seen "later" would look tampered with).
+CLOCK_AHEAD = [timedelta(0)]
+
+
+@pytest.fixture(autouse=True)
+def movable_clock(monkeypatch):
+    real_now = clock.now
+    CLOCK_AHEAD[0] = timedelta(0)
+    monkeypatch.setattr(clock, "now", lambda: real_now() + CLOCK_AHEAD[0])
 
 
 @pytest.fixture(autouse=True)
@@ -165,11 +179,39 @@ def volunteer_pin(page, base: str) -> None:
     page.goto(base + "/volunteer/")
 
 
+@screen("volunteer PIN, a wrong one typed")
+def volunteer_wrong_pin(page, base: str) -> None:
+    page.get_by_label("PIN").fill("0000")
+    page.get_by_role("button", name="Open").click()
+    page.locator("#pin-error").wait_for()
+
+
 @screen("volunteer, unlocked")
 def volunteer_unlocked(page, base: str) -> None:
     page.get_by_label("PIN").fill(VOLUNTEER_PIN)
     page.get_by_role("button", name="Open").click()
     page.get_by_role("button", name="+1 conversation").wait_for()
+
+
+@screen("volunteer, a conversation counted (Undo shown)")
+def volunteer_counted(page, base: str) -> None:
+    page.get_by_role("button", name="+1 conversation").click()
+    page.get_by_role("button", name="Undo").wait_for()
+
+
+@screen("paper sign-up sheet")
+def paper_sheet(page, base: str) -> None:
+    page.get_by_role("link", name="Paper sign-up sheet").click()
+    page.get_by_role("button", name="Print this sheet").wait_for()
+
+
+@screen("volunteer, locked again (PIN asked)")
+def volunteer_locked(page, base: str) -> None:
+    page.get_by_role("link", name="Back to the volunteer screen").click()
+    page.get_by_role("button", name="Lock").click()
+    page.wait_for_url(base + "/")
+    page.goto(base + "/volunteer/")
+    page.get_by_label("PIN").wait_for()
 
 
 # ---- Team lead -------------------------------------------------------------------------------
@@ -187,8 +229,16 @@ def lead_dashboard(page, base: str) -> None:
     page.locator("#dashboard").wait_for()
 
 
+@screen("lead dashboard, the session ends soon (Stay signed in)")
+def lead_session_prompt(page, base: str) -> None:
+    CLOCK_AHEAD[0] = timedelta(minutes=28, seconds=30)  # 90 s left; the next refresh says so
+    page.locator("#session_prompt").wait_for(state="visible", timeout=9000)
+
+
 @screen("lead events")
 def lead_events(page, base: str) -> None:
+    page.get_by_role("button", name="Stay signed in").click()
+    page.locator("#session_prompt").wait_for(state="hidden")
     page.goto(base + "/lead/events")
 
 
@@ -221,6 +271,17 @@ def lead_record(page, base: str) -> None:
     page.get_by_label("Email").fill("not an email")
     page.get_by_role("button", name="Save").click()
     page.locator(".field-error").first.wait_for()
+
+
+@screen("lead connect a tablet")
+def lead_connect(page, base: str) -> None:
+    page.goto(base + "/lead/connect")
+
+
+@screen("paper sign-up sheet, from the lead console")
+def lead_paper_sheet(page, base: str) -> None:
+    page.get_by_role("link", name="Open the sheet to print").click()
+    page.get_by_role("link", name="Back to the lead console").wait_for()
 
 
 @screen("lead settings")
