@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.ensure_secret_key(app)
+    config.for_the_engine(app)
     config.create_database_file(app)
 
     from kiosk import (
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         health,
         lead,
         parsing,
+        proxies,
         rendering,
         security,
         visitor,
@@ -54,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)
     app.register_blueprint(health.bp)
+    proxies.init_app(app)
 
     from kiosk import cli
 

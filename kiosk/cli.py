@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
-from kiosk import clock, health
+from kiosk import clock, health, proxies
 from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
 from kiosk.services import erasure, events, exports, network, safety, volunteers
+from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
     from kiosk.models import Event
@@ -72,11 +73,20 @@ class RecordId(click.ParamType):
             self.fail(str(problem), param, ctx)
 
 
+MIGRATIONS = "kiosk: migrations"
+
+
 def prepare_database() -> None:
-    """Bring the schema up to date and make sure an event is active."""
-    upgrade()
+    """Bring the schema up to date and make sure an event is active.
+
+    Several server processes of a hub may start at once on one PostgreSQL database: they
+    migrate one after another (the next finds the schema at head and does nothing).
+    """
+    with held_lock(MIGRATIONS):
+        upgrade()
     events.ensure_demo_event()
     db.session.remove()
+    g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
 
 
 def where() -> str:
@@ -179,7 +189,12 @@ def serve_command(host: str, port: int, threads: int) -> None:
         click.echo(announce())
     # Leave no transaction open in this thread: it would hold SQLite's write lock.
     db.session.remove()
-    serve(app, host=host, port=port, threads=threads, ident="kiosk")
+    extra = {}
+    if proxies.reads_forwarded_headers(app):
+        # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
+        # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
+        extra["clear_untrusted_proxy_headers"] = False
+    serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
 
 
 def refuse_unsafe_database() -> None:
@@ -202,7 +217,18 @@ def check_command() -> None:
         click.secho(f"UNSAFE: {problem}", fg="red")
     if problems:
         raise SystemExit(1)
-    click.echo("OK: debug off, secret key private, SQLite pragmas and quick_check good,")
+    state = safety.database_state()
+    facts = state.facts
+    if state.dialect == "postgresql":
+        encrypted = "encrypted" if facts["encrypted"] else "not encrypted (local)"
+        database = (
+            f"PostgreSQL {facts['server_version']} at {facts['host']} reached ({encrypted}), "
+            f"writable, migrations at head ({facts['revision']})"
+        )
+    else:
+        database = f"SQLite pragmas and quick_check good, migrations at head ({facts['revision']})"
+    click.echo("OK: debug off, secret key private,")
+    click.echo(f"    {database},")
     click.echo("    content pack valid, team-lead passphrase set.")
 
 

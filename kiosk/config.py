@@ -51,6 +51,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # open all day still takes a sign-up on the first try. The token is bound to the
         # session cookie (gone when the browser closes) and to the secret key.
         "WTF_CSRF_TIME_LIMIT": None,
+        # A hub behind a reverse proxy: the address people open (https:// makes every cookie
+        # Secure) and the proxies whose X-Forwarded-For names the visitor (kiosk/proxies.py).
+        "KIOSK_PUBLIC_URL": "",
+        "KIOSK_TRUSTED_PROXIES": "",
     }
 
 
@@ -61,6 +65,8 @@ def from_environment() -> dict[str, Any]:
         "KIOSK_SECRET_KEY": "SECRET_KEY",  # nosec B105 # a config name, not a secret
         "KIOSK_CONTENT": "KIOSK_CONTENT",
         "KIOSK_LOCALE": "KIOSK_LOCALE",
+        "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
+        "KIOSK_TRUSTED_PROXIES": "KIOSK_TRUSTED_PROXIES",
     }
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ
@@ -201,3 +207,29 @@ def kiosk_command(words: str) -> str:
     instance = os.environ.get("KIOSK_INSTANCE")
     prefix = f"KIOSK_INSTANCE={shlex.quote(instance)} " if instance else ""
     return f"{prefix}{shlex.quote(shown)} {words}"
+
+
+def for_the_engine(app: Flask) -> None:
+    """Settings that follow from the configuration as a whole.
+
+    - A hub's PostgreSQL server may restart (an upgrade, a failover): each connection is
+      checked as it is taken from the pool, so the first request after that works.
+    - Cookies are Secure when the configured public address is https://: decided by the
+      configuration, never guessed from a request's headers.
+    """
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    if uri.startswith("postgresql"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("pool_pre_ping", True)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    public_url = str(app.config.get("KIOSK_PUBLIC_URL") or "")
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"KIOSK_PUBLIC_URL: {public_url!r} does not start with https://")
+    app.config["SESSION_COOKIE_SECURE"] = public_url.startswith("https://")
+
+
+def secure_cookies() -> bool:
+    """Whether cookies carry Secure: served over HTTPS (see for_the_engine)."""
+    from flask import current_app, request
+
+    return bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure

@@ -7,7 +7,6 @@ statement or its values: they hold people's data) and kept for /healthz until th
 successful write.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, has_app_context, request, url_for
@@ -15,7 +14,7 @@ from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import (
     BadRequest,
@@ -27,12 +26,13 @@ from werkzeug.exceptions import (
 )
 from werkzeug.routing import RequestRedirect
 
+from kiosk import clock
 from kiosk.extensions import db
 from kiosk.rendering import render, wants_fragment
 
 DATABASE_PROBLEM = "kiosk_database_problem"
 
-# What the volunteer reads, keyed by words of SQLite's (or the server's) own message.
+# What the volunteer reads, keyed by words of SQLite's own message.
 CAUSES = [
     ("disk is full", _l("The disk is full: free some space on the kiosk computer.")),
     ("no space left on device", _l("The disk is full: free some space on the kiosk computer.")),
@@ -43,15 +43,53 @@ CAUSES = [
     ("disk i/o error", _l("The disk reported an error: check the storage device.")),
 ]
 
+# A PostgreSQL server has no database file: its causes, by SQLSTATE (class or whole code),
+# then by words of the server's message. Never SQLite's wording on a hub.
+POSTGRESQL_STATES = [
+    ("53100", _l("The PostgreSQL server is out of disk space: free some on the server.")),
+    ("25006", _l("The PostgreSQL server accepts no writes (read-only): is it a standby?")),
+    ("42P01", _l("The database has no kiosk tables yet: run `kiosk migrate` once.")),
+    ("3D000", _l("That database does not exist on the PostgreSQL server: create it first.")),
+    ("28", _l("The PostgreSQL server refused the kiosk's user name or password.")),
+    ("53", _l("The PostgreSQL server is out of resources (connections or memory).")),
+    ("57P", _l("The PostgreSQL server is shutting down or restarting: try again shortly.")),
+    ("08", _l("The kiosk cannot reach the PostgreSQL server: is it running?")),
+]
+POSTGRESQL_WORDS = [
+    ("no space left on device", POSTGRESQL_STATES[0][1]),
+    ("read-only transaction", POSTGRESQL_STATES[1][1]),
+    ("does not exist", POSTGRESQL_STATES[2][1]),
+    ("password authentication failed", POSTGRESQL_STATES[4][1]),
+    ("connection refused", POSTGRESQL_STATES[7][1]),
+    ("could not connect", POSTGRESQL_STATES[7][1]),
+    ("connection to server", POSTGRESQL_STATES[7][1]),
+    ("server closed the connection", POSTGRESQL_STATES[7][1]),
+    ("consuming input failed", POSTGRESQL_STATES[7][1]),
+]
+
+
+def _is_postgresql(original: BaseException) -> bool:
+    return type(original).__module__.split(".")[0] == "psycopg"
+
 
 def database_cause(error: DatabaseError) -> str:
-    """A sentence naming what went wrong; the driver's first line when it is none we know."""
+    """A sentence naming what went wrong, in the engine's own terms; the driver's first line
+    when it is none we know."""
     original = error.orig or error
     message = (str(original).splitlines() or [""])[0][:200]
     lowered = message.lower()
-    for words, cause in CAUSES:
-        if words in lowered:
-            return str(cause)
+    if _is_postgresql(original):
+        state = getattr(original, "sqlstate", None) or ""
+        for prefix, cause in POSTGRESQL_STATES:
+            if state.startswith(prefix):
+                return str(cause)
+        for words, cause in POSTGRESQL_WORDS:
+            if words in lowered:
+                return str(cause)
+    else:
+        for words, cause in CAUSES:
+            if words in lowered:
+                return str(cause)
     return f"{type(original).__name__}: {message}"
 
 
@@ -152,9 +190,25 @@ def database_failed(error: DatabaseError) -> Response:
     except DatabaseError:
         current_app.logger.exception("Rolling back after a database failure failed too")
     cause = database_cause(error)
+    if isinstance(error, IntegrityError):
+        # Two requests met on one row: the database kept its rules and nothing is broken,
+        # so /healthz stays ok. (The kiosk's own writes handle their conflicts; this is the
+        # net under one that did not.)
+        current_app.logger.warning(
+            "Conflict on %s %s: %s", request.method, request.path, type(error.orig).__name__
+        )
+        return render_error(
+            409,
+            "conflict",
+            _l("That changed just now"),
+            _l("Another screen saved the same thing at the same moment. Please try again."),
+            resend_fields=_resend_fields() if request.method == "POST" else [],
+            resend_action=request.path,
+            back_href=_form_page() or url_for("visitor.index"),
+        )
     current_app.extensions[DATABASE_PROBLEM] = {
         "cause": cause,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
     }
     current_app.logger.error("Database failure on %s %s: %s", request.method, request.path, cause)
     return render_error(

@@ -1,5 +1,6 @@
 """Extension singletons, bound to the app in create_app so any module can import them."""
 
+import contextlib
 import sqlite3
 
 from flask import Flask, current_app
@@ -9,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk import write_queue
@@ -58,8 +60,25 @@ def select_locale() -> str:
     return current_app.config["KIOSK_LOCALE"]
 
 
+def end_session(_error: BaseException | None = None) -> None:
+    """Return the request's connection, whatever became of the database server meanwhile.
+
+    Runs before Flask-SQLAlchemy's own teardown. When a PostgreSQL server restarted (or was
+    killed) under an open transaction, rolling it back fails: the connection is dead and
+    there is nothing to roll back. The pool drops that connection; the answer the request
+    already has (a thank-you for a committed sign-up) stands instead of becoming a 500.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError as error:
+        current_app.logger.warning("Dropped a dead database connection: %s", type(error).__name__)
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.remove()
+
+
 def init_app(app: Flask) -> None:
     db.init_app(app)
+    app.teardown_appcontext(end_session)
     migrate.init_app(app, db)
     csrf.init_app(app)
     htmx.init_app(app)

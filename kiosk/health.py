@@ -7,10 +7,8 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk.errors import _resend_fields, database_cause, database_problem, render_error
+from kiosk.errors import _resend_fields, database_problem, render_error
 from kiosk.extensions import db
 from kiosk.services import erasure, safety
 from kiosk.write_queue import may_write
@@ -24,53 +22,44 @@ WATCH_SECONDS = 10.0
 @bp.get("/healthz")
 def show() -> tuple[Response, int]:
     """Answer JSON with the state of the database and the secret key; 503 when either would
-    lose or refuse what visitors send."""
+    lose or refuse what visitors send.
+
+    The database in the engine's own terms (services/safety.database_state): PostgreSQL's
+    server version, whether the connection may write and is encrypted; SQLite's pragmas and
+    whether its file is still the one the kiosk opened. Both: migrations at head, and a
+    write probe (a rolled-back no-op UPDATE).
+    """
     key_problem = safety.secret_key_file_problem()
     secret_key: dict[str, Any] = (
-        {"ok": True}
-        if key_problem is None
-        else {
-            "ok": False,
-            "error": key_problem,
-        }
+        {"ok": True} if key_problem is None else {"ok": False, "error": key_problem}
     )
-    try:
-        db.session.execute(text("SELECT 1"))
-        revision = db.session.scalar(text("SELECT version_num FROM alembic_version"))
-    except SQLAlchemyError as error:
-        db.session.rollback()
-        cause = database_cause(error)
-        body = {
-            "status": "error",
-            "database": {"ok": False, "error": cause},
-            "secret_key": secret_key,
-        }
-        return jsonify(body), 503
-    # Whether the retention purge trusts the clock now; a paused purge is no failure.
-    retention = erasure.retention_state()
-    db.session.rollback()  # end the read before the write probe opens its own connection
-    database: dict[str, Any] = {
-        "ok": True,
-        "dialect": db.engine.dialect.name,
-        "revision": revision,
-    }
+    state = safety.database_state()
+    database: dict[str, Any] = {"ok": state.ok, "dialect": state.dialect} | state.facts
+    if not state.ok:
+        database["error"] = "; ".join(state.problems)
     file_problem = safety.database_file_problem()
     if file_problem:
         database |= {"ok": False, "file_error": file_problem}
+    retention = None
+    if state.ok:
+        # Whether the retention purge trusts the clock now; a paused purge is no failure.
+        retention = erasure.retention_state()
+        db.session.rollback()  # end the read before the write probe opens its own connection
     # The last write that failed (full disk, read-only file), or a write refused right now.
     write_problem = database_problem()
-    if write_problem is None and not file_problem:
+    if write_problem is None and state.ok and not file_problem:
         refused = safety.database_write_problem()
         write_problem = {"cause": refused} if refused else None
     if write_problem:
         database |= {"ok": False, "write_error": write_problem}
-    healthy = database["ok"] and secret_key["ok"]
-    body = {
+    healthy = bool(database["ok"]) and secret_key["ok"]
+    body: dict[str, Any] = {
         "status": "ok" if healthy else "error",
         "database": database,
         "secret_key": secret_key,
-        "retention": retention,
     }
+    if retention is not None:
+        body["retention"] = retention
     return jsonify(body), 200 if healthy else 503
 
 

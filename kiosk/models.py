@@ -151,7 +151,9 @@ class ExportMarks:
 
 class Signup(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
     __tablename__ = "signup"
-    __table_args__ = (Index("ix_signup_event_email", "event_id", "email"),)
+    # One sign-up per person per event, whichever tablet or server process stores it: the
+    # database refuses a second row and services/signups.insert_or_merge merges it instead.
+    __table_args__ = (Index("uq_signup_event_email", "event_id", "email", unique=True),)
 
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"
@@ -287,6 +289,28 @@ class Setting(db.Model):  # type: ignore[name-defined]
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class KnownDevice(db.Model):  # type: ignore[name-defined]
+    """A browser the lead logged in from: exempt from the account-wide lockout.
+
+    Its cookie is a random token; only the token's SHA-256 is kept. Every login from it
+    renews the token (the old one stops working: a copied cookie dies at the lead's next
+    login) and counts a renewal; it expires after MAX renewals or when many logins of the
+    account went by without it: counts, never a comparison of wall-clock times.
+    """
+
+    __tablename__ = "known_device"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    renewals: Mapped[int] = mapped_column(Integer, default=0)
+    # The account's login number when this device last logged in (lead_auth.login_number).
+    last_login: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class LeadSession(db.Model):  # type: ignore[name-defined]

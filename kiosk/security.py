@@ -6,6 +6,8 @@ import secrets
 from flask import Flask, request
 from flask.wrappers import Response
 
+from kiosk.config import secure_cookies
+
 # Nothing inline, nothing eval'd, nothing from anywhere else: htmx is configured for it
 # (templates/base.html) and every style lives in static/css/kiosk.css.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -72,7 +74,7 @@ def rotate_visit_cookie(response: Response) -> Response:
         secrets.token_urlsafe(16),
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure,
+        secure=secure_cookies(),
     )
     return response
 

@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from sqlalchemy import event
 
 from kiosk import create_app
 from kiosk.extensions import db
@@ -309,3 +310,24 @@ def lead(app: Flask) -> FlaskClient:
     from tests.data_helpers import logged_in_lead
 
     return logged_in_lead(app)
+
+
+@pytest.fixture
+def read_only_database(app, dialect):
+    """The engine itself refuses every write (root ignores file modes, so chmod proves
+    nothing; a PostgreSQL standby refuses writes the same way)."""
+
+    def query_only(dbapi_connection, _record):
+        if dialect == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only=ON")
+        else:
+            dbapi_connection.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
+
+    with app.app_context():
+        engine = db.engine
+        engine.dispose()
+    event.listen(engine, "connect", query_only)
+    yield
+    event.remove(engine, "connect", query_only)
+    engine.dispose()

@@ -33,6 +33,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.erase_event": {"event_id": "1"},
     "lead.summary": {"event_id": "1"},
     "lead.answered": {"question_id": "1"},
+    "lead.revoke_device": {"device_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
     "lead.join_file": {"event_id": "1"},
     "lead.record": {"kind": "signup", "record_id": "1"},

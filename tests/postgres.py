@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -83,8 +84,10 @@ def _alive(pid: int) -> bool:
 class Cluster:
     """One PostgreSQL server in a temporary folder, reached through its unix socket."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, **settings: str) -> None:
+        """`settings` change SERVER_SETTINGS (e.g. synchronous_commit="on")."""
         self.bindir = bindir
+        self.settings = SERVER_SETTINGS | settings
         self.as_postgres = os.geteuid() == 0
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.data = self.folder / "data"
@@ -113,17 +116,28 @@ class Cluster:
         )  # fmt: skip
         for attempt in range(3):
             self.port = free_port()
-            options = [f"-p {self.port}", f"-k {self.folder}"]
-            options += [f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()]
             try:
-                self._run(
-                    "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
-                    "-l", str(self.log), "-o", " ".join(options),
-                )  # fmt: skip
+                self.start_server()
                 return
             except RuntimeError:
                 if attempt == 2:  # another process took the port each time: give up
                     raise
+
+    def start_server(self) -> None:
+        """Start the server of the initialised cluster on its port (again, after a kill)."""
+        options = [f"-p {self.port}", f"-k {self.folder}"]
+        options += [f"-c {name}={value}" for name, value in self.settings.items()]
+        self._run(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
+            "-l", str(self.log), "-o", " ".join(options),
+        )  # fmt: skip
+
+    def kill_server(self) -> None:
+        """SIGKILL the postmaster, as the OOM killer would; its backends follow it."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop the server (immediately: nothing in it is kept) and remove its folder."""

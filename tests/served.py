@@ -32,16 +32,21 @@ def free_port() -> int:
 class Kiosk:
     """`kiosk serve` on loopback with its own instance folder."""
 
-    def __init__(self, instance: Path, port: int, threads: int = 8) -> None:
+    def __init__(
+        self, instance: Path, port: int, threads: int = 8, env: dict[str, str] | None = None
+    ) -> None:
+        """`env`: KIOSK_* settings of its own, e.g. a hub's KIOSK_DATABASE_URL (PostgreSQL)."""
         self.instance = instance
         self.port = port
         self.threads = threads
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log = instance.parent / f"{instance.name}-serve.log"
 
     def start(self) -> None:
         env = os.environ | {"KIOSK_INSTANCE": str(self.instance), "FLASK_DEBUG": "0"}
         env.pop("KIOSK_DATABASE_URL", None)
+        env |= self.env
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [KIOSK, "serve", "--port", str(self.port), "--threads", str(self.threads)],
@@ -56,8 +61,10 @@ class Kiosk:
             assert self.process and self.process.poll() is None, self.log.read_text()[-3000:]
             try:
                 status, _, _ = request(self.port, "GET", "/healthz", timeout=2)
-                # Ours, not another server on this port: it made its instance's database.
-                if status == 200 and self.database.exists():
+                # Ours, not another server on this port: it made its instance's database
+                # (a hub's is a PostgreSQL server's: the process is alive, checked above).
+                hub = "KIOSK_DATABASE_URL" in self.env
+                if status == 200 and (hub or self.database.exists()):
                     return
             except OSError:
                 pass

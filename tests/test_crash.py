@@ -32,12 +32,22 @@ class Typist(threading.Thread):
         self.visitor = Visitor(port, "crash")
         self.submissions: list[Submission] = []
         self.stop = threading.Event()
-        self.closing = threading.Event()  # no new visitors; resend what is still unthanked
+        # No new visitors; resend what is still unthanked, then end. The typist decides when
+        # it is drained: a watcher reading pending() could look between "not closing yet"
+        # and the append of a freshly filled-in form, and stop it before it is ever sent.
+        self.closing = threading.Event()
         self.connection_failures = 0
         self.odd_answers: list[str] = []
 
     def pending(self) -> list[Submission]:
         return [s for s in self.submissions if not s.acknowledged]
+
+    def drain(self, timeout: float) -> None:
+        """Stop taking new visitors and wait until every form filled in so far is thanked."""
+        self.closing.set()
+        self.join(timeout=timeout)
+        self.stop.set()
+        self.join(timeout=30)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -48,7 +58,7 @@ class Typist(threading.Thread):
                 elif not self.closing.is_set():
                     self.submissions.append(self.visitor.fill_in_signup(len(self.submissions)))
                 else:
-                    time.sleep(0.05)
+                    return  # closing, and every form it filled in was thanked
             except (OSError, http.client.HTTPException):
                 self.connection_failures += 1  # the server was killed mid-request
                 time.sleep(0.03)
@@ -75,14 +85,9 @@ def test_no_thanked_sign_up_is_lost_or_duplicated_when_the_server_is_killed(tmp_
             kiosk.kill()
             kills += 1
         # Calm again: let every unthanked form be resent until the kiosk thanks it.
-        typist.closing.set()
         kiosk.start()
         kiosk.wait_ready()
-        deadline = time.monotonic() + 60
-        while typist.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        typist.stop.set()
-        typist.join(timeout=30)
+        typist.drain(timeout=60)
     finally:
         typist.stop.set()
         kiosk.stop()

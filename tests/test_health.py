@@ -73,22 +73,6 @@ def test_a_database_file_replaced_under_the_running_kiosk_is_noticed(app, client
     assert client.post("/opener", data={"choice": "people"}).status_code == 503
 
 
-@pytest.fixture
-def read_only_database(app):
-    """SQLite itself refuses every write (root ignores file modes, so chmod proves nothing)."""
-
-    def query_only(dbapi_connection, _record):
-        dbapi_connection.execute("PRAGMA query_only=ON")
-
-    with app.app_context():
-        engine = db.engine
-        engine.dispose()
-    event.listen(engine, "connect", query_only)
-    yield
-    event.remove(engine, "connect", query_only)
-    engine.dispose()
-
-
 @pytest.mark.sqlite_only
 def test_healthz_notices_a_read_only_database_before_any_write_fails(client, read_only_database):
     response = client.get("/healthz")
@@ -135,3 +119,47 @@ def test_kiosk_serve_logs_a_deleted_database_file_while_it_runs(app, caplog):
     finally:
         stop.set()
     assert "DATABASE FILE PROBLEM" in caplog.text and "deleted" in caplog.text
+
+
+def test_healthz_speaks_of_each_engine_in_its_own_terms(client, dialect):
+    database = client.get("/healthz").get_json()["database"]
+    assert database["at_head"] is True and database["revision"] == database["head"]
+    if dialect == "postgresql":
+        assert database["server_version"][:2].isdigit()
+        assert database["writable"] is True
+        assert database["encrypted"] is False and database["host"].startswith("/")  # a socket
+        assert "file" not in database
+    else:
+        assert database["file"].endswith("kiosk.db")
+        assert "server_version" not in database
+
+
+def test_healthz_names_a_schema_behind_this_kiosks_migrations(app, client):
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'f27cab151a57'"))
+        db.session.commit()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    database = response.get_json()["database"]
+    assert database["at_head"] is False and "this kiosk needs" in database["error"]
+
+
+@pytest.mark.postgresql_only
+def test_healthz_says_when_the_postgresql_server_accepts_no_writes(app, client, dialect):
+    def read_only(dbapi_connection, _record):
+        dbapi_connection.execute("SET default_transaction_read_only = on")
+        dbapi_connection.commit()
+
+    with app.app_context():
+        engine = db.engine
+        engine.dispose()
+    event.listen(engine, "connect", read_only)
+    try:
+        response = client.get("/healthz")
+    finally:
+        event.remove(engine, "connect", read_only)
+        engine.dispose()
+    assert response.status_code == 503
+    database = response.get_json()["database"]
+    assert database["writable"] is False and "read-only" in database["error"]
+    assert "SQLite" not in response.get_data(as_text=True)

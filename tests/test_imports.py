@@ -217,7 +217,7 @@ def test_a_malformed_foreign_or_tampered_file_is_refused_and_changes_nothing(app
         (lambda b: b["signups"][0].update(email="a b@ex ample.com"), "signups[0]", "email"),
         (lambda b: b["signups"][0].update(first_name="x" * 81), "signups[0]", "under 80"),
         (lambda b: b["signups"][0].update(first_name="\u202e\x00"), "signups[0]", "first_name"),
-        (lambda b: b["signups"][0].update(last_name="\ud800"), "signups[0]", "last_name"),
+        (lambda b: b["signups"][0].update(first_name="\ud800"), "signups[0]", "first_name"),
         (
             lambda b: b["signups"][0].update(created_at="9999-12-31T23:59:59-01:00"),
             "signups[0]",

@@ -1,11 +1,13 @@
 """The team lead's door: passphrase, setup link, sessions, throttling, and every page behind it."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
+import kiosk.clock
 from kiosk import lead
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, LeadSession, Setting
@@ -400,3 +402,58 @@ def test_sessions_past_their_lifetime_are_deleted_at_the_next_login(app, client,
     log_in(client)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(LeadSession)) == 1
+
+
+@pytest.mark.parametrize(
+    ("failures", "length"),
+    [
+        (lead_auth.CLIENT_SLOWDOWN_AFTER, timedelta(seconds=2)),
+        (lead_auth.CLIENT_LOCKOUT_AFTER, lead_auth.CLIENT_LOCKOUT),
+    ],
+    ids=["slow-down", "lockout"],
+)
+def test_wrong_passphrases_under_a_clock_a_day_ahead_never_lock_out_for_longer_than_the_lockout(
+    app, client, monkeypatch, failures, length
+):
+    """Issue 10: a Raspberry Pi's clock a day ahead, then put right, must not lock the lead
+    out for a day: no wait is ever longer than its own length."""
+    set_passphrase(app)
+    right = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    moment = [right + timedelta(days=1)]
+    monkeypatch.setattr(kiosk.clock, "now", lambda: moment[0])
+    for _ in range(failures):
+        assert log_in(client, "wrong guess").status_code in (422, 429)
+        moment[0] += timedelta(seconds=60)  # a person's pace: each guess is checked
+    moment[0] -= timedelta(seconds=60)
+    with app.app_context():
+        ahead = lead_auth.login_gate("127.0.0.1")
+    assert not ahead.allowed and ahead.wait_seconds <= length.total_seconds()
+    assert ahead.reason == ("client" if failures == lead_auth.CLIENT_LOCKOUT_AFTER else "slow")
+    moment[0] = right  # the clock is put right
+    with app.app_context():
+        gate = lead_auth.login_gate("127.0.0.1")
+    assert gate.allowed or gate.wait_seconds <= length.total_seconds()
+    moment[0] = right + length
+    assert log_in(client).status_code == 303
+
+
+def test_an_account_locked_under_a_clock_a_day_ahead_is_free_within_the_lockout_once_put_right(
+    app, monkeypatch
+):
+    set_passphrase(app)
+    right = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    moment = [right + timedelta(days=1)]
+    monkeypatch.setattr(kiosk.clock, "now", lambda: moment[0])
+    for n in range(lead_auth.ACCOUNT_LOCKOUT_AFTER):
+        app.test_client().post(
+            "/lead/login", data={"passphrase": "x"}, environ_base={"REMOTE_ADDR": f"10.0.3.{n}"}
+        )
+    stranger = {"REMOTE_ADDR": "10.0.4.1"}
+    login = {"passphrase": PASSPHRASE}
+    assert (
+        app.test_client().post("/lead/login", data=login, environ_base=stranger).status_code == 429
+    )
+    moment[0] = right + lead_auth.ACCOUNT_LOCKOUT
+    assert (
+        app.test_client().post("/lead/login", data=login, environ_base=stranger).status_code == 303
+    )

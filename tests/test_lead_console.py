@@ -120,7 +120,7 @@ def test_signups_per_hour_fill_every_hour_and_scale_to_the_busiest(app):
                 Signup(
                     event_id=event.id,
                     first_name="A",
-                    email="a@example.org",
+                    email=f"a{minutes}@example.org",  # one sign-up per person per event
                     created_at=start + timedelta(minutes=minutes),
                 )
             )

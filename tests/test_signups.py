@@ -177,7 +177,6 @@ def test_resending_a_form_with_the_same_idempotency_key_stores_nothing_new(app, 
 
 
 def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, monkeypatch):
-    from kiosk.services import records
     from kiosk.services import signups as service
 
     key = uuid.uuid4().hex
@@ -188,22 +187,22 @@ def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, mon
         db.session.add(winner)
         db.session.commit()
         winner_id = winner.id
-        # Both pre-checks miss it, as they would while another thread commits it; the
-        # unique constraint catches it and the record that won is returned.
-        real_find = records.find_by_key
+        # The pre-check misses it, as it would while another thread commits it; the insert's
+        # ON CONFLICT finds it held, and the record that won is returned as it is.
+        real_find = service.find_by_key
         calls: list[str] = []
 
         def find_after_the_first_miss(model, k):
             calls.append(k)
             return None if len(calls) == 1 else real_find(model, k)
 
-        monkeypatch.setattr(service, "find_by_key", lambda model, k: None)
-        monkeypatch.setattr(records, "find_by_key", find_after_the_first_miss)
+        monkeypatch.setattr(service, "find_by_key", find_after_the_first_miss)
         result = service.record_signup(
             first_name="Second", email="second@example.org", consent=True, idempotency_key=key
         )
         assert result.id == winner_id
-        assert calls == [key, key]  # the pre-check, then the look-up after the refusal
+        assert result.first_name == "First" and result.email == "first@example.org"
+        assert calls == [key, key]  # the pre-check, then the look-up after the conflict
         assert db.session.scalar(select(db.func.count()).select_from(Signup)) == 1
 
 

@@ -6,6 +6,7 @@ from flask import abort, request
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
+from kiosk.config import secure_cookies
 from kiosk.lead import DEVICE_COOKIE, SESSION_COOKIE, bp, client_address, redirect_to, render_form
 from kiosk.services import lead_auth
 from kiosk.services.audit import record_audit
@@ -18,13 +19,14 @@ def _announce_on_serve(state: Any) -> None:
 
 
 def _set_session_cookie(response: Response, token: str) -> None:
-    secure = request.is_secure
+    secure = secure_cookies()
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/lead"
     )
+    label = request.user_agent.string or _("A browser")
     response.set_cookie(
         DEVICE_COOKIE,
-        lead_auth.device_cookie_value(),
+        lead_auth.remember_device(request.cookies.get(DEVICE_COOKIE), label),
         max_age=365 * 24 * 3600,
         httponly=True,
         samesite="Strict",

@@ -1,4 +1,9 @@
-"""Events: which one is active, creating, checking and switching them."""
+"""Events: which one is active, creating, checking and switching them.
+
+At most one event is active: a partial unique index says so (models.Event). Everything that
+makes an event active serialises on ACTIVATION (services/atomic.py), so two requests, in any
+server processes, never both open a walk-up event or undo each other's activation.
+"""
 
 import re
 from collections.abc import Mapping
@@ -14,8 +19,10 @@ from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 from kiosk.parsing import amount_text
+from kiosk.services.atomic import insert_new, serialise
 from kiosk.services.records import Checker
 
+ACTIVATION = "kiosk: make an event active"
 DEMO_EVENT_NAME = "Demo event"
 WALK_UP_NAME = "Walk-up table {day:%Y-%m-%d}"
 NAME_MAX = 120
@@ -42,8 +49,32 @@ def current_event() -> Event:
     event = active_event()
     if event is None:
         today = clock.today()
-        event = create_event(WALK_UP_NAME.format(day=today), on=today, activate=True)
+        event = open_event_unless_one_is_active(WALK_UP_NAME.format(day=today), on=today)
     return event
+
+
+def open_event_unless_one_is_active(name: str, *, on: date, tracking_source: str = "") -> Event:
+    """The active event; when there is none, a new event `name`, made active.
+
+    Many requests may find no active event at once (the lead just closed the last one and
+    eight visitors tap "Sign up"): the first to get the turn opens the event, the others
+    find it and use it. Nobody is refused, and one event is opened, not eight.
+    """
+    for _attempt in range(3):
+        g.pop("active_event", None)
+        serialise(ACTIVATION)
+        event = active_event()  # read after the turn: what an earlier turn opened is seen
+        if event is not None:
+            db.session.commit()
+            return event
+        # ON CONFLICT as well: the one-active index, not the turn alone, has the last word.
+        values = {"name": name, "date": on, "tracking_source": tracking_source}
+        new_id = insert_new(Event, values | {"status": Event.ACTIVE})
+        db.session.commit()
+        g.pop("active_event", None)
+        if new_id is not None:
+            return db.session.get_one(Event, new_id)
+    raise RuntimeError("no event could be made active three times over")
 
 
 def event_taking_records(event: Event | None = None) -> Event:
@@ -179,6 +210,7 @@ def activate_event(event: Event) -> Event:
     """
     if event.erased_at is not None:
         raise EventErased(f"The personal data of {event.name!r} was erased; it stays closed.")
+    serialise(ACTIVATION)
     db.session.execute(
         update(Event)
         .where(Event.status == Event.ACTIVE, Event.id != event.id)
@@ -208,6 +240,6 @@ def ensure_demo_event() -> Event:
     event = active_event()
     if event is not None:
         return event
-    return create_event(
-        DEMO_EVENT_NAME, on=clock.today(), tracking_source="RescueTeamKiosk", activate=True
+    return open_event_unless_one_is_active(
+        DEMO_EVENT_NAME, on=clock.today(), tracking_source="RescueTeamKiosk"
     )

@@ -2,9 +2,9 @@
 
 Records are matched by UUID, so importing a file twice changes nothing. A sign-up with
 the same email at the same event merges into the one already here, by the same rule as
-two sign-ups on one kiosk. The whole file is checked before anything is written, and
-everything is written in one transaction: a malformed, foreign or tampered file is
-refused with a message saying where, and the database is left as it was.
+two sign-ups on one kiosk. The whole file is checked before anything is written: a
+malformed, foreign or tampered file is refused with a message saying where, and the
+database is left as it was.
 
 Each record is cleaned and checked as the visitor's form would (kiosk.services.records'
 Checker, phones in E.164): a record that fails is reported by its place in the file
@@ -14,14 +14,28 @@ Erased people stay erased (services/tombstones.py): the file's tombstones are ap
 first, so whoever the other kiosk erased is erased here too; then no record of anyone
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
+
+Merging never stops the table: the records are written in small transactions of CHUNK
+records each, so the visitors' sign-ups go between them, and an import cut short (a crash,
+a pulled plug) completes when the file is imported again: every write is idempotent by
+UUID. Imports are safe when several run at once, in any server processes, and beside
+visitors signing up: an import takes the IMPORTS turn for its whole length (across
+processes on PostgreSQL, in the one kiosk process on SQLite), so one import's records are
+all in before the next looks; and every row is written conflict-safe all the same
+(sign-ups through signups.insert_or_merge, everything else INSERT ... ON CONFLICT (uuid) DO
+NOTHING), so a visitor who signs up mid-import can never be stored twice or make the
+import fail on a duplicate.
 """
 
+import functools
 import json
 import os
 import re
 import secrets
+import threading
 import uuid as uuid_module
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,12 +56,26 @@ from kiosk.models import (
     new_erasure_key,
 )
 from kiosk.services import erasure, pledges, questions, signups, tombstones
+from kiosk.services.atomic import dialect_name, held_lock, insert_new, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import Checker, canonical_email, mark_changed
-from kiosk.services.signups import find_signup, known_interests, merge_interests
+from kiosk.services.records import Checker, canonical_email, mark_changed, without_unstorable
+from kiosk.services.signups import (
+    INSERTED,
+    MERGED,
+    insert_or_merge,
+    known_interests,
+    merge_interests,
+)
 
 MAX_RECORDS = 200_000
+# The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
+# would take more, and another kiosk's PostgreSQL could not import it back).
+LARGEST_INTEGER = 2**31 - 1
+# Records written per transaction: short enough that a visitor's sign-up waiting for one
+# waits a few milliseconds, long enough that the commits do not dominate.
+CHUNK = 200
+IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
 HEX_64 = re.compile(r"^[0-9a-f]{64}$")
@@ -136,8 +164,7 @@ class _Fields:
             value = default
         if not isinstance(value, str):
             raise self.fail(key, "expected text.")
-        if any("\ud800" <= char <= "\udfff" for char in value):
-            raise self.fail(key, "holds a broken character (a lone surrogate).")
+        value = without_unstorable(value)
         if required and not value.strip():
             raise self.fail(key, "must not be empty.")
         if len(value) > limit:
@@ -154,8 +181,9 @@ class _Fields:
         except ValueError as error:
             raise self.fail("uuid", "not a UUID.") from error
 
-    def integer(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int = LARGEST_INTEGER) -> int:
         value = self.data.get(key)
+        high = min(high, LARGEST_INTEGER)
         if type(value) is not int or not low <= value <= high:
             raise self.fail(key, f"expected a whole number from {low} to {high}.")
         return value
@@ -220,8 +248,8 @@ def _event(data: object) -> dict[str, Any]:
         "name": f.text("name", 120, required=True),
         "date": f.day("date"),
         "place": f.text("place", 160),
-        "goal_cents": f.integer("goal_cents", 0, 10**12),
-        "rescue_cost_cents": f.integer("rescue_cost_cents", 1, 10**12),
+        "goal_cents": f.integer("goal_cents", 0),
+        "rescue_cost_cents": f.integer("rescue_cost_cents", 1),
         "tracking_source": f.text("tracking_source", 80),
         "status": f.choice("status", (Event.PLANNED, Event.ACTIVE, Event.CLOSED), Event.PLANNED),
         "created_at": f.time("created_at"),
@@ -502,76 +530,140 @@ def _forget_what_the_file_erased(
     return forgotten
 
 
-def _write(
-    bundle: CheckedBundle, report: ImportReport, into: Event | None = None
-) -> erasure.Erased:
-    event = _local_event(bundle.event, report, into)
-    report.event_name = event.name
-    forgotten = _forget_what_the_file_erased(bundle, event, report)
-    key = bundle.event["erasure_key"]
-    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
-    not_restored: set[str] = set()
+def _refuse_records_of_other_events(bundle: CheckedBundle, event: Event) -> None:
+    """Refuse the whole file, before anything is written, when a record of it is stored
+    here under another event: the file was changed by hand or mixes events."""
     for section, (model, _read) in SECTIONS.items():
-        items = bundle.records[section]
-        existing = _existing(model, [r["uuid"] for r in items])
-        for record in items:
-            if erased.erased(record.get("email", "")):
-                not_restored.add(record["email"])
-                if model is not Pledge:
-                    continue
-                # The money stays (an event's total does not change), the person does not.
-                record = record | {
-                    "name": "",
-                    "email": "",
-                    "consent_version": None,
-                    "consent_text": None,
-                    "consent_at": None,
-                }
-            if record["uuid"] in existing and existing[record["uuid"]] != event.id:
+        existing = _existing(model, [r["uuid"] for r in bundle.records[section]])
+        for uuid, event_id in existing.items():
+            if event_id != event.id:
                 raise ImportRefused(
-                    f"{section}: record {record['uuid']} belongs to another event here; "
+                    f"{section}: record {uuid} belongs to another event here; "
                     "the file was changed by hand or mixes events."
                 )
-            if model is Signup:
-                # The same record (by UUID) may have been updated on the other tablet
-                # since: merge it too, or a later sign-up there would be lost here.
-                same = (
-                    db.session.scalar(select(Signup).where(Signup.uuid == record["uuid"]))
-                    if record["uuid"] in existing
-                    else find_signup(event, record["email"])
-                )
-                if same is not None:
-                    if merge_signup(same, record):
-                        report.merged += 1
-                    else:
-                        report.skip(section)
-                    continue
-            elif record["uuid"] in existing:
-                report.skip(section)
+
+
+def _prepare(
+    bundle: CheckedBundle, report: ImportReport, into: Event | None
+) -> tuple[Event, erasure.Erased]:
+    """The import's first transaction: the event (found, mapped or made) and the file's
+    tombstones applied; the records are checked against the event before any is written."""
+    event = _local_event(bundle.event, report, into)
+    report.event_name = event.name
+    _refuse_records_of_other_events(bundle, event)
+    forgotten = _forget_what_the_file_erased(bundle, event, report)
+    return event, forgotten
+
+
+def _chunks(bundle: CheckedBundle) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The file's records, section by section, CHUNK at a time: (section, record)."""
+    records = [(section, record) for section in SECTIONS for record in bundle.records[section]]
+    for start in range(0, len(records), CHUNK):
+        yield records[start : start + CHUNK]
+
+
+def _write_chunk(
+    bundle: CheckedBundle,
+    event: Event,
+    chunk: list[tuple[str, dict[str, Any]]],
+    report: ImportReport,
+    not_restored: set[str],
+) -> None:
+    """Write some of the file's records, each conflict-safe and idempotent by UUID."""
+    key = bundle.event["erasure_key"]
+    # Asked again for each chunk: a person erased here while the import runs stays erased.
+    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+    for section, original in chunk:
+        model = SECTIONS[section][0]
+        record = original
+        if erased.erased(record.get("email", "")):
+            not_restored.add(record["email"])
+            if model is not Pledge:
                 continue
-            db.session.add(model(event_id=event.id, **record))
-            db.session.flush()
+            # The money stays (an event's total does not change), the person does not.
+            record = record | {
+                "name": "",
+                "email": "",
+                "consent_version": None,
+                "consent_text": None,
+                "consent_at": None,
+            }
+        if model is Signup:
+            # The same record (by UUID) may have been updated on the other tablet since,
+            # or the same person signed up here too: merge, never a second row.
+            incoming = Signup(event_id=event.id, **record)
+            merge = functools.partial(merge_signup, incoming=record)
+            _stored, outcome = insert_or_merge(incoming, merge)
+            if outcome == INSERTED:
+                report.add(section)
+            elif outcome == MERGED:
+                report.merged += 1
+            else:
+                report.skip(section)
+        elif insert_new(model, {"event_id": event.id, **record}) is None:
+            report.skip(section)  # here already (by UUID), perhaps from a run cut short
+        else:
             report.add(section)
-    report.not_restored = len(not_restored)
-    return forgotten
 
 
-def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
-    """Check the whole file, then write it in one transaction; audit what happened.
+# SQLite's kiosk is one process: its imports wait for each other here, holding no database
+# lock meanwhile (an import can take longer than SQLite's busy timeout would let the next one
+# wait for its write lock). On PostgreSQL the IMPORTS lock does this, across processes, on a
+# connection of its own, and has no timeout.
+_SQLITE_IMPORT_TURN = threading.Lock()
 
-    `into`: the local event to merge a file of an unknown event into (else a new event).
-    """
-    bundle = check_bundle(parse_bundle(raw))
-    report = ImportReport(invalid=bundle.invalid)
-    tombstones.instance_key()  # made (and committed) before anything is written
+
+@contextmanager
+def _import_turn() -> Iterator[None]:
+    db.session.commit()  # what this request read ends: no lock held while waiting
+    if db.engine.dialect.name != "sqlite":
+        with held_lock(IMPORTS):
+            yield
+        return
+    with _SQLITE_IMPORT_TURN:
+        yield
+
+
+def _begin_write() -> None:
+    """Begin a transaction of the import: on SQLite outside a request (a command, a test),
+    with the write lock taken at once, so nothing read in it is stale when it writes (in a
+    request the write policy does this; kiosk/write_queue.py)."""
+    if dialect_name() == "sqlite":
+        serialise(IMPORTS)
+
+
+@contextmanager
+def _transaction() -> Iterator[None]:
+    """One short transaction of an import: committed at the end, rolled back on error."""
     try:
-        forgotten = _write(bundle, report, into)
+        _begin_write()
+        yield
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+
+
+def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
+    """Check the whole file, then write it CHUNK records per transaction; audit it.
+
+    `into`: the local event to merge a file of an unknown event into (else a new event).
+    A file refused while checking, or for a record of another event, changes nothing; an
+    import cut short keeps the chunks it wrote, and importing the file again completes it.
+    """
+    bundle = check_bundle(parse_bundle(raw))
+    report = ImportReport(invalid=bundle.invalid)
+    tombstones.instance_key()  # made (and committed) before anything is written
+    not_restored: set[str] = set()
+    with _import_turn():
+        with _transaction():
+            event, forgotten = _prepare(bundle, report, into)
+        erasure.after_erasure(forgotten.forget)
+        for chunk in _chunks(bundle):
+            with _transaction():
+                _write_chunk(bundle, event, chunk, report, not_restored)
+    report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
-    erasure.after_erasure(forgotten.forget)
     return report
 
 
@@ -580,10 +672,15 @@ def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # it commits when it makes the key: before, not amid, the work
+    not_restored: set[str] = set()
     try:
-        _write(bundle, report, into)
+        _begin_write()
+        event, _forgotten = _prepare(bundle, report, into)
+        for chunk in _chunks(bundle):
+            _write_chunk(bundle, event, chunk, report, not_restored)
     finally:
         db.session.rollback()
+    report.not_restored = len(not_restored)
     return report
 
 

@@ -3,7 +3,8 @@
 The passphrase lives only as an argon2id hash (a Setting). A session is a random token in
 an HttpOnly cookie; the database keeps only its SHA-256, so a copy of the database opens
 nothing, and logout or expiry ends a session for real. Failed logins are counted from the
-audit log, so every waitress thread (and every restart) sees the same count.
+audit log, each before its passphrase is checked (reserve_attempt), so every thread of every
+server process (and every restart) sees the same count.
 """
 
 import hashlib
@@ -12,14 +13,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
-from kiosk.models import AuditEntry, LeadSession, Setting
+from kiosk.models import AuditEntry, KnownDevice, LeadSession, Setting
+from kiosk.services.atomic import serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
 from kiosk.services.settings import get_setting, set_setting
@@ -48,7 +48,7 @@ LOGIN_FAILED = "lead.login_failed"
 LOCKOUT = "lead.lockout"
 LOGOUT = "lead.logout"
 ACCOUNT = "lead"
-DEVICE_SALT = "kiosk-lead-device"
+LOGIN_TURN = "kiosk: lead login limits"
 
 
 def now() -> datetime:
@@ -81,8 +81,13 @@ def set_passphrase(passphrase: str, actor: str = "") -> None:
     problem = passphrase_problem(passphrase)
     if problem:
         raise ValueError(problem)
-    set_setting(PASSPHRASE_HASH, hash_secret(passphrase))
+    _store_passphrase_hash(hash_secret(passphrase), actor)
+
+
+def _store_passphrase_hash(hashed: str, actor: str) -> None:
+    set_setting(PASSPHRASE_HASH, hashed)
     db.session.execute(delete(Setting).where(Setting.key == SETUP_TOKEN_HASH))
+    revoke_all_devices()  # committed with the sessions' end, next
     revoke_all_sessions()
     record_audit("lead.passphrase_set", "Team lead passphrase set; every lead session ended", actor)
 
@@ -110,10 +115,28 @@ def setup_token_valid(token: str) -> bool:
 
 
 def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
-    """Set the first passphrase with the setup token; the token works once."""
+    """Set the first passphrase with the setup token; the token works once.
+
+    Spending the token is one DELETE of its row that must find it: of several posts of the
+    link at once, in any server processes, one deletes it and sets the passphrase; the
+    others find it gone and are refused.
+    """
     if not setup_token_valid(token):
         return False
-    set_passphrase(passphrase, actor)
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise ValueError(problem)
+    # Argon2 takes a while: it runs between transactions, so no lock (on SQLite the one
+    # write lock) is held meanwhile; the DELETE below decides whether this post wins.
+    db.session.commit()
+    hashed = hash_secret(passphrase)
+    spent = db.session.execute(
+        delete(Setting).where(Setting.key == SETUP_TOKEN_HASH, Setting.value == _sha256(token))
+    ).rowcount
+    if spent != 1 or has_passphrase():
+        db.session.rollback()
+        return False
+    _store_passphrase_hash(hashed, actor)
     return True
 
 
@@ -216,21 +239,115 @@ def revoke_all_sessions() -> None:
 # ---- Device cookie: a browser the lead logged in from before ----------------------------
 
 
-def _device_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=DEVICE_SALT)
+# A device's token is renewed at each login from it; after this many renewals it expires
+# (the lead logs in as from a new browser). One left out of this many logins of the account
+# in a row expires too. Counts, not wall-clock times: a Raspberry Pi's clock may jump.
+DEVICE_MAX_RENEWALS = 100
+DEVICE_IDLE_LOGINS = 30
+DEVICE_LABEL_MAX = 120
 
 
-def device_cookie_value() -> str:
-    return _device_serializer().dumps(ACCOUNT)
+def _device_query(token: str | None):
+    return select(KnownDevice).where(
+        KnownDevice.token_hash == _sha256(token or ""), KnownDevice.revoked_at.is_(None)
+    )
 
 
-def is_known_device(cookie: str | None) -> bool:
-    if not cookie:
+def login_number() -> int:
+    """How many logins (from known devices) the account has had: a clock that never jumps."""
+    return db.session.scalar(select(func.coalesce(func.max(KnownDevice.last_login), 0))) or 0
+
+
+def _live(device: KnownDevice | None, latest: int) -> bool:
+    return (
+        device is not None
+        and device.renewals < DEVICE_MAX_RENEWALS
+        and latest - device.last_login < DEVICE_IDLE_LOGINS
+    )
+
+
+def is_known_device(token: str | None) -> bool:
+    """Whether this browser's device cookie names a device the lead logged in from, not
+    revoked and not expired."""
+    if not token:
         return False
-    try:
-        return _device_serializer().loads(cookie) == ACCOUNT
-    except BadSignature:
-        return False
+    return _live(db.session.scalar(_device_query(token)), login_number())
+
+
+def remember_device(token: str | None, label: str) -> str:
+    """After a login: renew this browser's device token, or give it a first one; the token.
+
+    Renewing is one UPDATE that must find the old token, so of two logins presenting one
+    token (a copied cookie) only one renews it; the other becomes a new device.
+    """
+    latest = login_number() + 1
+    moment = now()
+    fresh = secrets.token_urlsafe(32)
+    device = db.session.scalar(_device_query(token)) if token else None
+    if _live(device, latest - 1):
+        renewed = db.session.execute(
+            update(KnownDevice)
+            .where(KnownDevice.id == device.id, KnownDevice.token_hash == device.token_hash)  # type: ignore[union-attr]
+            .values(
+                token_hash=_sha256(fresh),
+                renewals=KnownDevice.renewals + 1,
+                last_login=latest,
+                last_used_at=moment,
+            )
+        ).rowcount
+        if renewed == 1:
+            db.session.commit()
+            return fresh
+    db.session.add(
+        KnownDevice(
+            token_hash=_sha256(fresh),
+            label=label[:DEVICE_LABEL_MAX],
+            last_login=latest,
+            created_at=moment,
+            last_used_at=moment,
+        )
+    )
+    db.session.commit()
+    return fresh
+
+
+def device_id(token: str | None) -> int | None:
+    """The id of the device this cookie names (to mark "this browser" in the list)."""
+    device = db.session.scalar(_device_query(token)) if token else None
+    return device.id if device else None
+
+
+def known_devices() -> list[KnownDevice]:
+    """The devices Settings lists: not revoked, most recently used first, expired marked."""
+    return list(
+        db.session.scalars(
+            select(KnownDevice)
+            .where(KnownDevice.revoked_at.is_(None))
+            .order_by(KnownDevice.last_login.desc(), KnownDevice.id.desc())
+        )
+    )
+
+
+def device_expired(device: KnownDevice) -> bool:
+    return not _live(device, login_number())
+
+
+def revoke_device(device_id: int, actor: str = "") -> bool:
+    revoked = db.session.execute(
+        update(KnownDevice)
+        .where(KnownDevice.id == device_id, KnownDevice.revoked_at.is_(None))
+        .values(revoked_at=now())
+    ).rowcount
+    if revoked:
+        record_audit("lead.device_revoked", f"Known device {device_id} revoked", actor)
+    db.session.commit()
+    return bool(revoked)
+
+
+def revoke_all_devices() -> None:
+    db.session.execute(
+        update(KnownDevice).where(KnownDevice.revoked_at.is_(None)).values(revoked_at=now())
+    )
 
 
 # ---- Throttling ---------------------------------------------------------------------------
@@ -245,20 +362,32 @@ class Gate:
     reason: str = ""
 
 
-def _failures_since(since: datetime, client: str | None) -> tuple[int, datetime | None]:
+def _failures_since(
+    since: datetime, moment: datetime, client: str | None
+) -> tuple[int, datetime | None]:
+    """Failed logins after `since` and not after `moment`, of `client` or of anyone.
+
+    A failure stamped later than now was counted under a clock that was ahead (a Raspberry
+    Pi has no clock battery): it is left out, so a corrected clock never keeps anyone
+    waiting longer than a lockout's own length.
+    """
     query = select(func.count(), func.max(AuditEntry.at)).where(
-        AuditEntry.action == LOGIN_FAILED, AuditEntry.at > since
+        AuditEntry.action == LOGIN_FAILED, AuditEntry.at > since, AuditEntry.at <= moment
     )
     if client is not None:
-        query = query.where(AuditEntry.actor == client)
+        query = query.where(AuditEntry.actor == client[:60])
     count, latest = db.session.execute(query).one()
     return count or 0, latest
 
 
 def login_gate(client: str, known_device: bool = False) -> Gate:
-    """May `client` try a passphrase now? Slower after a few failures, then locked out."""
+    """May `client` try a passphrase now? Slower after a few failures, then locked out.
+
+    Every wait is counted from a failure no later than now, so none is ever longer than
+    its own length (2, 4, 8 ... seconds, or a lockout), whatever the clock did meanwhile.
+    """
     moment = now()
-    count, latest = _failures_since(moment - FAILURE_WINDOW, client)
+    count, latest = _failures_since(moment - FAILURE_WINDOW, moment, client)
     if latest is not None and count >= CLIENT_LOCKOUT_AFTER:
         until = latest + CLIENT_LOCKOUT
         if moment < until:
@@ -269,7 +398,7 @@ def login_gate(client: str, known_device: bool = False) -> Gate:
         if moment < until:
             return Gate(False, _seconds(until - moment), "slow")
     if not known_device:
-        total, latest_any = _failures_since(moment - FAILURE_WINDOW, None)
+        total, latest_any = _failures_since(moment - FAILURE_WINDOW, moment, None)
         if latest_any is not None and total >= ACCOUNT_LOCKOUT_AFTER:
             until = latest_any + ACCOUNT_LOCKOUT
             if moment < until:
@@ -281,19 +410,57 @@ def _seconds(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() + 0.999))
 
 
-def record_failure(client: str) -> None:
-    """Count a failed login; log the moment a client or the account becomes locked out."""
-    record_audit(LOGIN_FAILED, "Wrong passphrase", client, at=now())
-    since = now() - FAILURE_WINDOW
-    count, _ = _failures_since(since, client)
-    total, _ = _failures_since(since, None)
+@dataclass(frozen=True)
+class Attempt:
+    """A passphrase check the throttle allowed, counted as a failure until it is right."""
+
+    entry_id: int
+    client_failures: int
+    account_failures: int
+    passphrase_hash: str | None
+
+
+def reserve_attempt(client: str, known_device: bool = False) -> tuple[Gate, Attempt | None]:
+    """Count one passphrase check before it is made, or refuse it; (gate, the attempt).
+
+    The gate and the count are one turn (services/atomic.serialise), committed before the
+    passphrase is compared: however many guesses arrive at once, on however many server
+    processes, the throttle checks exactly as many as it would one after another. The
+    count is a "wrong passphrase" entry of the audit log, turned into the login if right.
+    """
+    serialise(LOGIN_TURN)
+    gate = login_gate(client, known_device)
+    if not gate.allowed:
+        db.session.commit()
+        return gate, None
+    moment = now()
+    since = moment - FAILURE_WINDOW
+    client_failures = _failures_since(since, moment, client)[0] + 1
+    account_failures = _failures_since(since, moment, None)[0] + 1
+    entry = AuditEntry(action=LOGIN_FAILED, detail="Wrong passphrase", actor=client[:60], at=moment)
+    db.session.add(entry)
+    db.session.flush()
+    attempt = Attempt(entry.id, client_failures, account_failures, get_setting(PASSPHRASE_HASH))
+    # Committed before the (slow) argon2 check: no transaction, and on SQLite no write
+    # lock, is held while it runs, so thirty guesses at once never keep a tablet waiting.
+    db.session.commit()
+    return gate, attempt
+
+
+def _note_lockouts(client: str, attempt: Attempt) -> None:
+    """Log the moment this wrong passphrase locked out its client or the account."""
     lockouts = [
-        (count == CLIENT_LOCKOUT_AFTER, f"Client {client} locked out", CLIENT_LOCKOUT, count),
         (
-            total == ACCOUNT_LOCKOUT_AFTER,
+            attempt.client_failures == CLIENT_LOCKOUT_AFTER,
+            f"Client {client} locked out",
+            CLIENT_LOCKOUT,
+            attempt.client_failures,
+        ),
+        (
+            attempt.account_failures == ACCOUNT_LOCKOUT_AFTER,
             "Lead account locked for browsers it never logged in from",
             ACCOUNT_LOCKOUT,
-            total,
+            attempt.account_failures,
         ),
     ]
     for starts_now, who, length, failures in lockouts:
@@ -306,12 +473,15 @@ def attempt_login(
     passphrase: str, client: str, previous_token: str | None = None, known_device: bool = False
 ) -> tuple[str | None, Gate]:
     """Check a passphrase through the throttle: (new session token or None, gate)."""
-    gate = login_gate(client, known_device)
-    if not gate.allowed:
+    gate, attempt = reserve_attempt(client, known_device)
+    if attempt is None:
         return None, gate
-    if not check_passphrase(passphrase):
-        record_failure(client)
+    if not verify_secret(attempt.passphrase_hash, passphrase):
+        _note_lockouts(client, attempt)
         return None, login_gate(client, known_device)
-    token = start_session(previous_token)
-    record_audit(LOGIN, "Team lead logged in", client, at=now())
-    return token, gate
+    db.session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.id == attempt.entry_id)
+        .values(action=LOGIN, detail="Team lead logged in")
+    )
+    return start_session(previous_token), gate

@@ -27,6 +27,7 @@ from kiosk.parsing import NotANumber, parse_cents, parse_whole
 # export; zero-width joiners (Cf) stay, since emoji and some scripts need them.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _WHITESPACE = re.compile(r"\s+")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 Record = TypeVar("Record", bound=ConsentMixin)
@@ -41,8 +42,13 @@ class InvalidInput(Exception):
 
 
 def clean_text(value: str | None, *, multiline: bool = False) -> str:
-    """NFC, no control characters, whitespace tidied; newlines kept only in `multiline`."""
-    value = unicodedata.normalize("NFC", value or "")
+    """NFC, no control characters, whitespace tidied; newlines kept only in `multiline`.
+
+    Every text a person types goes through here before it is stored or looked up: it is
+    also where NUL (which PostgreSQL refuses in text) and lone surrogates (which are not
+    UTF-8 at all) are taken out, so neither ever reaches the database.
+    """
+    value = unicodedata.normalize("NFC", without_unstorable(value or ""))
     kept = []
     for char in value:
         if char in "\r\n" and multiline:
@@ -58,6 +64,15 @@ def clean_text(value: str | None, *, multiline: bool = False) -> str:
         cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
     # Again: taking a character out can leave a letter and its accent side by side.
     return unicodedata.normalize("NFC", cleaned)
+
+
+def without_unstorable(value: str) -> str:
+    """`value` without what no database of the kiosk can store: NUL (PostgreSQL refuses it
+    in text; SQLite would keep it, so both engines get the same) and lone surrogates (JSON
+    can carry them; they are not UTF-8). Nothing else changes: for text read from files."""
+    if "\x00" not in value and not _SURROGATES.search(value):
+        return value
+    return _SURROGATES.sub("", value.replace("\x00", ""))
 
 
 def canonical_email(value: str | None) -> str:

@@ -1,13 +1,17 @@
 """What would make a deployment unsafe: checked by `kiosk serve` (the database part, which
 refuses to start) and reported in full by `kiosk check`."""
 
+import functools
 import os
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from kiosk.config import (
     KEY_FILE_NAME,
@@ -18,6 +22,7 @@ from kiosk.config import (
 )
 from kiosk.errors import database_cause
 from kiosk.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from kiosk.paths import MIGRATIONS_DIR
 from kiosk.services import lead_auth
 
 # synchronous=FULL is 2: a thanked-for sign-up survives a power cut.
@@ -27,23 +32,52 @@ KNOWN_WEAK_KEYS = {"", "dev", "secret", "changeme", "test-secret", "change-me"}
 MIN_SECRET_KEY_LENGTH = 32
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration this code has (what a database must be at to serve it)."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+@dataclass
+class DatabaseState:
+    """What `kiosk check` and /healthz say about the database, in its engine's own terms."""
+
+    dialect: str
+    ok: bool = True
+    facts: dict[str, object] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    # Unsafe, but no reason to refuse to serve: `kiosk check` reports them with the rest.
+    advice: list[str] = field(default_factory=list)
+
+    def fail(self, problem: str) -> None:
+        self.ok = False
+        self.problems.append(problem)
+
+
+def database_state(*, deep: bool = False, schema: bool = True) -> DatabaseState:
+    """The database's connection, schema and writability; `deep` adds SQLite's quick_check.
+
+    SQLite: the file's pragmas (WAL, synchronous FULL, busy timeout, foreign keys). PostgreSQL:
+    the server's version, whether this connection may write (not a standby, not read-only),
+    and whether it is encrypted when the server is on another machine. Both: the migrations
+    at head. AUTOCOMMIT: the checks take no lock another connection could be waiting on.
+    """
+    state = DatabaseState(db.engine.dialect.name)
+    try:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if state.dialect == "postgresql":
+                _postgresql_state(connection, state)
+            elif state.dialect == "sqlite":
+                _sqlite_state(connection, state, deep=deep)
+            if schema:
+                _schema_state(connection, state)
+    except SQLAlchemyError as error:
+        state.fail(database_cause(error))  # type: ignore[arg-type]
+    return state
+
+
 # Where the identity (device, inode) of the SQLite file the kiosk opened is kept.
 DATABASE_FILE_IDENTITY = "kiosk_database_file"
-
-
-def database_problems() -> list[str]:
-    """What would lose or refuse sign-ups: the database file gone or replaced, writes
-    refused, and on SQLite its durability and concurrency settings and quick check."""
-    problems = [problem for problem in (database_file_problem(),) if problem]
-    if db.engine.dialect.name == "sqlite" and not problems:
-        try:
-            problems += _sqlite_problems()
-        except DatabaseError as error:
-            return [f"SQLite cannot read the database: {error.orig}"]
-    write_problem = database_write_problem()
-    if write_problem:
-        problems.append(write_problem)
-    return problems
 
 
 def database_path() -> Path | None:
@@ -109,28 +143,104 @@ def database_write_problem() -> str | None:
     return None
 
 
-def _sqlite_problems() -> list[str]:
-    # AUTOCOMMIT: the checks take no lock, so another connection's transaction can't block them.
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+def _schema_state(connection: Connection, state: DatabaseState) -> None:
+    head = head_revision()
+    try:
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DatabaseError:
+        revision = None
+    state.facts |= {"revision": revision, "head": head, "at_head": revision == head}
+    if revision is None:
+        state.fail("The database has no kiosk tables yet: start the kiosk once (`kiosk serve`)")
+    elif revision != head:
+        state.fail(
+            f"The database's schema is at {revision}, this kiosk needs {head}: "
+            "run `kiosk serve` (or `flask db upgrade`) once to migrate it"
+        )
 
-        def pragma(name: str) -> object:
-            return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
 
-        problems = []
-        if str(pragma("journal_mode")).lower() != "wal":
-            problems.append(f"SQLite journal_mode is {pragma('journal_mode')!r}, not 'wal'")
-        if pragma("synchronous") != SQLITE_SYNCHRONOUS_FULL:
-            problems.append(f"SQLite synchronous is {pragma('synchronous')}, not 2 (FULL)")
-        if int(pragma("busy_timeout") or 0) < SQLITE_BUSY_TIMEOUT_MS:
-            problems.append(
-                f"SQLite busy_timeout is {pragma('busy_timeout')} ms, "
-                f"under {SQLITE_BUSY_TIMEOUT_MS} ms"
-            )
-        if pragma("foreign_keys") != 1:
-            problems.append("SQLite foreign_keys is off")
-        checks = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")]
-        if checks != ["ok"]:
-            problems.append("SQLite quick_check found damage: " + "; ".join(map(str, checks[:5])))
+def _postgresql_state(connection: Connection, state: DatabaseState) -> None:
+    version = connection.execute(text("SHOW server_version")).scalar()
+    read_only = connection.execute(text("SHOW transaction_read_only")).scalar() == "on"
+    standby = bool(connection.execute(text("SELECT pg_is_in_recovery()")).scalar())
+    encrypted = bool(
+        connection.execute(
+            text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        ).scalar()
+    )
+    host = _postgresql_host(connection)
+    local = host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+    state.facts |= {
+        "server_version": version,
+        "writable": not (read_only or standby),
+        "host": host or "local socket",
+        "encrypted": encrypted,
+    }
+    if standby:
+        state.fail("The PostgreSQL server is a standby (in recovery): it accepts no writes")
+    elif read_only:
+        state.fail("The PostgreSQL connection is read-only (default_transaction_read_only)")
+    if not local and not encrypted:
+        state.advice.append(
+            f"The connection to the PostgreSQL server at {host} is not encrypted: "
+            "add ?sslmode=require (or verify-full) to KIOSK_DATABASE_URL"
+        )
+
+
+def _postgresql_host(connection: Connection) -> str:
+    """The server's host as the URL names it (a unix socket's folder starts with /)."""
+    url = connection.engine.url
+    host = url.host or str(url.query.get("host", "") or "")
+    return host if isinstance(host, str) else ""
+
+
+def _sqlite_state(connection: Connection, state: DatabaseState, *, deep: bool) -> None:
+    state.facts["file"] = connection.engine.url.database
+    state.problems += _sqlite_problems(connection, deep=deep)
+    state.ok = not state.problems
+
+
+def database_problems() -> list[str]:
+    """What makes the database unsafe to take sign-ups, in its engine's terms; [] when sound:
+    the SQLite file gone or replaced, the engine's own settings (SQLite's pragmas and quick
+    check; a PostgreSQL standby or read-only connection), writes refused.
+
+    Checked by `kiosk serve` before it migrates: the schema is not looked at here.
+    """
+    file_problem = database_file_problem()
+    if file_problem:
+        return [file_problem]
+    state = database_state(deep=True, schema=False)
+    if not state.ok:
+        return state.problems
+    write_problem = database_write_problem()
+    return [write_problem] if write_problem else []
+
+
+def _sqlite_problems(connection: Connection, *, deep: bool) -> list[str]:
+
+    def pragma(name: str) -> object:
+        return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+    problems = []
+    if str(pragma("journal_mode")).lower() != "wal":
+        problems.append(f"SQLite journal_mode is {pragma('journal_mode')!r}, not 'wal'")
+    if pragma("synchronous") != SQLITE_SYNCHRONOUS_FULL:
+        problems.append(f"SQLite synchronous is {pragma('synchronous')}, not 2 (FULL)")
+    if int(pragma("busy_timeout") or 0) < SQLITE_BUSY_TIMEOUT_MS:
+        problems.append(
+            f"SQLite busy_timeout is {pragma('busy_timeout')} ms, under {SQLITE_BUSY_TIMEOUT_MS} ms"
+        )
+    if pragma("foreign_keys") != 1:
+        problems.append("SQLite foreign_keys is off")
+    try:
+        checks = (
+            [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")] if deep else ["ok"]
+        )
+    except DatabaseError as error:  # damage bad enough that the check itself cannot read on
+        checks = [str(error.orig)]
+    if checks != ["ok"]:
+        problems.append("SQLite quick_check found damage: " + "; ".join(map(str, checks[:5])))
     return problems
 
 
@@ -209,6 +319,14 @@ def deployment_problems() -> list[str]:
         problems.append("Debug mode is on (FLASK_DEBUG): it shows tracebacks to visitors")
     problems += secret_key_problems()
     problems += file_mode_problems()
-    problems += database_problems()
-    problems += lead_problems()
+    file_problem = database_file_problem()
+    if file_problem:
+        problems.append(file_problem)
+    state = database_state(deep=True)
+    problems += state.problems + state.advice
+    if state.ok:
+        write_problem = database_write_problem()
+        if write_problem:
+            problems.append(write_problem)
+        problems += lead_problems()
     return problems

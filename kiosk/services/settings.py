@@ -5,7 +5,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Setting
+from kiosk.models import Setting, utcnow
+from kiosk.services.atomic import upsert
 
 IDLE_SECONDS = "idle_seconds"
 RETENTION_DAYS = "retention_days"
@@ -20,11 +21,14 @@ def get_setting(key: str, default: str | None = None) -> str | None:
 
 
 def set_setting(key: str, value: str) -> None:
-    setting = db.session.get(Setting, key)
-    if setting is None:
-        db.session.add(Setting(key=key, value=value))
-    else:
-        setting.value = value
+    """Store `value` under `key`, whether or not it is there yet: one upsert, because two
+    server processes may write the same setting at once (both print a first-run setup link
+    when they start together on an empty hub database)."""
+    upsert(
+        Setting,
+        {"key": key, "value": value, "updated_at": utcnow()},
+        update=("value", "updated_at"),
+    )
     db.session.commit()
 
 

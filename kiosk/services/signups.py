@@ -1,16 +1,23 @@
-"""Mailing-list sign-ups: validate, normalise and store them, one record per person per event."""
+"""Mailing-list sign-ups: validate, normalise and store them, one record per person per event.
 
-from collections.abc import Iterable
+One person per event is the database's rule (a unique index on event and email), not a
+look-up before an insert: `insert_or_merge` inserts, and when the index already holds the
+person (stored by another tablet a moment ago, in any server process) merges into that row
+under a row lock. The kiosk's own sign-ups and imported ones both go through it.
+"""
+
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, case, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event, Signup, utcnow
+from kiosk.models import Event, Signup, new_uuid, utcnow
 from kiosk.services import phones
+from kiosk.services.atomic import insert_new
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
     Checker,
@@ -19,7 +26,6 @@ from kiosk.services.records import (
     clean_idempotency_key,
     find_by_key,
     mark_changed,
-    save_once,
 )
 
 # Lengths fit the columns in models.Signup.
@@ -141,13 +147,15 @@ def record_signup(
         return already
     event = event_taking_records(event)
     chosen = known_interests(interests)
-    earlier = find_signup(event, cleaned["email"])
-    if earlier is not None:
-        return _update(earlier, cleaned, chosen, consent_wording)
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
-    return save_once(signup, consent=consent, wording=consent_wording)
+    apply_consent(signup, consent, consent_wording)
+    stored, _outcome = insert_or_merge(
+        signup, lambda earlier: _update(earlier, cleaned, chosen, consent_wording)
+    )
+    db.session.commit()
+    return stored
 
 
 def _update(
@@ -155,7 +163,7 @@ def _update(
     cleaned: dict[str, str],
     interests: list[str],
     wording: tuple[str, str] | None = None,
-) -> Signup:
+) -> bool:
     """Fill in what the second sign-up adds; never blank out what the first one gave."""
     for field, value in cleaned.items():
         if value and field != "email":
@@ -164,8 +172,55 @@ def _update(
     apply_consent(signup, True, wording)
     signup.updated_at = utcnow()
     mark_changed(signup)  # the exported version of this sign-up is not this one any more
-    db.session.commit()
-    return signup
+    return True
+
+
+# What insert_or_merge did with a sign-up.
+INSERTED = "inserted"
+MERGED = "merged"
+UNCHANGED = "unchanged"
+
+
+def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Signup, str]:
+    """Store `signup` (a new, unsaved one), or merge it into the row already holding it.
+
+    One INSERT ... ON CONFLICT DO NOTHING decides. When a row is already there, it is
+    the same form sent again (same idempotency key: returned as it is), the same record
+    (same UUID, from another tablet's file) or the same person at this event (same email):
+    then `merge(row)` applies what `signup` adds and says whether it changed anything,
+    while a row lock (FOR UPDATE) keeps every other merge of that person waiting, so no
+    tablet's answer is lost. Returns (the stored sign-up, INSERTED, MERGED or UNCHANGED);
+    commits nothing.
+    """
+    values = {
+        name: value
+        for name, value in inspect(signup).dict.items()
+        if name in Signup.__table__.columns
+    }
+    values.setdefault("uuid", new_uuid())
+    same_person = or_(
+        Signup.uuid == values["uuid"],
+        and_(Signup.event_id == values["event_id"], Signup.email == values["email"]),
+    )
+    # Someone may erase the row between the insert and the look-up: then insert again.
+    for _attempt in range(3):
+        new_id = insert_new(Signup, values)
+        if new_id is not None:
+            return db.session.get_one(Signup, new_id), INSERTED
+        if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
+            return again, UNCHANGED
+        earlier = db.session.scalar(
+            select(Signup)
+            .where(same_person)
+            # The same record first (its UUID), then the person's earliest sign-up.
+            .order_by(case((Signup.uuid == values["uuid"], 0), else_=1), Signup.id)
+            .limit(1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if earlier is not None:
+            return earlier, MERGED if merge(earlier) else UNCHANGED
+    raise RuntimeError("a sign-up neither inserted nor found three times over")
 
 
 def signups_of(event: Event) -> list[Signup]:

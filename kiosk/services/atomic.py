@@ -1,0 +1,95 @@
+"""Check-then-act that holds with several server processes: the database decides, not us.
+
+A hub runs several server processes on one PostgreSQL database, so no lock or check held in
+this process can keep two requests apart. Three tools, the same on both engines:
+
+- `insert_new(model, values)`: INSERT ... ON CONFLICT DO NOTHING RETURNING the new id. The row
+  is stored unless a unique constraint already holds one like it; then None. PostgreSQL waits
+  for a conflicting row another transaction has not committed yet, so None means "there is
+  one, committed": a fresh SELECT finds it.
+- `serialise(name)`: the rest of this transaction runs alone among the transactions that
+  serialise on the same name, in every process. PostgreSQL: `pg_advisory_xact_lock`, released
+  at commit or rollback. SQLite: the database's one write lock, taken at once (a request that
+  may write already holds it: kiosk/extensions.py begins it IMMEDIATE).
+- `held_lock(name)`: a lock across several transactions (migrations at start-up, the daily
+  retention purge) on a connection of its own; with `wait=False` it says at once whether it
+  got the lock, so a second process skips what the first is doing.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kiosk.extensions import db
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit number for `name`: PostgreSQL's advisory locks take bigints."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def dialect_name() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def insert_new(model: type, values: dict[str, Any]) -> Any | None:
+    """Insert a row of `model` unless a unique constraint already holds one like it.
+
+    Returns the new row's primary key, or None when nothing was inserted. Column defaults
+    (uuid, created_at) are filled in as for any insert. Commits nothing.
+    """
+    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
+    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    statement = insert(model).values(**values).on_conflict_do_nothing().returning(primary_key)
+    return db.session.execute(statement).scalar()
+
+
+def upsert(model: type, values: dict[str, Any], *, update: tuple[str, ...]) -> None:
+    """Insert a row of `model`, or update the columns `update` of the row its primary key
+    already names: one INSERT ... ON CONFLICT DO UPDATE, so two processes writing the same
+    key at once both succeed (the last one's value stays). Commits nothing."""
+    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
+    keys = [column.name for column in model.__mapper__.primary_key]  # type: ignore[attr-defined]
+    changes = {name: statement.excluded[name] for name in update}
+    db.session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+def serialise(name: str) -> None:
+    """Make the rest of this transaction run alone among those serialised on `name`."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(lock_key(name))))
+    elif connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            # Outside a request (a command, a test): take the write lock now, not at the
+            # first write, so what this transaction reads next is still true when it writes.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def held_lock(name: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold `name` across transactions on a connection of its own; yields whether it got it.
+
+    SQLite has one kiosk process and its own file lock: nothing to hold, always True.
+    """
+    if db.engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = lock_key(name)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if wait:
+            connection.execute(select(func.pg_advisory_lock(key)))
+            got = True
+        else:
+            got = bool(connection.execute(select(func.pg_try_advisory_lock(key))).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                connection.execute(select(func.pg_advisory_unlock(key)))
