@@ -304,3 +304,41 @@ def test_kiosk_import_reports_and_refuses_clearly(app, runner, tmp_path):
     refused = runner.invoke(args=["import", str(bad)])
     assert refused.exit_code != 0
     assert "not valid JSON" in refused.output and "Nothing was imported" in refused.output
+
+
+def test_an_import_cut_short_completes_when_run_again_with_no_duplicates(app, monkeypatch):
+    people = [signup(f"cut{n}@example.org", f"Person {n}") for n in range(450)]
+    bundle = tablet_bundle(people, tallies=30, pledges=[500] * 20)
+    raw = json.dumps(bundle)
+    written = []
+    real_write_chunk = imports._write_chunk
+
+    def power_cut_after_two_chunks(*args, **kwargs) -> None:
+        if len(written) == 2:
+            raise RuntimeError("the plug was pulled")
+        real_write_chunk(*args, **kwargs)
+        written.append(1)
+
+    with app.app_context():
+        monkeypatch.setattr(imports, "_write_chunk", power_cut_after_two_chunks)
+        with pytest.raises(RuntimeError):
+            imports.import_bundle(raw)
+        monkeypatch.setattr(imports, "_write_chunk", real_write_chunk)
+        # The two chunks written before the cut stayed: each was its own transaction.
+        assert count(Signup, Signup.email.like("cut%")) == 2 * imports.CHUNK
+
+        report = imports.import_bundle(raw)
+        assert report.added == {"signups": 50, "pledges": 20, "tallies": 30}
+        assert report.skipped == {"signups": 2 * imports.CHUNK}
+        stored = db.session.execute(
+            select(Signup.uuid, Signup.email).where(Signup.email.like("cut%"))
+        ).all()
+        assert sorted(stored) == sorted((p["uuid"], p["email"]) for p in people)
+        assert count(Pledge) == 20 and count(Tally) == 30
+        assert count(Event, Event.uuid == EVENT_UUID) == 1
+
+        # And once more: the whole file is here, so nothing changes.
+        before = snapshot()
+        again = imports.import_bundle(raw)
+        assert again.added == {} and again.merged == 0
+        assert snapshot() == before

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Event, Signup
-from kiosk.services import events
+from kiosk.services import events, identity
 from tests.conftest import _config
 from tests.helpers import HX, assert_fragment
 from tests.lead_helpers import log_in, set_passphrase
@@ -294,3 +294,50 @@ def test_kiosk_import_into_maps_an_unknown_event(app, kiosk_b, tmp_path):
     result = app.test_cli_runner().invoke(args=["import", str(path), "--into", str(event_id)])
     assert result.exit_code == 0, result.output
     assert people(app, event_uuid) == ["ben@example.org"]
+
+
+def kiosk_rows(html: str) -> dict[str, list[int]]:
+    """The dashboard's "Records from each kiosk" table: kiosk id -> [sign-ups, pledges,
+    questions]."""
+    rows = re.findall(r'<tr data-kiosk="([^"]*)">(.*?)</tr>', html, re.S)
+    return {kiosk: [int(n) for n in re.findall(r"<td>(\d+)</td>", cells)] for kiosk, cells in rows}
+
+
+def test_each_record_keeps_its_kiosk_and_the_dashboard_counts_each_kiosks_records(app, kiosk_b):
+    a, b = lead(app), lead(kiosk_b)
+    event_id, _event_uuid = fall_fair(app)
+    upload(b, "/lead/join", a.get(f"/lead/events/{event_id}/join-file").data, activate="yes")
+    with kiosk_b.app_context():
+        b_event_id = events.active_event().id
+    sign_up(app, "ana@example.org", "Ana")
+    sign_up(app, "same@example.org", "Sam")
+    sign_up(kiosk_b, "ben@example.org", "Ben")
+    sign_up(kiosk_b, "cho@example.org", "Cho")
+    sign_up(kiosk_b, "same@example.org", "Sam")
+    with app.app_context():
+        a_id = identity.kiosk_id()
+    with kiosk_b.app_context():
+        b_id = identity.kiosk_id()
+    assert a_id != b_id
+
+    # B's bundle carries B's id on each of its records.
+    bundle = json.loads(export_json(b, b_event_id))
+    assert {s["kiosk_id"] for s in bundle["signups"]} == {b_id}
+
+    upload(a, "/lead/import", export_json(b, b_event_id))
+    # Sam signed up on A first: the merged sign-up stays A's.
+    assert kiosk_rows(a.get("/lead/").get_data(as_text=True)) == {
+        a_id: [2, 0, 0],
+        b_id: [2, 0, 0],
+    }
+    summary = a.get(f"/lead/events/{event_id}/summary").get_data(as_text=True)
+    assert "This kiosk" in summary and b_id[:8] in summary
+    # Carried on: A's own export names B as the kiosk of B's people.
+    again = json.loads(export_json(a, event_id))
+    kiosks = {s["email"]: s["kiosk_id"] for s in again["signups"]}
+    assert kiosks == {
+        "ana@example.org": a_id,
+        "same@example.org": a_id,
+        "ben@example.org": b_id,
+        "cho@example.org": b_id,
+    }

@@ -456,6 +456,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "source": s.source,
                 **_consent(s),
                 "created_at": _time(s.created_at),
+                "kiosk_id": s.kiosk_id,
                 "updated_at": _time(s.updated_at),
             }
             for s in _noted(marks, Signup, signups_of(event))
@@ -469,6 +470,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "email": p.email,
                 **_consent(p),
                 "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
             for p in _noted(marks, Pledge, pledges_of(event))
         ],
@@ -480,6 +482,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "answered": q.answered,
                 **_consent(q),
                 "created_at": _time(q.created_at),
+                "kiosk_id": q.kiosk_id,
             }
             for q in _noted(marks, Question, questions_of(event))
         ],
@@ -491,11 +494,18 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "outlet": r.outlet,
                 "message": r.message,
                 "created_at": _time(r.created_at),
+                "kiosk_id": r.kiosk_id,
             }
             for r in _noted(marks, PressRequest, _press_requests_of(event))
         ],
         "tallies": [
-            {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
+            {
+                "uuid": t.uuid,
+                "kind": t.kind,
+                "key": t.key,
+                "created_at": _time(t.created_at),
+                "kiosk_id": t.kiosk_id,
+            }
             for t in tallies
         ],
     }

@@ -33,6 +33,7 @@ import os
 import re
 import secrets
 import threading
+import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -56,7 +57,7 @@ from kiosk.models import (
     new_erasure_key,
 )
 from kiosk.services import erasure, pledges, questions, signups, tombstones
-from kiosk.services.atomic import dialect_name, held_lock, insert_new, serialise
+from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
 from kiosk.services.records import Checker, canonical_email, mark_changed, without_unstorable
@@ -75,6 +76,7 @@ LARGEST_INTEGER = 2**31 - 1
 # Records written per transaction: short enough that a visitor's sign-up waiting for one
 # waits a few milliseconds, long enough that the commits do not dominate.
 CHUNK = 200
+BETWEEN_CHUNKS_S = 0.005
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -181,6 +183,16 @@ class _Fields:
         except ValueError as error:
             raise self.fail("uuid", "not a UUID.") from error
 
+    def kiosk_id(self) -> str | None:
+        """The kiosk that made the record (a UUID); None in files from before kiosk ids."""
+        if self.data.get("kiosk_id") is None:
+            return None
+        value = self.text("kiosk_id", 36)
+        try:
+            return str(uuid_module.UUID(value))
+        except ValueError as error:
+            raise self.fail("kiosk_id", "not a kiosk id.") from error
+
     def integer(self, key: str, low: int, high: int = LARGEST_INTEGER) -> int:
         value = self.data.get(key)
         high = min(high, LARGEST_INTEGER)
@@ -283,6 +295,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
         "updated_at": f.time("updated_at", required=False) or f.time("created_at"),
     }
 
@@ -303,6 +316,7 @@ def _pledge(f: _Fields) -> dict[str, Any]:
         **cleaned,
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -323,6 +337,7 @@ def _question(f: _Fields) -> dict[str, Any]:
         "answered": f.boolean("answered"),
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -337,6 +352,7 @@ def _press_request(f: _Fields) -> dict[str, Any]:
         "outlet": f.text("outlet", 160),
         "message": f.text("message", 5000),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -347,6 +363,7 @@ def _tally(f: _Fields) -> dict[str, Any]:
         "kind": f.choice("kind", kinds, ""),
         "key": f.text("key", 80, required=True),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -569,16 +586,19 @@ def _write_chunk(
     report: ImportReport,
     not_restored: set[str],
 ) -> None:
-    """Write some of the file's records, each conflict-safe and idempotent by UUID."""
+    """Write some of the file's records, each conflict-safe and idempotent by UUID.
+
+    Each section's records go in one INSERT ... ON CONFLICT DO NOTHING; only those a row
+    already holds (the same record, or the same person) are then looked at one by one.
+    """
     key = bundle.event["erasure_key"]
     # Asked again for each chunk: a person erased here while the import runs stays erased.
     erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
-    for section, original in chunk:
-        model = SECTIONS[section][0]
-        record = original
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for section, record in chunk:
         if erased.erased(record.get("email", "")):
             not_restored.add(record["email"])
-            if model is not Pledge:
+            if SECTIONS[section][0] is not Pledge:
                 continue
             # The money stays (an event's total does not change), the person does not.
             record = record | {
@@ -588,22 +608,32 @@ def _write_chunk(
                 "consent_text": None,
                 "consent_at": None,
             }
-        if model is Signup:
-            # The same record (by UUID) may have been updated on the other tablet since,
-            # or the same person signed up here too: merge, never a second row.
-            incoming = Signup(event_id=event.id, **record)
-            merge = functools.partial(merge_signup, incoming=record)
-            _stored, outcome = insert_or_merge(incoming, merge)
-            if outcome == INSERTED:
+        by_section.setdefault(section, []).append(record)
+    for section, records in by_section.items():
+        model = SECTIONS[section][0]
+        stored = insert_new_many(model, [{"event_id": event.id, **r} for r in records])
+        for record in records:
+            if record["uuid"] in stored:
                 report.add(section)
-            elif outcome == MERGED:
-                report.merged += 1
+            elif model is not Signup:
+                report.skip(section)  # here already (by UUID), perhaps from a run cut short
             else:
-                report.skip(section)
-        elif insert_new(model, {"event_id": event.id, **record}) is None:
-            report.skip(section)  # here already (by UUID), perhaps from a run cut short
-        else:
-            report.add(section)
+                _merge_signup_of_file(event, record, report)
+
+
+def _merge_signup_of_file(event: Event, record: dict[str, Any], report: ImportReport) -> None:
+    """A sign-up of the file that a row here already holds: the same record (by UUID),
+    perhaps updated on the other tablet since, or the same person who signed up here too.
+    Merged, never a second row."""
+    incoming = Signup(event_id=event.id, **record)
+    merge = functools.partial(merge_signup, incoming=record)
+    _stored, outcome = insert_or_merge(incoming, merge)
+    if outcome == INSERTED:  # the row it met was erased a moment ago
+        report.add("signups")
+    elif outcome == MERGED:
+        report.merged += 1
+    else:
+        report.skip("signups")
 
 
 # SQLite's kiosk is one process: its imports wait for each other here, holding no database
@@ -662,6 +692,9 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
         for chunk in _chunks(bundle):
             with _transaction():
                 _write_chunk(bundle, event, chunk, report, not_restored)
+            # A visitor waiting for the write turn takes it now, before the next chunk:
+            # a lock released and taken again at once by the same thread is not handed on.
+            time.sleep(BETWEEN_CHUNKS_S)
     report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
     return report
