@@ -54,9 +54,9 @@ def test_uploading_a_tablets_file_reports_what_was_added_then_skipped(app, lead_
     preview = assert_fragment(upload(lead_client, raw, headers=HX))
     assert "is not on this kiosk" in preview and count(app, Signup) == 0
     first = assert_fragment(confirm_new(lead_client, preview))
-    assert "Added: 1 signups, 2 tallies" in first
+    assert "Added: 1 sign-up, 2 taps" in first
     second = upload(lead_client, raw, headers=HX).get_data(as_text=True)
-    assert "Skipped, already here: 1 signups, 2 tallies" in second
+    assert "Skipped, already here: 1 sign-up, 2 taps" in second
     assert count(app, Signup) == 1
 
 

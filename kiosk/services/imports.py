@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from kiosk.extensions import db
@@ -106,6 +108,22 @@ class ImportReport:
 
     def skip(self, kind: str) -> None:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    @staticmethod
+    def shown(counts: dict[str, int]) -> str:
+        """Counts by section for the lead's page, in its language ("가입 2건, 탭 3번"); the
+        audit log keeps describe()'s English."""
+        words: dict[str, Callable[[int], str]] = {
+            "signups": lambda n: ngettext("%(num)d sign-up", "%(num)d sign-ups", n),
+            "pledges": lambda n: ngettext("%(num)d pledge", "%(num)d pledges", n),
+            "questions": lambda n: ngettext("%(num)d question", "%(num)d questions", n),
+            "press_requests": lambda n: ngettext(
+                "%(num)d press request", "%(num)d press requests", n
+            ),
+            "tallies": lambda n: ngettext("%(num)d tap", "%(num)d taps", n),
+        }
+        parts = [words[section](n) for section in SECTIONS if (n := counts.get(section))]
+        return ", ".join(parts) or _("nothing")
 
     def describe(self) -> str:
         def part(counts: dict[str, int]) -> str:
