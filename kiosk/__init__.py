@@ -43,7 +43,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         visitor,
         volunteer,
     )
-    from kiosk.services import identity
 
     # `<id:...>` in routes: bounded digits, so an id too large for the database is a 404.
     app.url_map.converters["id"] = parsing.IdConverter
@@ -53,7 +52,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     health.init_app(app)
-    identity.init_app(app)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)

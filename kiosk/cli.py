@@ -18,7 +18,7 @@ from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
-from kiosk.services import erasure, events, exports, network, safety, volunteers
+from kiosk.services import erasure, events, exports, identity, network, safety, volunteers
 from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def prepare_database() -> None:
     """
     with held_lock(MIGRATIONS):
         upgrade()
+    identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
     events.ensure_demo_event()
     db.session.remove()
     g.pop("active_event", None)  # of the session just removed: looked up afresh when needed

@@ -304,6 +304,11 @@ def kiosk_rows(html: str) -> dict[str, list[int]]:
 
 
 def test_each_record_keeps_its_kiosk_and_the_dashboard_counts_each_kiosks_records(app, kiosk_b):
+    with app.app_context():
+        a_id = identity.kiosk_id()  # made when `kiosk serve` prepares the database
+    with kiosk_b.app_context():
+        b_id = identity.kiosk_id()
+    assert a_id != b_id
     a, b = lead(app), lead(kiosk_b)
     event_id, _event_uuid = fall_fair(app)
     upload(b, "/lead/join", a.get(f"/lead/events/{event_id}/join-file").data, activate="yes")
@@ -314,11 +319,6 @@ def test_each_record_keeps_its_kiosk_and_the_dashboard_counts_each_kiosks_record
     sign_up(kiosk_b, "ben@example.org", "Ben")
     sign_up(kiosk_b, "cho@example.org", "Cho")
     sign_up(kiosk_b, "same@example.org", "Sam")
-    with app.app_context():
-        a_id = identity.kiosk_id()
-    with kiosk_b.app_context():
-        b_id = identity.kiosk_id()
-    assert a_id != b_id
 
     # B's bundle carries B's id on each of its records.
     bundle = json.loads(export_json(b, b_event_id))

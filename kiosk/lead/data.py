@@ -122,12 +122,12 @@ def _likely_target(name: str) -> Event | None:
 
 
 def _render_preview(
-    raw: bytes, into: Event | None, token: str = "", status: int = 200, **context: Any
+    raw: bytes, into: Event | None, held_as: str = "", status: int = 200, **context: Any
 ) -> Response:
     """What merging the file into `into` (None: a new event) would do; nothing stored. The
-    file is held (under `token`, or a new one once it passed the preview) for the choice."""
+    file is held (`held_as`, or under a new token once it passed the preview) for the choice."""
     report = imports.preview_bundle(raw, into)
-    token = token or imports.hold(raw)
+    token = held_as or imports.hold(raw)
     return _render_data(
         "data_import",
         status,
