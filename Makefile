@@ -12,12 +12,13 @@ BENCH_STAMP := $(VENV)/.bench-installed
 SERVER_VENV := bench/out/server-venv
 SERVER_STAMP := $(SERVER_VENV)/.installed
 
-.PHONY: run test lint audit bench clean
+.PHONY: run test lint audit bench clean translations
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m kiosk.i18n
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): $(RUN_STAMP)
@@ -32,6 +33,7 @@ $(SERVER_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(SERVER_VENV)
 	$(SERVER_VENV)/bin/pip install --quiet --upgrade pip
 	$(SERVER_VENV)/bin/pip install --quiet -e .
+	$(SERVER_VENV)/bin/python -m kiosk.i18n
 	touch $(SERVER_STAMP)
 
 ## Serve the kiosk at http://127.0.0.1:8000 (HOST, PORT, KIOSK_INSTANCE override).
@@ -61,6 +63,15 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 audit: $(TEST_STAMP)
 	$(BIN)/bandit -q -r kiosk -c pyproject.toml
 	$(BIN)/python .ci/pip_audit.py
+
+## Gather every interface string into each catalogue (kiosk/translations/<code>/LC_MESSAGES/
+## messages.po); then translate the new, empty ones. The kiosk compiles them when it starts.
+translations: $(RUN_STAMP)
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k _l --no-location --sort-output --no-wrap \
+	  -o kiosk/translations/messages.pot .
+	$(BIN)/pybabel --quiet update -i kiosk/translations/messages.pot -d kiosk/translations \
+	  --no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/python -m kiosk.i18n --tidy
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check kiosk tests bench

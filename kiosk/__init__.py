@@ -29,12 +29,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config.ensure_secret_key(app)
     config.for_the_engine(app)
     config.create_database_file(app)
+    config.add_pack_translations(app)
 
     from kiosk import (
         content,
         errors,
         extensions,
         health,
+        i18n,
         lead,
         parsing,
         proxies,
@@ -48,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["id"] = parsing.IdConverter
     extensions.init_app(app)
     content.init_app(app)
+    i18n.init_app(app)
     rendering.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -268,6 +268,9 @@ def event_list() -> None:
     help="Cost of one rescue in dollars [default: the content pack's]",
 )
 @click.option("--tracking", default="", help="trackingSource value for donate and fundraise links")
+@click.option(
+    "--language", default=None, help="Language new visitors meet (e.g. ko); default KIOSK_LOCALE"
+)
 @click.option("--activate", is_flag=True)
 def event_create(
     name: str,
@@ -276,9 +279,15 @@ def event_create(
     goal: int | None,
     rescue_cost: int | None,
     tracking: str,
+    language: str | None,
     activate: bool,
 ) -> None:
     """Create an event (and make it active with --activate)."""
+    from kiosk import i18n
+
+    if language is not None and not i18n.speaks(language):
+        spoken = ", ".join(code for code, _name in i18n.languages())
+        raise click.BadParameter(f"the content pack speaks {spoken}", param_hint="--language")
     event = events.create_event(
         name,
         on=on.date() if on else clock.today(),  # type: ignore[attr-defined]
@@ -286,6 +295,7 @@ def event_create(
         goal_cents=goal,
         rescue_cost_cents=rescue_cost,
         tracking_source=tracking,
+        locale=language,
         activate=activate,
     )
     click.echo(f"Created event {event.id}: {event.name}" + (" (active)" if activate else ""))

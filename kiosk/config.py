@@ -80,6 +80,16 @@ def from_environment() -> dict[str, Any]:
     return found
 
 
+def add_pack_translations(app: Flask) -> None:
+    """A content pack folder may carry its own catalogues (`<pack>/translations/<code>/...`):
+    a new language is then one folder. They load after the kiosk's own, so they win."""
+    own = Path(app.config["KIOSK_CONTENT"]) / "translations"
+    if own.is_dir():
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = (
+            f"{app.config['BABEL_TRANSLATION_DIRECTORIES']};{own}"
+        )
+
+
 class SecretKeyError(RuntimeError):
     """The instance's secret key cannot be used: the kiosk must not start without one."""
 

@@ -1,18 +1,22 @@
-"""The content pack: every visitor-facing text (opener, FAQ, links, tips) as TOML data.
+"""The content pack: every visitor-facing text (opener, FAQ, Learn, links, tips) as TOML data.
 
 A pack is a folder holding one `<locale>.toml` per language (or a single .toml file).
-It is validated once at start-up; a mistake stops the start with a message naming the
-file, the key and what is wrong, so a team never finds a broken FAQ at the table.
+Every language in the folder is loaded and validated once at start-up; a mistake stops
+the start with a message naming the file, the key and what is wrong, so a team never
+finds a broken FAQ at the table. The languages must agree on their keys (choices, FAQ
+slugs, links, interests), since tallies, QR codes and sign-ups are kept by key.
 """
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 
+from kiosk import i18n
 from kiosk.services import phones
 
 DEFAULT_PHONE_REGION = "US"
@@ -63,19 +67,85 @@ class Way:
 
 @dataclass(frozen=True)
 class Titled:
-    """A quick tip (title, text), a fact or a quote (text, source), an interest (key, label)."""
+    """A quick tip (title, text), an interest (key, label)."""
 
     key: str = ""
     title: str = ""
     text: str = ""
-    source: str = ""
     label: str = ""
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Wording a person agrees to, and its version: stored with what they send."""
+
+    version: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LearnCard:
+    """One idea of the human-rights picture: a figure, what it counts, whose figure it is."""
+
+    key: str
+    figure: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Testimony:
+    """A testimony summarised in the pack's own words, with where it was published."""
+
+    key: str
+    summary: str
+    source: str
+    page: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An article of the reading list: a title in the pack's words, its date, maybe a link."""
+
+    title: str
+    day: date
+    link: str = ""
+
+
+@dataclass(frozen=True)
+class Learn:
+    intro: str
+    cards: list[LearnCard]
+    testimonies: list[Testimony]
+    reading_intro: str
+    reading: list[Reading]
+    more_link: str
+
+
+@dataclass(frozen=True)
+class PressSection:
+    """A numbered part of the journalists' desk: a title and its points, in order."""
+
+    key: str
+    title: str
+    points: list[str]
+
+
+@dataclass(frozen=True)
+class Press:
+    """The journalists' desk: who answers press requests, what to know, what is agreed to."""
+
+    recipient: str
+    intro: str
+    sections: list[PressSection]
+    agreement: Consent
 
 
 @dataclass(frozen=True)
 class ContentPack:
     path: Path
     locale: str
+    language_name: str
     version: str
     org: dict[str, Any]
     links: dict[str, Link]
@@ -89,12 +159,19 @@ class ContentPack:
     follow: list[str]
     ways: list[Way]
     tips: list[Titled]
-    facts: list[Titled]
-    quotes: list[Titled]
-    consent_version: str
-    consent_text: str
+    consent: Consent
     interests: list[Titled]
-    press: dict[str, Any] = field(default_factory=dict)
+    learn: Learn
+    press: Press
+
+    @property
+    def consent_version(self) -> str:
+        return self.consent.version
+
+    @property
+    def consent_text(self) -> str:
+        return self.consent.text
+
     # Where a phone typed without a country code is from (kiosk.services.phones).
     phone_region: str = DEFAULT_PHONE_REGION
 
@@ -165,6 +242,7 @@ _KIND_NAMES = {
     dict: "a table",
     int: "a whole number",
     bool: "true or false",
+    date: "a date (YYYY-MM-DD, unquoted)",
 }
 
 
@@ -189,6 +267,51 @@ def _check_refs(reader: _Reader, key: str, names: list[str], allowed: set[str], 
     for index, name in enumerate(names):
         if name not in allowed:
             raise reader.fail(f"{key}[{index}]", f"{name!r} is not a known {what}")
+
+
+def _read_learn(r: _Reader, links: dict[str, Link]) -> Learn:
+    cards = r.table_list("learn.cards", ["key", "figure", "text", "source"])
+    r.unique("learn.cards", cards, "key")
+    testimonies = r.table_list("learn.testimonies", ["key", "summary", "source", "page"])
+    r.unique("learn.testimonies", testimonies, "key")
+    reading = []
+    for index, item in enumerate(r.table_list("learn.reading", ["title"])):
+        raw = r.get("learn.reading", list)[index]
+        prefix = f"learn.reading[{index}]."
+        day = r.get("date", date, raw, prefix)
+        link = raw.get("link", "")
+        if link:
+            _check_refs(r, f"learn.reading[{index}].link", [link], set(links), "link")
+        reading.append(Reading(title=item["title"], day=day, link=link))
+    more_link = r.get("learn.more_link", str)
+    _check_refs(r, "learn.more_link", [more_link], set(links), "link")
+    return Learn(
+        intro=r.get("learn.intro", str),
+        cards=[LearnCard(**c) for c in cards],
+        testimonies=[Testimony(**t) for t in testimonies],
+        reading_intro=r.get("learn.reading_intro", str),
+        reading=reading,
+        more_link=more_link,
+    )
+
+
+def _read_press(r: _Reader) -> Press:
+    sections = []
+    for index, item in enumerate(r.table_list("press.sections", ["key", "title"])):
+        raw = r.get("press.sections", list)[index]
+        prefix = f"press.sections[{index}]."
+        points = r.get("points", list, raw, prefix)
+        if not points or not all(isinstance(p, str) and p.strip() for p in points):
+            raise r.fail(f"{prefix}points", "must be a list of texts, at least one")
+        sections.append(PressSection(key=item["key"], title=item["title"], points=points))
+    return Press(
+        recipient=r.get("press.recipient", str),
+        intro=r.get("press.intro", str),
+        sections=sections,
+        agreement=Consent(
+            r.get("press.agreement.version", str), r.get("press.agreement.text", str)
+        ),
+    )
 
 
 def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
@@ -219,6 +342,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
     return ContentPack(
         path=path,
         locale=r.get("meta.locale", str),
+        language_name=r.get("meta.language_name", str),
         version=r.get("meta.version", str),
         org={
             k: r.get(f"org.{k}", str)
@@ -236,12 +360,10 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
         follow=follow,
         ways=[Way(**w) for w in ways],
         tips=[Titled(**t) for t in r.table_list("tips", ["title", "text"])],
-        facts=[Titled(**f) for f in r.table_list("facts", ["text", "source"])],
-        quotes=[Titled(**q) for q in r.table_list("quotes", ["text", "source"])],
-        consent_version=r.get("consent.version", str),
-        consent_text=r.get("consent.text", str),
+        consent=Consent(r.get("consent.version", str), r.get("consent.text", str)),
         interests=[Titled(**i) for i in interests],
-        press=data.get("press", {}),
+        learn=_read_learn(r, links),
+        press=_read_press(r),
         phone_region=phone_region,
     )
 
@@ -272,13 +394,52 @@ def load_pack(location: str | Path, locale: str = "en") -> ContentPack:
         raise ContentError(f"{path}: the content pack file does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ContentError(f"{path}: not valid TOML: {error}") from None
-    return parse_pack(path, data)
+    pack = parse_pack(path, data)
+    if Path(location).is_dir() and pack.locale != locale:
+        raise ContentError(f"{path}: meta.locale: is {pack.locale!r}, the file is {path.name}")
+    return pack
+
+
+# What must be the same in every language of a pack: tallies, QR codes and sign-ups keep keys.
+_SHARED_KEYS = {
+    "opener.choices": lambda p: [c.key for c in p.choices],
+    "faq.entries": lambda p: [e.slug for e in p.faq_entries],
+    "faq.groups": lambda p: [g.key for g in p.faq_groups],
+    "links": lambda p: sorted(p.links),
+    "interests": lambda p: [i.key for i in p.interests],
+    "involved.ways": lambda p: [w.key for w in p.ways],
+}
+
+
+def _check_same_keys(default: ContentPack, other: ContentPack) -> None:
+    for key, keys_of in _SHARED_KEYS.items():
+        if keys_of(other) != keys_of(default):
+            raise ContentError(
+                f"{other.path}: {key}: the keys must be those of {default.path.name}, in its order"
+                f" ({', '.join(keys_of(default))})"
+            )
+
+
+def load_packs(location: str | Path, default_locale: str) -> dict[str, ContentPack]:
+    """Every language of a pack, the default first: a folder's `*.toml`, or one file."""
+    location = Path(location)
+    default = load_pack(location, default_locale)
+    packs = {default.locale: default}
+    if location.is_dir():
+        for path in sorted(location.glob("*.toml")):
+            if path.stem != default_locale:
+                pack = load_pack(location, path.stem)
+                _check_same_keys(default, pack)
+                packs[pack.locale] = pack
+    return packs
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["kiosk_content"] = load_pack(
-        app.config["KIOSK_CONTENT"], app.config["KIOSK_LOCALE"]
-    )
+    packs = load_packs(app.config["KIOSK_CONTENT"], app.config["KIOSK_LOCALE"])
+    app.extensions["kiosk_packs"] = packs
+    # The instance's own language (the first pack loaded): the default of every event
+    # that names none, and the language of command-line work outside a request.
+    app.extensions["kiosk_content"] = next(iter(packs.values()))
 
     @app.context_processor
     def inject_content() -> dict[str, Any]:
@@ -286,4 +447,12 @@ def init_app(app: Flask) -> None:
 
 
 def current_content() -> ContentPack:
+    """The pack in the language of this request (the instance's own outside a request)."""
+    if has_request_context():
+        return current_app.extensions["kiosk_packs"][i18n.current_locale()]
+    return current_app.extensions["kiosk_content"]
+
+
+def default_content() -> ContentPack:
+    """The pack in the instance's language (KIOSK_LOCALE), whoever is asking."""
     return current_app.extensions["kiosk_content"]

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kiosk import write_queue
+from kiosk import i18n, write_queue
 from kiosk.paths import MIGRATIONS_DIR
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
@@ -57,7 +57,7 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
 
 
 def select_locale() -> str:
-    return current_app.config["KIOSK_LOCALE"]
+    return i18n.current_locale()
 
 
 def end_session(_error: BaseException | None = None) -> None:

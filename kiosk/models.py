@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -91,6 +92,8 @@ class Event(db.Model):  # type: ignore[name-defined]
     goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
     rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
+    # The language a new visitor meets (a content pack's locale); none: the instance's.
+    locale: Mapped[str | None] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(12), default=PLANNED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -185,6 +188,8 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
     # Interest keys from the content pack, comma-separated: portable and exportable.
     interests: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
+    # The language the person signed up in, so the team can write back in it ("" unknown).
+    locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -241,7 +246,11 @@ class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[
         return stored_email(value)
 
 
-class PressRequest(ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+    """A journalist's request for an interview or information, for the organisation the
+    content pack names (`recipient`). Its consent columns hold the interview guidelines'
+    wording and version the journalist agreed to."""
+
     __tablename__ = "press_request"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -250,7 +259,17 @@ class PressRequest(ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defin
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(254))
     outlet: Mapped[str] = mapped_column(String(160), default="")
+    website: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # Links to past work, one per line.
+    past_work: Mapped[str] = mapped_column(Text, default="", server_default="")
+    commissioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    outline: Mapped[str] = mapped_column(Text, default="", server_default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    # Questions or topics.
     message: Mapped[str] = mapped_column(Text, default="")
+    recipient: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    handled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -271,16 +290,19 @@ class Tombstone(db.Model):  # type: ignore[name-defined]
 
     `scope` is the UUID of the event whose erasure key made the digest (it travels in that
     event's JSON bundles), or "kiosk" for this kiosk's own key (it never leaves the kiosk).
+    `request` names the erasure request: a person erased twice (they came back in between)
+    has two, and a kiosk applies each request it has not seen yet, once.
     """
 
     __tablename__ = "tombstone"
-    __table_args__ = (UniqueConstraint("scope", "digest"),)
+    __table_args__ = (UniqueConstraint("scope", "digest", "request"),)
 
     KIOSK = "kiosk"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(String(36))
     digest: Mapped[str] = mapped_column(String(64))
+    request: Mapped[str] = mapped_column(String(36), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -54,7 +54,13 @@ SECURITY_HEADERS = {
 # page is left: the cookie is the second lock, for a page left before its answer.)
 VISIT_COOKIE = "kiosk_visit"
 # The forms that store a visitor's personal data: once one is stored, that visit is over.
-PERSONAL_FORMS = {"visitor.signup", "visitor.pledge", "visitor.ask", "volunteer.signup"}
+PERSONAL_FORMS = {
+    "visitor.signup",
+    "visitor.pledge",
+    "visitor.ask",
+    "visitor.press_request",
+    "volunteer.signup",
+}
 
 
 def add_security_headers(response: Response) -> Response:

@@ -1,5 +1,5 @@
-"""The visitor's screens: the opener, the FAQ, Get involved and its QR codes, and the
-forms that capture people (sign-up, pledge, ask)."""
+"""The visitor's screens: the opener, the FAQ, Learn, Get involved and its QR codes, the
+journalists' desk, and the forms that capture people (sign-up, pledge, ask, press request)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -9,12 +9,13 @@ from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
 
+from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import link_href, render
-from kiosk.services import email_typos, pledges, tallies
+from kiosk.services import email_typos, pledges, press, tallies
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
@@ -30,6 +31,7 @@ FAQ_VIEWS = ("closed", "short", "more")
 NAV = [
     ("visitor.index", _l("Start")),
     ("visitor.faq", _l("Questions")),
+    ("visitor.learn", _l("Learn")),
     ("visitor.involved", _l("Get involved")),
     ("visitor.signup", _l("Sign up")),
     ("visitor.pledge", _l("Pledge")),
@@ -76,6 +78,13 @@ def answer() -> Response:
     if request.htmx:  # type: ignore[attr-defined]
         return _render_opener(key)
     return redirect(url_for("visitor.reframe", key=key), 303)  # type: ignore[return-value]
+
+
+@bp.get("/start")
+def start() -> Response:
+    """A new visitor: the opener in the event's own language (the idle reset comes here)."""
+    response = redirect(url_for("visitor.index"), 303)
+    return i18n.forget_choice(response)  # type: ignore[arg-type]
 
 
 @bp.get("/opener/<key>")
@@ -130,6 +139,18 @@ def faq_open(slug: str) -> Response:
 def involved() -> Response:
     """The four ways to help and the links to follow, each with a QR code."""
     return render("visitor/involved.html", "involved_ways")
+
+
+@bp.get("/learn")
+def learn() -> Response:
+    """The human-rights picture in a few cards, testimony, and a reading list."""
+    return render("visitor/learn.html", "learn_cards")
+
+
+@bp.get("/press")
+def press_desk() -> Response:
+    """For journalists: what to send, timelines, staff interviews, interview guidelines."""
+    return render("visitor/press.html", "press_desk")
 
 
 @bp.get("/qr/<key>.svg")
@@ -287,6 +308,26 @@ def ask() -> Response:
         ),
         lambda _record: url_for("visitor.ask_thanks"),
     )
+
+
+@bp.route("/press/request", methods=["GET", "POST"])
+def press_request() -> Response:
+    """A journalist's request, sent with their agreement to the interview guidelines."""
+    if request.method == "GET":
+        return render("visitor/press_request.html", "press_form", **_form_context())
+    form = request.form
+    return _submit(
+        "visitor/press_request.html",
+        "press",
+        lambda: press.record_press_request(**press.form_fields(form)),  # type: ignore[arg-type]
+        lambda _record: url_for("visitor.press_thanks"),
+    )
+
+
+@bp.get("/press/thanks")
+def press_thanks() -> Response:
+    """Thank-you after a press request; returns to the opener by itself."""
+    return render("visitor/press_request.html", "press_thanks", thanks=True, **_form_context())
 
 
 @bp.get("/ask/thanks")

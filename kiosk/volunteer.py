@@ -23,6 +23,7 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 from werkzeug.datastructures import ImmutableMultiDict
 
+from kiosk import i18n
 from kiosk.config import kiosk_command
 from kiosk.content import current_content
 from kiosk.models import Signup, Tally, VolunteerUnlock
@@ -138,6 +139,18 @@ def _counter_context(unlock: VolunteerUnlock | None, notice: str = "") -> dict[s
     }
 
 
+def _consent_label(version: str, *, current: bool) -> str:
+    """A consent version as the volunteer picks it: this language's current one, another
+    language's current one (named in that language), or an earlier one."""
+    if current:
+        return _("%(version)s (current)", version=version)
+    code = volunteers.consent_languages().get(version)
+    if code is None:
+        return version
+    language = dict(i18n.languages())[code]
+    return _("%(version)s (current, %(language)s sheet)", version=version, language=language)
+
+
 def _screen_context(**extra: Any) -> dict[str, Any]:
     versions = volunteers.paper_consent_versions()
     return (
@@ -148,7 +161,7 @@ def _screen_context(**extra: Any) -> dict[str, Any]:
             "form_key": new_form_key(),
             "saved": False,
             "consent_options": [
-                (version, _("%(version)s (current)", version=version) if at == 0 else version)
+                (version, _consent_label(version, current=at == 0))
                 for at, (version, _wording) in enumerate(versions)
             ],
             "chosen_version": versions[0][0],
@@ -242,7 +255,11 @@ def signup() -> Response:
     try:
         if errors:
             raise InvalidInput(errors)
-        record_signup(**form_fields(form), source=Signup.VOLUNTEER, consent_wording=wording)
+        # The sheet's language is the person's: its consent version tells which it was.
+        locale = volunteers.consent_languages().get(wording[0]) if wording else None
+        record_signup(
+            **form_fields(form), source=Signup.VOLUNTEER, consent_wording=wording, locale=locale
+        )
     except InvalidInput as error:
         context = _screen_context(
             form=form,

@@ -16,6 +16,11 @@ def test_the_default_pack_loads_with_every_question_of_the_guide(content_pack_di
     assert pack.locale == "en"
     assert 6 <= len(pack.choices) <= 8
     assert len(pack.faq_entries) == 18
+    assert [c.key for c in pack.learn.cards] == ["detention", "forced-labour", "freedoms", "left"]
+    assert [t.page for t in pack.learn.testimonies] == ["253", "54"]
+    assert len(pack.learn.reading) == 9
+    assert pack.press.recipient == "Connect: North Korea"
+    assert [s.key for s in pack.press.sections] == ["send", "time", "research", "guidelines"]
     assert {w.key for w in pack.ways} == {"join", "fundraise", "monthly", "jobs"}
     assert {"instagram", "x", "youtube", "blog"} <= set(pack.follow)
     assert pack.links["donate"].tracked and not pack.links["instagram"].tracked
@@ -53,6 +58,17 @@ def test_the_default_pack_loads_with_every_question_of_the_guide(content_pack_di
             "involved.ways[3]: 'careers' is not a known link",
         ),
         (lambda t: t.replace("[consent]", "[consent\n"), "not valid TOML"),
+        (
+            lambda t: t.replace("date = 2012-11-01", 'date = 2012-11-01\nlink = "nowhere"'),
+            "learn.reading[8].link[0]: 'nowhere' is not a known link",
+        ),
+        (lambda t: t.replace("date = 2016-12-19", 'date = "last winter"'), "must be a date"),
+        (lambda t: t.replace('version = "press-2026-11-v1"', ""), "press.agreement.version"),
+        (
+            lambda t: t.replace('title = "Timelines"\npoints = [', 'title = "Timelines"\nx = ['),
+            "press.sections[1].points: is missing",
+        ),
+        (lambda t: t.replace('language_name = "English"', ""), "meta.language_name: is missing"),
     ],
 )
 def test_a_broken_pack_names_the_file_the_key_and_the_problem(copy_pack, edit, message):
@@ -91,22 +107,26 @@ def _words(text: str) -> list[str]:
     )
 
 
-def _strings(node, skip=("quotes",)):
+def _strings(node):
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key not in skip:
-                yield from _strings(value, skip)
+        for value in node.values():
+            yield from _strings(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _strings(value, skip)
+            yield from _strings(value)
     elif isinstance(node, str):
         yield node
 
 
-@pytest.mark.skipif(
+needs_seeds = pytest.mark.skipif(
     not SEEDS.is_dir(), reason="the organisations' seed texts are not beside this checkout"
 )
-def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack_dir):
+
+
+@needs_seeds
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack_dir, language):
+    """Every text of every language, Learn and the journalists' desk included."""
     import tomllib
 
     run = 10
@@ -114,9 +134,12 @@ def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack
     for seed in SEEDS.glob("*.txt"):
         words = _words(seed.read_text(encoding="utf-8"))
         seed_runs.update(tuple(words[i : i + run]) for i in range(len(words) - run + 1))
-    data = tomllib.loads((content_pack_dir / "en.toml").read_text(encoding="utf-8"))
+    assert len(seed_runs) > 1000
+    data = tomllib.loads((content_pack_dir / f"{language}.toml").read_text(encoding="utf-8"))
+    texts = list(_strings(data))
+    assert any("Connect: North Korea" in text for text in texts)  # the press desk is read too
     copied = []
-    for text in _strings(data):
+    for text in texts:
         words = _words(text)
         copied += [
             " ".join(words[i : i + run])
@@ -124,6 +147,29 @@ def test_the_default_pack_copies_no_run_of_ten_words_from_the_seeds(content_pack
             if tuple(words[i : i + run]) in seed_runs
         ]
     assert copied == []
+
+
+@needs_seeds
+def test_the_copy_check_would_catch_a_copied_sentence(copy_pack):
+    import tomllib
+
+    pack = copy_pack(
+        lambda t: t.replace(
+            'intro = "Headlines are mostly about missiles.',
+            'intro = "hundreds of thousands of North Koreans are currently detained in penal '
+            "facilities. Headlines are mostly about missiles.",
+        )
+    )
+    data = tomllib.loads((pack / "en.toml").read_text(encoding="utf-8"))
+    seed = _words((SEEDS / "002_e3bf99d44755cb1b.txt").read_text(encoding="utf-8"))
+    runs = {tuple(seed[i : i + 10]) for i in range(len(seed) - 9)}
+    found = [
+        words[i : i + 10]
+        for words in map(_words, _strings(data))
+        for i in range(len(words) - 9)
+        if tuple(words[i : i + 10]) in runs
+    ]
+    assert found
 
 
 def test_content_is_keyed_by_locale_so_a_translation_needs_no_code(

@@ -24,7 +24,8 @@ def assert_kiosk_page(html: str) -> None:
     assert "<html" in html
     assert 'aria-label="Main"' in html  # the visitor navigation
     assert 'class="brand" href="/"' in html
-    assert 'data-idle-seconds="60"' in html and 'data-idle-home="/"' in html
+    # The idle reset goes through visitor.start: the opener in the event's language.
+    assert 'data-idle-seconds="60"' in html and 'data-idle-home="/start"' in html
     assert 'id="offline_banner"' in html
     for framework_words in ("Not Found</h1>", "Method Not Allowed</h1>", "requested URL"):
         assert framework_words not in html

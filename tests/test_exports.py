@@ -69,6 +69,7 @@ def test_the_signup_csv_names_every_field_and_neutralises_a_formula_name(filled)
         "Organisation",
         "Interests",
         "Source",
+        "Language",
         "Consent Version",
         "Consent Time",
         "Created",
@@ -91,7 +92,14 @@ def test_the_mailchimp_csv_has_mailchimps_columns_and_consenting_people_only(app
         db.session.add(unconsented)
         db.session.commit()
     rows = read_csv(export_text(filled, "mailchimp"))
-    assert rows[0][:5] == ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+    assert rows[0][:6] == [
+        "Email Address",
+        "First Name",
+        "Last Name",
+        "Phone Number",
+        "Tags",
+        "Language",
+    ]
     assert [row[0] for row in rows[1:]] == ["eve@example.org", "minji@example.org"]
     assert rows[1][1].startswith("'=")
     assert rows[1][4] == "Demo event,Joining the team,Jobs and internships"
@@ -166,7 +174,7 @@ def test_a_signup_made_through_the_kiosk_appears_in_kiosk_export(app, client, ru
     result = runner.invoke(args=["export", "--format", "mailchimp"])
     assert result.exit_code == 0, result.output
     rows = read_csv(result.output)
-    assert rows[1][:5] == ["haeun@example.org", "Ha-eun", "이", "", "Demo event,Events"]
+    assert rows[1][:6] == ["haeun@example.org", "Ha-eun", "이", "", "Demo event,Events", "en"]
 
 
 @pytest.mark.parametrize("name", list(exports.FORMATS))
@@ -235,3 +243,20 @@ def test_kiosk_event_create_takes_a_goal_a_tracking_source_and_activates(app, ru
             "fall26",
         )
     assert "Fall fair" in runner.invoke(args=["event", "list"]).output
+
+
+def test_the_signup_and_mailchimp_files_carry_each_persons_language(app, filled):
+    signups.record_signup(first_name="지우", last_name="이", email="jiwoo@example.kr", consent=True)
+    signups.record_signup(first_name="지우", email="jiwoo@example.kr", consent=True, locale="ko")
+    rows = read_csv(export_text(filled, "csv"))
+    languages = {row[2]: row[rows[0].index("Language")] for row in rows[1:]}
+    assert languages == {
+        "eve@example.org": "en",
+        "minji@example.org": "en",
+        "jiwoo@example.kr": "ko",
+    }
+    chimp = read_csv(export_text(filled, "mailchimp"))
+    assert chimp[0][-1] == "Language"
+    assert {row[0]: (row[1], row[-1]) for row in chimp[1:]}["jiwoo@example.kr"] == ("지우", "ko")
+    bundle = json.loads(export_text(filled, "json"))
+    assert {s["email"]: s["locale"] for s in bundle["signups"]}["jiwoo@example.kr"] == "ko"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import Pledge, Question, Signup
+from kiosk.models import Pledge, PressRequest, Question, Signup
 from kiosk.services import volunteers
 from tests.helpers import HX
 
@@ -29,6 +29,20 @@ FORMS = {
         {"kind": "once", "amount": "other", "amount_other": "30"},
     ),
     "ask": ("/ask", "/ask", Question, {"question": "Where do people go after a rescue?"}),
+    "press_request": (
+        "/press/request",
+        "/press/request",
+        PressRequest,
+        {
+            "name": "Jo",
+            "outlet": "Example News",
+            "website": "news.example.com",
+            "commissioned": "no",
+            "topics": "Resettlement",
+            "email": "jo@news.example.com",
+            "agree": "y",
+        },
+    ),
     "volunteer_signup": (
         "/volunteer/",
         "/volunteer/signup",

@@ -11,7 +11,7 @@ from kiosk.extensions import db
 from kiosk.models import Signup
 from kiosk.services import identity
 
-BEFORE = "c41d7e2a9b10"
+BEFORE = "d5e8f1a2b3c4"
 TABLES = ("signup", "pledge", "question", "press_request", "tally")
 
 

@@ -86,6 +86,18 @@ PERSONAL_POSTS = [
     ("/signup", SIGN_UP),
     ("/pledge", {"kind": "once", "amount": "other", "amount_other": "30", "name": "Ana"}),
     ("/ask", {"question": "Who decides?", "email": "ana@example.org", "consent": "y"}),
+    (
+        "/press/request",
+        {
+            "name": "Jo",
+            "outlet": "Example News",
+            "website": "news.example.com",
+            "commissioned": "no",
+            "topics": "Resettlement",
+            "email": "jo@news.example.com",
+            "agree": "y",
+        },
+    ),
 ]
 
 

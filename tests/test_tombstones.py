@@ -257,3 +257,57 @@ def test_a_version_1_file_without_keys_or_tombstones_still_imports(app):
         assert report.added == {"signups": 1}
         event = db.session.scalar(select(Event).where(Event.uuid == bundle["event"]["uuid"]))
         assert len(event.erasure_key) == 64
+
+
+def _questions_of(app, email: str) -> int:
+    return count(app, Question, Question.email == email)
+
+
+def test_a_second_erasure_of_the_same_person_reaches_the_other_tablet(app, other_kiosk, clock):
+    """Each erasure request is its own fact. Minji is erased on B, and B's file reaches A.
+    She comes back to A's table and asks a question. Then she asks B to erase her again. A
+    must forget that question too, though it already held a tombstone with the same digest.
+    (The stateful erasure test found this: A's merge applied only digests it had not seen.)"""
+    from kiosk.services import erasure, questions
+
+    with app.app_context():  # B: the event A will join
+        shared = events.active_event().uuid
+        questions.record_question(question="First", email="minji@example.org", consent=True)
+        erasure.erase_person("minji@example.org")
+    with other_kiosk.app_context():  # A joins the event and learns the erasure
+        imports.import_bundle(json_export(app, shared))
+        events.activate_event(db.session.scalar(select(Event).where(Event.uuid == shared)))
+        questions.record_question(question="Back again", email="minji@example.org", consent=True)
+    assert _questions_of(other_kiosk, "minji@example.org") == 1
+
+    # Merging B's file again changes nothing: the erasure it carries was applied already,
+    # and Minji came back after it.
+    with other_kiosk.app_context():
+        assert imports.import_bundle(json_export(app, shared)).forgotten == 0
+    assert _questions_of(other_kiosk, "minji@example.org") == 1
+
+    with app.app_context():
+        erasure.erase_person("minji@example.org")  # she asks again, at B
+    with other_kiosk.app_context():
+        report = imports.import_bundle(json_export(app, shared))
+    assert report.forgotten == 1
+    assert _questions_of(other_kiosk, "minji@example.org") == 0
+
+
+def test_applying_another_tablets_erasure_is_not_a_new_request_sent_back(app, other_kiosk, clock):
+    """When A applies B's erasure it records B's request, not one of its own: otherwise the
+    file A sends back would erase Minji's new sign-up on B, which she never asked for."""
+    from kiosk.services import erasure, signups
+
+    with app.app_context():
+        shared = events.active_event().uuid
+        signups.record_signup(first_name="Minji", email="minji@example.org", consent=True)
+        erasure.erase_person("minji@example.org")
+    with other_kiosk.app_context():
+        imports.import_bundle(json_export(app, shared))
+    with app.app_context():  # she signs up again at B
+        signups.record_signup(first_name="Minji", email="minji@example.org", consent=True)
+    with app.app_context():
+        report = imports.import_bundle(json_export(other_kiosk, shared))
+        assert report.forgotten == 0
+    assert count(app, Signup, Signup.email == "minji@example.org") == 1

@@ -1,13 +1,13 @@
 """The live dashboard of the active event (and how long the lead's session has left), an
-event's printable summary, questions answered."""
+event's printable summary, questions answered, press requests passed on."""
 
 from flask import abort, request
 from flask.wrappers import Response
 
-from kiosk.lead import SESSION_COOKIE, bp, redirect_to
+from kiosk.lead import SESSION_COOKIE, bp, client_address, redirect_to
 from kiosk.lead.events import event_or_404
 from kiosk.rendering import render
-from kiosk.services import dashboard, events, lead_auth
+from kiosk.services import dashboard, events, lead_auth, press
 
 
 def session_status() -> dict[str, object]:
@@ -47,5 +47,13 @@ def summary(event_id: int) -> Response:
 def answered(question_id: int) -> Response:
     """Take a question off the dashboard once someone has replied."""
     if dashboard.mark_answered(question_id) is None:
+        abort(404)
+    return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]
+
+
+@bp.post("/press/<id:request_id>/handled")
+def press_handled(request_id: int) -> Response:
+    """Take a press request off the dashboard once it was passed on to its recipient."""
+    if press.mark_handled(request_id, actor=client_address()) is None:
         abort(404)
     return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]

@@ -139,11 +139,19 @@ def _forget_in_file(copy: sqlite3.Connection, forget: "Forget") -> int:
                 (uuid,),
             ).rowcount
     if "tombstone" in tables and forget.tombstones:
-        copy.executemany(
-            "INSERT OR IGNORE INTO tombstone (scope, digest, created_at) "
-            "VALUES (?, ?, CURRENT_TIMESTAMP)",
-            [(t["scope"], t["digest"]) for t in forget.tombstones],
-        )
+        columns = {row[1] for row in copy.execute("PRAGMA table_info(tombstone)")}
+        if "request" in columns:
+            copy.executemany(
+                "INSERT OR IGNORE INTO tombstone (scope, digest, request, created_at) "
+                "VALUES (?, ?, ?, CURRENT_TIMESTAMP)",
+                [(t["scope"], t["digest"], t["request"]) for t in forget.tombstones],
+            )
+        else:  # a copy from before requests had names; a restore migrates it
+            copy.executemany(
+                "INSERT OR IGNORE INTO tombstone (scope, digest, created_at) "
+                "VALUES (?, ?, CURRENT_TIMESTAMP)",
+                [(t["scope"], t["digest"]) for t in forget.tombstones],
+            )
     return changed
 
 
@@ -193,8 +201,10 @@ def restore_database(source: Path) -> "Erased":
     _check_kiosk_file(source)
     # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
     stones = [
-        {"scope": scope, "digest": digest}
-        for scope, digest in db.session.execute(select(Tombstone.scope, Tombstone.digest))
+        {"scope": scope, "digest": digest, "request": request}
+        for scope, digest, request in db.session.execute(
+            select(Tombstone.scope, Tombstone.digest, Tombstone.request)
+        )
     ]
     kiosk_key = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
     kiosk_key_value = kiosk_key.value if kiosk_key is not None else None
@@ -235,8 +245,8 @@ def restore_database(source: Path) -> "Erased":
     keys = [(event.uuid, event.erasure_key) for event in db.session.scalars(select(Event))]
     if kiosk_key_value is not None:
         keys.append((Tombstone.KIOSK, kiosk_key_value))
-    for scope, key in keys:
-        result.add(erasure.forget_tombstoned(key, tombstones.digests_of(scope)))
+    for scope, key in keys:  # every request again: the copy may predate any of them
+        result.add(erasure.forget_tombstoned(key, tombstones.requests_of(scope)))
     for event in db.session.scalars(select(Event).where(Event.uuid.in_(erased_events))):
         result.add(erasure.erase_again(event, spare))
     db.session.commit()

@@ -8,7 +8,16 @@ from sqlalchemy import func, select
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import KIOSK_ID_SETTING, Event, Pledge, Question, Setting, Signup, Tally
+from kiosk.models import (
+    KIOSK_ID_SETTING,
+    Event,
+    Pledge,
+    PressRequest,
+    Question,
+    Setting,
+    Signup,
+    Tally,
+)
 from kiosk.services import tallies
 from kiosk.services.pledges import pledged_total_cents
 
@@ -36,6 +45,7 @@ class EventPicture:
     opener_bars: list[dict[str, object]]
     faq_bars: list[dict[str, object]]
     hours: list[HourBar] = field(default_factory=list)
+    press_waiting: list[PressRequest] = field(default_factory=list)
     kiosks: list["KioskCount"] = field(default_factory=list)
 
 
@@ -71,6 +81,17 @@ def open_questions(event: Event) -> list[Question]:
             select(Question)
             .where(Question.event_id == event.id, Question.answered.is_(False))
             .order_by(Question.created_at)
+        )
+    )
+
+
+def waiting_press_requests(event: Event) -> list[PressRequest]:
+    """Press requests not yet passed on, oldest first (the nearest deadline is in each)."""
+    return list(
+        db.session.scalars(
+            select(PressRequest)
+            .where(PressRequest.event_id == event.id, PressRequest.handled.is_(False))
+            .order_by(PressRequest.created_at)
         )
     )
 
@@ -147,6 +168,7 @@ def event_picture(event: Event) -> EventPicture:
         ),
         hours=signups_per_hour(event),
         kiosks=records_per_kiosk(event),
+        press_waiting=waiting_press_requests(event),
     )
 
 

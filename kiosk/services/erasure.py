@@ -14,12 +14,13 @@ and the backups are rewritten (services/backup.py).
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
 
 from kiosk import clock
@@ -34,6 +35,7 @@ from kiosk.models import (
     Question,
     Signup,
     Tally,
+    new_uuid,
     utcnow,
 )
 from kiosk.services import tombstones
@@ -67,6 +69,19 @@ def describe_counts(counts: dict[type, int]) -> str:
         for model in PERSONAL_MODELS
         if (n := counts.get(model, 0))
     ]
+    return ", ".join(parts)
+
+
+def shown_counts(counts: dict[type, int]) -> str:
+    """describe_counts in the language of the lead's page ("가입 2건, 질문 1건"); the audit
+    log and the command line keep describe_counts' English."""
+    words: dict[type, Callable[[int], str]] = {
+        Signup: lambda n: ngettext("%(num)d sign-up", "%(num)d sign-ups", n),
+        Pledge: lambda n: ngettext("%(num)d pledge", "%(num)d pledges", n),
+        Question: lambda n: ngettext("%(num)d question", "%(num)d questions", n),
+        PressRequest: lambda n: ngettext("%(num)d press request", "%(num)d press requests", n),
+    }
+    parts = [words[model](n) for model in PERSONAL_MODELS if (n := counts.get(model, 0))]
     return ", ".join(parts)
 
 
@@ -118,6 +133,10 @@ class Erased:
 
     def describe(self) -> str:
         return describe_counts(self.counts()) or "no records"
+
+    def shown(self) -> str:
+        """describe() for the lead's page, in its language."""
+        return shown_counts(self.counts()) or _("no records")
 
     def describe_kept(self) -> str:
         kept = describe_counts(self.kept)
@@ -213,10 +232,11 @@ def person_records(email: str) -> Erased:
     return found
 
 
-def _erase_person(canonical: str) -> Erased:
-    """Tombstone `canonical`, delete its records, anonymise its pledges; no commit."""
+def _erase_person(canonical: str, requests: Iterable[str]) -> Erased:
+    """Tombstone `canonical` for `requests`, delete its records, anonymise its pledges;
+    no commit."""
     erased = Erased()
-    stones = tombstones.scopes_of(canonical)
+    stones = tombstones.scopes_of(canonical, requests)
     tombstones.store(stones)
     erased.forget.tombstones += stones
     erased.forget.emails.add(canonical)
@@ -230,25 +250,30 @@ def erase_person(email: str, actor: str = "") -> Erased:
     if "@" not in canonical:
         raise ErasureRefused(_("Enter the person's email address."))
     tombstones.instance_key()  # made (and committed) before anything is erased
-    erased = _erase_person(canonical)
+    erased = _erase_person(canonical, [new_uuid()])  # a request of its own
     db.session.commit()
     record_audit("erase.person", f"One person erased everywhere: {erased.describe()}", actor)
     after_erasure(erased.forget)
     return erased
 
 
-def forget_tombstoned(key: str, digests: set[str]) -> Erased:
-    """Erase everyone here whose email has one of `digests` under `key` (another kiosk's
-    tombstones, arriving in its file); no commit. Each is then tombstoned here too."""
+def forget_tombstoned(key: str, requests: set[tuple[str, str]]) -> Erased:
+    """Erase everyone here whose email has a digest of `requests` (digest, request) under
+    `key` (another kiosk's tombstones, arriving in its file); no commit. Each is then
+    tombstoned here under the same requests, so none is applied twice or sent back as new."""
     erased = Erased()
-    if not digests:
+    by_digest: dict[str, set[str]] = {}
+    for digest, request in requests:
+        by_digest.setdefault(digest, set()).add(request)
+    if not by_digest:
         return erased
     emails: set[str] = set()
     for model in PERSONAL_MODELS:
         emails.update(db.session.scalars(select(model.email).where(model.email != "").distinct()))
     for email in sorted(emails):
-        if tombstones.digest(key, email) in digests:
-            erased.add(_erase_person(email))
+        found = by_digest.get(tombstones.digest(key, email))
+        if found:
+            erased.add(_erase_person(email, sorted(found)))
     return erased
 
 
@@ -294,9 +319,7 @@ def erase_list() -> list[tuple[Event, str]]:
     while it is erased), with what of it is in no export yet ("" when all is)."""
     events = db.session.scalars(select(Event).order_by(Event.date.desc(), Event.id.desc()))
     return [
-        (event, describe_counts(unexported(event)))
-        for event in events
-        if holds_personal_data(event)
+        (event, shown_counts(unexported(event))) for event in events if holds_personal_data(event)
     ]
 
 
@@ -314,7 +337,7 @@ def erasure_refusal(event: Event) -> ErasureRefused | None:
         return ErasureRefused(
             _(
                 "Not in any export yet: %(what)s. Export them first, or they would be lost.",
-                what=describe_counts(waiting),
+                what=shown_counts(waiting),
             ),
             waiting,
         )

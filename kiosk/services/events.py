@@ -14,13 +14,13 @@ from flask import g
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from kiosk import clock
+from kiosk import clock, i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 from kiosk.parsing import amount_text
 from kiosk.services.atomic import insert_new, serialise
-from kiosk.services.records import Checker
+from kiosk.services.records import Checker, clean_text
 
 ACTIVATION = "kiosk: make an event active"
 DEMO_EVENT_NAME = "Demo event"
@@ -112,6 +112,7 @@ def create_event(
     goal_cents: int | None = None,
     rescue_cost_cents: int | None = None,
     tracking_source: str = "",
+    locale: str | None = None,
     activate: bool = False,
 ) -> Event:
     """A new event; its goal and rescue cost default to the content pack's cost of a rescue."""
@@ -123,6 +124,7 @@ def create_event(
         goal_cents=cost if goal_cents is None else goal_cents,
         rescue_cost_cents=cost if rescue_cost_cents is None else rescue_cost_cents,
         tracking_source=tracking_source,
+        locale=locale,
     )
     db.session.add(event)
     db.session.flush()
@@ -147,6 +149,10 @@ def checked_details(form: Mapping[str, str]) -> dict[str, Any]:
     tracking = check.text("tracking_source", form.get("tracking_source"), TRACKING_MAX)
     if not TRACKING_SOURCE.fullmatch(tracking):
         check.errors["tracking_source"] = _("Use letters, digits, - _ or . only (at most 80).")
+    # The language new visitors meet: one the content packs speak, or none (the instance's).
+    locale = clean_text(form.get("locale"))
+    if locale and not i18n.speaks(locale):
+        check.errors["locale"] = _("Choose one of the languages offered.")
     check.done()
     return {
         "name": name,
@@ -155,6 +161,7 @@ def checked_details(form: Mapping[str, str]) -> dict[str, Any]:
         "goal_cents": goal_cents,
         "rescue_cost_cents": rescue_cost_cents,
         "tracking_source": tracking,
+        "locale": locale or None,
     }
 
 
@@ -170,6 +177,7 @@ def form_of(event: Event | None) -> dict[str, str]:
         "goal": amount_text(event.goal_cents),
         "rescue_cost": amount_text(event.rescue_cost_cents),
         "tracking_source": event.tracking_source,
+        "locale": event.locale or "",
     }
 
 
@@ -186,6 +194,7 @@ def update_event(
     goal_cents: int,
     rescue_cost_cents: int,
     tracking_source: str,
+    locale: str | None = None,
 ) -> Event:
     """Change an event's details; its status and records stay as they are."""
     event.name = name
@@ -194,6 +203,7 @@ def update_event(
     event.goal_cents = goal_cents
     event.rescue_cost_cents = rescue_cost_cents
     event.tracking_source = tracking_source
+    event.locale = locale
     db.session.commit()
     return event
 

@@ -1,6 +1,6 @@
 """Getting an event's data out: one function per format, each naming its columns.
 
-CSV formats (csv, mailchimp, pledges, questions, tallies) are generators of lines,
+CSV formats (csv, mailchimp, pledges, questions, press, tallies) are generators of lines,
 UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
 names correctly. Every cell that a spreadsheet would take for a formula (starting
 with = + - @ tab or carriage return, or the full-width ＝ ＋ － ＠) is prefixed with ' so it
@@ -17,24 +17,28 @@ can import it and merge tablets of one event without duplicates:
                     "tracking_source", "status", "created_at", "closed_at",
                     "erasure_key"},
       "tombstones": [hex digests of the people erased, under the event's erasure_key],
+      "erasures":  [[digest, request]: each erasure request of a tombstone's person],
       "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
-                     "interests": [keys], "source", "consent_version", "consent_text",
-                     "consent_at", "created_at", "updated_at"}],
+                     "interests": [keys], "source", "locale", "consent_version",
+                     "consent_text", "consent_at", "created_at", "updated_at"}],
       "pledges":   [{"uuid", "kind", "amount_cents", "name", "email", "consent_version",
                      "consent_text", "consent_at", "created_at"}],
       "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
                      "consent_at", "created_at"}],
-      "press_requests": [{"uuid", "name", "email", "outlet", "message", "created_at"}],
+      "press_requests": [{"uuid", "name", "email", "outlet", "website", "past_work",
+                     "commissioned", "outline", "deadline", "message", "recipient", "locale",
+                     "handled", "consent_version", "consent_text", "consent_at", "created_at"}],
       "tallies":   [{"uuid", "kind", "key", "created_at"}]
     }
 
 Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
 event's erasure key, the tombstones (services/tombstones.py) and the press requests;
+"erasures" came later within version 2 (a file without it counts one request per digest);
 version 1 files still import.
 
 Export marks: an export notes, for every record it wrote, the revision it wrote
 (models.ExportMarks), once the file is written: the sign-ups CSV and the Mailchimp file mark
-sign-ups, the pledges and questions CSVs their own kind, and a JSON bundle marks its records
+sign-ups, the pledges, questions and press CSVs their own kind, and a JSON bundle marks its records
 only when the lead keeps it as the event's record (`keep`); a bundle made just to merge
 tablets marks nothing. A record changed after its export (a second sign-up of the same
 person, a merge) has a new revision, so it is in no export until the next one.
@@ -57,7 +61,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import Row, func, select, update
 
 from kiosk import clock
-from kiosk.content import current_content
+from kiosk.content import default_content
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -74,10 +78,11 @@ from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
+from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
 from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
-from kiosk.services.tombstones import digests_of
+from kiosk.services.tombstones import digests_of, requests_of
 
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
 BUNDLE_VERSION = 2
@@ -98,6 +103,7 @@ SIGNUP_COLUMNS = [
     "Organisation",
     "Interests",
     "Source",
+    "Language",
     "Consent Version",
     "Consent Time",
     "Created",
@@ -105,13 +111,16 @@ SIGNUP_COLUMNS = [
     "UUID",
 ]
 # Consent goes to Mailchimp as fields its import can map: the wording's version (text), the
-# day (a Date field takes YYYY-MM-DD) and the moment in UTC (text, ISO 8601).
+# day (a Date field takes YYYY-MM-DD) and the moment in UTC (text, ISO 8601). Language: the
+# code of the language the person signed up in (en, ko), for a Mailchimp text field, so the
+# team can write to each person in their language.
 MAILCHIMP_COLUMNS = [
     "Email Address",
     "First Name",
     "Last Name",
     "Phone Number",
     "Tags",
+    "Language",
     "Consent Version",
     "Consent Date",
     "Consent Time",
@@ -135,6 +144,24 @@ QUESTION_COLUMNS = [
     "Created",
     "UUID",
 ]
+PRESS_COLUMNS = [
+    "Name",
+    "Outlet",
+    "Email",
+    "Website",
+    "Past Work",
+    "Commissioned",
+    "Outline",
+    "Deadline",
+    "Questions or Topics",
+    "For",
+    "Language",
+    "Guidelines Version",
+    "Agreed",
+    "Handled",
+    "Created",
+    "UUID",
+]
 TALLY_COLUMNS = ["Kind", "Key", "Count"]
 BUNDLE_KEYS = [
     "format",
@@ -142,6 +169,7 @@ BUNDLE_KEYS = [
     "exported_at",
     "event",
     "tombstones",
+    "erasures",
     "signups",
     "pledges",
     "questions",
@@ -240,8 +268,9 @@ def _time(value: datetime | None) -> str:
 
 
 def _interest_labeller() -> Callable[[str], tuple[str, ...]]:
-    """Labels of a sign-up's interest keys; built once per export, as few combinations recur."""
-    labels = {i.key: i.label for i in current_content().interests}
+    """Labels of a sign-up's interest keys; built once per export, as few combinations recur.
+    In the instance's language, whoever exports: Mailchimp tags must not change with it."""
+    labels = {i.key: i.label for i in default_content().interests}
 
     @lru_cache(maxsize=1024)
     def labels_of(keys: str) -> tuple[str, ...]:
@@ -261,6 +290,7 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.organisation,
             Signup.interests,
             Signup.source,
+            Signup.locale,
             Signup.consent_version,
             Signup.consent_at,
             Signup.created_at,
@@ -287,7 +317,7 @@ def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -
 def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Every sign-up field, interests, consent, source, times and UUID."""
     labels_of = _interest_labeller()
-    phone = _phone_cell(current_content().phone_region)
+    phone = _phone_cell(default_content().phone_region)
     rows = (
         [
             s.first_name,
@@ -297,6 +327,7 @@ def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             s.organisation,
             "; ".join(labels_of(s.interests)),
             s.source,
+            s.locale,
             s.consent_version,
             _time(s.consent_at),
             _time(s.created_at),
@@ -325,7 +356,7 @@ def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp).
     Only the rows written are marked exported by it."""
     labels_of = _interest_labeller()
-    phone = _phone_cell(current_content().phone_region)
+    phone = _phone_cell(default_content().phone_region)
 
     def rows() -> Iterator[list[object]]:
         for s in _signup_rows(event):
@@ -340,6 +371,7 @@ def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
                 s.last_name,
                 phone(s.phone),
                 _mailchimp_tags(s, event, labels_of),
+                s.locale,
                 s.consent_version,
                 s.consent_at.astimezone(UTC).date().isoformat(),
                 _utc_moment(s.consent_at),
@@ -391,6 +423,32 @@ def questions_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     return csv_lines(QUESTION_COLUMNS, rows)
 
 
+def press_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
+    """Every press request, with the guidelines version agreed to and who it is for."""
+    rows = (
+        [
+            p.name,
+            p.outlet,
+            p.email,
+            p.website,
+            "; ".join(p.past_work.split()),
+            "yes" if p.commissioned else "no",
+            p.outline,
+            p.deadline.isoformat() if p.deadline else "",
+            p.message,
+            p.recipient,
+            p.locale,
+            p.consent_version,
+            _time(p.consent_at),
+            "yes" if p.handled else "no",
+            _time(p.created_at),
+            p.uuid,
+        ]
+        for p in _noted(marks, PressRequest, press_requests_of(event))
+    )
+    return csv_lines(PRESS_COLUMNS, rows)
+
+
 def tallies_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Anonymous counts per kind and key (opener answers, FAQ opens, conversations)."""
     counts = db.session.execute(
@@ -402,7 +460,7 @@ def tallies_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     return csv_lines(TALLY_COLUMNS, ([kind, key, count] for kind, key, count in counts))
 
 
-def _consent(record: Signup | Pledge | Question) -> dict[str, Any]:
+def _consent(record: Signup | Pledge | Question | PressRequest) -> dict[str, Any]:
     return {
         "consent_version": record.consent_version,
         "consent_text": record.consent_text,
@@ -427,14 +485,6 @@ def _event_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def _press_requests_of(event: Event) -> list[PressRequest]:
-    return list(
-        db.session.scalars(
-            select(PressRequest).where(PressRequest.event_id == event.id).order_by(PressRequest.id)
-        )
-    )
-
-
 def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
     """The whole event as a dict in the format of this module's docstring."""
     tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
@@ -444,6 +494,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
         "tombstones": sorted(digests_of(event.uuid)),
+        "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
         "signups": [
             {
                 "uuid": s.uuid,
@@ -454,6 +505,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "organisation": s.organisation,
                 "interests": [k for k in s.interests.split(",") if k],
                 "source": s.source,
+                "locale": s.locale,
                 **_consent(s),
                 "created_at": _time(s.created_at),
                 "kiosk_id": s.kiosk_id,
@@ -488,15 +540,24 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         ],
         "press_requests": [
             {
-                "uuid": r.uuid,
-                "name": r.name,
-                "email": r.email,
-                "outlet": r.outlet,
-                "message": r.message,
-                "created_at": _time(r.created_at),
-                "kiosk_id": r.kiosk_id,
+                "uuid": p.uuid,
+                "name": p.name,
+                "email": p.email,
+                "outlet": p.outlet,
+                "website": p.website,
+                "past_work": p.past_work,
+                "commissioned": p.commissioned,
+                "outline": p.outline,
+                "deadline": p.deadline.isoformat() if p.deadline else None,
+                "message": p.message,
+                "recipient": p.recipient,
+                "locale": p.locale,
+                "handled": p.handled,
+                **_consent(p),
+                "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
-            for r in _noted(marks, PressRequest, _press_requests_of(event))
+            for p in _noted(marks, PressRequest, press_requests_of(event))
         ],
         "tallies": [
             {
@@ -557,6 +618,7 @@ FORMATS: dict[str, ExportFormat] = {
         _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv, (Signup,)),
         _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv, (Pledge,)),
         _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv, (Question,)),
+        _csv("press", _l("Press requests CSV"), PRESS_COLUMNS, press_csv, (PressRequest,)),
         _csv("tallies", _l("Tallies CSV"), TALLY_COLUMNS, tallies_csv),
         ExportFormat(
             "json",

@@ -311,6 +311,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
         **cleaned,
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
+        "locale": f.text("locale", 12),  # absent from bundles made before languages
         **f.consent(),
         "created_at": f.time("created_at"),
         "kiosk_id": f.kiosk_id(),
@@ -368,7 +369,16 @@ def _press_request(f: _Fields) -> dict[str, Any]:
         "name": f.text("name", 120, required=True),
         "email": email,
         "outlet": f.text("outlet", 160),
+        "website": f.text("website", 300),
+        "past_work": f.text("past_work", 5000),
+        "commissioned": f.boolean("commissioned"),
+        "outline": f.text("outline", 5000),
+        "deadline": f.day("deadline"),
         "message": f.text("message", 5000),
+        "recipient": f.text("recipient", 160),
+        "locale": f.text("locale", 12),
+        "handled": f.boolean("handled"),
+        **f.consent(),
         "created_at": f.time("created_at"),
         "kiosk_id": f.kiosk_id(),
     }
@@ -401,6 +411,31 @@ class CheckedBundle:
     tombstones: set[str] = field(default_factory=set)
     # (place in the file, reason) of each record that failed its checks: not written.
     invalid: list[tuple[str, str]] = field(default_factory=list)
+    # (digest, request) of each erasure request the file carries (services/tombstones.py).
+    erasures: set[tuple[str, str]] = field(default_factory=set)
+
+
+REQUEST_NAME = re.compile(r"^[0-9a-f-]{1,36}$")
+
+
+def _erasures(data: dict[str, Any], digests: set[str]) -> set[tuple[str, str]]:
+    """The file's erasure requests; a digest it names none for is one request (older files)."""
+    items = data.get("erasures", [])
+    if not isinstance(items, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and HEX_64.match(pair[0])
+        and isinstance(pair[1], str)
+        and REQUEST_NAME.match(pair[1])
+        for pair in items
+    ):
+        raise ImportRefused("erasures: expected a list of [digest, request] pairs.")
+    if len(items) > MAX_RECORDS:
+        raise ImportRefused(f"The file holds more than {MAX_RECORDS} erasures.")
+    pairs = {(d, request) for d, request in items}
+    named = {d for d, _request in pairs}
+    return pairs | {(d, tombstones.legacy_request(d)) for d in digests - named}
 
 
 def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
@@ -424,7 +459,10 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """
     event = _event(data.get("event"))
     stones = _tombstones(data, event["erasure_key"])
-    checked = CheckedBundle(event, {}, stones)
+    erasures = _erasures(data, stones)
+    if erasures and event["erasure_key"] is None:
+        raise ImportRefused("event.erasure_key: the file has erasures but no key for them.")
+    checked = CheckedBundle(event, {}, stones, erasures=erasures)
     seen: set[str] = {event["uuid"]}
     total = 0
     for section, (_model, read) in SECTIONS.items():
@@ -520,6 +558,7 @@ def _merged_fields(signup: Signup) -> tuple[object, ...]:
         signup.phone,
         signup.organisation,
         signup.interests,
+        signup.locale,
         signup.consent_at,
     )
 
@@ -532,7 +571,7 @@ def merge_signup(signup: Signup, incoming: dict[str, Any]) -> bool:
     """
     before = _merged_fields(signup)
     newer = incoming["updated_at"] > signup.updated_at
-    for name in ("first_name", "last_name", "phone", "organisation"):
+    for name in ("first_name", "last_name", "phone", "organisation", "locale"):
         if incoming[name] and (newer or not getattr(signup, name)):
             setattr(signup, name, incoming[name])
     signup.interests = merge_interests(signup.interests, incoming["interests"].split(","))
@@ -553,15 +592,15 @@ def _forget_what_the_file_erased(
     """Erase here everyone the other kiosk erased (its tombstones in the file); keep its
     tombstones, when they are under this event's key, for later imports and exports."""
     key = bundle.event["erasure_key"]
-    if key is None or not bundle.tombstones:
+    if key is None or not bundle.erasures:
         return erasure.Erased()
-    new = bundle.tombstones - (
-        tombstones.digests_of(event.uuid) if key == event.erasure_key else set()
-    )
+    # Each request once: one applied before (here, or by the kiosk that sent it) erased
+    # what it had to; a person who came back since then stays until they ask again.
+    new = tombstones.unseen(bundle.erasures)
     forgotten = erasure.forget_tombstoned(key, new)
     report.forgotten = len(forgotten.forget.emails)
     if key == event.erasure_key:
-        tombstones.store({"scope": event.uuid, "digest": d} for d in new)
+        tombstones.store({"scope": event.uuid, "digest": d, "request": r} for d, r in new)
     return forgotten
 
 

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import date
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -164,14 +165,53 @@ class Checker:
         self.errors[field] = _("Enter the date as YYYY-MM-DD.")
         return None
 
-    def consent(self, field: str, given: bool, *, needed: bool) -> bool:
+    def consent(self, field: str, given: bool, *, needed: bool, message: str = "") -> bool:
         if needed and not given:
-            self.errors[field] = _("Please tick the box so we may email you.")
+            self.errors[field] = message or _("Please tick the box so we may email you.")
         return given
+
+    def link(self, field: str, value: str | None, limit: int, *, required: str = "") -> str:
+        """A web address; "example.com/me" gets https:// in front of it."""
+        cleaned = self.text(field, value, limit, required=required)
+        if not cleaned or field in self.errors:
+            return cleaned
+        address = _web_address(cleaned)
+        if address is None:
+            self.errors[field] = _("Please enter a web address, e.g. https://example.com.")
+            return cleaned
+        return address
+
+    def links(self, field: str, value: str | None, limit: int, *, most: int) -> str:
+        """Web addresses, one per line (spaces or commas between them work too)."""
+        cleaned = self.text(field, value, limit, multiline=True)
+        if not cleaned or field in self.errors:
+            return cleaned
+        found = [_web_address(part) for part in re.split(r"[\s,]+", cleaned) if part]
+        if None in found:
+            self.errors[field] = _("Please enter web addresses only, one per line.")
+        elif len(found) > most:
+            self.errors[field] = _("Please give at most %(most)d links.", most=most)
+        return "\n".join(a for a in found if a) if field not in self.errors else cleaned
 
     def done(self) -> None:
         if self.errors:
             raise InvalidInput(self.errors)
+
+
+def _web_address(text: str) -> str | None:
+    """`text` as an http(s) address with a host name, or None if it is not one."""
+    if " " in text or "\\" in text:
+        return None
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        return None
+    if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
+        return None
+    return text
 
 
 def clean_idempotency_key(value: str | None) -> str | None:
@@ -184,7 +224,8 @@ def apply_consent(
     record: ConsentMixin, given: bool, wording: tuple[str, str] | None = None
 ) -> None:
     """Store the wording and version the person agreed to, and when: the pack's current
-    ones, or `wording` (version, text) when they agreed on an older paper sheet."""
+    mailing-list consent, or `wording` (version, text) when they agreed to another (an older
+    paper sheet, a press request's interview guidelines)."""
     if not given:
         return
     pack = current_content()

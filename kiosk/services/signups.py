@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
-from kiosk.content import current_content
+from kiosk import i18n
+from kiosk.content import current_content, default_content
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, new_uuid, utcnow
 from kiosk.services import phones
@@ -42,7 +43,8 @@ def check_phone(checker: Checker, value: str | None) -> str:
     if not phone or "phone" in checker.errors:
         return phone
     try:
-        return phones.normalise_phone(phone, current_content().phone_region)
+        # The organisation's region, whichever language the visitor reads.
+        return phones.normalise_phone(phone, default_content().phone_region)
     except phones.NotAPhone:
         checker.errors["phone"] = _(
             "This doesn’t look like a phone number. Use digits, spaces and + - ( ), with the "
@@ -120,13 +122,16 @@ def record_signup(
     idempotency_key: str | None = None,
     source: str = Signup.KIOSK,
     event: Event | None = None,
+    locale: str | None = None,
     consent_wording: tuple[str, str] | None = None,
 ) -> Signup:
     """Store a sign-up, or update this event's earlier one of the same email.
 
     Raises InvalidInput naming every field at fault. The visitor is thanked the same
-    way either way, so the kiosk never reveals who signed up before. `consent_wording`
-    (version, text): what a paper sheet printed, when it is not the pack's current one.
+    way either way, so the kiosk never reveals who signed up before. `locale` is the
+    language the person signed up in (by default, the one this request speaks).
+    `consent_wording` (version, text): what a paper sheet printed, when it is not the pack's
+    current one.
     """
     check = Checker()
     cleaned = check_fields(
@@ -147,6 +152,7 @@ def record_signup(
         return already
     event = event_taking_records(event)
     chosen = known_interests(interests)
+    cleaned["locale"] = locale or i18n.current_locale()
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
     )
@@ -164,7 +170,8 @@ def _update(
     interests: list[str],
     wording: tuple[str, str] | None = None,
 ) -> bool:
-    """Fill in what the second sign-up adds; never blank out what the first one gave."""
+    """Fill in what the second sign-up adds; never blank out what the first one gave.
+    The language is the latest one the person chose."""
     for field, value in cleaned.items():
         if value and field != "email":
             setattr(signup, field, value)

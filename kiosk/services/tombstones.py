@@ -24,6 +24,13 @@ alternatives are worse: an instance key that never travels cannot be checked by 
 kiosk at all (erasure would not stick across tablets), and an unkeyed or team-wide salted
 hash is testable by anyone holding any file and links a person across every event.
 
+Each erasure is a request of its own (Tombstone.request, a fresh UUID): a person erased,
+back at the table, then erased again leaves two. A kiosk applies each request it has not
+seen, once, to whatever it holds of the person when it learns of it, and records the same
+request (never a new one: a request of its own would travel back and erase a later sign-up
+the person never asked to have erased). A bundle lists its event's requests beside the
+digests; a file without them (made before requests had names) counts one request per digest.
+
 What a tombstone cannot know (no clock decides anything here): whether a record of the
 same email in an incoming file is old or a new sign-up made elsewhere after the erasure.
 Erasure wins: the import skips it and says so ("1 erased person was not restored"). A
@@ -70,21 +77,30 @@ def instance_key() -> str:
     return db.session.get(Setting, KIOSK_KEY_SETTING, populate_existing=True).value
 
 
-def scopes_of(canonical: str) -> list[dict[str, str]]:
-    """The tombstones erasing `canonical` leaves here: one per event, and this kiosk's."""
-    keys = db.session.execute(select(Event.uuid, Event.erasure_key)).all()
-    rows = [{"scope": uuid, "digest": digest(key, canonical)} for uuid, key in keys]
-    rows.append({"scope": Tombstone.KIOSK, "digest": digest(instance_key(), canonical)})
-    return rows
+def legacy_request(digest_: str) -> str:
+    """The request a tombstone without one stands for: the same name on every kiosk."""
+    return digest_[:36]
+
+
+def scopes_of(canonical: str, requests: Iterable[str]) -> list[dict[str, str]]:
+    """The tombstones erasing `canonical` for `requests` leaves here: one per event and
+    request, and this kiosk's."""
+    keys = [*db.session.execute(select(Event.uuid, Event.erasure_key)).all()]
+    keys.append((Tombstone.KIOSK, instance_key()))
+    return [
+        {"scope": scope, "digest": digest(key, canonical), "request": request}
+        for scope, key in keys
+        for request in requests
+    ]
 
 
 def store(rows: Iterable[dict[str, str]]) -> None:
-    """Add tombstones (scope, digest); ones already here are left as they are."""
+    """Add tombstones (scope, digest, request); ones already here are left as they are."""
     rows = [row | {"created_at": utcnow()} for row in rows]
     if not rows:
         return
     # Both engines say "insert unless already there" the same way; a tombstone that two
-    # imports or two erasures write at once is stored once, by the unique (scope, digest).
+    # imports or two erasures write at once is stored once, by its unique constraint.
     dialect_insert = sqlite.insert if db.engine.dialect.name == "sqlite" else postgresql.insert
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
@@ -93,6 +109,26 @@ def store(rows: Iterable[dict[str, str]]) -> None:
 
 def digests_of(scope: str) -> set[str]:
     return set(db.session.scalars(select(Tombstone.digest).where(Tombstone.scope == scope)))
+
+
+def requests_of(scope: str) -> set[tuple[str, str]]:
+    """(digest, request) of every erasure request this kiosk holds under `scope`."""
+    rows = db.session.execute(
+        select(Tombstone.digest, Tombstone.request).where(Tombstone.scope == scope)
+    )
+    return {(d, request or legacy_request(d)) for d, request in rows}
+
+
+def unseen(requests: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (digest, request) pairs whose request this kiosk has not applied yet."""
+    names = sorted({request for _digest, request in requests})
+    seen: set[str] = set()
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        seen.update(
+            db.session.scalars(select(Tombstone.request).where(Tombstone.request.in_(chunk)))
+        )
+    return {(d, request) for d, request in requests if request not in seen}
 
 
 class Checker:

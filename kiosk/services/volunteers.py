@@ -343,17 +343,30 @@ def undo_conversation(unlock: VolunteerUnlock) -> bool:
 
 
 def paper_consent_versions() -> list[tuple[str, str]]:
-    """(version, wording) a paper sheet may carry: the pack's current one first, then each
-    earlier version people agreed to here, with the wording stored with their records."""
+    """(version, wording) a paper sheet may carry: the pack's current one first, then the
+    current one of each other language (a sheet printed in Korean), then each earlier
+    version people agreed to here, with the wording stored with their records."""
     pack = current_content()
+    current = [(pack.consent_version, pack.consent_text)] + [
+        (other.consent_version, other.consent_text)
+        for other in current_app.extensions["kiosk_packs"].values()
+        if other.consent_version != pack.consent_version
+    ]
     earlier = db.session.execute(
         select(Signup.consent_version, func.min(Signup.consent_text))
         .where(
             Signup.consent_version.is_not(None),
             Signup.consent_text.is_not(None),
-            Signup.consent_version != pack.consent_version,
+            Signup.consent_version.not_in([version for version, _text in current]),
         )
         .group_by(Signup.consent_version)
         .order_by(Signup.consent_version.desc())
     )
-    return [(pack.consent_version, pack.consent_text), *((v, t) for v, t in earlier)]
+    return [*current, *((v, t) for v, t in earlier)]
+
+
+def consent_languages() -> dict[str, str]:
+    """Each language's current consent version -> that language's code: a paper sign-up
+    copied from a sheet printed in Korean was made in Korean."""
+    packs = current_app.extensions["kiosk_packs"]
+    return {pack.consent_version: code for code, pack in packs.items()}

@@ -1,7 +1,8 @@
-"""axe-core on every screen (visitor, volunteer, lead, error pages) at three sizes: a
-landscape tablet, a portrait tablet and a phone. No critical or serious violation; every
-tappable element at least 44 px each way. axe runs from the copy inside
-axe-playwright-python and makes no network request. The totals per size are printed."""
+"""axe-core on every screen (visitor, in English and in Korean; volunteer, lead, error pages;
+the lead's dashboard and event form in Korean too) at three sizes: a landscape tablet, a
+portrait tablet and a phone. No critical or serious violation; every tappable element at least
+44 px each way. axe runs from the copy inside axe-playwright-python and makes no network
+request. The totals per size and language are reported as figures."""
 
 import re
 from collections import Counter
@@ -153,11 +154,114 @@ def ask_thanks(page, base: str) -> None:
     page.locator("#ask_thanks").wait_for()
 
 
+@screen("Learn")
+def learn(page, base: str) -> None:
+    page.goto(base + "/learn")
+    page.wait_for_load_state("networkidle")
+
+
+@screen("journalists' desk")
+def press_desk(page, base: str) -> None:
+    page.goto(base + "/press")
+
+
+@screen("press request")
+def press_request(page, base: str) -> None:
+    page.get_by_role("link", name="Send a press request").click()
+    page.locator("#press_form").wait_for()
+
+
+@screen("press request with errors, the guidelines open")
+def press_request_errors(page, base: str) -> None:
+    page.get_by_label("Your name").fill("Jo Reporter")
+    page.get_by_role("button", name="Send my request").click()
+    page.locator("#agree-error").wait_for()
+    page.get_by_text("Read the interview guidelines again").click()
+
+
+@screen("press request thanks")
+def press_request_thanks(page, base: str) -> None:
+    page.get_by_label("Outlet or publication").fill("The Daily Example")
+    page.get_by_label("Professional website").fill("daily.example.com")
+    page.get_by_label("No", exact=True).check()
+    page.get_by_label("Your questions or topics").fill("Work and friendships")
+    page.get_by_label("Email", exact=True).fill("jo@daily.example.com")
+    page.get_by_label("I have read the interview guidelines").check()
+    page.get_by_role("button", name="Send my request").click()
+    page.locator("#press_thanks").wait_for()
+
+
+# The same screens in Korean: the switch on the opener, then every one of them.
+@screen("opener, 한국어")
+def opener_korean(page, base: str) -> None:
+    page.goto(base + "/")
+    page.get_by_role("link", name="한국어").click()
+    page.get_by_role("heading", name="‘북한’ 하면 무엇이 먼저 떠오르나요?").wait_for()
+
+
+@screen("reframe, 한국어")
+def reframe_korean(page, base: str) -> None:
+    page.get_by_role("button", name="사람들").click()
+    page.get_by_text("내가 고른 답:").wait_for()
+
+
+@screen("FAQ, 한국어, an entry open")
+def faq_korean(page, base: str) -> None:
+    page.goto(base + "/faq")
+    page.locator("#faq_entry-rescue-cost").get_by_role("button").click()
+    page.locator("#faq_entry-rescue-cost .faq-short").wait_for()
+
+
+@screen("sign-up with errors, 한국어")
+def signup_korean(page, base: str) -> None:
+    page.goto(base + "/signup")
+    page.get_by_role("button", name="가입하기").click()
+    page.locator(".field-error").first.wait_for()
+
+
+@screen("Learn, 한국어")
+def learn_korean(page, base: str) -> None:
+    page.goto(base + "/learn")
+    page.wait_for_load_state("networkidle")
+
+
+@screen("journalists' desk, 한국어")
+def press_desk_korean(page, base: str) -> None:
+    page.goto(base + "/press")
+
+
+@screen("press request with errors, 한국어")
+def press_request_korean(page, base: str) -> None:
+    page.goto(base + "/press/request")
+    page.get_by_role("button", name="요청 보내기").click()
+    page.locator("#agree-error").wait_for()
+
+
+@screen("press request thanks, 한국어")
+def press_request_thanks_korean(page, base: str) -> None:
+    page.fill("#name", "김기자")
+    page.fill("#outlet", "한국일보")
+    page.fill("#website", "news.example.kr/kim")
+    page.get_by_label("아니요", exact=True).check()
+    page.fill("#topics", "정착 이후의 일과 우정")
+    page.fill("#email", "kim@news.example.kr")
+    page.locator("#agree").check()
+    page.get_by_role("button", name="요청 보내기").click()
+    page.locator("#press_thanks").wait_for()
+
+
+@screen("still there?, 한국어")
+def still_there_korean(page, base: str) -> None:
+    page.goto(base + "/involved")
+    page.evaluate("document.getElementById('idle_overlay').hidden = false")
+
+
 # ---- Error pages -----------------------------------------------------------------------------
 
 
 @screen("404")
 def not_found(page, base: str) -> None:
+    page.goto(base + "/start")  # the next visitor: English again, for the screens below
     page.goto(base + "/no-such-page")
 
 
@@ -294,6 +398,21 @@ def lead_audit(page, base: str) -> None:
     page.goto(base + "/lead/audit")
 
 
+# The lead's new screens in Korean (the switch in the lead's menu): the dashboard with the
+# press requests waiting, and the event form with the language new visitors meet.
+@screen("lead dashboard, 한국어")
+def lead_dashboard_korean(page, base: str) -> None:
+    page.goto(base + "/lead/")
+    page.get_by_role("link", name="한국어").click()
+    page.get_by_role("heading", name="전달할 언론 요청").wait_for()
+
+
+@screen("lead event form, 한국어")
+def lead_event_form_korean(page, base: str) -> None:
+    page.goto(base + "/lead/events/new")
+    page.get_by_label("새 방문자가 처음 보는 언어").wait_for()
+
+
 # ---- The walk --------------------------------------------------------------------------------
 
 # What a finger can tap. A checkbox or radio is tapped through its label.
@@ -347,7 +466,7 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
     context.on("request", note)
     page = context.new_page()
     axe = Axe()
-    totals: Counter[str] = Counter()
+    totals: dict[str, Counter[str]] = {"English": Counter(), "한국어": Counter()}
     serious: list[str] = []
     lesser: Counter[str] = Counter()  # moderate and minor, by rule: named in the output
     small: list[str] = []
@@ -361,8 +480,9 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
             before = len(requests)
             findings = axe_findings(axe, page)
             during_axe += [f"{name}: {url}" for url in requests[before:]]
+            language = "한국어" if "한국어" in name else "English"
             for impact, rule, nodes, target in findings:
-                totals[impact] += 1
+                totals[language][impact] += 1
                 if impact in ("critical", "serious"):
                     serious.append(f"{name}: {impact} {rule} ({nodes} nodes, e.g. {target})")
                 else:
@@ -371,11 +491,11 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
     finally:
         context.close()
     # The totals show in `make test` and CI (the figures section), not only on failure.
-    counts = ", ".join(f"{totals[impact]} {impact}" for impact in IMPACTS)
-    figure(
-        f"axe walk {viewport} {width}x{height}: {len(SCREENS)} screens; "
-        f"violations {counts}; {len(small)} tap targets under {MIN_TAP} px"
-    )
+    for language, counted in totals.items():
+        screens = sum(("한국어" in name) == (language == "한국어") for name, _step in SCREENS)
+        counts = ", ".join(f"{counted[impact]} {impact}" for impact in IMPACTS)
+        figure(f"axe walk {viewport} {width}x{height}, {language}: {screens} screens; {counts}")
+    figure(f"axe walk {viewport}: {len(small)} tap targets under {MIN_TAP} px")
     if lesser:
         figure("  on some screens: " + ", ".join(f"{k} x{n}" for k, n in sorted(lesser.items())))
     assert during_axe == [], "axe asked the network for something"

@@ -99,6 +99,8 @@ def test_get_involved_qr_codes_decode_to_the_configured_links_with_the_tracking_
         image = images.nth(index)
         key = image.get_attribute("data-qr-key")
         image.scroll_into_view_if_needed()
+        # A visitor reading the codes: keeps the short idle time from dimming the screen.
+        page.keyboard.press("Shift")
         assert decode_qr(image) == expected[key]
     assert f"trackingSource={source}" in expected["fundraise"]
     assert "trackingSource" not in expected["instagram"]

@@ -2,8 +2,8 @@
 press requests, taps), so the dashboard counts each kiosk's records of an event after a
 merge. Records made before this are NULL ("not recorded").
 
-Revision ID: d5e8f1a3b7c2
-Revises: c41d7e2a9b10
+Revision ID: e7c4a9d2f6b1
+Revises: d5e8f1a2b3c4
 Create Date: 2026-12-02 05:45:00
 
 """
@@ -11,8 +11,8 @@ Create Date: 2026-12-02 05:45:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "d5e8f1a3b7c2"
-down_revision = "c41d7e2a9b10"
+revision = "e7c4a9d2f6b1"
+down_revision = "d5e8f1a2b3c4"
 branch_labels = None
 depends_on = None
 

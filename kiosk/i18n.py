@@ -1,0 +1,244 @@
+"""Languages: which ones the kiosk speaks, which one this request speaks, and the catalogues.
+
+A language is a content pack file (`<code>.toml`) plus a message catalogue
+(`kiosk/translations/<code>/LC_MESSAGES/messages.po`); no code names a language.
+
+A visitor's choice lives in a small cookie (`kiosk_lang`) for one visit: the idle reset and
+the thank-you's return go through `visitor.start`, which drops it, so the next visitor
+meets the event's language (`Event.locale`), or the instance's (`KIOSK_LOCALE`). Reading
+the cookie costs nothing; the event's language comes with the active event, which the
+request looks up once anyway (`services.events.active_event`).
+"""
+
+import hashlib
+import os
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
+)
+from flask.wrappers import Response
+from sqlalchemy.exc import SQLAlchemyError
+
+bp = Blueprint("i18n", __name__)
+
+LANG_COOKIE = "kiosk_lang"
+
+
+def languages() -> list[tuple[str, str]]:
+    """(code, the language's own name) of every language the kiosk speaks, default first."""
+    packs = current_app.extensions["kiosk_packs"]
+    return [(code, pack.language_name) for code, pack in packs.items()]
+
+
+def speaks(code: str | None) -> bool:
+    return code is not None and code in current_app.extensions["kiosk_packs"]
+
+
+def instance_locale() -> str:
+    """The instance's language: KIOSK_LOCALE (the first pack loaded)."""
+    return current_app.extensions["kiosk_content"].locale
+
+
+def default_locale() -> str:
+    """The language a new visitor meets: the active event's, else the instance's."""
+    if "kiosk_default_locale" not in g:
+        g.kiosk_default_locale = _event_locale() or instance_locale()
+    return g.kiosk_default_locale
+
+
+def _event_locale() -> str | None:
+    # Imported here: the models import the extensions, which import this module.
+    from kiosk.extensions import db
+    from kiosk.services.events import active_event
+
+    try:
+        event = active_event()
+    except SQLAlchemyError:
+        # A broken database must not stop the calm error page from rendering.
+        db.session.rollback()
+        return None
+    code = event.locale if event is not None else None
+    return code if speaks(code) else None
+
+
+def current_locale() -> str:
+    """This request's language: the visitor's choice for this visit, else the default."""
+    if not has_request_context():
+        return instance_locale()
+    if "kiosk_locale" not in g:
+        chosen = request.cookies.get(LANG_COOKIE)
+        g.kiosk_locale = chosen if speaks(chosen) else default_locale()
+    return g.kiosk_locale
+
+
+def _here() -> str:
+    """Where the language switch comes back to: this page, if it can be fetched again."""
+    if request.method == "GET" and request.endpoint != "i18n.switch":
+        return request.full_path.rstrip("?")
+    return url_for("visitor.index")
+
+
+def _safe_next(target: str | None) -> str:
+    """A path on this kiosk, never another site (no scheme, no host, no //, no backslash)."""
+    if not target or "\\" in target or not target.startswith("/") or target.startswith("//"):
+        return url_for("visitor.index")
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return url_for("visitor.index")
+    if parts.scheme or parts.netloc:
+        return url_for("visitor.index")
+    return target
+
+
+@bp.get("/language/<code>")
+def switch(code: str) -> Response:
+    """Speak `code` to this visitor until the screen starts over."""
+    if not speaks(code):
+        abort(404)
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    response.set_cookie(LANG_COOKIE, code, httponly=True, samesite="Lax", secure=request.is_secure)
+    return response  # type: ignore[return-value]
+
+
+def forget_choice(response: Response) -> Response:
+    """Back to the default language: the next visitor starts afresh."""
+    response.delete_cookie(LANG_COOKIE)
+    return response
+
+
+def add_content_language(response: Response) -> Response:
+    """Say which language a page or fragment speaks (only if it spoke one)."""
+    if "kiosk_locale" in g:
+        response.headers.setdefault("Content-Language", g.kiosk_locale)
+    return response
+
+
+# ---- Catalogues: compiled from the .po files, at install and at start-up -----------------
+
+
+def translation_directories(app: Flask) -> list[Path]:
+    value = app.config["BABEL_TRANSLATION_DIRECTORIES"]
+    return [Path(part) for part in str(value).split(";") if part.strip()]
+
+
+def compile_catalogues(directory: Path) -> list[Path]:
+    """Compile each `<code>/LC_MESSAGES/*.po` whose .mo is missing or made from other text.
+
+    A sha256 of the .po kept beside the .mo says which text it was made from: a Pi without
+    a clock battery cannot trust file times. The .mo is written to a temporary file and
+    renamed, so several server processes starting at once never read half a catalogue.
+    Returns the catalogues compiled.
+    """
+    compiled = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        stamp = po.with_suffix(".mo.sha256")
+        digest = hashlib.sha256(po.read_bytes()).hexdigest()
+        if mo.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            continue
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=po.parent.parent.name)
+        buffer = BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        _replace(mo, buffer.getvalue())
+        _replace(stamp, (digest + "\n").encode())
+        compiled.append(mo)
+    return compiled
+
+
+def _replace(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def has_catalogue(app: Flask, code: str) -> bool:
+    return any(
+        (directory / code / "LC_MESSAGES" / "messages.mo").exists()
+        for directory in translation_directories(app)
+    )
+
+
+def init_app(app: Flask) -> None:
+    for directory in translation_directories(app):
+        try:
+            compile_catalogues(directory)
+        except OSError as error:
+            # A read-only install keeps the catalogues compiled when it was installed.
+            app.logger.warning("Could not compile the catalogues in %s: %s", directory, error)
+    for code in app.extensions["kiosk_packs"]:
+        if code != "en" and not has_catalogue(app, code):
+            app.logger.warning(
+                "The content pack speaks %r but no message catalogue does: "
+                "buttons and messages stay in English (see README, Languages).",
+                code,
+            )
+    app.register_blueprint(bp)
+    app.after_request(add_content_language)
+
+    @app.context_processor
+    def inject_languages() -> dict[str, object]:
+        return {
+            "languages": languages,
+            "current_locale": current_locale,
+            "default_locale": default_locale,
+            "language_here": _here,
+        }
+
+
+# Header lines pybabel rewrites on every run: dropped, so two people updating a catalogue
+# in parallel do not conflict over dates and placeholders.
+_CHURNING_HEADERS = (
+    '"POT-Creation-Date: ',
+    '"PO-Revision-Date: ',
+    '"Report-Msgid-Bugs-To: ',
+    '"Last-Translator: ',
+    '"Language-Team: ',
+)
+
+
+def tidy_headers(directory: Path) -> None:
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        lines = po.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(_CHURNING_HEADERS)]
+        if kept != lines:
+            po.write_text("".join(kept), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m kiosk.i18n [--tidy]`: compile the kiosk's catalogues (make does it after
+    installing); --tidy first drops the header lines that churn (make translations)."""
+    import sys
+
+    from kiosk.paths import PACKAGE_DIR
+
+    directory = PACKAGE_DIR / "translations"
+    if "--tidy" in (sys.argv[1:] if argv is None else argv):
+        tidy_headers(directory)
+    for mo in compile_catalogues(directory):
+        print(f"compiled {mo}")
+
+
+if __name__ == "__main__":
+    main()
