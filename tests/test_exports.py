@@ -130,6 +130,7 @@ def test_the_json_bundle_carries_every_record_with_its_uuid(filled):
         "exported_at",
         "event",
         "tombstones",
+        "erasures",
         "signups",
         "pledges",
         "questions",
@@ -138,7 +139,7 @@ def test_the_json_bundle_carries_every_record_with_its_uuid(filled):
     ]
     assert (bundle["format"], bundle["version"]) == ("rescue-team-kiosk/event", 2)
     assert bundle["event"]["erasure_key"] == filled.erasure_key
-    assert bundle["tombstones"] == []
+    assert bundle["tombstones"] == [] and bundle["erasures"] == []
     assert bundle["event"]["uuid"] == filled.uuid
     assert bundle["event"]["tracking_source"] == "RescueTeamKiosk"
     assert [s["first_name"] for s in bundle["signups"]] == ['=HYPERLINK("http://evil")', "민지"]
