@@ -164,6 +164,7 @@ def test_the_mailchimp_file_parsed_back_fits_mailchimp(people):
         "Last Name",
         "Phone Number",
         "Tags",
+        "Language",
         "Consent Version",
         "Consent Date",
         "Consent Time",

@@ -285,7 +285,7 @@ def erase_record(record: Signup | Pledge | Question | PressRequest, actor: str =
     tombstones.instance_key()  # made (and committed) before anything is erased
     erased = Erased()
     if "@" in canonical:
-        stones = tombstones.scopes_of(canonical)
+        stones = tombstones.scopes_of(canonical, [new_uuid()])  # a request of its own
         tombstones.store(stones)
         erased.forget.tombstones += stones
     uuid = record.uuid
