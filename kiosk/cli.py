@@ -18,7 +18,7 @@ from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
-from kiosk.services import erasure, events, exports, network, safety, volunteers
+from kiosk.services import erasure, events, exports, identity, network, safety, volunteers
 from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def prepare_database() -> None:
     """
     with held_lock(MIGRATIONS):
         upgrade()
+    identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
     events.ensure_demo_event()
     db.session.remove()
     g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
@@ -319,6 +320,26 @@ def event_activate(event_id: int) -> None:
     click.echo(f"Active event: {event.id} {event.name}")
 
 
+@event_group.command("join")
+@click.argument("file", type=click.File("rb"))
+@click.option("--activate", is_flag=True, help="Make the joined event the active one")
+def event_join(file: object, activate: bool) -> None:
+    """Take on another kiosk's event from its join file (Events, "Set up another kiosk")."""
+    from kiosk.services.imports import ImportRefused
+    from kiosk.services.joining import join_event
+
+    try:
+        joined = join_event(file.read(), activate=activate, actor="cli")  # type: ignore[attr-defined]
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}\nNothing was changed.") from error
+    event = joined.event
+    state = " (active)" if event.status == event.ACTIVE else ""
+    if joined.created:
+        click.echo(f"Joined {event.name}: event {event.id}{state}")
+    else:
+        click.echo(f"{event.name} was already on this kiosk: event {event.id}{state}")
+
+
 def _event_or_active(event_id: int | None) -> "Event":
     from kiosk.extensions import db
     from kiosk.models import Event
@@ -541,15 +562,23 @@ def restore_command(file: Path, yes: bool) -> None:
 
 @click.command("import")
 @click.argument("file", type=click.File("rb"))
+@click.option(
+    "--into",
+    "into_id",
+    type=RecordId(),
+    default=None,
+    help="Merge a file of an event unknown here into this event ID (remembered for next time)",
+)
 @with_appcontext
-def import_command(file: object) -> None:
+def import_command(file: object, into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
     from kiosk.services.imports import ImportRefused, import_bundle
 
     say_where()
     upgrade()
+    into = _event_or_active(into_id) if into_id is not None else None
     try:
-        report = import_bundle(file.read(), actor="cli")  # type: ignore[attr-defined]
+        report = import_bundle(file.read(), actor="cli", into=into)  # type: ignore[attr-defined]
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was imported.") from error
     click.echo(f"Imported {report.describe()}")

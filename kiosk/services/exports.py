@@ -51,10 +51,11 @@ import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import Row, func, select, update
@@ -73,6 +74,7 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
+from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -108,9 +110,21 @@ SIGNUP_COLUMNS = [
     "Updated",
     "UUID",
 ]
-# Language: the code of the language the person signed up in (en, ko), for a Mailchimp text
-# field, so the team can write to each person in their language.
-MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags", "Language"]
+# Consent goes to Mailchimp as fields its import can map: the wording's version (text), the
+# day (a Date field takes YYYY-MM-DD) and the moment in UTC (text, ISO 8601). Language: the
+# code of the language the person signed up in (en, ko), for a Mailchimp text field, so the
+# team can write to each person in their language.
+MAILCHIMP_COLUMNS = [
+    "Email Address",
+    "First Name",
+    "Last Name",
+    "Phone Number",
+    "Tags",
+    "Language",
+    "Consent Version",
+    "Consent Date",
+    "Consent Time",
+]
 PLEDGE_COLUMNS = [
     "Kind",
     "Amount",
@@ -164,6 +178,14 @@ BUNDLE_KEYS = [
 ]
 
 
+class Verbatim(str):
+    """A cell checked to be harmless as it is (a valid phone in E.164): written unchanged.
+
+    "+442079460958" starts with "+", but a spreadsheet reads it as a number, not a formula,
+    and Mailchimp takes the phone only without a leading apostrophe.
+    """
+
+
 class Marks:
     """The records an export wrote, each with the revision it wrote: noted into the records
     (mark_exported) only once the file is out, and only if it still is that revision.
@@ -183,8 +205,38 @@ class Marks:
 
 def neutralise(value: object) -> str:
     """The cell as text, with a leading ' if a spreadsheet would run it as a formula."""
+    if isinstance(value, Verbatim):
+        return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _phone_cell(region: str) -> Callable[[str], str]:
+    """A stored phone as a cell: E.164 unchanged when it is a valid number, else plain text."""
+
+    def cell(stored: str) -> str:
+        e164 = phones.exported_phone(stored, region)
+        return Verbatim(e164) if e164 else stored
+
+    return cell
+
+
+def mailchimp_address(email: str) -> str | None:
+    """The address as Mailchimp takes it, or None when it cannot.
+
+    Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
+    another script is written in its ASCII form (IDNA), which Mailchimp takes.
+    """
+    address = canonical_email(email)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not local.isascii():
+        return None
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
 
 
 def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
@@ -265,12 +317,13 @@ def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -
 def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
     """Every sign-up field, interests, consent, source, times and UUID."""
     labels_of = _interest_labeller()
+    phone = _phone_cell(default_content().phone_region)
     rows = (
         [
             s.first_name,
             s.last_name,
             s.email,
-            s.phone,
+            phone(s.phone),
             s.organisation,
             "; ".join(labels_of(s.interests)),
             s.source,
@@ -294,22 +347,47 @@ def _mailchimp_tags(
     return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
 
 
+def _utc_moment(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
-    """The columns Mailchimp's contact import expects; people who consented only."""
+    """The columns Mailchimp's contact import expects; people who consented only, and only
+    addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp).
+    Only the rows written are marked exported by it."""
     labels_of = _interest_labeller()
-    consented = (s for s in _signup_rows(event) if s.consent_at is not None)
-    rows = (
-        [
-            canonical_email(s.email),
-            s.first_name,
-            s.last_name,
-            s.phone,
-            _mailchimp_tags(s, event, labels_of),
-            s.locale,
-        ]
-        for s in _noted(marks, Signup, consented)
+    phone = _phone_cell(default_content().phone_region)
+
+    def rows() -> Iterator[list[object]]:
+        for s in _signup_rows(event):
+            address = mailchimp_address(s.email) if s.consent_at is not None else None
+            if address is None:
+                continue
+            if marks is not None:
+                marks.note(Signup, s.id, s.revision)
+            yield [
+                address,
+                s.first_name,
+                s.last_name,
+                phone(s.phone),
+                _mailchimp_tags(s, event, labels_of),
+                s.locale,
+                s.consent_version,
+                s.consent_at.astimezone(UTC).date().isoformat(),
+                _utc_moment(s.consent_at),
+            ]
+
+    return csv_lines(MAILCHIMP_COLUMNS, rows())
+
+
+def not_for_mailchimp(event: Event) -> int:
+    """Consenting sign-ups of `event` whose address Mailchimp would refuse (kept in the CSV)."""
+    emails = db.session.scalars(
+        select(Signup.email)
+        .where(Signup.event_id == event.id, Signup.consent_at.is_not(None))
+        .execution_options(yield_per=EXPORT_BATCH)
     )
-    return csv_lines(MAILCHIMP_COLUMNS, rows)
+    return sum(1 for email in emails if mailchimp_address(email) is None)
 
 
 def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
@@ -430,6 +508,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "locale": s.locale,
                 **_consent(s),
                 "created_at": _time(s.created_at),
+                "kiosk_id": s.kiosk_id,
                 "updated_at": _time(s.updated_at),
             }
             for s in _noted(marks, Signup, signups_of(event))
@@ -443,6 +522,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "email": p.email,
                 **_consent(p),
                 "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
             for p in _noted(marks, Pledge, pledges_of(event))
         ],
@@ -454,6 +534,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "answered": q.answered,
                 **_consent(q),
                 "created_at": _time(q.created_at),
+                "kiosk_id": q.kiosk_id,
             }
             for q in _noted(marks, Question, questions_of(event))
         ],
@@ -474,11 +555,18 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "handled": p.handled,
                 **_consent(p),
                 "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
             for p in _noted(marks, PressRequest, press_requests_of(event))
         ],
         "tallies": [
-            {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
+            {
+                "uuid": t.uuid,
+                "kind": t.kind,
+                "key": t.key,
+                "created_at": _time(t.created_at),
+                "kiosk_id": t.kiosk_id,
+            }
             for t in tallies
         ],
     }

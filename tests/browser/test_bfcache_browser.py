@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 FIRST = "Leaky"
 EMAIL = "leaky.visitor@example.org"
-PHONE = "+1 555 010 9999"
+PHONE = "+1 202 555 0199"
 QUESTION = "Will anyone read my private question?"
 
 
