@@ -374,12 +374,19 @@ def _event_or_active(event_id: int | None) -> "Event":
     is_flag=True,
     help="json: keep this file as the event's record, so its records count as exported",
 )
-def export_command(event_id: int | None, format_name: str, out: Path | None, keep: bool) -> None:
+@click.option(
+    "--only-new",
+    is_flag=True,
+    help="csv, mailchimp: only sign-ups no earlier export of that kind holds (new or changed)",
+)
+def export_command(
+    event_id: int | None, format_name: str, out: Path | None, keep: bool, only_new: bool
+) -> None:
     """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
     upgrade()
     event = _event_or_active(event_id)
     marks = exports.Marks()
-    chunks = exports.export_chunks(event, format_name, marks)
+    chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
     if out is None:
         for chunk in chunks:
             click.echo(chunk, nl=False)
@@ -387,7 +394,9 @@ def export_command(event_id: int | None, format_name: str, out: Path | None, kee
         _write_private_file(out, chunks)
         click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
         say_where(err=True)  # standard output alone carries an export written there
-    exports.mark_exported(event, format_name, actor="cli", marks=marks, keep=keep)
+    exports.mark_exported(
+        event, format_name, actor="cli", marks=marks, keep=keep, only_new=only_new
+    )
 
 
 def _write_private_file(path: Path, chunks: Iterable[str]) -> None:

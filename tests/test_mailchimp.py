@@ -280,3 +280,68 @@ def test_the_volunteers_paper_signup_gets_the_same_hint_and_stays_unlocked(app, 
     html = client.post(hint_url, data={"email": "bo@hotmial.com"}, headers=HX)
     assert "bo@hotmail.com" in html.get_data(as_text=True)
     assert "+1 conversation" in client.get("/volunteer/").get_data(as_text=True)
+
+
+# ---- Only what no earlier export held ----------------------------------------------------------
+
+
+def _lead_exports(lead, event_id: int, format_name: str, only_new: bool = False):
+    form = {"format": format_name, "event": str(event_id)}
+    if only_new:
+        form["only_new"] = "yes"
+    response = lead.post("/lead/export", data=form)
+    assert response.status_code == 200
+    return response
+
+
+def test_only_new_exports_hold_what_no_earlier_file_of_their_kind_held(app, lead):
+    """The lead uploads to Mailchimp after each day of a two-day fair: the second file holds
+    the new people and the one who changed, not everyone again. Marks, not clocks."""
+    with app.app_context():
+        sign_up("eve@example.org", first_name="Eve")
+        sign_up("bo@example.org", first_name="Bo")
+        event_id = events.active_event().id
+    first = _lead_exports(lead, event_id, "mailchimp", only_new=True)
+    assert [r["Email Address"] for r in read_csv(first.get_data(as_text=True))] == [
+        "eve@example.org",
+        "bo@example.org",
+    ]
+    assert "mailchimp-new.csv" in first.headers["Content-Disposition"]
+
+    with app.app_context():  # day two: one new person, Bo signs up again with a phone
+        sign_up("cy@example.org", first_name="Cy")
+        sign_up("bo@example.org", first_name="Bo", phone="+44 20 7946 0958")
+        # Someone on the paper sheet who did not tick "email me" (the forms always ask).
+        db.session.add(Signup(event_id=event_id, first_name="No", email="no@example.org"))
+        db.session.commit()
+    second = _lead_exports(lead, event_id, "mailchimp", only_new=True)
+    rows = read_csv(second.get_data(as_text=True))
+    assert sorted(r["Email Address"] for r in rows) == ["bo@example.org", "cy@example.org"]
+    assert [r["Phone Number"] for r in rows if r["Email Address"] == "bo@example.org"] == [
+        "+442079460958"
+    ]
+    third = _lead_exports(lead, event_id, "mailchimp", only_new=True)
+    assert read_csv(third.get_data(as_text=True)) == []  # the header, nothing else
+
+    # The sign-ups CSV keeps its own marks: the person who did not agree to emails is in no
+    # Mailchimp file, so they are what the sign-ups CSV has not written yet.
+    sheet = _lead_exports(lead, event_id, "csv", only_new=True)
+    assert [r["Email"] for r in read_csv(sheet.get_data(as_text=True))] == ["no@example.org"]
+    # Without the box, every sign-up as before.
+    everyone = _lead_exports(lead, event_id, "mailchimp")
+    assert len(read_csv(everyone.get_data(as_text=True))) == 3
+    assert "rescue-team_demo-event" in everyone.headers["Content-Disposition"]
+    assert "-new" not in everyone.headers["Content-Disposition"]
+    audit = lead.get("/lead/audit").get_data(as_text=True)
+    assert "only what no earlier export held" in audit
+
+
+def test_only_new_is_offered_on_the_data_page_and_ignored_by_formats_without_it(app, lead):
+    html = lead.get("/lead/data").get_data(as_text=True)
+    assert 'name="only_new" value="yes"' in html
+    with app.app_context():
+        sign_up("eve@example.org")
+        event_id = events.active_event().id
+    _lead_exports(lead, event_id, "questions", only_new=True)
+    tallies = _lead_exports(lead, event_id, "tallies", only_new=True)
+    assert "-new" not in tallies.headers["Content-Disposition"]

@@ -258,7 +258,11 @@ def export() -> Response:
     format_name = request.form.get("format", "")
     if format_name not in exports.FORMATS:
         abort(400)
-    done = exports.download(format_name, _chosen_event(request.form.get("event", "")))
+    done = exports.download(
+        format_name,
+        _chosen_event(request.form.get("event", "")),
+        only_new=request.form.get("only_new") == "yes",
+    )
     with separate_write(db.session):
         exports.note_download(
             done, actor=client_address(), keep=request.values.get("keep") == "yes"

@@ -58,7 +58,8 @@ from typing import Any
 import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import ColumnElement, Row, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from kiosk import clock
 from kiosk.content import default_content
@@ -279,8 +280,9 @@ def _interest_labeller() -> Callable[[str], tuple[str, ...]]:
     return labels_of
 
 
-def _signup_rows(event: Event) -> Iterator[Row[Any]]:
-    """The event's sign-ups in order, as rows with the Signup attribute names, streamed."""
+def _signup_rows(event: Event, *where: ColumnElement[bool]) -> Iterator[Row[Any]]:
+    """The event's sign-ups in order (those matching `where`), as rows with the Signup
+    attribute names, streamed."""
     query = (
         select(
             Signup.first_name,
@@ -299,11 +301,17 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.id,
             Signup.revision,
         )
-        .where(Signup.event_id == event.id)
+        .where(Signup.event_id == event.id, *where)
         .order_by(Signup.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
     yield from db.session.execute(query)
+
+
+def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
+    """Sign-ups whose current revision is not in an export of that kind yet: new ones, and
+    ones changed since (a second sign-up, a correction, a merge). Marks, not clocks."""
+    return or_(mark.is_(None), mark != Signup.revision)
 
 
 def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -> Iterator[Any]:
@@ -314,8 +322,10 @@ def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -
         yield row
 
 
-def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
-    """Every sign-up field, interests, consent, source, times and UUID."""
+def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False) -> Iterator[str]:
+    """Every sign-up field, interests, consent, source, times and UUID; with `only_new`,
+    only sign-ups in no sign-up export yet (the sign-ups CSV, Mailchimp or a kept JSON)."""
+    where = (_not_yet_in(Signup.exported_revision),) if only_new else ()
     labels_of = _interest_labeller()
     phone = _phone_cell(default_content().phone_region)
     rows = (
@@ -334,7 +344,7 @@ def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             _time(s.updated_at),
             s.uuid,
         ]
-        for s in _noted(marks, Signup, _signup_rows(event))
+        for s in _noted(marks, Signup, _signup_rows(event, *where))
     )
     return csv_lines(SIGNUP_COLUMNS, rows)
 
@@ -351,15 +361,19 @@ def _utc_moment(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
+def mailchimp_csv(
+    event: Event, marks: Marks | None = None, only_new: bool = False
+) -> Iterator[str]:
     """The columns Mailchimp's contact import expects; people who consented only, and only
     addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp).
-    Only the rows written are marked exported by it."""
+    Only the rows written are marked exported by it. With `only_new`, only sign-ups in no
+    Mailchimp file yet (or changed since): the next upload after the last one."""
     labels_of = _interest_labeller()
     phone = _phone_cell(default_content().phone_region)
+    where = (_not_yet_in(Signup.mailchimp_revision),) if only_new else ()
 
     def rows() -> Iterator[list[object]]:
-        for s in _signup_rows(event):
+        for s in _signup_rows(event, *where):
             address = mailchimp_address(s.email) if s.consent_at is not None else None
             if address is None:
                 continue
@@ -591,9 +605,11 @@ class ExportFormat:
     extension: str
     media_type: str
     columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
-    write: Callable[[Event, "Marks | None"], Iterable[str] | str]
+    write: Callable[..., Iterable[str] | str]  # (event, marks[, only_new])
     kinds: tuple[type[ExportMarks], ...] = ()
     kept_on_request: bool = False
+    # It can hold only what no export of its kind holds yet (write takes `only_new`).
+    offers_only_new: bool = False
 
     @property
     def personal(self) -> bool:
@@ -605,17 +621,30 @@ def _csv(
     name: str,
     label: LazyString,
     columns: Sequence[str],
-    write: Callable[[Event, "Marks | None"], Iterable[str]],
+    write: Callable[..., Iterable[str]],
     kinds: tuple[type[ExportMarks], ...] = (),
+    *,
+    offers_only_new: bool = False,
 ) -> ExportFormat:
-    return ExportFormat(name, label, "csv", "text/csv", columns, write, kinds)
+    return ExportFormat(
+        name, label, "csv", "text/csv", columns, write, kinds, offers_only_new=offers_only_new
+    )
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,)),
-        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv, (Signup,)),
+        _csv(
+            "csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,), offers_only_new=True
+        ),
+        _csv(
+            "mailchimp",
+            _l("Mailchimp CSV"),
+            MAILCHIMP_COLUMNS,
+            mailchimp_csv,
+            (Signup,),
+            offers_only_new=True,
+        ),
         _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv, (Pledge,)),
         _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv, (Question,)),
         _csv("press", _l("Press requests CSV"), PRESS_COLUMNS, press_csv, (PressRequest,)),
@@ -639,10 +668,17 @@ def formats_exporting(model: type[ExportMarks]) -> list[str]:
     return [f.name for f in FORMATS.values() if model in f.kinds]
 
 
-def export_chunks(event: Event, format_name: str, marks: Marks | None = None) -> Iterator[str]:
+def export_chunks(
+    event: Event, format_name: str, marks: Marks | None = None, *, only_new: bool = False
+) -> Iterator[str]:
     """The export of `event` in `format_name`, as pieces of text to write in order; the
-    records written are noted in `marks`, for mark_exported once the text is out."""
-    result = FORMATS[format_name].write(event, marks)
+    records written are noted in `marks`, for mark_exported once the text is out. `only_new`
+    (formats that offer it) leaves out what an export of its kind already holds."""
+    chosen = FORMATS[format_name]
+    if only_new and chosen.offers_only_new:
+        result = chosen.write(event, marks, only_new=True)
+    else:
+        result = chosen.write(event, marks)
     if isinstance(result, str):
         yield result
     else:
@@ -679,6 +715,7 @@ def mark_exported(
     *,
     marks: Marks | None = None,
     keep: bool = False,
+    only_new: bool = False,
 ) -> None:
     """Note that the records in `marks` left the kiosk in `format_name` (call after the
     export is written); a JSON bundle counts only when the lead keeps it (`keep`)."""
@@ -689,6 +726,7 @@ def mark_exported(
         event.exported_at = utcnow()
         db.session.commit()
     kept = " (kept as the event's record)" if chosen.kept_on_request and keep else ""
+    kept += " (only what no earlier export held)" if only_new else ""
     record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
 
 
@@ -700,14 +738,20 @@ def _slug(text: str) -> str:
     return "-".join(words)[:60] or "event"
 
 
-def export_file_name(event: Event | None, format_name: str, today: date | None = None) -> str:
-    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip."""
+def export_file_name(
+    event: Event | None, format_name: str, today: date | None = None, *, only_new: bool = False
+) -> str:
+    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip;
+    "<format>-new" when it holds only what no earlier export of its kind held."""
     today = today or clock.today()
+    kind = (
+        f"{format_name}-new" if only_new and FORMATS[format_name].offers_only_new else format_name
+    )
     if event is None:
-        return f"rescue-team_all-events_{today.isoformat()}_{format_name}.zip"
+        return f"rescue-team_all-events_{today.isoformat()}_{kind}.zip"
     day = (event.date or today).isoformat()
     extension = FORMATS[format_name].extension
-    return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
+    return f"rescue-team_{_slug(event.name)}_{day}_{kind}.{extension}"
 
 
 @dataclass
@@ -721,28 +765,38 @@ class Download:
     events: list[Event]
     # What each event's file holds, by event id: marked exported by note_download.
     marks: dict[int, Marks] = field(default_factory=dict)
+    only_new: bool = False  # only what no earlier export of its kind held
 
 
-def download(format_name: str, event: Event | None) -> Download:
-    """One event's export as a file, or (event None) every event's, one file each in a zip.
+def download(format_name: str, event: Event | None, *, only_new: bool = False) -> Download:
+    """One event's export as a file, or (event None) every event's, one file each in a zip;
+    `only_new`: only what no export of its kind holds yet (formats that offer it).
 
     It only reads, so the lead's export takes no write lock while it runs.
     """
+    only_new = only_new and FORMATS[format_name].offers_only_new
     if event is not None:
         marks = Marks()
-        body = "".join(export_chunks(event, format_name, marks)).encode("utf-8")
-        name, media_type = export_file_name(event, format_name), FORMATS[format_name].media_type
-        return Download(name, media_type, body, format_name, [event], {event.id: marks})
+        text = "".join(export_chunks(event, format_name, marks, only_new=only_new))
+        name = export_file_name(event, format_name, only_new=only_new)
+        media_type = FORMATS[format_name].media_type
+        return Download(
+            name, media_type, text.encode("utf-8"), format_name, [event], {event.id: marks},
+            only_new=only_new,
+        )  # fmt: skip
     every = list_events()
     noted: dict[int, Marks] = {}
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
         for each in every:
             noted[each.id] = Marks()
-            text = "".join(export_chunks(each, format_name, noted[each.id]))
-            bundle_file.writestr(export_file_name(each, format_name), text.encode("utf-8"))
-    name = export_file_name(None, format_name)
-    return Download(name, "application/zip", archive.getvalue(), format_name, every, noted)
+            text = "".join(export_chunks(each, format_name, noted[each.id], only_new=only_new))
+            file_name = export_file_name(each, format_name, only_new=only_new)
+            bundle_file.writestr(file_name, text.encode("utf-8"))
+    name = export_file_name(None, format_name, only_new=only_new)
+    return Download(
+        name, "application/zip", archive.getvalue(), format_name, every, noted, only_new=only_new
+    )
 
 
 def note_download(done: Download, actor: str = "", *, keep: bool = False) -> None:
@@ -750,4 +804,6 @@ def note_download(done: Download, actor: str = "", *, keep: bool = False) -> Non
     A JSON file counts only when the lead keeps it as the event's record (`keep`)."""
     for event in done.events:
         marks = done.marks.get(event.id)
-        mark_exported(event, done.format_name, actor, marks=marks, keep=keep)
+        mark_exported(
+            event, done.format_name, actor, marks=marks, keep=keep, only_new=done.only_new
+        )
