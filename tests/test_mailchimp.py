@@ -345,3 +345,18 @@ def test_only_new_is_offered_on_the_data_page_and_ignored_by_formats_without_it(
     _lead_exports(lead, event_id, "questions", only_new=True)
     tallies = _lead_exports(lead, event_id, "tallies", only_new=True)
     assert "-new" not in tallies.headers["Content-Disposition"]
+
+
+def test_a_format_without_only_new_does_not_claim_it_in_the_audit_log(app, runner, tmp_path):
+    """`kiosk export --format pledges --only-new` writes every pledge: its audit entry must
+    not say it holds only new ones."""
+    result = runner.invoke(
+        args=["export", "--format", "pledges", "--only-new", "--out", str(tmp_path / "p.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from kiosk.models import AuditEntry
+
+        details = db.session.scalars(select(AuditEntry.detail)).all()
+    assert any("as pledges" in d for d in details)
+    assert not any("only what no earlier export held" in d for d in details)

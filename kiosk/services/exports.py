@@ -611,6 +611,11 @@ class ExportFormat:
     # It can hold only what no export of its kind holds yet (write takes `only_new`).
     offers_only_new: bool = False
 
+    def only_new(self, asked: bool) -> bool:
+        """Whether an export asked for "only new" holds only new: formats without it ignore
+        the request, so its file name and audit entry do not claim it either."""
+        return asked and self.offers_only_new
+
     @property
     def personal(self) -> bool:
         """Holds people's data."""
@@ -675,7 +680,7 @@ def export_chunks(
     records written are noted in `marks`, for mark_exported once the text is out. `only_new`
     (formats that offer it) leaves out what an export of its kind already holds."""
     chosen = FORMATS[format_name]
-    if only_new and chosen.offers_only_new:
+    if chosen.only_new(only_new):
         result = chosen.write(event, marks, only_new=True)
     else:
         result = chosen.write(event, marks)
@@ -726,7 +731,7 @@ def mark_exported(
         event.exported_at = utcnow()
         db.session.commit()
     kept = " (kept as the event's record)" if chosen.kept_on_request and keep else ""
-    kept += " (only what no earlier export held)" if only_new else ""
+    kept += " (only what no earlier export held)" if chosen.only_new(only_new) else ""
     record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
 
 
@@ -744,9 +749,7 @@ def export_file_name(
     """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip;
     "<format>-new" when it holds only what no earlier export of its kind held."""
     today = today or clock.today()
-    kind = (
-        f"{format_name}-new" if only_new and FORMATS[format_name].offers_only_new else format_name
-    )
+    kind = f"{format_name}-new" if FORMATS[format_name].only_new(only_new) else format_name
     if event is None:
         return f"rescue-team_all-events_{today.isoformat()}_{kind}.zip"
     day = (event.date or today).isoformat()
@@ -774,7 +777,7 @@ def download(format_name: str, event: Event | None, *, only_new: bool = False) -
 
     It only reads, so the lead's export takes no write lock while it runs.
     """
-    only_new = only_new and FORMATS[format_name].offers_only_new
+    only_new = FORMATS[format_name].only_new(only_new)
     if event is not None:
         marks = Marks()
         text = "".join(export_chunks(event, format_name, marks, only_new=only_new))
