@@ -35,7 +35,7 @@ def was_restored(page) -> bool:
 def history_step(page, step) -> None:
     """Back or Forward: a restore from the cache fires no load event, so wait for the commit."""
     step(wait_until="commit")
-    page.wait_for_function("document.readyState !== 'loading'")
+    page.wait_for_function("() => document.readyState !== 'loading'")
 
 
 def snapshot(page) -> tuple[str, list[str]] | None:

@@ -174,7 +174,7 @@ def test_a_likely_domain_typo_is_suggested_taken_with_one_tap_and_never_refused(
     hint.get_by_text("Did you mean jisoo@gmail.com?").wait_for()
     hint.get_by_role("button", name="Yes, use it").click()
     email = page.get_by_label("Email", exact=True)
-    page.wait_for_function("document.getElementById('email').value === 'jisoo@gmail.com'")
+    page.wait_for_function("() => document.getElementById('email').value === 'jisoo@gmail.com'")
     assert page.evaluate("document.activeElement.id") == "email"
     # Kept as typed, a sign-up with a suggestion is stored all the same.
     email.fill("jisoo@gmial.con")
