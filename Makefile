@@ -57,6 +57,7 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 	}
 	$(BIN)/python -m bench.run --server-python $(SERVER_VENV)/bin/python \
 	  --profile bench/out/profile-mixed.txt
+	$(BIN)/python -m bench.import_beside
 
 ## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
 ## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).

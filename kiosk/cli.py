@@ -18,7 +18,7 @@ from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
-from kiosk.services import erasure, events, exports, network, safety, volunteers
+from kiosk.services import erasure, events, exports, identity, network, safety, volunteers
 from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def prepare_database() -> None:
     """
     with held_lock(MIGRATIONS):
         upgrade()
+    identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
     events.ensure_demo_event()
     db.session.remove()
     g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
@@ -319,6 +320,26 @@ def event_activate(event_id: int) -> None:
     click.echo(f"Active event: {event.id} {event.name}")
 
 
+@event_group.command("join")
+@click.argument("file", type=click.File("rb"))
+@click.option("--activate", is_flag=True, help="Make the joined event the active one")
+def event_join(file: object, activate: bool) -> None:
+    """Take on another kiosk's event from its join file (Events, "Set up another kiosk")."""
+    from kiosk.services.imports import ImportRefused
+    from kiosk.services.joining import join_event
+
+    try:
+        joined = join_event(file.read(), activate=activate, actor="cli")  # type: ignore[attr-defined]
+    except ImportRefused as error:
+        raise click.ClickException(f"{error}\nNothing was changed.") from error
+    event = joined.event
+    state = " (active)" if event.status == event.ACTIVE else ""
+    if joined.created:
+        click.echo(f"Joined {event.name}: event {event.id}{state}")
+    else:
+        click.echo(f"{event.name} was already on this kiosk: event {event.id}{state}")
+
+
 def _event_or_active(event_id: int | None) -> "Event":
     from kiosk.extensions import db
     from kiosk.models import Event
@@ -353,12 +374,19 @@ def _event_or_active(event_id: int | None) -> "Event":
     is_flag=True,
     help="json: keep this file as the event's record, so its records count as exported",
 )
-def export_command(event_id: int | None, format_name: str, out: Path | None, keep: bool) -> None:
+@click.option(
+    "--only-new",
+    is_flag=True,
+    help="csv, mailchimp: only sign-ups no earlier export of that kind holds (new or changed)",
+)
+def export_command(
+    event_id: int | None, format_name: str, out: Path | None, keep: bool, only_new: bool
+) -> None:
     """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
     upgrade()
     event = _event_or_active(event_id)
     marks = exports.Marks()
-    chunks = exports.export_chunks(event, format_name, marks)
+    chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
     if out is None:
         for chunk in chunks:
             click.echo(chunk, nl=False)
@@ -366,7 +394,9 @@ def export_command(event_id: int | None, format_name: str, out: Path | None, kee
         _write_private_file(out, chunks)
         click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
         say_where(err=True)  # standard output alone carries an export written there
-    exports.mark_exported(event, format_name, actor="cli", marks=marks, keep=keep)
+    exports.mark_exported(
+        event, format_name, actor="cli", marks=marks, keep=keep, only_new=only_new
+    )
 
 
 def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
@@ -541,15 +571,23 @@ def restore_command(file: Path, yes: bool) -> None:
 
 @click.command("import")
 @click.argument("file", type=click.File("rb"))
+@click.option(
+    "--into",
+    "into_id",
+    type=RecordId(),
+    default=None,
+    help="Merge a file of an event unknown here into this event ID (remembered for next time)",
+)
 @with_appcontext
-def import_command(file: object) -> None:
+def import_command(file: object, into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
     from kiosk.services.imports import ImportRefused, import_bundle
 
     say_where()
     upgrade()
+    into = _event_or_active(into_id) if into_id is not None else None
     try:
-        report = import_bundle(file.read(), actor="cli")  # type: ignore[attr-defined]
+        report = import_bundle(file.read(), actor="cli", into=into)  # type: ignore[attr-defined]
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was imported.") from error
     click.echo(f"Imported {report.describe()}")

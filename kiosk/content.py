@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, has_request_context
 
 from kiosk import i18n
+from kiosk.services import phones
+
+DEFAULT_PHONE_REGION = "US"
 
 
 class ContentError(Exception):
@@ -168,6 +171,9 @@ class ContentPack:
     @property
     def consent_text(self) -> str:
         return self.consent.text
+
+    # Where a phone typed without a country code is from (kiosk.services.phones).
+    phone_region: str = DEFAULT_PHONE_REGION
 
     @property
     def rescue_cost_cents(self) -> int:
@@ -330,6 +336,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
     interests = r.table_list("interests", ["key", "label"])
     r.unique("interests", interests, "key")
     rescue_cost = r.get("org.rescue_cost", int)
+    phone_region = _phone_region(r)
     if rescue_cost <= 0:
         raise r.fail("org.rescue_cost", "must be more than 0")
     return ContentPack(
@@ -357,7 +364,19 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
         interests=[Titled(**i) for i in interests],
         learn=_read_learn(r, links),
         press=_read_press(r),
+        phone_region=phone_region,
     )
+
+
+def _phone_region(reader: _Reader) -> str:
+    """org.phone_region, a region libphonenumber knows; the default when the pack has none."""
+    org = reader.data.get("org")
+    if not isinstance(org, dict) or "phone_region" not in org:
+        return DEFAULT_PHONE_REGION
+    region = reader.get("org.phone_region", str).strip().upper()
+    if not phones.is_region(region):
+        raise reader.fail("org.phone_region", f"{region!r} is not a region code such as US or KR")
+    return region
 
 
 def pack_file(location: Path, locale: str) -> Path:

@@ -110,7 +110,23 @@ class Event(db.Model):  # type: ignore[name-defined]
         return f"<Event {self.id} {self.name!r} {self.status}>"
 
 
-class Tally(db.Model):  # type: ignore[name-defined]
+KIOSK_ID_SETTING = "kiosk_id"
+
+
+class FromKiosk:
+    """Which kiosk made the record: its kiosk id (services/identity.py), stored with the
+    record when it is made, carried in the event's bundle and kept when another kiosk
+    merges it, so a lead can count each kiosk's records. The INSERT itself reads this
+    kiosk's id from its setting; NULL for records made before kiosks had ids."""
+
+    kiosk_id: Mapped[str | None] = mapped_column(
+        String(36),
+        # A constant query (no value from outside), read by the database in the INSERT.
+        default=text("(SELECT value FROM setting WHERE \"key\" = 'kiosk_id')"),
+    )
+
+
+class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
     """One anonymous tap: an opener answer, an FAQ open, a conversation."""
 
     __tablename__ = "tally"
@@ -159,7 +175,7 @@ class ExportMarks:
     exported_revision: Mapped[int | None] = mapped_column(Integer)
 
 
-class Signup(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
+class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
@@ -195,7 +211,7 @@ class Signup(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
         return stored_email(value)
 
 
-class Pledge(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
+class Pledge(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
     __tablename__ = "pledge"
 
     ONCE = "once"
@@ -218,7 +234,7 @@ class Pledge(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
         return stored_email(value)
 
 
-class Question(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
+class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
     __tablename__ = "question"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -237,7 +253,7 @@ class Question(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-define
         return stored_email(value)
 
 
-class PressRequest(ConsentMixin, ExportMarks, db.Model):  # type: ignore[name-defined]
+class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
     """A journalist's request for an interview or information, for the organisation the
     content pack names (`recipient`). Its consent columns hold the interview guidelines'
     wording and version the journalist agreed to."""

@@ -17,12 +17,13 @@ from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import link_href, render, render_shared, wants_fragment
-from kiosk.services import pledges, press, tallies
+from kiosk.services import email_typos, pledges, press, tallies
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
 from kiosk.services.signups import form_fields, record_signup
+from kiosk.write_queue import reads_only
 
 bp = Blueprint("visitor", __name__)
 
@@ -255,6 +256,14 @@ def signup() -> Response:
         lambda: record_signup(**form_fields(form)),
         lambda _record: url_for("visitor.signup_thanks"),
     )
+
+
+@bp.post("/signup/email")
+@reads_only
+def email_hint() -> Response:
+    """A suggestion for a likely typo in the email's domain; it never refuses the address."""
+    block, context = email_typos.hint_context(request.form, url_for("visitor.email_hint"))
+    return render("_email_field.html", block, errors={}, **context)
 
 
 @bp.get("/signup/thanks")

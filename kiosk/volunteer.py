@@ -29,7 +29,7 @@ from kiosk.content import current_content
 from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
 from kiosk.rendering import render
-from kiosk.services import network, tallies, volunteers
+from kiosk.services import email_typos, network, tallies, volunteers
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.records import InvalidInput
@@ -315,3 +315,13 @@ def idle_seconds() -> int:
 @bp.app_context_processor
 def inject_volunteer_idle() -> dict[str, object]:
     return {"volunteer_idle_seconds": idle_seconds}
+
+
+@bp.post("/signup/email")
+@unlocked_only
+def email_hint() -> Response:
+    """A suggestion for a likely typo in a paper sign-up's email domain; never a refusal.
+
+    Not reads_only: checking the unlock notes this request as the volunteer's activity."""
+    block, context = email_typos.hint_context(request.form, url_for("volunteer.email_hint"))
+    return render("_email_field.html", block, errors={}, **context)

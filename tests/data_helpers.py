@@ -6,6 +6,7 @@ merges and erases through the console, and time moves by patching kiosk.clock.no
 
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -103,13 +104,20 @@ def lead_looks_up_person(lead, email: str) -> str:
     return response.get_data(as_text=True)
 
 
-def lead_imports(lead, raw: bytes):
-    return lead.post(
+def lead_imports(lead, raw: bytes, into: str = "new"):
+    """Upload a tablet's file; a file of an event unknown here is previewed first (issue 11),
+    then taken into `into` ("new": the file's own event)."""
+    response = lead.post(
         "/lead/import",
         data={"bundle": (io.BytesIO(raw), "tablet.json")},
         content_type="multipart/form-data",
         headers=HX,
     )
+    preview = re.search(r'name="token" value="([0-9a-f]{32})"', response.get_data(as_text=True))
+    if preview is None:
+        return response
+    data = {"token": preview.group(1), "into": into, "action": "import"}
+    return lead.post("/lead/import/confirm", data=data, headers=HX)
 
 
 def count(app, model, *where) -> int:

@@ -37,6 +37,9 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.press_handled": {"request_id": "1"},
     "lead.revoke_device": {"device_id": "1"},
     "lead.setup": {"token": "not-a-setup-token"},
+    "lead.join_file": {"event_id": "1"},
+    "lead.record": {"kind": "signup", "record_id": "1"},
+    "lead.erase_record": {"kind": "signup", "record_id": "1"},
 }
 
 

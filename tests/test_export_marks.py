@@ -123,7 +123,7 @@ def test_a_second_signup_of_the_same_person_after_the_export_is_exported_again_f
     visitor_signs_up(client, "minji@example.org")
     event_id = active_event_id(app)
     lead_exports(lead, event_id, "csv")
-    visitor_signs_up(client, "MINJI@example.org", phone="555 0101")
+    visitor_signs_up(client, "MINJI@example.org", phone="+12025550101")
     lead_closes(lead, event_id)
 
     refused = lead_erases_event(lead, event_id)
@@ -131,7 +131,7 @@ def test_a_second_signup_of_the_same_person_after_the_export_is_exported_again_f
     assert "1 sign-up" in refused.get_data(as_text=True)
 
     exported = lead_exports(lead, event_id, "csv").decode("utf-8-sig")
-    assert "555 0101" in exported
+    assert "+12025550101" in exported
     assert lead_erases_event(lead, event_id).status_code == 200
     assert count(app, Signup) == 0
 
@@ -195,7 +195,7 @@ def test_the_mailchimp_file_marks_its_own_revision_too_and_only_the_consenting(a
     lead_exports(lead, event_id, "mailchimp")
     assert _signup_marks(app) == [("minji@example.org", 1, 1, 1), ("n@x.org", 1, None, None)]
     lead_exports(lead, event_id, "csv")
-    visitor_signs_up(client, "minji@example.org", phone="555 0101")
+    visitor_signs_up(client, "minji@example.org", phone="+12025550101")
     lead_exports(lead, event_id, "csv")
     assert _signup_marks(app) == [("minji@example.org", 2, 2, 1), ("n@x.org", 1, 1, None)]
 
@@ -208,10 +208,10 @@ def test_a_record_that_changes_while_the_export_is_written_stays_unexported(app,
         event = events.active_event()
         marks = exports.Marks()
         text = "".join(exports.export_chunks(event, "csv", marks))
-        assert "555 0101" not in text
+        assert "+12025550101" not in text
         # Meanwhile, on another tablet thread, the same person signs up again.
         signups.record_signup(
-            first_name="Minji", email="minji@example.org", phone="555 0101", consent=True
+            first_name="Minji", email="minji@example.org", phone="+12025550101", consent=True
         )
         exports.mark_exported(event, "csv", marks=marks)
     assert _signup_marks(app) == [("minji@example.org", 2, None, None)]

@@ -156,3 +156,61 @@ def test_the_setup_form_takes_any_passphrase_calmly(app, client, passphrase, con
         token = lead_auth.new_setup_token() or ""
     data = {"passphrase": passphrase, "confirmation": confirmation}
     post_and_check(app, client, f"/lead/setup/{token}", data, False)
+
+
+@pytest.fixture
+def a_signup(app) -> int:
+    from kiosk.services import signups
+
+    with app.app_context():
+        return signups.record_signup(first_name="Ana", email="ana@example.org", consent=True).id
+
+
+@HOSTILE
+@given(
+    fields=st.fixed_dictionaries(
+        {
+            name: st.one_of(st.just(good), hostile_text())
+            for name, good in (
+                ("first_name", "Ana"),
+                ("last_name", ""),
+                ("email", "ana@example.org"),
+                ("phone", "+44 20 7946 0958"),
+                ("organisation", ""),
+            )
+        }
+    ),
+    htmx=st.booleans(),
+)
+def test_the_records_correction_form_takes_any_input_calmly(
+    app, lead_client, a_signup, fields, htmx
+):
+    post_and_check(app, lead_client, f"/lead/records/signup/{a_signup}", fields, htmx)
+
+
+@HOSTILE
+@given(event=ids, query=hostile_text(), htmx=st.booleans())
+def test_the_records_search_takes_any_input_calmly(app, lead_client, event, query, htmx):
+    response = lead_client.get(
+        "/lead/records", query_string={"event": event, "q": query}, headers=HX if htmx else {}
+    )
+    assert response.status_code in (200, 404, 422), response.status_code
+    assert_nothing_unescaped(response.get_data(as_text=True))
+
+
+@HOSTILE
+@given(
+    token=st.one_of(hostile_text(), st.just("0" * 32)),
+    into=ids,
+    action=st.sampled_from(["", "preview", "import"]),
+)
+def test_the_import_confirmation_takes_any_input_calmly(app, lead_client, token, into, action):
+    data = {"token": token, "into": into, "action": action}
+    post_and_check(app, lead_client, "/lead/import/confirm", data, True)
+
+
+@HOSTILE
+@given(content=st.one_of(st.binary(max_size=2000), hostile_text().map(str.encode)))
+def test_the_join_form_takes_any_file_calmly(app, lead_client, content):
+    data = {"join_file": (io.BytesIO(content), "join.json"), "activate": "yes"}
+    post_and_check(app, lead_client, "/lead/join", data, True, content_type="multipart/form-data")

@@ -30,7 +30,9 @@ def _lead_routes() -> list[tuple[str, str, str]]:
             continue
         url = rule.rule
         for name, converter in rule._converters.items():
-            value = "1" if isinstance(converter, IdConverter) else "x"
+            # The Records page's <kind> takes only its record kinds (any(...)).
+            word = "signup" if name == "kind" else "x"
+            value = "1" if isinstance(converter, IdConverter) else word
             url = re.sub(rf"<[^>]*{name}>", value, url)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((rule.endpoint, method, url))

@@ -31,6 +31,13 @@ def upload(client, content: bytes, name: str = "tablet.json", headers=None):
     )
 
 
+def confirm_new(client, preview_html: str, extra: dict | None = None):
+    """Take the preview of a file of an unknown event: import it as a new event."""
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', preview_html).group(1)
+    data = {"token": token, "into": "new", "action": "import"} | (extra or {})
+    return client.post("/lead/import/confirm", data=data, headers=HX)
+
+
 def count(app, model) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model)) or 0
@@ -44,17 +51,21 @@ def test_the_data_page_offers_import_and_erasure(lead_client):
 
 def test_uploading_a_tablets_file_reports_what_was_added_then_skipped(app, lead_client):
     raw = json.dumps(tablet_bundle([signup("a@example.org", "Ana")], tallies=2)).encode()
-    first = assert_fragment(upload(lead_client, raw, headers=HX))
-    assert "Added: 1 signups, 2 tallies" in first
+    preview = assert_fragment(upload(lead_client, raw, headers=HX))
+    assert "is not on this kiosk" in preview and count(app, Signup) == 0
+    first = assert_fragment(confirm_new(lead_client, preview))
+    assert "Added: 1 sign-up, 2 taps" in first
     second = upload(lead_client, raw, headers=HX).get_data(as_text=True)
-    assert "Skipped, already here: 1 signups, 2 tallies" in second
+    assert "Skipped, already here: 1 sign-up, 2 taps" in second
     assert count(app, Signup) == 1
 
 
 def test_a_large_bundle_is_accepted_despite_the_visitor_form_limit(app, lead_client):
     raw = json.dumps(tablet_bundle(tallies=2000)).encode()
     assert len(raw) > app.config["MAX_CONTENT_LENGTH"]
-    assert upload(lead_client, raw, headers=HX).status_code == 200
+    preview = upload(lead_client, raw, headers=HX)
+    assert preview.status_code == 200
+    assert confirm_new(lead_client, preview.get_data(as_text=True)).status_code == 200
     assert count(app, Tally) == 2000
 
 
@@ -146,6 +157,8 @@ def test_a_large_bundle_passes_the_csrf_check_too_but_only_for_a_logged_in_lead(
         content_type="multipart/form-data",
     )
     assert response.status_code == 200
+    done = confirm_new(lead, response.get_data(as_text=True), {"csrf_token": token})
+    assert done.status_code == 200
     assert count(app, Tally) == 2000
     stranger = app.test_client().post(
         "/lead/import",

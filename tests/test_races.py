@@ -19,7 +19,7 @@ from werkzeug.test import encode_multipart
 import kiosk.clock
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, LeadSession, Signup, Tally
-from kiosk.services import events, lead_auth
+from kiosk.services import events, imports, lead_auth
 from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle
 
@@ -184,8 +184,12 @@ PEOPLE = 1500
 
 @pytest.fixture
 def lead_clients(app):
-    """Logged-in lead browsers, one per tablet file being merged."""
+    """Logged-in lead browsers, one per tablet file being merged. The tablets' event is
+    known here (taken on first), so each file merges at once: a file of an unknown event
+    would be previewed first (issue 11)."""
     set_passphrase(app)
+    with app.app_context():
+        imports.import_bundle(json.dumps(tablet_bundle()))
 
     def make(count: int) -> list:
         clients = []

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import Tally
-from kiosk.services import events, tallies
+from kiosk.services import events, identity, tallies
 from tests.helpers import HX
 
 
@@ -104,3 +104,14 @@ def test_with_no_active_event_a_tap_opens_the_walk_up_event(app, client):
     with app.app_context():
         assert events.active_event().name.startswith("Walk-up table")
     assert taps(app) == 1
+
+
+def test_batched_taps_carry_this_kiosks_id(app):
+    """The batch's Core INSERT still stores the kiosk id (models.FromKiosk), so the dashboard's
+    per-kiosk counts and a merged bundle name the kiosk each tap came from."""
+    with app.app_context():
+        mine = identity.kiosk_id()  # made when `kiosk serve` prepares the database
+    assert tap_from_threads(app, 4) == [200] * 4
+    with app.app_context():
+        stored = db.session.scalars(select(Tally.kiosk_id)).all()
+    assert len(stored) == 4 and set(stored) == {mine}

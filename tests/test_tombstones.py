@@ -107,7 +107,9 @@ def test_the_same_person_typed_in_punycode_on_another_tablet_merges_into_one_sig
         imported = db.session.scalar(select(Event).order_by(Event.id.desc()))
         events.activate_event(imported)
     visitor_signs_up(client, "jürgen@bücher.de", first_name="Jürgen")
-    tablet = tablet_bundle([signup("JU\u0308RGEN@xn--bcher-kva.de", "Jürgen", phone="555 0101")])
+    tablet = tablet_bundle(
+        [signup("JU\u0308RGEN@xn--bcher-kva.de", "Jürgen", phone="(202) 555-0101")]
+    )
 
     report = lead_imports(lead, json.dumps(tablet).encode()).get_data(as_text=True)
 

@@ -2,15 +2,15 @@
 surrogates (JSON can carry them), numbers beyond its integer columns. Never a 503, and
 /healthz stays ok; SQLite, which would keep them, gets the same cleaned values."""
 
-import io
 import json
 
 import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Signup
+from kiosk.models import Event, Pledge, Signup
 from kiosk.services.records import clean_text
+from tests.data_helpers import lead_imports
 from tests.lead_helpers import log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle
 
@@ -85,7 +85,7 @@ def test_an_imported_file_with_nul_and_lone_surrogates_is_stored_without_them(ap
     bundle = tablet_bundle(people, questions=["Where\x00 do people go?"])
     bundle["event"]["name"] = "Autumn\x00 fair"
     raw = json.dumps(bundle).encode()  # JSON escapes them: \u0000, \ud800
-    response = lead_client.post("/lead/import", data={"bundle": (io.BytesIO(raw), "tablet.json")})
+    response = lead_imports(lead_client, raw)
     assert response.status_code == 200
     with app.app_context():
         stored = db.session.scalar(select(Signup).where(Signup.email == "nul@example.org"))
@@ -109,9 +109,17 @@ def test_an_imported_number_beyond_the_databases_integers_is_refused_with_its_pl
     else:
         bundle["event"][where] = value
     raw = json.dumps(bundle).encode()
-    response = lead_client.post("/lead/import", data={"bundle": (io.BytesIO(raw), "tablet.json")})
-    assert response.status_code == 422
+    response = lead_imports(lead_client, raw)
     assert where in response.get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Event)) == 1  # the demo
+        if where == "amount_cents":
+            # One record's fault: that pledge is reported by its place and not stored; the
+            # rest of the file (its event) merges, as a form would take the others.
+            assert response.status_code == 200
+            assert "pledges[0]" in response.get_data(as_text=True)
+            assert db.session.scalar(select(func.count()).select_from(Pledge)) == 0
+        else:
+            # The event's own fault refuses the whole file.
+            assert response.status_code == 422
+            assert db.session.scalar(select(func.count()).select_from(Event)) == 1  # the demo
     assert_healthy(lead_client)

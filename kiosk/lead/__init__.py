@@ -6,6 +6,7 @@
 - connect.py: connecting a tablet (the kiosk's address as a QR code), the paper sheet's link
 - events.py: creating, editing, activating and closing events
 - data.py: exports, merging another tablet's file, erasure
+- records.py: searching, correcting and erasing one record
 - settings.py: the volunteer PIN, timeouts, retention
 - audit.py: the audit log
 
@@ -80,4 +81,13 @@ def no_store(response: Response) -> Response:
 
 
 # The views register themselves on `bp`; imported last, as they import it.
-from kiosk.lead import audit, auth, connect, dashboard, data, events, settings  # noqa: E402, F401
+from kiosk.lead import (  # noqa: E402, F401
+    audit,
+    auth,
+    connect,
+    dashboard,
+    data,
+    events,
+    records,
+    settings,
+)

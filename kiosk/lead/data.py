@@ -12,8 +12,8 @@ from kiosk.lead import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id
-from kiosk.rendering import render
-from kiosk.services import erasure, events, exports, imports, lead_auth
+from kiosk.rendering import render, wants_fragment
+from kiosk.services import erasure, events, exports, imports, joining, lead_auth
 from kiosk.services.records import InvalidInput
 from kiosk.write_queue import reads_only, separate_write
 
@@ -49,17 +49,29 @@ def _render_data(block: str, status: int = 200, **context: Any) -> Response:
         "person_erased": None,
         "event_erased": None,
         "erase_refused": None,
+        "preview": None,
+        "joined": None,
         "erase_offer": None,
     } | context
+    every = events.list_events()
     return render(
         "lead/data.html",
         block,
         status=status,
-        events=events.list_events(),
+        events=every,
         erasable=erasure.erase_list(),
         export_formats=exports.FORMATS.values(),
+        not_for_mailchimp=(
+            _not_for_mailchimp(every) if block == "data_exports" or not wants_fragment() else []
+        ),
         **context,
     )
+
+
+def _not_for_mailchimp(every: list[Event]) -> list[tuple[Event, int]]:
+    """Events with consenting sign-ups that the Mailchimp file leaves out, and how many."""
+    counts = [(event, exports.not_for_mailchimp(event)) for event in every if not event.erased_at]
+    return [(event, n) for event, n in counts if n]
 
 
 @bp.get("/data")
@@ -70,17 +82,116 @@ def data() -> Response:
 
 @bp.post("/import")
 def import_file() -> Response:
-    """Merge another kiosk's JSON export; a bad file is refused whole."""
+    """Merge another kiosk's JSON export; a bad file is refused whole.
+
+    A file of an event this kiosk does not know is held, and previewed: the lead chooses
+    onto which event it merges (or a new one) before anything is stored.
+    """
     upload = request.files.get("bundle")
     if upload is None or not upload.filename:
         error = _("Choose the JSON file to import.")
         return _render_data("data_import", 422, errors={"bundle": error})
+    raw = upload.read()
     try:
-        report = imports.import_bundle(upload.read(), actor=client_address())
+        theirs = imports.file_event(raw)
+        if imports.known_event(theirs["uuid"]) is None:
+            return _render_preview(raw, _likely_target(theirs["name"]))
+        report = imports.import_bundle(raw, actor=client_address())
     except imports.ImportRefused as refused:
-        error = _("%(reason)s Nothing was imported.", reason=str(refused))
-        return _render_data("data_import", 422, errors={"bundle": error})
+        return _refused(refused)
     return _render_data("data_import", report=report)
+
+
+def _refused(refused: Exception) -> Response:
+    error = _("%(reason)s Nothing was imported.", reason=str(refused))
+    return _render_data("data_import", 422, errors={"bundle": error})
+
+
+def _targets() -> list[Event]:
+    """Events a file may be merged into: those whose personal data is still here."""
+    return [event for event in events.list_events() if event.erased_at is None]
+
+
+def _likely_target(name: str) -> Event | None:
+    """The event a tablet's hand-made event probably is: one whose name starts its name."""
+    wanted = name.strip().casefold()
+    for event in _targets():
+        if event.name.strip() and wanted.startswith(event.name.strip().casefold()):
+            return event
+    return None
+
+
+def _render_preview(
+    raw: bytes, into: Event | None, held_as: str = "", status: int = 200, **context: Any
+) -> Response:
+    """What merging the file into `into` (None: a new event) would do; nothing stored. The
+    file is held (`held_as`, or under a new token once it passed the preview) for the choice."""
+    report = imports.preview_bundle(raw, into)
+    token = held_as or imports.hold(raw)
+    return _render_data(
+        "data_import",
+        status,
+        **context,
+        preview=report,
+        token=token,
+        theirs=imports.file_event(raw),
+        into=into.id if into is not None else "new",
+        targets=_targets(),
+    )
+
+
+def _chosen_target() -> tuple[Event | None, str]:
+    """The preview's choice (None: a new event), or why it is none; 404 when it is gone."""
+    which = request.form.get("into", "")
+    if which == "new":
+        return None, ""
+    try:
+        event = event_or_404(parse_id(which))
+    except NotANumber as problem:
+        if problem.problem != NotANumber.FORMAT:
+            abort(404)
+        return None, _("Choose the event to merge into, or a new event.")
+    if event.erased_at is not None:
+        return None, _("The personal data of %(name)s was erased here.", name=event.name)
+    return event, ""
+
+
+@bp.post("/import/confirm")
+def import_confirm() -> Response:
+    """Merge the previewed file into the chosen event, or preview that choice again."""
+    token = request.form.get("token", "")
+    try:
+        raw = imports.held(token)
+    except imports.ImportRefused as refused:
+        return _refused(refused)
+    into, problem = _chosen_target()
+    try:
+        if problem:
+            return _render_preview(raw, None, token, 422, errors={"into": problem})
+        if request.form.get("action") == "preview":
+            return _render_preview(raw, into, token)
+        report = imports.import_bundle(raw, actor=client_address(), into=into)
+    except imports.ImportRefused as refused:
+        return _refused(refused)
+    imports.release(token)
+    return _render_data("data_import", report=report)
+
+
+@bp.post("/join")
+def join() -> Response:
+    """Take on another kiosk's event from its join file, so both kiosks' records merge."""
+    upload = request.files.get("join_file")
+    if upload is None or not upload.filename:
+        error = _("Choose the join file made on the other kiosk.")
+        return _render_data("data_join", 422, errors={"join_file": error})
+    try:
+        joined = joining.join_event(
+            upload.read(), activate=request.form.get("activate") == "yes", actor=client_address()
+        )
+    except imports.ImportRefused as refused:
+        error = _("%(reason)s Nothing was changed.", reason=str(refused))
+        return _render_data("data_join", 422, errors={"join_file": error})
+    return _render_data("data_join", joined=joined)
 
 
 @bp.post("/erase/person")
@@ -147,7 +258,11 @@ def export() -> Response:
     format_name = request.form.get("format", "")
     if format_name not in exports.FORMATS:
         abort(400)
-    done = exports.download(format_name, _chosen_event(request.form.get("event", "")))
+    done = exports.download(
+        format_name,
+        _chosen_event(request.form.get("event", "")),
+        only_new=request.form.get("only_new") == "yes",
+    )
     with separate_write(db.session):
         exports.note_download(
             done, actor=client_address(), keep=request.values.get("keep") == "yes"

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from kiosk.lead import bp, redirect_to, render_form
 from kiosk.models import Event
 from kiosk.rendering import render
-from kiosk.services import events
+from kiosk.services import events, joining
 from kiosk.services.records import InvalidInput
 
 
@@ -71,3 +71,14 @@ def close_event(event_id: int) -> Response:
     """Close an event; its retention period starts now."""
     events.close_event(event_or_404(event_id))
     return redirect_to("lead.events_list")
+
+
+@bp.get("/events/<id:event_id>/join-file")
+def join_file(event_id: int) -> Response:
+    """A small file (no personal data) with which another kiosk takes on this event."""
+    event = event_or_404(event_id)
+    response = Response(joining.join_file(event), mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{joining.join_file_name(event)}"'
+    )
+    return response

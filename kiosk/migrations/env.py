@@ -90,12 +90,30 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Batch mode changes a SQLite table by copying it and dropping the old one. With
+        # foreign keys on, dropping `event` would cascade-delete every record of every
+        # event (a downgrade lost all sign-ups this way). SQLite ignores this pragma inside
+        # a transaction, so it goes to the driver before the migration's transaction begins.
+        raw = connection.connection.driver_connection if _is_sqlite(connection) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
         # Migrations bump no page generations (kiosk/page_cache.py): the table may not exist yet.
         connection.execution_options(kiosk_no_generation_bump=True)
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"Migration left dangling references: {broken[:5]}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")  # the pool hands this connection on
 
-        with context.begin_transaction():
-            context.run_migrations()
+
+def _is_sqlite(connection) -> bool:
+    return connection.dialect.name == "sqlite"
 
 
 if context.is_offline_mode():

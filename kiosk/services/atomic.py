@@ -6,7 +6,8 @@ this process can keep two requests apart. Three tools, the same on both engines:
 - `insert_new(model, values)`: INSERT ... ON CONFLICT DO NOTHING RETURNING the new id. The row
   is stored unless a unique constraint already holds one like it; then None. PostgreSQL waits
   for a conflicting row another transaction has not committed yet, so None means "there is
-  one, committed": a fresh SELECT finds it.
+  one, committed": a fresh SELECT finds it. `insert_new_many` does the same for many rows in
+  one statement (an import's chunk).
 - `serialise(name)`: the rest of this transaction runs alone among the transactions that
   serialise on the same name, in every process. PostgreSQL: `pg_advisory_xact_lock`, released
   at commit or rollback. SQLite: the database's one write lock, taken at once (a request that
@@ -46,6 +47,23 @@ def insert_new(model: type, values: dict[str, Any]) -> Any | None:
     primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
     statement = insert(model).values(**values).on_conflict_do_nothing().returning(primary_key)
     return db.session.execute(statement).scalar()
+
+
+def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:
+    """`insert_new` for many rows of `model` in one statement; returns the UUIDs stored.
+
+    A row that a unique constraint already holds one like (its UUID, or the same person at
+    the event) is left out, as by insert_new: the caller deals with those one by one.
+    Commits nothing.
+    """
+    if not rows:
+        return set()
+    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    # One statement compiled once (cached), sent as SQLAlchemy's "insertmanyvalues": a few
+    # multi-row INSERTs, each returning the UUIDs it stored.
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.uuid)
+    return set(db.session.execute(statement, rows).scalars())
 
 
 def upsert(model: type, values: dict[str, Any], *, update: tuple[str, ...]) -> None:

@@ -8,7 +8,16 @@ from sqlalchemy import func, select
 
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally
+from kiosk.models import (
+    KIOSK_ID_SETTING,
+    Event,
+    Pledge,
+    PressRequest,
+    Question,
+    Setting,
+    Signup,
+    Tally,
+)
 from kiosk.services import tallies
 from kiosk.services.pledges import pledged_total_cents
 
@@ -37,6 +46,26 @@ class EventPicture:
     faq_bars: list[dict[str, object]]
     hours: list[HourBar] = field(default_factory=list)
     press_waiting: list[PressRequest] = field(default_factory=list)
+    kiosks: list["KioskCount"] = field(default_factory=list)
+
+
+@dataclass
+class KioskCount:
+    """One kiosk's records of an event: `kiosk_id` None for records made before kiosk ids."""
+
+    kiosk_id: str | None
+    this_kiosk: bool
+    signups: int = 0
+    pledges: int = 0
+    questions: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return (self.kiosk_id or "")[:8]
+
+    @property
+    def total(self) -> int:
+        return self.signups + self.pledges + self.questions
 
 
 def _count(model: type, event: Event) -> int:
@@ -94,6 +123,27 @@ def faq_labels() -> list[tuple[str, str]]:
     return [(entry.slug, entry.question) for entry in current_content().faq_entries]
 
 
+def records_per_kiosk(event: Event) -> list[KioskCount]:
+    """How many sign-ups, pledges and questions of `event` came from each kiosk: this kiosk
+    first, then the others by how many records they brought."""
+    mine = db.session.get(Setting, KIOSK_ID_SETTING)
+    mine_id = mine.value if mine is not None else None
+    counts: dict[str | None, KioskCount] = {}
+    for model, name in ((Signup, "signups"), (Pledge, "pledges"), (Question, "questions")):
+        rows = db.session.execute(
+            select(model.kiosk_id, func.count())
+            .where(model.event_id == event.id)
+            .group_by(model.kiosk_id)
+        )
+        for kiosk_id, number in rows:
+            row = counts.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
+            setattr(row, name, number)
+    return sorted(
+        counts.values(),
+        key=lambda row: (not row.this_kiosk, row.kiosk_id is None, -row.total, row.short_id),
+    )
+
+
 def event_picture(event: Event) -> EventPicture:
     pack = current_content()
     pledged = pledged_total_cents(event)
@@ -117,6 +167,7 @@ def event_picture(event: Event) -> EventPicture:
             key=lambda row: -int(row["count"]),  # type: ignore[call-overload]
         ),
         hours=signups_per_hour(event),
+        kiosks=records_per_kiosk(event),
         press_waiting=waiting_press_requests(event),
     )
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import ColumnElement, delete, func, or_, select, true, update
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
 
 from kiosk import clock
 from kiosk.extensions import db
@@ -274,6 +274,25 @@ def forget_tombstoned(key: str, requests: set[tuple[str, str]]) -> Erased:
         found = by_digest.get(tombstones.digest(key, email))
         if found:
             erased.add(_erase_person(email, sorted(found)))
+    return erased
+
+
+def erase_record(record: Signup | Pledge | Question | PressRequest, actor: str = "") -> Erased:
+    """Erase one record (the lead's Records page): deleted, or for a pledge anonymised. Its
+    email is tombstoned, so no tablet's file brings the record back; copies forget it."""
+    model = type(record)
+    canonical = canonical_email(record.email)
+    tombstones.instance_key()  # made (and committed) before anything is erased
+    erased = Erased()
+    if "@" in canonical:
+        stones = tombstones.scopes_of(canonical, [new_uuid()])  # a request of its own
+        tombstones.store(stones)
+        erased.forget.tombstones += stones
+    uuid = record.uuid
+    _erase(erased, lambda each: (each.uuid == uuid,) if each is model else (false(),))
+    db.session.commit()
+    record_audit("record.erase", f"{KINDS[model][1]} {uuid} erased (Records page)", actor)
+    after_erasure(erased.forget)
     return erased
 
 

@@ -51,13 +51,15 @@ import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import ColumnElement, Row, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from kiosk import clock
 from kiosk.content import default_content
@@ -73,6 +75,7 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
+from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -108,9 +111,21 @@ SIGNUP_COLUMNS = [
     "Updated",
     "UUID",
 ]
-# Language: the code of the language the person signed up in (en, ko), for a Mailchimp text
-# field, so the team can write to each person in their language.
-MAILCHIMP_COLUMNS = ["Email Address", "First Name", "Last Name", "Phone Number", "Tags", "Language"]
+# Consent goes to Mailchimp as fields its import can map: the wording's version (text), the
+# day (a Date field takes YYYY-MM-DD) and the moment in UTC (text, ISO 8601). Language: the
+# code of the language the person signed up in (en, ko), for a Mailchimp text field, so the
+# team can write to each person in their language.
+MAILCHIMP_COLUMNS = [
+    "Email Address",
+    "First Name",
+    "Last Name",
+    "Phone Number",
+    "Tags",
+    "Language",
+    "Consent Version",
+    "Consent Date",
+    "Consent Time",
+]
 PLEDGE_COLUMNS = [
     "Kind",
     "Amount",
@@ -164,6 +179,14 @@ BUNDLE_KEYS = [
 ]
 
 
+class Verbatim(str):
+    """A cell checked to be harmless as it is (a valid phone in E.164): written unchanged.
+
+    "+442079460958" starts with "+", but a spreadsheet reads it as a number, not a formula,
+    and Mailchimp takes the phone only without a leading apostrophe.
+    """
+
+
 class Marks:
     """The records an export wrote, each with the revision it wrote: noted into the records
     (mark_exported) only once the file is out, and only if it still is that revision.
@@ -183,8 +206,38 @@ class Marks:
 
 def neutralise(value: object) -> str:
     """The cell as text, with a leading ' if a spreadsheet would run it as a formula."""
+    if isinstance(value, Verbatim):
+        return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _phone_cell(region: str) -> Callable[[str], str]:
+    """A stored phone as a cell: E.164 unchanged when it is a valid number, else plain text."""
+
+    def cell(stored: str) -> str:
+        e164 = phones.exported_phone(stored, region)
+        return Verbatim(e164) if e164 else stored
+
+    return cell
+
+
+def mailchimp_address(email: str) -> str | None:
+    """The address as Mailchimp takes it, or None when it cannot.
+
+    Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
+    another script is written in its ASCII form (IDNA), which Mailchimp takes.
+    """
+    address = canonical_email(email)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not local.isascii():
+        return None
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
 
 
 def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
@@ -227,8 +280,9 @@ def _interest_labeller() -> Callable[[str], tuple[str, ...]]:
     return labels_of
 
 
-def _signup_rows(event: Event) -> Iterator[Row[Any]]:
-    """The event's sign-ups in order, as rows with the Signup attribute names, streamed."""
+def _signup_rows(event: Event, *where: ColumnElement[bool]) -> Iterator[Row[Any]]:
+    """The event's sign-ups in order (those matching `where`), as rows with the Signup
+    attribute names, streamed."""
     query = (
         select(
             Signup.first_name,
@@ -247,11 +301,17 @@ def _signup_rows(event: Event) -> Iterator[Row[Any]]:
             Signup.id,
             Signup.revision,
         )
-        .where(Signup.event_id == event.id)
+        .where(Signup.event_id == event.id, *where)
         .order_by(Signup.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
     yield from db.session.execute(query)
+
+
+def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
+    """Sign-ups whose current revision is not in an export of that kind yet: new ones, and
+    ones changed since (a second sign-up, a correction, a merge). Marks, not clocks."""
+    return or_(mark.is_(None), mark != Signup.revision)
 
 
 def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -> Iterator[Any]:
@@ -262,15 +322,18 @@ def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -
         yield row
 
 
-def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
-    """Every sign-up field, interests, consent, source, times and UUID."""
+def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False) -> Iterator[str]:
+    """Every sign-up field, interests, consent, source, times and UUID; with `only_new`,
+    only sign-ups in no sign-up export yet (the sign-ups CSV, Mailchimp or a kept JSON)."""
+    where = (_not_yet_in(Signup.exported_revision),) if only_new else ()
     labels_of = _interest_labeller()
+    phone = _phone_cell(default_content().phone_region)
     rows = (
         [
             s.first_name,
             s.last_name,
             s.email,
-            s.phone,
+            phone(s.phone),
             s.organisation,
             "; ".join(labels_of(s.interests)),
             s.source,
@@ -281,7 +344,7 @@ def signups_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             _time(s.updated_at),
             s.uuid,
         ]
-        for s in _noted(marks, Signup, _signup_rows(event))
+        for s in _noted(marks, Signup, _signup_rows(event, *where))
     )
     return csv_lines(SIGNUP_COLUMNS, rows)
 
@@ -294,22 +357,51 @@ def _mailchimp_tags(
     return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
 
 
-def mailchimp_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
-    """The columns Mailchimp's contact import expects; people who consented only."""
+def _utc_moment(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mailchimp_csv(
+    event: Event, marks: Marks | None = None, only_new: bool = False
+) -> Iterator[str]:
+    """The columns Mailchimp's contact import expects; people who consented only, and only
+    addresses Mailchimp takes (the others are in the sign-ups CSV: see not_for_mailchimp).
+    Only the rows written are marked exported by it. With `only_new`, only sign-ups in no
+    Mailchimp file yet (or changed since): the next upload after the last one."""
     labels_of = _interest_labeller()
-    consented = (s for s in _signup_rows(event) if s.consent_at is not None)
-    rows = (
-        [
-            canonical_email(s.email),
-            s.first_name,
-            s.last_name,
-            s.phone,
-            _mailchimp_tags(s, event, labels_of),
-            s.locale,
-        ]
-        for s in _noted(marks, Signup, consented)
+    phone = _phone_cell(default_content().phone_region)
+    where = (_not_yet_in(Signup.mailchimp_revision),) if only_new else ()
+
+    def rows() -> Iterator[list[object]]:
+        for s in _signup_rows(event, *where):
+            address = mailchimp_address(s.email) if s.consent_at is not None else None
+            if address is None:
+                continue
+            if marks is not None:
+                marks.note(Signup, s.id, s.revision)
+            yield [
+                address,
+                s.first_name,
+                s.last_name,
+                phone(s.phone),
+                _mailchimp_tags(s, event, labels_of),
+                s.locale,
+                s.consent_version,
+                s.consent_at.astimezone(UTC).date().isoformat(),
+                _utc_moment(s.consent_at),
+            ]
+
+    return csv_lines(MAILCHIMP_COLUMNS, rows())
+
+
+def not_for_mailchimp(event: Event) -> int:
+    """Consenting sign-ups of `event` whose address Mailchimp would refuse (kept in the CSV)."""
+    emails = db.session.scalars(
+        select(Signup.email)
+        .where(Signup.event_id == event.id, Signup.consent_at.is_not(None))
+        .execution_options(yield_per=EXPORT_BATCH)
     )
-    return csv_lines(MAILCHIMP_COLUMNS, rows)
+    return sum(1 for email in emails if mailchimp_address(email) is None)
 
 
 def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
@@ -430,6 +522,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "locale": s.locale,
                 **_consent(s),
                 "created_at": _time(s.created_at),
+                "kiosk_id": s.kiosk_id,
                 "updated_at": _time(s.updated_at),
             }
             for s in _noted(marks, Signup, signups_of(event))
@@ -443,6 +536,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "email": p.email,
                 **_consent(p),
                 "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
             for p in _noted(marks, Pledge, pledges_of(event))
         ],
@@ -454,6 +548,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "answered": q.answered,
                 **_consent(q),
                 "created_at": _time(q.created_at),
+                "kiosk_id": q.kiosk_id,
             }
             for q in _noted(marks, Question, questions_of(event))
         ],
@@ -474,11 +569,18 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "handled": p.handled,
                 **_consent(p),
                 "created_at": _time(p.created_at),
+                "kiosk_id": p.kiosk_id,
             }
             for p in _noted(marks, PressRequest, press_requests_of(event))
         ],
         "tallies": [
-            {"uuid": t.uuid, "kind": t.kind, "key": t.key, "created_at": _time(t.created_at)}
+            {
+                "uuid": t.uuid,
+                "kind": t.kind,
+                "key": t.key,
+                "created_at": _time(t.created_at),
+                "kiosk_id": t.kiosk_id,
+            }
             for t in tallies
         ],
     }
@@ -503,9 +605,16 @@ class ExportFormat:
     extension: str
     media_type: str
     columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
-    write: Callable[[Event, "Marks | None"], Iterable[str] | str]
+    write: Callable[..., Iterable[str] | str]  # (event, marks[, only_new])
     kinds: tuple[type[ExportMarks], ...] = ()
     kept_on_request: bool = False
+    # It can hold only what no export of its kind holds yet (write takes `only_new`).
+    offers_only_new: bool = False
+
+    def only_new(self, asked: bool) -> bool:
+        """Whether an export asked for "only new" holds only new: formats without it ignore
+        the request, so its file name and audit entry do not claim it either."""
+        return asked and self.offers_only_new
 
     @property
     def personal(self) -> bool:
@@ -517,17 +626,30 @@ def _csv(
     name: str,
     label: LazyString,
     columns: Sequence[str],
-    write: Callable[[Event, "Marks | None"], Iterable[str]],
+    write: Callable[..., Iterable[str]],
     kinds: tuple[type[ExportMarks], ...] = (),
+    *,
+    offers_only_new: bool = False,
 ) -> ExportFormat:
-    return ExportFormat(name, label, "csv", "text/csv", columns, write, kinds)
+    return ExportFormat(
+        name, label, "csv", "text/csv", columns, write, kinds, offers_only_new=offers_only_new
+    )
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        _csv("csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,)),
-        _csv("mailchimp", _l("Mailchimp CSV"), MAILCHIMP_COLUMNS, mailchimp_csv, (Signup,)),
+        _csv(
+            "csv", _l("Sign-ups CSV"), SIGNUP_COLUMNS, signups_csv, (Signup,), offers_only_new=True
+        ),
+        _csv(
+            "mailchimp",
+            _l("Mailchimp CSV"),
+            MAILCHIMP_COLUMNS,
+            mailchimp_csv,
+            (Signup,),
+            offers_only_new=True,
+        ),
         _csv("pledges", _l("Pledges CSV"), PLEDGE_COLUMNS, pledges_csv, (Pledge,)),
         _csv("questions", _l("Questions CSV"), QUESTION_COLUMNS, questions_csv, (Question,)),
         _csv("press", _l("Press requests CSV"), PRESS_COLUMNS, press_csv, (PressRequest,)),
@@ -551,10 +673,17 @@ def formats_exporting(model: type[ExportMarks]) -> list[str]:
     return [f.name for f in FORMATS.values() if model in f.kinds]
 
 
-def export_chunks(event: Event, format_name: str, marks: Marks | None = None) -> Iterator[str]:
+def export_chunks(
+    event: Event, format_name: str, marks: Marks | None = None, *, only_new: bool = False
+) -> Iterator[str]:
     """The export of `event` in `format_name`, as pieces of text to write in order; the
-    records written are noted in `marks`, for mark_exported once the text is out."""
-    result = FORMATS[format_name].write(event, marks)
+    records written are noted in `marks`, for mark_exported once the text is out. `only_new`
+    (formats that offer it) leaves out what an export of its kind already holds."""
+    chosen = FORMATS[format_name]
+    if chosen.only_new(only_new):
+        result = chosen.write(event, marks, only_new=True)
+    else:
+        result = chosen.write(event, marks)
     if isinstance(result, str):
         yield result
     else:
@@ -591,6 +720,7 @@ def mark_exported(
     *,
     marks: Marks | None = None,
     keep: bool = False,
+    only_new: bool = False,
 ) -> None:
     """Note that the records in `marks` left the kiosk in `format_name` (call after the
     export is written); a JSON bundle counts only when the lead keeps it (`keep`)."""
@@ -601,6 +731,7 @@ def mark_exported(
         event.exported_at = utcnow()
         db.session.commit()
     kept = " (kept as the event's record)" if chosen.kept_on_request and keep else ""
+    kept += " (only what no earlier export held)" if chosen.only_new(only_new) else ""
     record_audit("export", f"event {event.id} ({event.name}) as {format_name}{kept}", actor)
 
 
@@ -612,14 +743,18 @@ def _slug(text: str) -> str:
     return "-".join(words)[:60] or "event"
 
 
-def export_file_name(event: Event | None, format_name: str, today: date | None = None) -> str:
-    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip."""
+def export_file_name(
+    event: Event | None, format_name: str, today: date | None = None, *, only_new: bool = False
+) -> str:
+    """rescue-team_<event>_<event date>_<format>.csv, or all-events_<today> for a zip;
+    "<format>-new" when it holds only what no earlier export of its kind held."""
     today = today or clock.today()
+    kind = f"{format_name}-new" if FORMATS[format_name].only_new(only_new) else format_name
     if event is None:
-        return f"rescue-team_all-events_{today.isoformat()}_{format_name}.zip"
+        return f"rescue-team_all-events_{today.isoformat()}_{kind}.zip"
     day = (event.date or today).isoformat()
     extension = FORMATS[format_name].extension
-    return f"rescue-team_{_slug(event.name)}_{day}_{format_name}.{extension}"
+    return f"rescue-team_{_slug(event.name)}_{day}_{kind}.{extension}"
 
 
 @dataclass
@@ -633,28 +768,38 @@ class Download:
     events: list[Event]
     # What each event's file holds, by event id: marked exported by note_download.
     marks: dict[int, Marks] = field(default_factory=dict)
+    only_new: bool = False  # only what no earlier export of its kind held
 
 
-def download(format_name: str, event: Event | None) -> Download:
-    """One event's export as a file, or (event None) every event's, one file each in a zip.
+def download(format_name: str, event: Event | None, *, only_new: bool = False) -> Download:
+    """One event's export as a file, or (event None) every event's, one file each in a zip;
+    `only_new`: only what no export of its kind holds yet (formats that offer it).
 
     It only reads, so the lead's export takes no write lock while it runs.
     """
+    only_new = FORMATS[format_name].only_new(only_new)
     if event is not None:
         marks = Marks()
-        body = "".join(export_chunks(event, format_name, marks)).encode("utf-8")
-        name, media_type = export_file_name(event, format_name), FORMATS[format_name].media_type
-        return Download(name, media_type, body, format_name, [event], {event.id: marks})
+        text = "".join(export_chunks(event, format_name, marks, only_new=only_new))
+        name = export_file_name(event, format_name, only_new=only_new)
+        media_type = FORMATS[format_name].media_type
+        return Download(
+            name, media_type, text.encode("utf-8"), format_name, [event], {event.id: marks},
+            only_new=only_new,
+        )  # fmt: skip
     every = list_events()
     noted: dict[int, Marks] = {}
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
         for each in every:
             noted[each.id] = Marks()
-            text = "".join(export_chunks(each, format_name, noted[each.id]))
-            bundle_file.writestr(export_file_name(each, format_name), text.encode("utf-8"))
-    name = export_file_name(None, format_name)
-    return Download(name, "application/zip", archive.getvalue(), format_name, every, noted)
+            text = "".join(export_chunks(each, format_name, noted[each.id], only_new=only_new))
+            file_name = export_file_name(each, format_name, only_new=only_new)
+            bundle_file.writestr(file_name, text.encode("utf-8"))
+    name = export_file_name(None, format_name, only_new=only_new)
+    return Download(
+        name, "application/zip", archive.getvalue(), format_name, every, noted, only_new=only_new
+    )
 
 
 def note_download(done: Download, actor: str = "", *, keep: bool = False) -> None:
@@ -662,4 +807,6 @@ def note_download(done: Download, actor: str = "", *, keep: bool = False) -> Non
     A JSON file counts only when the lead keeps it as the event's record (`keep`)."""
     for event in done.events:
         marks = done.marks.get(event.id)
-        mark_exported(event, done.format_name, actor, marks=marks, keep=keep)
+        mark_exported(
+            event, done.format_name, actor, marks=marks, keep=keep, only_new=done.only_new
+        )

@@ -2,44 +2,67 @@
 
 Records are matched by UUID, so importing a file twice changes nothing. A sign-up with
 the same email at the same event merges into the one already here, by the same rule as
-two sign-ups on one kiosk. The whole file is checked before anything is written, and
-everything is written in one transaction: a malformed, foreign or tampered file is
-refused with a message saying where, and the database is left as it was.
+two sign-ups on one kiosk. The whole file is checked before anything is written: a
+malformed, foreign or tampered file is refused with a message saying where, and the
+database is left as it was.
+
+Each record is cleaned and checked as the visitor's form would (kiosk.services.records'
+Checker, phones in E.164): a record that fails is reported by its place in the file
+(`signups[3]`) and reason, and not stored; the rest merge.
 
 Erased people stay erased (services/tombstones.py): the file's tombstones are applied
 first, so whoever the other kiosk erased is erased here too; then no record of anyone
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
 
-Imports are safe when several run at once, in any server processes, and beside visitors
-signing up: each transaction that writes an import takes the IMPORTS turn first
-(services/atomic.serialise), so one import's records are all in before the next looks; and
-every row is written conflict-safe all the same (sign-ups through signups.insert_or_merge,
-everything else INSERT ... ON CONFLICT (uuid) DO NOTHING), so a visitor who signs up
-mid-import, or an import written in several smaller transactions, can never store a person
-twice or fail on a duplicate.
+Merging never stops the table: the records are written in small transactions of CHUNK
+records each, so the visitors' sign-ups go between them, and an import cut short (a crash,
+a pulled plug) completes when the file is imported again: every write is idempotent by
+UUID. Imports are safe when several run at once, in any server processes, and beside
+visitors signing up: an import takes the IMPORTS turn for its whole length (across
+processes on PostgreSQL, in the one kiosk process on SQLite), so one import's records are
+all in before the next looks; and every row is written conflict-safe all the same
+(sign-ups through signups.insert_or_merge, everything else INSERT ... ON CONFLICT (uuid) DO
+NOTHING), so a visitor who signs up mid-import can never be stored twice or make the
+import fail on a duplicate.
 """
 
 import functools
 import json
+import os
 import re
+import secrets
 import threading
+import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import Event, Pledge, PressRequest, Question, Signup, Tally, new_erasure_key
-from kiosk.services import erasure, tombstones
-from kiosk.services.atomic import insert_new, serialise
+from kiosk.models import (
+    Event,
+    Pledge,
+    PressRequest,
+    Question,
+    Setting,
+    Signup,
+    Tally,
+    new_erasure_key,
+)
+from kiosk.services import erasure, pledges, questions, signups, tombstones
+from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import canonical_email, mark_changed, without_unstorable
+from kiosk.services.records import Checker, canonical_email, mark_changed, without_unstorable
 from kiosk.services.signups import (
     INSERTED,
     MERGED,
@@ -52,6 +75,10 @@ MAX_RECORDS = 200_000
 # The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
 # would take more, and another kiosk's PostgreSQL could not import it back).
 LARGEST_INTEGER = 2**31 - 1
+# Records written per transaction: short enough that a visitor's sign-up waiting for one
+# waits a few milliseconds, long enough that the commits do not dominate.
+CHUNK = 200
+BETWEEN_CHUNKS_S = 0.005
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -69,6 +96,8 @@ class ImportReport:
     added: dict[str, int] = field(default_factory=dict)
     merged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # (place in the file, reason) of each record not stored because it failed a check.
+    invalid: list[tuple[str, str]] = field(default_factory=list)
     # People erased here or on the other kiosk whose records in the file were not restored.
     not_restored: int = 0
     # People the other kiosk erased who were still here: erased here too.
@@ -80,13 +109,29 @@ class ImportReport:
     def skip(self, kind: str) -> None:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
+    @staticmethod
+    def shown(counts: dict[str, int]) -> str:
+        """Counts by section for the lead's page, in its language ("가입 2건, 탭 3번"); the
+        audit log keeps describe()'s English."""
+        words: dict[str, Callable[[int], str]] = {
+            "signups": lambda n: ngettext("%(num)d sign-up", "%(num)d sign-ups", n),
+            "pledges": lambda n: ngettext("%(num)d pledge", "%(num)d pledges", n),
+            "questions": lambda n: ngettext("%(num)d question", "%(num)d questions", n),
+            "press_requests": lambda n: ngettext(
+                "%(num)d press request", "%(num)d press requests", n
+            ),
+            "tallies": lambda n: ngettext("%(num)d tap", "%(num)d taps", n),
+        }
+        parts = [words[section](n) for section in SECTIONS if (n := counts.get(section))]
+        return ", ".join(parts) or _("nothing")
+
     def describe(self) -> str:
         def part(counts: dict[str, int]) -> str:
             return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "nothing"
 
         text = (
             f"{self.event_name}: added {part(self.added)}; merged {self.merged} sign-ups; "
-            f"skipped {part(self.skipped)} (already here)"
+            f"skipped {part(self.skipped)} (already here); {len(self.invalid)} invalid"
         )
         if self.not_restored:
             people = "person was" if self.not_restored == 1 else "people were"
@@ -156,6 +201,16 @@ class _Fields:
         except ValueError as error:
             raise self.fail("uuid", "not a UUID.") from error
 
+    def kiosk_id(self) -> str | None:
+        """The kiosk that made the record (a UUID); None in files from before kiosk ids."""
+        if self.data.get("kiosk_id") is None:
+            return None
+        value = self.text("kiosk_id", 36)
+        try:
+            return str(uuid_module.UUID(value))
+        except ValueError as error:
+            raise self.fail("kiosk_id", "not a kiosk id.") from error
+
     def integer(self, key: str, low: int, high: int = LARGEST_INTEGER) -> int:
         value = self.data.get(key)
         high = min(high, LARGEST_INTEGER)
@@ -181,9 +236,12 @@ class _Fields:
             return None
         try:
             moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as error:
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            # At the edge of the range, the conversion to UTC for storage overflows.
+            moment.astimezone(UTC)
+        except (TypeError, ValueError, OverflowError) as error:
             raise self.fail(key, "expected an ISO 8601 time.") from error
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment
 
     def day(self, key: str) -> date | None:
         value = self.data.get(key)
@@ -230,49 +288,75 @@ def _event(data: object) -> dict[str, Any]:
     }
 
 
+def _as_forms_would(f: _Fields, check: Callable[[Checker], dict[str, Any]]) -> dict[str, Any]:
+    """Values cleaned and checked by the visitor form's own rules; the first fault refuses."""
+    checker = Checker()
+    cleaned = check(checker)
+    for name, problem in checker.errors.items():
+        raise f.fail(name, str(problem))
+    return cleaned
+
+
 def _signup(f: _Fields) -> dict[str, Any]:
     interests = f.data.get("interests", [])
     if not isinstance(interests, list) or not all(isinstance(k, str) for k in interests):
         raise f.fail("interests", "expected a list of interest keys.")
-    email = f.email("email", required=True)
-    if "@" not in email:
-        raise f.fail("email", "not an email address.")
+    typed = {
+        name: f.text(name, 1000)
+        for name in ("first_name", "last_name", "email", "phone", "organisation")
+    }
+    cleaned = _as_forms_would(f, lambda check: signups.check_fields(check, **typed))
     return {
         "uuid": f.uuid(),
-        "first_name": f.text("first_name", 80, required=True),
-        "last_name": f.text("last_name", 80),
-        "email": email,
-        "phone": f.text("phone", 40),
-        "organisation": f.text("organisation", 120),
+        **cleaned,
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
         "locale": f.text("locale", 12),  # absent from bundles made before languages
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
         "updated_at": f.time("updated_at", required=False) or f.time("created_at"),
     }
 
 
 def _pledge(f: _Fields) -> dict[str, Any]:
+    typed = {name: f.text(name, 1000) for name in ("name", "email")}
+    cleaned = _as_forms_would(
+        f,
+        lambda check: {
+            "name": check.text("name", typed["name"], pledges.NAME_MAX),
+            "email": check.email("email", typed["email"], required=False),
+        },
+    )
     return {
         "uuid": f.uuid(),
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
-        "amount_cents": f.integer("amount_cents", 1),
-        "name": f.text("name", 120),
-        "email": f.email("email"),
+        "amount_cents": f.integer("amount_cents", 1, pledges.MAXIMUM_DOLLARS * 100),
+        **cleaned,
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
 def _question(f: _Fields) -> dict[str, Any]:
+    typed = {"text": f.text("text", 20_000, required=True), "email": f.text("email", 1000)}
+    cleaned = _as_forms_would(
+        f,
+        lambda check: {
+            "text": check.text(
+                "text", typed["text"], questions.QUESTION_MAX, required="is empty.", multiline=True
+            ),
+            "email": check.email("email", typed["email"], required=False),
+        },
+    )
     return {
         "uuid": f.uuid(),
-        "text": f.text("text", 5000, required=True),
-        "email": f.email("email"),
+        **cleaned,
         "answered": f.boolean("answered"),
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -296,6 +380,7 @@ def _press_request(f: _Fields) -> dict[str, Any]:
         "handled": f.boolean("handled"),
         **f.consent(),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -306,6 +391,7 @@ def _tally(f: _Fields) -> dict[str, Any]:
         "kind": f.choice("kind", kinds, ""),
         "key": f.text("key", 80, required=True),
         "created_at": f.time("created_at"),
+        "kiosk_id": f.kiosk_id(),
     }
 
 
@@ -323,6 +409,8 @@ class CheckedBundle:
     event: dict[str, Any]
     records: dict[str, list[dict[str, Any]]]
     tombstones: set[str] = field(default_factory=set)
+    # (place in the file, reason) of each record that failed its checks: not written.
+    invalid: list[tuple[str, str]] = field(default_factory=list)
     # (digest, request) of each erasure request the file carries (services/tombstones.py).
     erasures: set[tuple[str, str]] = field(default_factory=set)
 
@@ -364,13 +452,17 @@ def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
 
 
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
-    """Every field of every record checked; nothing is written here."""
+    """Every field of every record checked; nothing is written here.
+
+    A fault in the file's frame (format, event, a section that is no list) refuses the
+    file; a fault in one record sets that record aside as invalid, by place and reason.
+    """
     event = _event(data.get("event"))
     stones = _tombstones(data, event["erasure_key"])
     erasures = _erasures(data, stones)
     if erasures and event["erasure_key"] is None:
         raise ImportRefused("event.erasure_key: the file has erasures but no key for them.")
-    records: dict[str, list[dict[str, Any]]] = {}
+    checked = CheckedBundle(event, {}, stones, erasures=erasures)
     seen: set[str] = {event["uuid"]}
     total = 0
     for section, (_model, read) in SECTIONS.items():
@@ -380,12 +472,20 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         total += len(items)
         if total > MAX_RECORDS:
             raise ImportRefused(f"The file holds more than {MAX_RECORDS} records.")
-        records[section] = [read(_Fields(f"{section}[{n}]", item)) for n, item in enumerate(items)]
-        for n, record in enumerate(records[section]):
-            if record["uuid"] in seen:
-                raise ImportRefused(f"{section}[{n}].uuid: appears twice in the file.")
+        kept = checked.records[section] = []
+        for n, item in enumerate(items):
+            where = f"{section}[{n}]"
+            try:
+                record = read(_Fields(where, item))
+                if record["uuid"] in seen:
+                    raise ImportRefused(f"{where}.uuid: appears twice in the file.")
+            except ImportRefused as refused:
+                reason = str(refused).removeprefix(where).lstrip(".")
+                checked.invalid.append((where, reason))
+                continue
             seen.add(record["uuid"])
-    return CheckedBundle(event, records, stones, erasures)
+            kept.append(record)
+    return checked
 
 
 # ---- Writing ---------------------------------------------------------------------------------
@@ -401,8 +501,36 @@ def _existing(model: type, uuids: list[str]) -> dict[str, int]:
     return found
 
 
-def _local_event(checked: dict[str, Any], report: ImportReport) -> Event:
-    event = db.session.scalar(select(Event).where(Event.uuid == checked["uuid"]))
+ALIAS_PREFIX = "event_alias:"
+
+
+def alias_key(foreign_uuid: str) -> str:
+    """The Setting that remembers onto which local event another kiosk's event was mapped."""
+    return ALIAS_PREFIX + foreign_uuid
+
+
+def known_event(foreign_uuid: str) -> Event | None:
+    """The local event that a file's event is: the same UUID, or the one it was mapped onto."""
+    event = db.session.scalar(select(Event).where(Event.uuid == foreign_uuid))
+    if event is None:
+        alias = db.session.get(Setting, alias_key(foreign_uuid))
+        if alias is not None:
+            event = db.session.scalar(select(Event).where(Event.uuid == alias.value))
+    return event
+
+
+def _local_event(checked: dict[str, Any], report: ImportReport, into: Event | None) -> Event:
+    """The event the file's records go to: its own (by UUID, or as mapped before), `into`
+    (remembered, so the same tablet's next file goes there too), or a new one."""
+    event = known_event(checked["uuid"])
+    if event is None and into is not None:
+        event = into
+        # A mapping may be left from an event since deleted: replace it.
+        alias = db.session.get(Setting, alias_key(checked["uuid"]))
+        if alias is None:
+            db.session.add(Setting(key=alias_key(checked["uuid"]), value=into.uuid))
+        else:
+            alias.value = into.uuid
     if event is not None:
         if event.erased_at is not None:
             raise ImportRefused(
@@ -476,84 +604,221 @@ def _forget_what_the_file_erased(
     return forgotten
 
 
-def _write(bundle: CheckedBundle, report: ImportReport) -> erasure.Erased:
-    serialise(IMPORTS)
-    event = _local_event(bundle.event, report)
-    report.event_name = event.name
-    forgotten = _forget_what_the_file_erased(bundle, event, report)
-    key = bundle.event["erasure_key"]
-    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
-    not_restored: set[str] = set()
+def _refuse_records_of_other_events(bundle: CheckedBundle, event: Event) -> None:
+    """Refuse the whole file, before anything is written, when a record of it is stored
+    here under another event: the file was changed by hand or mixes events."""
     for section, (model, _read) in SECTIONS.items():
-        items = bundle.records[section]
-        existing = _existing(model, [r["uuid"] for r in items])
-        for record in items:
-            if erased.erased(record.get("email", "")):
-                not_restored.add(record["email"])
-                if model is not Pledge:
-                    continue
-                # The money stays (an event's total does not change), the person does not.
-                record = record | {
-                    "name": "",
-                    "email": "",
-                    "consent_version": None,
-                    "consent_text": None,
-                    "consent_at": None,
-                }
-            if record["uuid"] in existing and existing[record["uuid"]] != event.id:
+        existing = _existing(model, [r["uuid"] for r in bundle.records[section]])
+        for uuid, event_id in existing.items():
+            if event_id != event.id:
                 raise ImportRefused(
-                    f"{section}: record {record['uuid']} belongs to another event here; "
+                    f"{section}: record {uuid} belongs to another event here; "
                     "the file was changed by hand or mixes events."
                 )
-            if model is Signup:
-                # The same record (by UUID) may have been updated on the other tablet
-                # since, or the same person signed up here too: merge, never a second row.
-                incoming = Signup(event_id=event.id, **record)
-                merge = functools.partial(merge_signup, incoming=record)
-                _stored, outcome = insert_or_merge(incoming, merge)
-                if outcome == INSERTED:
-                    report.add(section)
-                elif outcome == MERGED:
-                    report.merged += 1
-                else:
-                    report.skip(section)
-            elif insert_new(model, {"event_id": event.id, **record}) is None:
-                report.skip(section)  # here already (by UUID), perhaps since a moment ago
-            else:
+
+
+def _prepare(
+    bundle: CheckedBundle, report: ImportReport, into: Event | None
+) -> tuple[Event, erasure.Erased]:
+    """The import's first transaction: the event (found, mapped or made) and the file's
+    tombstones applied; the records are checked against the event before any is written."""
+    event = _local_event(bundle.event, report, into)
+    report.event_name = event.name
+    _refuse_records_of_other_events(bundle, event)
+    forgotten = _forget_what_the_file_erased(bundle, event, report)
+    return event, forgotten
+
+
+def _chunks(bundle: CheckedBundle) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The file's records, section by section, CHUNK at a time: (section, record)."""
+    records = [(section, record) for section in SECTIONS for record in bundle.records[section]]
+    for start in range(0, len(records), CHUNK):
+        yield records[start : start + CHUNK]
+
+
+def _write_chunk(
+    bundle: CheckedBundle,
+    event: Event,
+    chunk: list[tuple[str, dict[str, Any]]],
+    report: ImportReport,
+    not_restored: set[str],
+) -> None:
+    """Write some of the file's records, each conflict-safe and idempotent by UUID.
+
+    Each section's records go in one INSERT ... ON CONFLICT DO NOTHING; only those a row
+    already holds (the same record, or the same person) are then looked at one by one.
+    """
+    key = bundle.event["erasure_key"]
+    # Asked again for each chunk: a person erased here while the import runs stays erased.
+    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for section, record in chunk:
+        if erased.erased(record.get("email", "")):
+            not_restored.add(record["email"])
+            if SECTIONS[section][0] is not Pledge:
+                continue
+            # The money stays (an event's total does not change), the person does not.
+            record = record | {
+                "name": "",
+                "email": "",
+                "consent_version": None,
+                "consent_text": None,
+                "consent_at": None,
+            }
+        by_section.setdefault(section, []).append(record)
+    for section, records in by_section.items():
+        model = SECTIONS[section][0]
+        stored = insert_new_many(model, [{"event_id": event.id, **r} for r in records])
+        for record in records:
+            if record["uuid"] in stored:
                 report.add(section)
-    report.not_restored = len(not_restored)
-    return forgotten
+            elif model is not Signup:
+                report.skip(section)  # here already (by UUID), perhaps from a run cut short
+            else:
+                _merge_signup_of_file(event, record, report)
+
+
+def _merge_signup_of_file(event: Event, record: dict[str, Any], report: ImportReport) -> None:
+    """A sign-up of the file that a row here already holds: the same record (by UUID),
+    perhaps updated on the other tablet since, or the same person who signed up here too.
+    Merged, never a second row."""
+    incoming = Signup(event_id=event.id, **record)
+    merge = functools.partial(merge_signup, incoming=record)
+    _stored, outcome = insert_or_merge(incoming, merge)
+    if outcome == INSERTED:  # the row it met was erased a moment ago
+        report.add("signups")
+    elif outcome == MERGED:
+        report.merged += 1
+    else:
+        report.skip("signups")
 
 
 # SQLite's kiosk is one process: its imports wait for each other here, holding no database
 # lock meanwhile (an import can take longer than SQLite's busy timeout would let the next one
-# wait for its write lock). On PostgreSQL the IMPORTS turn in _write does this, across
-# processes, and has no timeout.
+# wait for its write lock). On PostgreSQL the IMPORTS lock does this, across processes, on a
+# connection of its own, and has no timeout.
 _SQLITE_IMPORT_TURN = threading.Lock()
 
 
 @contextmanager
 def _import_turn() -> Iterator[None]:
+    db.session.commit()  # what this request read ends: no lock held while waiting
     if db.engine.dialect.name != "sqlite":
-        yield
+        with held_lock(IMPORTS):
+            yield
         return
-    db.session.commit()  # what this request read ends: no write lock held while waiting
     with _SQLITE_IMPORT_TURN:
         yield
 
 
-def import_bundle(raw: bytes | str, actor: str = "") -> ImportReport:
-    """Check the whole file, then write it in one transaction; audit what happened."""
+def _begin_write() -> None:
+    """Begin a transaction of the import: on SQLite outside a request (a command, a test),
+    with the write lock taken at once, so nothing read in it is stale when it writes (in a
+    request the write policy does this; kiosk/write_queue.py)."""
+    if dialect_name() == "sqlite":
+        serialise(IMPORTS)
+
+
+@contextmanager
+def _transaction() -> Iterator[None]:
+    """One short transaction of an import: committed at the end, rolled back on error."""
+    try:
+        _begin_write()
+        yield
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
+    """Check the whole file, then write it CHUNK records per transaction; audit it.
+
+    `into`: the local event to merge a file of an unknown event into (else a new event).
+    A file refused while checking, or for a record of another event, changes nothing; an
+    import cut short keeps the chunks it wrote, and importing the file again completes it.
+    """
     bundle = check_bundle(parse_bundle(raw))
-    report = ImportReport()
+    report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # made (and committed) before anything is written
+    not_restored: set[str] = set()
     with _import_turn():
-        try:
-            forgotten = _write(bundle, report)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+        with _transaction():
+            event, forgotten = _prepare(bundle, report, into)
+        erasure.after_erasure(forgotten.forget)
+        for chunk in _chunks(bundle):
+            with _transaction():
+                _write_chunk(bundle, event, chunk, report, not_restored)
+            # A visitor waiting for the write turn takes it now, before the next chunk:
+            # a lock released and taken again at once by the same thread is not handed on.
+            time.sleep(BETWEEN_CHUNKS_S)
+    report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
-    erasure.after_erasure(forgotten.forget)
     return report
+
+
+def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
+    """What import_bundle would do, counted by doing it and rolling it back: nothing stays."""
+    bundle = check_bundle(parse_bundle(raw))
+    report = ImportReport(invalid=bundle.invalid)
+    tombstones.instance_key()  # it commits when it makes the key: before, not amid, the work
+    not_restored: set[str] = set()
+    try:
+        _begin_write()
+        event, _forgotten = _prepare(bundle, report, into)
+        for chunk in _chunks(bundle):
+            _write_chunk(bundle, event, chunk, report, not_restored)
+    finally:
+        db.session.rollback()
+    report.not_restored = len(not_restored)
+    return report
+
+
+def file_event(raw: bytes | str) -> dict[str, Any]:
+    """The checked event of a bundle (its name, date, UUID), without reading its records."""
+    return _event(parse_bundle(raw).get("event"))
+
+
+# ---- A file held between its preview and the lead's choice ---------------------------------
+
+PENDING_FOLDER = "pending-import"
+TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _pending_folder() -> Path:
+    return Path(current_app.instance_path) / PENDING_FOLDER
+
+
+def hold(raw: bytes) -> str:
+    """Keep an uploaded file until the lead chooses where it goes; a token names it.
+
+    One file at a time: holding a new one forgets any other (never by age: the kiosk's
+    clock may be wrong). The file is readable by the kiosk's user only.
+    """
+    folder = _pending_folder()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink(missing_ok=True)
+    token = secrets.token_hex(16)
+    descriptor = os.open(folder / f"{token}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as handle:
+        handle.write(raw)
+    return token
+
+
+def held(token: str | None) -> bytes:
+    """The file held under `token`; ImportRefused when there is none (used, or replaced)."""
+    token = (token or "").strip()
+    path = _pending_folder() / f"{token}.json"
+    if not TOKEN.fullmatch(token) or not path.is_file():
+        raise ImportRefused(
+            "This preview is no longer open (the file was imported, or another was chosen). "
+            "Choose the file again."
+        )
+    return path.read_bytes()
+
+
+def release(token: str) -> None:
+    """Forget a held file (after its import)."""
+    if TOKEN.fullmatch(token):
+        (_pending_folder() / f"{token}.json").unlink(missing_ok=True)

@@ -14,9 +14,10 @@ from sqlalchemy import and_, case, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
 from kiosk import i18n
-from kiosk.content import current_content
+from kiosk.content import current_content, default_content
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, new_uuid, utcnow
+from kiosk.services import phones
 from kiosk.services.atomic import insert_new
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
@@ -33,17 +34,45 @@ FIRST_NAME_MAX = 80
 LAST_NAME_MAX = 80
 PHONE_MAX = 40
 ORGANISATION_MAX = 120
-PHONE_CHARACTERS = set("0123456789 +-().")
 SOURCES = (Signup.KIOSK, Signup.VOLUNTEER)
 
 
-def _check_phone(checker: Checker, value: str | None) -> str:
+def check_phone(checker: Checker, value: str | None) -> str:
+    """The phone in E.164 (kiosk.services.phones), read in the content pack's region."""
     phone = checker.text("phone", value, PHONE_MAX)
-    if phone and "phone" not in checker.errors:
-        digits = sum(c.isdigit() for c in phone)
-        if not set(phone) <= PHONE_CHARACTERS or digits < 5:
-            checker.errors["phone"] = _("Please use digits, spaces and + - ( ) only.")
-    return phone
+    if not phone or "phone" in checker.errors:
+        return phone
+    try:
+        # The organisation's region, whichever language the visitor reads.
+        return phones.normalise_phone(phone, default_content().phone_region)
+    except phones.NotAPhone:
+        checker.errors["phone"] = _(
+            "This doesn’t look like a phone number. Use digits, spaces and + - ( ), with the "
+            "country code if it isn’t local, e.g. +44 20 7946 0958."
+        )
+        return phone
+
+
+def check_fields(
+    check: Checker,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    email: str | None,
+    phone: str | None,
+    organisation: str | None,
+) -> dict[str, str]:
+    """A sign-up's typed fields cleaned and checked: the form's rules, also for imports and
+    the lead's corrections. Faults go into `check`."""
+    return {
+        "first_name": check.text(
+            "first_name", first_name, FIRST_NAME_MAX, required=_("Please enter your first name.")
+        ),
+        "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
+        "email": check.email("email", email, required=True),
+        "phone": check_phone(check, phone),
+        "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
+    }
 
 
 def known_interests(keys: Iterable[str]) -> list[str]:
@@ -105,15 +134,14 @@ def record_signup(
     current one.
     """
     check = Checker()
-    cleaned = {
-        "first_name": check.text(
-            "first_name", first_name, FIRST_NAME_MAX, required=_("Please enter your first name.")
-        ),
-        "last_name": check.text("last_name", last_name, LAST_NAME_MAX),
-        "email": check.email("email", email, required=True),
-        "phone": _check_phone(check, phone),
-        "organisation": check.text("organisation", organisation, ORGANISATION_MAX),
-    }
+    cleaned = check_fields(
+        check,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        organisation=organisation,
+    )
     check.consent("consent", consent, needed=True)
     check.done()
     if source not in SOURCES:

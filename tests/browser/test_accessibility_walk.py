@@ -356,6 +356,27 @@ def lead_data(page, base: str) -> None:
     page.goto(base + "/lead/data")
 
 
+@screen("lead records")
+def lead_records(page, base: str) -> None:
+    page.goto(base + "/lead/records")
+    page.locator(".records-table").first.wait_for()
+
+
+@screen("lead records, a search")
+def lead_records_search(page, base: str) -> None:
+    page.get_by_label("Name, email, phone or words").fill("aiko")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state("networkidle")
+
+
+@screen("lead record, correcting it with an error")
+def lead_record(page, base: str) -> None:
+    page.get_by_role("link", name=re.compile("Open")).first.click()
+    page.get_by_label("Email").fill("not an email")
+    page.get_by_role("button", name="Save").click()
+    page.locator(".field-error").first.wait_for()
+
+
 @screen("lead connect a tablet")
 def lead_connect(page, base: str) -> None:
     page.goto(base + "/lead/connect")

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 FIRST = "Leaky"
 EMAIL = "leaky.visitor@example.org"
-PHONE = "+1 555 010 9999"
+PHONE = "+1 202 555 0199"
 QUESTION = "Will anyone read my private question?"
 
 
@@ -35,7 +35,7 @@ def was_restored(page) -> bool:
 def history_step(page, step) -> None:
     """Back or Forward: a restore from the cache fires no load event, so wait for the commit."""
     step(wait_until="commit")
-    page.wait_for_function("document.readyState !== 'loading'")
+    page.wait_for_function("() => document.readyState !== 'loading'")
 
 
 def snapshot(page) -> tuple[str, list[str]] | None:

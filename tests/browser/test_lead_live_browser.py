@@ -98,7 +98,7 @@ def test_keyboard_focus_stays_on_its_control_across_refreshes(app, lead_page):
     expect(lead_page.get_by_text("No questions waiting.")).to_be_visible(timeout=9000)
     # Its control is gone: focus goes to the dashboard's heading, not the page's body (once
     # htmx has settled the swap, a moment after the new content shows).
-    lead_page.wait_for_function("document.activeElement.tagName === 'H1'", timeout=3000)
+    lead_page.wait_for_function("() => document.activeElement.tagName === 'H1'", timeout=3000)
     assert lead_page.evaluate("document.activeElement.textContent") == "Demo event"
 
 

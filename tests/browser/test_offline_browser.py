@@ -137,7 +137,7 @@ def test_the_idle_reset_without_the_kiosk_clears_in_place_then_returns_to_the_op
 ):
     page.goto(link.url + "/signup")
     fill_signup(page)
-    page.get_by_label("Phone").fill("+1 555 010 4242")
+    page.get_by_label("Phone").fill("+1 202 555 0142")
     link.down()
     # The idle reset clears the screen where it is.
     page.get_by_role("heading", name="Welcome!").wait_for(timeout=12_000)

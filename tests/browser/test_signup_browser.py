@@ -41,7 +41,7 @@ def fill_signup(page, email: str = "jisoo@example.org") -> None:
     page.get_by_label("First name").fill("지수")
     page.get_by_label("Last name").fill("Kim")
     page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Phone").fill("+1 555 010 2030")
+    page.get_by_label("Phone").fill("+1 202 555 0130")
     page.get_by_label("School or organisation").fill("City College")
     page.get_by_label("Events", exact=True).check()
     page.get_by_label("Fundraising", exact=True).check()
@@ -161,4 +161,25 @@ def test_the_pledge_qr_decodes_to_the_donate_url_with_the_tracking_source(live_s
     framed.paste(image, (20, 20))
     decoded = [result.text for result in zxingcpp.read_barcodes(framed)]
     assert decoded == [EXPECTED_DONATE_URL]
+    assert real_errors(page) == []
+
+
+def test_a_likely_domain_typo_is_suggested_taken_with_one_tap_and_never_refused(
+    app, live_server, page
+):
+    page.goto(live_server.url + "/signup")
+    page.get_by_label("Email", exact=True).fill("jisoo@gmial.con")
+    page.get_by_label("Phone").click()  # leaving the field asks for a suggestion
+    hint = page.locator("#email_hint")
+    hint.get_by_text("Did you mean jisoo@gmail.com?").wait_for()
+    hint.get_by_role("button", name="Yes, use it").click()
+    email = page.get_by_label("Email", exact=True)
+    page.wait_for_function("() => document.getElementById('email').value === 'jisoo@gmail.com'")
+    assert page.evaluate("document.activeElement.id") == "email"
+    # Kept as typed, a sign-up with a suggestion is stored all the same.
+    email.fill("jisoo@gmial.con")
+    fill_signup(page, email="jisoo@gmial.con")
+    page.get_by_role("button", name="Sign me up").click()
+    page.locator("#signup_thanks").wait_for()
+    assert [row[1] for row in stored_signups(app)] == ["jisoo@gmial.con"]
     assert real_errors(page) == []

@@ -4,7 +4,7 @@ Adds tally.idempotency_key and a unique constraint on (idempotency_key, kind, ke
 stored before have no key (NULL), and NULLs never conflict on either engine.
 
 Revision ID: d5a1f3c8e2b4
-Revises: d5e8f1a2b3c4
+Revises: e7c4a9d2f6b1
 Create Date: 2026-12-02 05:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "d5a1f3c8e2b4"
-down_revision = "d5e8f1a2b3c4"
+down_revision = "e7c4a9d2f6b1"
 branch_labels = None
 depends_on = None
 
