@@ -24,14 +24,19 @@ def bare_wait_expressions(source: str) -> list[int]:
             text = first.value if isinstance(first, ast.Constant) else None
             if isinstance(first, ast.JoinedStr):
                 text = "".join(v.value for v in first.values if isinstance(v, ast.Constant))
-            if isinstance(text, str) and "=>" not in text and not text.lstrip().startswith("function"):
+            if isinstance(text, str) and not is_function(text):
                 lines.append(node.lineno)
     return lines
 
 
+def is_function(text: str) -> bool:
+    return "=>" in text or text.lstrip().startswith("function")
+
+
 def test_the_check_finds_a_bare_expression():
-    assert bare_wait_expressions("page.wait_for_function(\"document.readyState !== 'loading'\")") == [1]
-    assert bare_wait_expressions("page.wait_for_function(\"() => document.title\")") == []
+    bare = "page.wait_for_function(\"document.readyState !== 'loading'\")"
+    assert bare_wait_expressions(bare) == [1]
+    assert bare_wait_expressions('page.wait_for_function("() => document.title")') == []
 
 
 def test_no_browser_test_waits_on_a_bare_expression():
