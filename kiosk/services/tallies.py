@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk import clock
+from kiosk.errors import forget_database_problem
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services.atomic import insert_new
@@ -123,6 +124,8 @@ def write_batch(batch: list[Tap]) -> None:
                         .returning(Tally.id)
                     )
                     tap.counted = connection.execute(statement).scalar() is not None
+        # Committed outside the ORM session, whose commit hook would say this.
+        forget_database_problem()
     except BaseException as error:
         for tap in batch:
             tap.counted, tap.error = None, error
