@@ -1,11 +1,14 @@
 -- wrk script for the kiosk benchmark (driven by bench/run.py, see its docstring).
 --
 -- BENCH_MIX picks what every connection (one tablet) sends, in a fixed cycle:
---   floor   GET / only (the bare Flask app of bench/floor_app.py)
---   mixed   a visitor's taps: opener page, opener tap, FAQ page, FAQ opens and
---           "Tell me more", a QR image, and a sign-up when BENCH_SIGNUP=1
+--   floor   GET / only (the bare Flask app of bench/floor_app.py); floor_page: GET /page
+--           (the kiosk's page bytes); floor_insert: POST /insert (one durable SQLite insert)
+--   mixed   a visitor's taps: opener page, opener tap and the chart refresh it asks for,
+--           FAQ page, FAQ opens and "Tell me more", a QR image, and a sign-up when
+--           BENCH_SIGNUP=1
 --   one of the parts of `mixed` alone (opener_page, opener_tap, faq_page, faq_open,
---           faq_more, qr_image, signup), for the breakdown by request and durable writes
+--           faq_more, qr_image, opener_chart, involved_page, signup), for the breakdown by
+--           request and durable writes
 -- The session cookie and CSRF token come from one setup request made by the driver
 -- (BENCH_COOKIE, BENCH_TOKEN); keys and slugs come from the content pack (BENCH_CHOICES,
 -- BENCH_SLUGS, BENCH_QR, BENCH_INTERESTS, comma-separated). BENCH_RUN (8 hex digits)
@@ -54,13 +57,26 @@ local function htmx_post(path, body)
   return wrk.format("POST", path, htmx_headers, body .. "&csrf_token=" .. token)
 end
 
+-- 32 hex digits, the shape of the keys the kiosk hands out: run, thread, request.
+local function fresh_key()
+  return string.format("%s%08x%016x", run, id or 0, sent)
+end
+
+-- Every tap carries its form's idempotency key, as a tablet sends it: a fresh one each time.
 local function opener_tap()
-  return htmx_post("/opener", "choice=" .. pick(choices))
+  return htmx_post("/opener", "choice=" .. pick(choices) .. "&idempotency_key=" .. fresh_key())
 end
 
 local function faq_open(depth)
   return function()
-    return htmx_post("/faq/" .. pick(slugs), "depth=" .. depth)
+    local body = "depth=" .. depth .. "&idempotency_key=" .. fresh_key()
+    return htmx_post("/faq/" .. pick(slugs), body)
+  end
+end
+
+local function htmx_get(path)
+  return function()
+    return wrk.format("GET", path, htmx_headers)
   end
 end
 
@@ -69,8 +85,7 @@ local function qr_image()
 end
 
 local function signup()
-  -- 32 hex digits, the shape of the keys the kiosk hands out: run, thread, request.
-  local key = string.format("%s%08x%016x", run, id or 0, sent)
+  local key = fresh_key()
   local body = "first_name=Bench&last_name=Visitor&email=visitor%2B" .. key
     .. "%40example.org&organisation=Bench+High&consent=y&idempotency_key=" .. key
   if #interests > 0 then
@@ -86,11 +101,17 @@ local parts = {
   faq_open = faq_open("short"),
   faq_more = faq_open("more"),
   qr_image = qr_image,
+  opener_chart = htmx_get("/opener/chart"),
+  involved_page = page("/involved"),
   signup = signup,
+  floor_page = page("/page"),
+  floor_insert = function()
+    return wrk.format("POST", "/insert", nil, "key=floor")
+  end,
 }
 local mixed = {
-  parts.opener_page, parts.opener_tap, parts.faq_page, parts.faq_open, parts.faq_more,
-  parts.faq_open, parts.qr_image,
+  parts.opener_page, parts.opener_tap, parts.opener_chart, parts.faq_page, parts.faq_open,
+  parts.faq_more, parts.faq_open, parts.qr_image,
 }
 if with_signup then
   table.insert(mixed, parts.signup)

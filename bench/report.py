@@ -34,16 +34,25 @@ class Target:
 
 @dataclass(frozen=True)
 class Figure:
+    """One measured figure; `floor` is the bare floor's, `own` the floor of its own limit
+    (the page-bytes floor for a read, the durable-write floor for a tap), same run."""
+
     name: str
     value: float | None
     unit: str
     floor: float | None = None
     target: Target | None = None
     note: str = ""
+    own: float | None = None
+    own_name: str = ""
 
     @property
     def ratio(self) -> float | None:
         return ratio(self.value, self.floor)
+
+    @property
+    def own_ratio(self) -> float | None:
+        return ratio(self.value, self.own)
 
     @property
     def verdict(self) -> str:
@@ -75,7 +84,7 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
-HEADER = ["Figure", "Kiosk", "Floor", "× floor", "Target", "Result", "Note"]
+HEADER = ["Figure", "Kiosk", "Floor", "× floor", "Own floor", "× own", "Target", "Result", "Note"]
 
 
 def rows(figures: list[Figure]) -> list[list[str]]:
@@ -85,6 +94,8 @@ def rows(figures: list[Figure]) -> list[list[str]]:
             number(f.value, f.unit),
             number(f.floor, f.unit) if f.floor is not None else "",
             f"{f.ratio:.2f}×" if f.ratio is not None else "",
+            f"{f.own_name} {number(f.own, f.unit)}" if f.own is not None else "",
+            f"{f.own_ratio:.2f}×" if f.own_ratio is not None else "",
             str(f.target) if f.target else "",
             f.verdict,
             f.note,
@@ -144,14 +155,44 @@ def machine() -> dict[str, str]:
     }
 
 
-def markdown(figures: list[Figure], about: dict[str, str], settings: str, profile: str) -> str:
+@dataclass(frozen=True)
+class Goal:
+    """One row of the issue's targets table: what is promised, what was measured, met or not."""
+
+    figure: str
+    target: str
+    measured: str
+    met: bool | None
+
+    @property
+    def verdict(self) -> str:
+        return "not measured" if self.met is None else ("met" if self.met else "MISSED")
+
+
+def goals_table(goals: list[Goal]) -> str:
+    lines = ["| figure | target | measured | result |", "| --- | --- | --- | --- |"]
+    lines += [f"| {g.figure} | {g.target} | {g.measured} | {g.verdict} |" for g in goals]
+    return "\n".join(lines)
+
+
+def markdown(
+    figures: list[Figure],
+    about: dict[str, str],
+    settings: str,
+    profile: str,
+    goals: list[Goal] | None = None,
+) -> str:
     facts = "\n".join(f"- **{key}:** {value}" for key, value in about.items())
     findings = FINDINGS.read_text() if FINDINGS.exists() else ""
     if profile:
         profile = f"## Profile of this run's mixed load (8 tablets)\n\n{profile}\n\n"
+    summary = ""
+    if goals:
+        summary = f"## Targets (issue 15)\n\n{goals_table(goals)}\n\n## Every figure\n\n"
     return (
         "# Benchmark results\n\n"
-        "Written by `make bench` (bench/run.py): the table and the profile are regenerated on\n"
+        "Written by `make bench` (bench/run.py): the tables and the profile are regenerated on\n"
         "every run; the findings under them come from bench/findings.md.\n\n"
-        f"{facts}\n- **Run:** {settings}\n\n{markdown_table(figures)}\n\n{profile}{findings}"
+        f"{facts}\n- **Run:** {settings}\n\n{summary}{markdown_table(figures)}\n\n"
+        f"{profile}{findings}"
     )

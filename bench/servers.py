@@ -95,6 +95,10 @@ def kiosk_command(python: Path, port: int) -> list[str]:
     return [str(kiosk), "serve", "--host", HOST, "--port", str(port), "--threads", threads]
 
 
-def floor_command(python: Path, port: int) -> list[str]:
+def floor_command(python: Path, port: int, page: Path, database: Path) -> list[str]:
+    """The floors' app (bench/floor_app.py): bare, the kiosk's page bytes, a durable insert."""
     threads = str(SERVER_THREADS)
-    return [str(python), "-m", "bench.floor_app", "--port", str(port), "--threads", threads]
+    return [
+        str(python), "-m", "bench.floor_app", "--port", str(port), "--threads", threads,
+        "--page", str(page), "--db", str(database),
+    ]  # fmt: skip

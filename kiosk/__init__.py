@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         health,
         i18n,
         lead,
+        page_cache,
         parsing,
         proxies,
         rendering,
@@ -45,12 +46,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         visitor,
         volunteer,
     )
+    from kiosk.services import tallies
 
     # `<id:...>` in routes: bounded digits, so an id too large for the database is a 404.
     app.url_map.converters["id"] = parsing.IdConverter
     extensions.init_app(app)
     content.init_app(app)
     i18n.init_app(app)
+    page_cache.init_app(app)
+    tallies.init_app(app)
     rendering.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -98,9 +98,14 @@ def database_problem() -> dict[str, str] | None:
     return current_app.extensions.get(DATABASE_PROBLEM)
 
 
-def _forget_problem_after_commit(_session: Session) -> None:
+def forget_database_problem() -> None:
+    """A write just committed: the database takes writes again (/healthz says so)."""
     if has_app_context():
         current_app.extensions.pop(DATABASE_PROBLEM, None)
+
+
+def _forget_problem_after_commit(_session: Session) -> None:
+    forget_database_problem()
 
 
 def render_error(status: int, kind: str, title: str, message: str, **context: Any) -> Response:

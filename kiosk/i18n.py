@@ -62,15 +62,23 @@ def default_locale() -> str:
 
 def _event_locale() -> str | None:
     # Imported here: the models import the extensions, which import this module.
+    from kiosk import page_cache
     from kiosk.extensions import db
-    from kiosk.services.events import active_event
 
     try:
-        event = active_event()
+        # Kept per process until an event or setting changes (kiosk/page_cache.py): every
+        # request asks, and a cached screen would otherwise spend most of its time here.
+        return page_cache.remembered("event_locale", (page_cache.SETUP,), _active_locale)
     except SQLAlchemyError:
         # A broken database must not stop the calm error page from rendering.
         db.session.rollback()
         return None
+
+
+def _active_locale() -> str | None:
+    from kiosk.services.events import active_event
+
+    event = active_event()
     code = event.locale if event is not None else None
     return code if speaks(code) else None
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -129,7 +130,12 @@ class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
     """One anonymous tap: an opener answer, an FAQ open, a conversation."""
 
     __tablename__ = "tally"
-    __table_args__ = (Index("ix_tally_event_kind", "event_id", "kind"),)
+    __table_args__ = (
+        Index("ix_tally_event_kind", "event_id", "kind"),
+        # A tap resent with its form's key (a retry after a timeout) is the same tap; NULLs
+        # (taps from before keys, imported ones) never conflict.
+        UniqueConstraint("idempotency_key", "kind", "key"),
+    )
 
     OPENER = "opener"
     FAQ_OPEN = "faq_open"
@@ -142,6 +148,7 @@ class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
     event: Mapped[Event] = relationship()
 
@@ -327,6 +334,20 @@ class Setting(db.Model):  # type: ignore[name-defined]
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Generation(db.Model):  # type: ignore[name-defined]
+    """How often what the visitor screens show has changed: kiosk/page_cache.py.
+
+    One row per kind of change ("tallies", "setup"), bumped in the same transaction as the
+    change itself, so every server process on the database sees a new value the moment the
+    change is committed, and never keeps a page rendered from what came before.
+    """
+
+    __tablename__ = "generation"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class KnownDevice(db.Model):  # type: ignore[name-defined]

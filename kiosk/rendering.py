@@ -1,14 +1,18 @@
 """One place that decides between a whole page and an htmx fragment."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, make_response, render_template, request
+from flask import Flask, current_app, g, make_response, render_template, request
 from flask.wrappers import Response
+from jinja2 import FileSystemBytecodeCache
 from jinja2_fragments.flask import render_blocks
 
+from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.parsing import dollars
+from kiosk.privacy import new_form_key
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
 from kiosk.services.settings import idle_seconds
@@ -38,6 +42,48 @@ def render(
     return response
 
 
+def render_shared(
+    template: str,
+    block: str,
+    *,
+    key: Hashable,
+    depends: tuple[str, ...],
+    context: Callable[[], dict[str, Any]],
+    parts: dict[str, Callable[[], str]] | None = None,
+) -> Response:
+    """`render` for a screen that is the same for every visitor: kept per generation.
+
+    `key` names what varies besides the template (a choice, a slug, a view); `depends` are
+    the generations (kiosk.page_cache) of what it shows; `context()` is called only when the
+    screen must be rendered, so it reads the database after the generations were read.
+    `parts` fill placeholders the context put in the page with text cached on its own
+    (the opener's chart: a tap renews the chart, not the page around it).
+    """
+    fragment = wants_fragment()
+
+    def make() -> str:
+        if fragment:
+            return render_blocks(template, [block], **context())
+        return render_template(template, **context())
+
+    text = page_cache.cached((template, block, fragment, request.endpoint, key), depends, make)
+    for slot, part in (parts or {}).items():
+        if slot in text:
+            text = text.replace(slot, part())
+    response = make_response(text, 200)
+    response.vary.add("HX-Request")
+    return response
+
+
+def tap_key() -> str:
+    """The idempotency key of the tap forms rendered by this request (one per page)."""
+    if page_cache.shared_render():
+        return page_cache.TAP_KEY_SLOT
+    if "tap_key" not in g:
+        g.tap_key = new_form_key()
+    return g.tap_key
+
+
 def link_href(key: str) -> str:
     """The address of a content-pack link, with the active event's tracking source."""
     event = active_event()
@@ -51,6 +97,16 @@ def has_endpoint(name: str) -> bool:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["dollars"] = dollars
-    app.jinja_env.globals.update(has_endpoint=has_endpoint, idle_seconds=idle_seconds)
+    app.jinja_env.globals.update(
+        has_endpoint=has_endpoint, idle_seconds=idle_seconds, tap_key=tap_key
+    )
+    # Compiled templates kept on disk: a restarted kiosk renders its first pages sooner.
+    cache = Path(app.instance_path) / "cache" / "jinja"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a read-only instance folder: compile templates in memory, as before
+    else:
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

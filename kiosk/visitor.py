@@ -4,17 +4,19 @@ journalists' desk, and the forms that capture people (sign-up, pledge, ask, pres
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
+from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
 
-from kiosk import i18n
+from kiosk import i18n, page_cache
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
+from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
-from kiosk.rendering import link_href, render
+from kiosk.rendering import link_href, render, render_shared, wants_fragment
 from kiosk.services import email_typos, pledges, press, tallies
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
@@ -26,6 +28,10 @@ from kiosk.write_queue import reads_only
 bp = Blueprint("visitor", __name__)
 
 FAQ_VIEWS = ("closed", "short", "more")
+# The event an opener tap's answer triggers (HX-Trigger): the chart refreshes on it.
+TALLIED = "tallied"
+# Where the chart goes in a kept opener page (kiosk.page_cache: never escaped by Jinja).
+CHART_SLOT = "kiosk-chart-slot-8c1e4f"
 
 # The visitor's top navigation: (endpoint, label), in display order.
 NAV = [
@@ -49,16 +55,28 @@ def _opener_chart() -> list[dict[str, object]]:
     return tallies.bars(counts, [(c.key, c.label) for c in pack.choices])
 
 
+def _chart_block() -> str:
+    """The opener's chart as its htmx block: kept until the next tap or event change."""
+    return page_cache.cached(
+        ("opener_chart",),
+        (SETUP, TALLIES),
+        lambda: render_blocks(
+            "visitor/opener.html", ["opener_chart"], choice=None, chart=_opener_chart()
+        ),
+    )
+
+
 def _render_opener(chosen_key: str | None) -> Response:
+    """The opener (or a reframe). The page is kept per setup with a placeholder where the
+    chart goes, filled in from the chart's own cache; the htmx panel has no chart."""
     choice = current_content().choice(chosen_key) if chosen_key else None
-    return render(
+    return render_shared(
         "visitor/opener.html",
         "opener_panel",
-        # After a tap, the chart rides along out of band so it shows the new count.
-        also=["opener_chart"] if choice else [],
-        oob=choice is not None,
-        choice=choice,
-        chart=_opener_chart(),
+        key=chosen_key,
+        depends=(SETUP,),
+        context=lambda: {"choice": choice, "chart_slot": CHART_SLOT},
+        parts={CHART_SLOT: _chart_block},
     )
 
 
@@ -74,9 +92,12 @@ def answer() -> Response:
     key = request.form.get("choice", "")
     if current_content().choice(key) is None:
         abort(400, "Unknown opener choice.")
-    tallies.record_tally(Tally.OPENER, key)
+    tallies.record_tally(Tally.OPENER, key, request.form.get("idempotency_key"))
     if request.htmx:  # type: ignore[attr-defined]
-        return _render_opener(key)
+        # The reframe alone (under 2 KB); the chart refreshes itself on this event.
+        response = _render_opener(key)
+        response.headers["HX-Trigger"] = TALLIED
+        return response
     return redirect(url_for("visitor.reframe", key=key), 303)  # type: ignore[return-value]
 
 
@@ -98,7 +119,11 @@ def reframe(key: str) -> Response:
 @bp.get("/opener/chart")
 def opener_chart() -> Response:
     """The live chart of this event's opener answers, polled by the opener page."""
-    return render("visitor/opener.html", "opener_chart", choice=None, chart=_opener_chart())
+    if not wants_fragment():
+        return _render_opener(None)  # the page it belongs to
+    response = make_response(_chart_block())
+    response.vary.add("HX-Request")
+    return response
 
 
 def _render_faq(slug: str | None, view: str) -> Response:
@@ -106,13 +131,25 @@ def _render_faq(slug: str | None, view: str) -> Response:
     entry = pack.faq_entry(slug) if slug else None
     if slug and entry is None:
         abort(404)
-    return render("visitor/faq.html", "faq_entry", entry=entry, open_slug=slug, view=view)
+    return render_shared(
+        "visitor/faq.html",
+        "faq_entry",
+        key=(slug, view),
+        depends=(SETUP,),
+        context=lambda: {"entry": entry, "open_slug": slug, "view": view},
+    )
 
 
 @bp.get("/faq")
 def faq() -> Response:
     """Every question of the guide, grouped; each opens in place."""
-    return render("visitor/faq.html", "faq_list", entry=None, open_slug=None, view="closed")
+    return render_shared(
+        "visitor/faq.html",
+        "faq_list",
+        key=None,
+        depends=(SETUP,),
+        context=lambda: {"entry": None, "open_slug": None, "view": "closed"},
+    )
 
 
 @bp.get("/faq/<slug>")
@@ -128,7 +165,8 @@ def faq_open(slug: str) -> Response:
     if current_content().faq_entry(slug) is None:
         abort(404)
     depth = "more" if request.form.get("depth") == "more" else "short"
-    tallies.record_tally(Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN, slug)
+    kind = Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN
+    tallies.record_tally(kind, slug, request.form.get("idempotency_key"))
     if request.htmx:  # type: ignore[attr-defined]
         return _render_faq(slug, depth)
     target = url_for("visitor.faq_entry", slug=slug, view=depth, _anchor=f"faq_entry-{slug}")
@@ -138,7 +176,9 @@ def faq_open(slug: str) -> Response:
 @bp.get("/involved")
 def involved() -> Response:
     """The four ways to help and the links to follow, each with a QR code."""
-    return render("visitor/involved.html", "involved_ways")
+    return render_shared(
+        "visitor/involved.html", "involved_ways", key=None, depends=(SETUP,), context=dict
+    )
 
 
 @bp.get("/learn")
@@ -158,7 +198,9 @@ def qr(key: str) -> Response:
     """A QR code of a content-pack link; any other key is a 404, never a URL from the request."""
     if key not in current_content().links:
         abort(404)
-    response = Response(qr_svg(link_href(key)), mimetype="image/svg+xml")
+    # The code carries the active event's tracking source: kept per setup generation.
+    svg = page_cache.cached(("qr", key), (SETUP,), lambda: qr_svg(link_href(key)).decode())
+    response = Response(svg, mimetype="image/svg+xml")
     # The tracking source changes with the active event: revalidate, don't trust an old copy.
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()

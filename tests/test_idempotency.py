@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import Pledge, PressRequest, Question, Signup
+from kiosk.models import Pledge, PressRequest, Question, Signup, Tally
 from kiosk.services import volunteers
 from tests.helpers import HX
 
@@ -124,3 +124,92 @@ def test_two_taps_at_the_same_moment_store_one_record(app, name):
         thread.join(timeout=30)
     assert statuses == [303] * 4
     assert stored(app, model) == 1
+
+
+# Taps: an opener answer and an FAQ open, each from the form the page rendered.
+TAPS = {
+    "opener": ("/", "/opener", {"choice": "people"}, Tally.OPENER),
+    "faq_open": ("/faq", "/faq/what-we-do", {"depth": "short"}, Tally.FAQ_OPEN),
+    "faq_more": ("/faq/what-we-do", "/faq/what-we-do", {"depth": "more"}, Tally.FAQ_MORE),
+}
+
+
+def tap_key(client, page: str) -> str:
+    html = client.get(page).get_data(as_text=True)
+    keys = re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', html)
+    assert keys, f"the tap forms of {page} carry an idempotency key"
+    return keys[0]
+
+
+def taps_of(app, kind: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Tally).where(Tally.kind == kind))
+
+
+@pytest.mark.parametrize("name", list(TAPS))
+def test_a_retried_tap_counts_once(app, client, name):
+    """A tap the tablet sends again after a timeout (same form, same key) is one tap."""
+    page, action, data, kind = TAPS[name]
+    form = data | {"idempotency_key": tap_key(client, page)}
+    first = client.post(action, data=form, headers=HX)
+    second = client.post(action, data=form, headers=HX)
+    assert first.status_code == second.status_code == 200
+    strip_keys = re.compile(r'value="[0-9a-f]{32}"')  # the next forms' fresh key differs
+    assert strip_keys.sub("", first.get_data(as_text=True)) == strip_keys.sub(
+        "", second.get_data(as_text=True)
+    )
+    assert taps_of(app, kind) == 1
+
+
+def test_each_page_renders_a_fresh_tap_key_and_each_counts(app, client):
+    first, second = tap_key(client, "/"), tap_key(client, "/")
+    assert first != second
+    for key in (first, second):
+        client.post("/opener", data={"choice": "people", "idempotency_key": key}, headers=HX)
+    assert taps_of(app, Tally.OPENER) == 2
+
+
+def test_one_faq_page_key_counts_each_question_once(app, client):
+    """The FAQ page's forms share the page's key: each question it opens still counts."""
+    key = tap_key(client, "/faq")
+    for slug in ("what-we-do", "why-rescue-team"):
+        form = {"depth": "short", "idempotency_key": key}
+        assert client.post(f"/faq/{slug}", data=form, headers=HX).status_code == 200
+        assert client.post(f"/faq/{slug}", data=form, headers=HX).status_code == 200
+    assert taps_of(app, Tally.FAQ_OPEN) == 2
+
+
+def test_a_tap_without_a_key_still_counts(app, client):
+    """An old page (rendered before keys) or a key of the wrong shape: counted, not refused."""
+    for key in ("", "not-a-key"):
+        client.post("/opener", data={"choice": "people", "idempotency_key": key})
+    client.post("/opener", data={"choice": "people"})
+    assert taps_of(app, Tally.OPENER) == 3
+
+
+def test_retried_taps_at_the_same_moment_count_once(app):
+    key = tap_key(app.test_client(), "/")
+    statuses: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def tap() -> None:
+        client = app.test_client()
+        barrier.wait()
+        form = {"choice": "people", "idempotency_key": key}
+        statuses.append(client.post("/opener", data=form, headers=HX).status_code)
+
+    taps = [threading.Thread(target=tap) for _ in range(4)]
+    for thread in taps:
+        thread.start()
+    for thread in taps:
+        thread.join(timeout=30)
+    assert statuses == [200] * 4
+    assert taps_of(app, Tally.OPENER) == 1
+
+
+def test_a_resent_tap_counts_once_whatever_the_page_said(app, client):
+    """The server's side alone: the same key sent twice is one tap (counted twice before)."""
+    form = {"choice": "people", "idempotency_key": "0123456789abcdef0123456789abcdef"}
+    client.post("/opener", data=form, headers=HX)
+    client.post("/opener", data=form, headers=HX)
+    assert taps_of(app, Tally.OPENER) == 1

@@ -1,5 +1,7 @@
 """Request-level tests of the visitor's screens: opener, FAQ, Get involved, QR codes."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -62,8 +64,13 @@ def test_tapping_an_opener_choice_counts_it_for_the_active_event_and_shows_the_r
     assert response.status_code == 200
     assert 'class="reframe"' in html
     assert "Ask a question" in html and "How can I help?" in html
-    # the chart comes along out of band, already counting this tap
-    assert 'hx-swap-oob="true"' in html
+    # the chart no longer rides along (a tap's answer stays small): the answer asks the
+    # chart to refresh itself, and the chart it gets counts this tap
+    assert "opener_chart" not in html and len(response.get_data()) <= 2000
+    assert response.headers["HX-Trigger"] == "tallied"
+    assert 'hx-trigger="every 30s, tallied from:body"' in client.get("/").get_data(as_text=True)
+    chart = client.get("/opener/chart", headers=HX).get_data(as_text=True)
+    assert re.search(r"Famine.*?bar-count\">1<", chart, re.S)
     with app.app_context():
         active = events.active_event().id
     assert tallies_of(app, Tally.OPENER) == [(active, "famine")]

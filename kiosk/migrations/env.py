@@ -97,6 +97,8 @@ def run_migrations_online():
         raw = connection.connection.driver_connection if _is_sqlite(connection) else None
         if raw is not None:
             raw.execute("PRAGMA foreign_keys=OFF")
+        # Migrations bump no page generations (kiosk/page_cache.py): the table may not exist yet.
+        connection.execution_options(kiosk_no_generation_bump=True)
         try:
             context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
             with context.begin_transaction():

@@ -1,21 +1,142 @@
 """Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
 
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask import Flask, current_app
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk import clock
+from kiosk.errors import forget_database_problem
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
+from kiosk.services.atomic import insert_new
 from kiosk.services.events import current_event
+from kiosk.services.records import clean_idempotency_key
+
+BATCHER = "kiosk_tap_batcher"
 
 
-def record_tally(kind: str, key: str) -> Tally:
-    """Count one tap of `kind` (opener, faq_open, ...) for the active event."""
-    tally = Tally(event_id=current_event().id, kind=kind, key=key)
-    db.session.add(tally)
+def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> bool:
+    """Count one tap of `kind` (opener, faq_open, ...) for the active event; False when
+    this tap was counted already (the same form's key, resent after a timeout).
+
+    Taps that arrive together are committed together (`TapBatcher`): one commit, one fsync,
+    and every tap is answered only once that commit is done.
+    """
+    tap = Tap(kind, key, clean_idempotency_key(idempotency_key))
+    session = db.session()
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            # This request changed something already: count the tap in the same transaction.
+            return record_in_session(tap)
+        # It only read (the active event, for its language): end that read, which on SQLite
+        # also hands back the write turn the batch must take.
+        session.commit()
+    batcher: TapBatcher = current_app.extensions[BATCHER]
+    counted = batcher.record(tap)
+    return record_in_session(tap) if counted is None else counted
+
+
+def record_in_session(tap: "Tap") -> bool:
+    """One tap in the request's own session; opens a walk-up event when none is active."""
+    values = {
+        "event_id": current_event().id,
+        "kind": tap.kind,
+        "key": tap.key,
+        "idempotency_key": tap.idempotency_key,
+    }
+    counted = insert_new(Tally, values) is not None
     db.session.commit()
-    return tally
+    return counted
+
+
+@dataclass
+class Tap:
+    kind: str
+    key: str
+    idempotency_key: str | None
+    done: bool = False
+    counted: bool | None = None  # None: no active event, count it in the request's session
+    error: BaseException | None = None
+
+
+class TapBatcher:
+    """Group commit for taps: one transaction and one commit for the taps that wait together.
+
+    The first tap to arrive writes every tap waiting at that moment in one transaction
+    (one INSERT ... ON CONFLICT DO NOTHING each: the unique (idempotency_key, kind, key)
+    still decides); taps that arrive meanwhile wait, and the next one to find nobody
+    writing takes them all. Each tap's request is answered only after the commit that holds
+    it returned, so an acknowledged tap survives kill -9 as before. On SQLite the batch
+    takes the write turn like any write (kiosk/write_queue.py); on PostgreSQL each process
+    batches its own taps.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: list[Tap] = []
+        self._writing = False
+
+    def record(self, tap: Tap) -> bool | None:
+        """Whether `tap` was counted (False: counted before); None when no event is active."""
+        with self._changed:
+            self._waiting.append(tap)
+            while not tap.done:
+                if self._writing:
+                    self._changed.wait()
+                    continue
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+                self._changed.release()
+                try:
+                    write_batch(batch)
+                finally:
+                    self._changed.acquire()
+                    self._writing = False
+                    self._changed.notify_all()
+        if tap.error is not None:
+            raise tap.error
+        return tap.counted
+
+
+def write_batch(batch: list[Tap]) -> None:
+    """Insert `batch` in one transaction; each tap learns whether it counted, or the error."""
+    try:
+        with db.engine.begin() as connection:
+            event_id = connection.execute(
+                select(Event.id).where(Event.status == Event.ACTIVE)
+            ).scalar()
+            if event_id is not None:
+                dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+                for tap in batch:
+                    statement = (
+                        dialect.insert(Tally)
+                        .values(
+                            event_id=event_id,
+                            kind=tap.kind,
+                            key=tap.key,
+                            idempotency_key=tap.idempotency_key,
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(Tally.id)
+                    )
+                    tap.counted = connection.execute(statement).scalar() is not None
+        # Committed outside the ORM session, whose commit hook would say this.
+        forget_database_problem()
+    except BaseException as error:
+        for tap in batch:
+            tap.counted, tap.error = None, error
+        raise
+    finally:
+        for tap in batch:
+            tap.done = True
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[BATCHER] = TapBatcher()
 
 
 def count_by_key(event: Event, kind: str) -> dict[str, int]:

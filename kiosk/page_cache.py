@@ -1,0 +1,281 @@
+"""Rendered visitor screens kept per generation of what they show, correct across processes.
+
+The opener, its chart, the reframes, the FAQ and Get involved show the content pack, the
+active event, the settings and the opener's tallies: nothing about a visitor. Rendering them
+was most of a read's cost (bench/findings.md), so each process keeps the rendered text of
+each screen and sends it again until what it shows changes.
+
+What it shows changes with a write, and a hub has several server processes on one
+PostgreSQL database, so no process can learn of a change by itself. The database tells:
+
+- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event or a
+  setting). Any transaction that inserts, updates or deletes rows of `tally`, `event` or
+  `setting` bumps the counter of that kind just before it commits (`install`: SQLAlchemy
+  statement and commit events, whatever code wrote, ORM or Core, request or command), so the
+  new counter is committed together with the change or not at all.
+- A cached screen is found by the counters it depends on, read from the database *before*
+  anything it shows: what is then read is at least as new as the counters, so a screen kept
+  under a counter value is never older than what that value stands for. The next read after
+  a commit, in any process, sees the new value and renders afresh.
+
+Never kept: anything per visitor. A cached screen is rendered with placeholders where the
+CSRF token and the tap forms' idempotency key go; each answer fills in this session's token
+and a fresh key. Forms that take personal data (sign-up, pledge, ask) are never cached, nor
+is any lead or volunteer screen; the cached screens stay `no-store` for the browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from kiosk.extensions import db
+from kiosk.privacy import new_form_key
+
+T = TypeVar("T")
+
+TALLIES = "tallies"
+SETUP = "setup"
+# The tables whose changes the visitor screens show, and the counter each change bumps.
+WATCHED = {"tally": TALLIES, "event": SETUP, "setting": SETUP}
+DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+BUMP = (
+    "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
+)
+# A database at an older schema (a command or test working on one) has no table to bump:
+# PostgreSQL checks first (a failed statement would abort the transaction), SQLite says so.
+PG_BUMP = "DO $$ BEGIN IF to_regclass('generation') IS NOT NULL THEN {bumps}; END IF; END $$"
+NO_TABLE = "no such table: generation"
+_TOUCHED = "kiosk_generations_touched"
+# An execution option for connections that must not bump (Alembic's: the table may not
+# exist yet while earlier migrations change events).
+NO_BUMP = "kiosk_no_generation_bump"
+
+# Placeholders a shared render leaves where per-visitor values go (never escaped by Jinja).
+CSRF_SLOT = "kiosk-csrf-slot-8c1e4f"
+TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
+# Beyond this many screens of one generation, start again: the screens a tablet asks for
+# are a few dozen; made-up query strings only make the kiosk render again, never grow it.
+MAX_ENTRIES = 512
+_CACHE = "kiosk_page_cache"
+_SHARED = "kiosk_shared_render"
+# The counters as this request first read them (a screen made of two cached parts reads
+# them once; a request that wrote before it renders reads them after its commit).
+_COUNTERS = "kiosk_generations"
+
+
+def _note_write(
+    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    match = DML.match(statement)
+    if match is None or match.group(1).lower() not in WATCHED:
+        return
+    if conn.get_execution_options().get(NO_BUMP):
+        return
+    conn.info.setdefault(_TOUCHED, set()).add(WATCHED[match.group(1).lower()])
+
+
+def _bump_before_commit(conn: Connection) -> None:
+    """In the committing transaction: bump the counters of what it changed."""
+    touched = conn.info.pop(_TOUCHED, None)
+    if not touched:
+        return
+    # One order everywhere (no deadlock between processes); the names are ours, not input.
+    bumps = [BUMP.format(name=name) for name in sorted(touched)]
+    statement = PG_BUMP.format(bumps="; ".join(bumps))
+    # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
+    dbapi_connection = conn.connection.dbapi_connection
+    try:
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if conn.dialect.name == "postgresql":
+                cursor.execute(statement)
+                return
+            for bump in bumps:
+                cursor.execute(bump)
+        finally:
+            cursor.close()
+    except sqlite3.OperationalError as error:
+        if NO_TABLE not in str(error):
+            raise _wrapped(error, statement, conn.dialect) from error
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, statement, conn.dialect) from error
+
+
+def _wrapped(error: Exception, statement: str, dialect: Dialect) -> DBAPIError:
+    """A DBAPI error as SQLAlchemy raises it (OperationalError, ...), so a server gone away
+    gets the kiosk's calm 503 (kiosk/errors.py) here too, never a 500."""
+    return DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error, dialect=dialect)
+
+
+def _forget_after_rollback(conn: Connection) -> None:
+    # A connection that died under its transaction (a server killed) has no info to read
+    # until rolled back: nothing to forget then (at worst a later commit bumps once more,
+    # which only renders a screen again; a bump is never lost this way).
+    with contextlib.suppress(SQLAlchemyError):
+        conn.info.pop(_TOUCHED, None)
+
+
+def install(engine: Engine) -> None:
+    """Bump the generations in every transaction of `engine` that changes what they cover."""
+    event.listen(engine, "before_cursor_execute", _note_write)
+    event.listen(engine, "commit", _bump_before_commit)
+    event.listen(engine, "rollback", _forget_after_rollback)
+
+
+READ = "SELECT name, value FROM generation"
+
+
+def generations() -> dict[str, int]:
+    """The counters as committed now: one small SELECT on a pooled DBAPI connection of its
+    own, ended before anything the screen shows is read (a cached screen reads nothing else,
+    and no session, transaction or write turn is started for it)."""
+    session = db.session()
+    if session.in_transaction():
+        # The request holds a connection already (and on SQLite perhaps the write turn):
+        # read on it, never take a second one from the pool while holding the first.
+        rows = session.connection().exec_driver_sql(READ).all()
+        return {name: value for name, value in rows}
+    engine = db.engine
+    try:
+        connection = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:  # the server cannot be reached
+        raise _wrapped(error, READ, engine.dialect) from error
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(READ)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        connection.commit()  # end the read (PostgreSQL opened a transaction for it)
+    except engine.dialect.loaded_dbapi.Error as error:
+        if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+            connection.invalidate()  # a server restarted: the pool opens a new one
+        raise _wrapped(error, READ, engine.dialect) from error
+    finally:
+        connection.close()  # back to the pool
+    return {name: value for name, value in rows}
+
+
+def shared_render() -> bool:
+    """True while a screen is being rendered for everyone (placeholders, not values)."""
+    return bool(g.get(_SHARED))
+
+
+def csrf_token() -> str:
+    """The template's csrf_token(): a placeholder in a shared render, else this session's."""
+    return CSRF_SLOT if shared_render() else generate_csrf()
+
+
+def _fill_in(text: str) -> str:
+    """A cached screen with this visitor's CSRF token and a fresh tap key."""
+    if CSRF_SLOT in text:
+        text = text.replace(CSRF_SLOT, generate_csrf())
+    if TAP_KEY_SLOT in text:
+        text = text.replace(TAP_KEY_SLOT, new_form_key())
+    return text
+
+
+def _render_for_everyone(render: Callable[[], str]) -> str:
+    """`render()` with placeholders for the per-visitor values, however a template asks.
+
+    Flask-WTF hands templates its generate_csrf twice (a global and a context processor) and
+    keeps the signed token of a request in `g`: the token is set to the placeholder in `g`
+    for the render, so every way to it gives the placeholder, never this visitor's token.
+    """
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    missing = object()
+    own_token = g.pop(field, missing)
+    setattr(g, field, CSRF_SLOT)
+    setattr(g, _SHARED, True)
+    try:
+        return render()
+    finally:
+        setattr(g, _SHARED, False)
+        g.pop(field, None)
+        if own_token is not missing:
+            setattr(g, field, own_token)
+
+
+def _request_counters() -> dict[str, int]:
+    if _COUNTERS not in g:
+        setattr(g, _COUNTERS, generations())
+        # What this request read before (the active event) may be older than the counters.
+        g.pop("active_event", None)
+    return getattr(g, _COUNTERS)
+
+
+def _group(depends: tuple[str, ...]) -> _Group:
+    """This process's kept things for `depends`, at the counters this request read."""
+    counters = _request_counters()
+    values = tuple(counters.get(name, 0) for name in depends)
+    groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
+    group = groups.get(depends)
+    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
+        # What older generations made is never asked for again: let it go.
+        group = groups[depends] = _Group(values)
+    return group
+
+
+def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) -> T:
+    """A value `compute()` reads from what the generations `depends` cover (the active
+    event's language), kept per process while they stand. An error is raised, not kept."""
+    group = _group(depends)
+    key = ("value", name)
+    if key not in group.pages:
+        group.pages[key] = compute()
+    return group.pages[key]  # type: ignore[no-any-return]
+
+
+def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
+    """The text `render()` makes for `key`, kept while the generations `depends` stand.
+
+    `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
+    what it shows from the database only when called (after the generations are read).
+    """
+    group = _group(depends)
+    # The path and query string too: a template that echoes them (a link back here, like
+    # the language switch of issue 14) must never hand one visitor's made-up query to the
+    # next. No visitor screen shows the host.
+    full_key = (
+        key,
+        str(get_locale()),
+        request.script_root,
+        request.path,
+        request.query_string,
+    )
+    text = group.pages.get(full_key)
+    if text is None:
+        text = _render_for_everyone(render)
+        group.pages[full_key] = text
+    return _fill_in(text)
+
+
+class _Group:
+    """One process's screens that depend on the same generations, at the values it saw last
+    (a tap renews the chart's group; the FAQ's, which depends on the setup only, stays)."""
+
+    def __init__(self, values: tuple[int, ...]) -> None:
+        self.values = values
+        self.pages: dict[Hashable, Any] = {}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[_CACHE] = {}
+    # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
+    with app.app_context():
+        install(db.engine)

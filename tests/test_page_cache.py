@@ -1,0 +1,174 @@
+"""Visitor screens kept per generation (kiosk/page_cache.py): kept while nothing they show
+changes, and never stale in another server process after a write committed in one.
+
+Two app instances on one database stand for two `kiosk serve` processes of a hub: each has
+its own cache, and only the database tells one of the other's writes. Both engines.
+"""
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import text, update
+
+from kiosk import create_app, page_cache
+from kiosk.extensions import db
+from kiosk.models import Event
+from kiosk.services import events, settings
+from tests.helpers import HX
+
+
+@pytest.fixture
+def second(app: Flask) -> Iterator[Flask]:
+    """Another server process's app on the same database and instance folder."""
+    keep = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED")
+    other = create_app({key: app.config[key] for key in keep})
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def count_of(html: str, label: str) -> int:
+    match = re.search(rf">{label}</span>.*?bar-count\">(\d+)<", html, re.S)
+    assert match, f"{label} is in the chart"
+    return int(match.group(1))
+
+
+def tap(client, choice: str) -> None:
+    assert client.post("/opener", data={"choice": choice}, headers=HX).status_code == 200
+
+
+def test_a_tap_in_one_process_shows_in_the_others_next_read(app, second):
+    here, there = app.test_client(), second.test_client()
+    tap(here, "famine")
+    assert count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Famine") == 1
+    assert count_of(here.get("/").get_data(as_text=True), "Famine") == 1
+    tap(there, "famine")
+    assert count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Famine") == 2
+    assert count_of(here.get("/").get_data(as_text=True), "Famine") == 2
+    assert count_of(there.get("/").get_data(as_text=True), "Famine") == 2
+
+
+def test_an_event_activated_in_one_process_shows_in_the_others_chart(app, second):
+    here = app.test_client()
+    tap(here, "nukes")
+    assert count_of(here.get("/").get_data(as_text=True), "Nuclear weapons") == 1
+    with second.app_context():
+        events.create_event("Spring fair", activate=True)
+    assert count_of(here.get("/").get_data(as_text=True), "Nuclear weapons") == 0
+    assert (
+        count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Nuclear weapons")
+        == 0
+    )
+
+
+def test_a_setting_changed_in_one_process_shows_in_the_others_pages(app, second):
+    here = app.test_client()
+    for path in ("/", "/faq", "/involved"):
+        assert 'data-idle-seconds="' in here.get(path).get_data(as_text=True)
+    with second.app_context():
+        settings.set_setting(settings.IDLE_SECONDS, "123")
+    for path in ("/", "/faq", "/involved"):
+        assert 'data-idle-seconds="123"' in here.get(path).get_data(as_text=True)
+
+
+def test_a_screen_is_rendered_once_until_something_it_shows_changes(app, client, monkeypatch):
+    renders: list[str] = []
+    real = page_cache.cached
+
+    def counting(key, depends, render):
+        return real(key, depends, lambda: renders.append(str(key)) or render())
+
+    monkeypatch.setattr(page_cache, "cached", counting)
+    for _ in range(3):
+        client.get("/faq")
+        client.get("/opener/chart", headers=HX)
+    assert len(renders) == 2
+    tap(client, "people")  # a tally: the chart again, the FAQ stays
+    client.get("/faq")
+    client.get("/opener/chart", headers=HX)
+    assert len(renders) == 4  # the tap's answer and the chart
+    with app.app_context():
+        settings.set_setting(settings.IDLE_SECONDS, "200")
+    client.get("/faq")
+    assert len(renders) == 5
+
+
+def test_core_writes_and_rollbacks(app):
+    """Any statement that changes what the screens show bumps, ORM or Core; a rollback not."""
+    with app.app_context():
+        before = page_cache.generations()
+        db.session.execute(update(Event).values(place="Hall B"))
+        db.session.rollback()
+        assert page_cache.generations() == before
+        with db.engine.begin() as connection:
+            connection.execute(update(Event).values(place="Hall C"))
+        after = page_cache.generations()
+    assert after[page_cache.SETUP] == before.get(page_cache.SETUP, 0) + 1
+    assert after.get(page_cache.TALLIES) == before.get(page_cache.TALLIES)
+
+
+def csrf_of(html: str) -> str:
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+    assert len(tokens) == 1, tokens
+    return tokens.pop()
+
+
+def test_a_cached_page_carries_each_visitors_own_csrf_token(app, second):
+    second.config["WTF_CSRF_ENABLED"] = True
+    first, other = second.test_client(), second.test_client()
+    first_page = first.get("/").get_data(as_text=True)
+    other_page = other.get("/").get_data(as_text=True)
+    mine, theirs = csrf_of(first_page), csrf_of(other_page)
+    assert mine != theirs
+    assert f'"X-CSRFToken": "{theirs}"' in other_page
+    assert page_cache.CSRF_SLOT not in other_page and page_cache.TAP_KEY_SLOT not in other_page
+    form = {"choice": "people", "csrf_token": mine}
+    assert first.post("/opener", data=form, headers=HX).status_code == 200
+    assert other.post("/opener", data=form, headers=HX).status_code == 400
+    form["csrf_token"] = theirs
+    assert other.post("/opener", data=form, headers=HX).status_code == 200
+
+
+def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monkeypatch):
+    renders: list[object] = []
+    real = page_cache.cached
+
+    def counting(key, depends, render):
+        return real(key, depends, lambda: renders.append(key[0]) or render())
+
+    monkeypatch.setattr(page_cache, "cached", counting)
+    for _ in range(3):
+        client.get("/")
+    assert sorted(map(str, renders)) == ["opener_chart", "visitor/opener.html"]
+    renders.clear()
+    tap(client, "famine")
+    renders.clear()
+    page = client.get("/").get_data(as_text=True)
+    assert renders == ["opener_chart"]
+    assert count_of(page, "Famine") == 1
+
+
+def test_a_database_failure_under_a_cached_screen_is_the_calm_503(app, client):
+    """The generations are read on a DBAPI connection of their own: its errors still reach
+    the kiosk's database-failure page (503), never a 500."""
+    with app.app_context():
+        db.session.execute(text("DROP TABLE generation"))
+        db.session.commit()
+    response = client.get("/faq")
+    assert response.status_code == 503
+    assert "Please tell a volunteer" in response.get_data(as_text=True)
+
+
+def test_an_events_language_changed_in_one_process_shows_in_the_others_pages(app, second):
+    """The event's language is kept per process with the setup generation (issue 14's
+    default language): a change in one process shows in the other's next page."""
+    here = app.test_client()
+    assert '<html lang="en">' in here.get("/faq").get_data(as_text=True)
+    with second.app_context():
+        db.session.execute(update(Event).where(Event.status == Event.ACTIVE).values(locale="ko"))
+        db.session.commit()
+    assert '<html lang="ko">' in here.get("/faq").get_data(as_text=True)
+    assert '<html lang="ko">' in here.get("/").get_data(as_text=True)
