@@ -37,16 +37,26 @@ def dialect_name() -> str:
     return db.session.get_bind().dialect.name
 
 
+def dialect_insert(name: str) -> Any:
+    """The INSERT of engine `name`: both say ON CONFLICT the same way."""
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+def insert_new_statement(model: type, values: dict[str, Any], dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`
+    (`insert_new`; a caller on a connection of its own executes it there)."""
+    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    insert = dialect_insert(dialect)(model).values(**values)
+    return insert.on_conflict_do_nothing().returning(primary_key)
+
+
 def insert_new(model: type, values: dict[str, Any]) -> Any | None:
     """Insert a row of `model` unless a unique constraint already holds one like it.
 
     Returns the new row's primary key, or None when nothing was inserted. Column defaults
     (uuid, created_at) are filled in as for any insert. Commits nothing.
     """
-    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
-    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(primary_key)
-    return db.session.execute(statement).scalar()
+    return db.session.execute(insert_new_statement(model, values, dialect_name())).scalar()
 
 
 def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:
@@ -58,7 +68,7 @@ def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:
     """
     if not rows:
         return set()
-    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect_name())
     table = model.__table__  # type: ignore[attr-defined]
     # One statement compiled once (cached), sent as SQLAlchemy's "insertmanyvalues": a few
     # multi-row INSERTs, each returning the UUIDs it stored.
@@ -70,8 +80,7 @@ def upsert(model: type, values: dict[str, Any], *, update: tuple[str, ...]) -> N
     """Insert a row of `model`, or update the columns `update` of the row its primary key
     already names: one INSERT ... ON CONFLICT DO UPDATE, so two processes writing the same
     key at once both succeed (the last one's value stays). Commits nothing."""
-    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values)
+    statement = dialect_insert(dialect_name())(model).values(**values)
     keys = [column.name for column in model.__mapper__.primary_key]  # type: ignore[attr-defined]
     changes = {name: statement.excluded[name] for name in update}
     db.session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))

@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk import clock
 from kiosk.errors import forget_database_problem
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
-from kiosk.services.atomic import insert_new
+from kiosk.services.atomic import insert_new, insert_new_statement
 from kiosk.services.events import current_event
 from kiosk.services.records import clean_idempotency_key
 
@@ -42,13 +41,7 @@ def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> boo
 
 def record_in_session(tap: "Tap") -> bool:
     """One tap in the request's own session; opens a walk-up event when none is active."""
-    values = {
-        "event_id": current_event().id,
-        "kind": tap.kind,
-        "key": tap.key,
-        "idempotency_key": tap.idempotency_key,
-    }
-    counted = insert_new(Tally, values) is not None
+    counted = insert_new(Tally, tap.values(current_event().id)) is not None
     db.session.commit()
     return counted
 
@@ -61,6 +54,15 @@ class Tap:
     done: bool = False
     counted: bool | None = None  # None: no active event, count it in the request's session
     error: BaseException | None = None
+
+    def values(self, event_id: int) -> dict[str, object]:
+        """The tally row of this tap in event `event_id`."""
+        return {
+            "event_id": event_id,
+            "kind": self.kind,
+            "key": self.key,
+            "idempotency_key": self.idempotency_key,
+        }
 
 
 class TapBatcher:
@@ -110,19 +112,9 @@ def write_batch(batch: list[Tap]) -> None:
                 select(Event.id).where(Event.status == Event.ACTIVE)
             ).scalar()
             if event_id is not None:
-                dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
                 for tap in batch:
-                    statement = (
-                        dialect.insert(Tally)
-                        .values(
-                            event_id=event_id,
-                            kind=tap.kind,
-                            key=tap.key,
-                            idempotency_key=tap.idempotency_key,
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(Tally.id)
-                    )
+                    values = tap.values(event_id)
+                    statement = insert_new_statement(Tally, values, connection.dialect.name)
                     tap.counted = connection.execute(statement).scalar() is not None
         # Committed outside the ORM session, whose commit hook would say this.
         forget_database_problem()

@@ -44,11 +44,11 @@ import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tombstone, utcnow
+from kiosk.services.atomic import dialect_insert
 
 KIOSK_KEY_SETTING = "erasure_key"
 # Names what the digest is for, so the same key could never yield it for anything else.
@@ -101,10 +101,10 @@ def store(rows: Iterable[dict[str, str]]) -> None:
         return
     # Both engines say "insert unless already there" the same way; a tombstone that two
     # imports or two erasures write at once is stored once, by its unique constraint.
-    dialect_insert = sqlite.insert if db.engine.dialect.name == "sqlite" else postgresql.insert
+    insert = dialect_insert(db.engine.dialect.name)
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
-        db.session.execute(dialect_insert(Tombstone).values(chunk).on_conflict_do_nothing())
+        db.session.execute(insert(Tombstone).values(chunk).on_conflict_do_nothing())
 
 
 def digests_of(scope: str) -> set[str]:
