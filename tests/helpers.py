@@ -1,6 +1,16 @@
 """Small helpers shared by the test modules."""
 
 HX = {"HX-Request": "true"}
+# The fewest answers a journalist's press request is stored with.
+PRESS_REQUEST = {
+    "name": "Jo",
+    "outlet": "Example News",
+    "website": "news.example.com",
+    "commissioned": "no",
+    "topics": "Resettlement",
+    "email": "jo@news.example.com",
+    "agree": "y",
+}
 
 
 def assert_fragment(response) -> str:

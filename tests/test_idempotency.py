@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from kiosk.extensions import db
 from kiosk.models import Pledge, PressRequest, Question, Signup, Tally
 from kiosk.services import volunteers
-from tests.helpers import HX
+from tests.helpers import HX, PRESS_REQUEST
 
 PIN = "2468"
 
@@ -33,15 +33,7 @@ FORMS = {
         "/press/request",
         "/press/request",
         PressRequest,
-        {
-            "name": "Jo",
-            "outlet": "Example News",
-            "website": "news.example.com",
-            "commissioned": "no",
-            "topics": "Resettlement",
-            "email": "jo@news.example.com",
-            "agree": "y",
-        },
+        PRESS_REQUEST,
     ),
     "volunteer_signup": (
         "/volunteer/",

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from kiosk.security import VISIT_COOKIE
-from tests.helpers import HX, routes
+from tests.helpers import HX, PRESS_REQUEST, routes
 from tests.lead_helpers import log_in, set_passphrase
 
 STRICT_CSP = (
@@ -86,18 +86,7 @@ PERSONAL_POSTS = [
     ("/signup", SIGN_UP),
     ("/pledge", {"kind": "once", "amount": "other", "amount_other": "30", "name": "Ana"}),
     ("/ask", {"question": "Who decides?", "email": "ana@example.org", "consent": "y"}),
-    (
-        "/press/request",
-        {
-            "name": "Jo",
-            "outlet": "Example News",
-            "website": "news.example.com",
-            "commissioned": "no",
-            "topics": "Resettlement",
-            "email": "jo@news.example.com",
-            "agree": "y",
-        },
-    ),
+    ("/press/request", PRESS_REQUEST),
 ]
 
 
