@@ -3,6 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -75,25 +76,19 @@ def _count(model: type, event: Event) -> int:
     )
 
 
+def _not_done(model: Any, done: Any, event: Event) -> list[Any]:
+    """The event's records of `model` whose flag `done` is not set yet, oldest first."""
+    query = select(model).where(model.event_id == event.id, done.is_(False))
+    return list(db.session.scalars(query.order_by(model.created_at)))
+
+
 def open_questions(event: Event) -> list[Question]:
-    return list(
-        db.session.scalars(
-            select(Question)
-            .where(Question.event_id == event.id, Question.answered.is_(False))
-            .order_by(Question.created_at)
-        )
-    )
+    return _not_done(Question, Question.answered, event)
 
 
 def waiting_press_requests(event: Event) -> list[PressRequest]:
     """Press requests not yet passed on, oldest first (the nearest deadline is in each)."""
-    return list(
-        db.session.scalars(
-            select(PressRequest)
-            .where(PressRequest.event_id == event.id, PressRequest.handled.is_(False))
-            .order_by(PressRequest.created_at)
-        )
-    )
+    return _not_done(PressRequest, PressRequest.handled, event)
 
 
 def percent(part: int, whole: int) -> int:
