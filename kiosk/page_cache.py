@@ -179,6 +179,16 @@ def csrf_token() -> str:
     return CSRF_SLOT if shared_render() else generate_csrf()
 
 
+def tap_key() -> str:
+    """The template's tap_key(): the idempotency key of the tap forms this request renders
+    (one per page), a placeholder in a shared render."""
+    if shared_render():
+        return TAP_KEY_SLOT
+    if "tap_key" not in g:
+        g.tap_key = new_form_key()
+    return g.tap_key  # type: ignore[no-any-return]
+
+
 def _fill_in(text: str) -> str:
     """A cached screen with this visitor's CSRF token and a fresh tap key."""
     if CSRF_SLOT in text:
@@ -276,6 +286,7 @@ def init_app(app: Flask) -> None:
     app.extensions[_CACHE] = {}
     # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["tap_key"] = tap_key
     app.context_processor(lambda: {"csrf_token": csrf_token})
     with app.app_context():
         install(db.engine)

@@ -4,7 +4,7 @@ from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, make_response, render_template, request
+from flask import Flask, current_app, make_response, render_template, request
 from flask.wrappers import Response
 from jinja2 import FileSystemBytecodeCache
 from jinja2_fragments.flask import render_blocks
@@ -12,7 +12,6 @@ from jinja2_fragments.flask import render_blocks
 from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.parsing import dollars
-from kiosk.privacy import new_form_key
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
 from kiosk.services.settings import idle_seconds
@@ -75,15 +74,6 @@ def render_shared(
     return response
 
 
-def tap_key() -> str:
-    """The idempotency key of the tap forms rendered by this request (one per page)."""
-    if page_cache.shared_render():
-        return page_cache.TAP_KEY_SLOT
-    if "tap_key" not in g:
-        g.tap_key = new_form_key()
-    return g.tap_key
-
-
 def link_href(key: str) -> str:
     """The address of a content-pack link, with the active event's tracking source."""
     event = active_event()
@@ -97,9 +87,7 @@ def has_endpoint(name: str) -> bool:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["dollars"] = dollars
-    app.jinja_env.globals.update(
-        has_endpoint=has_endpoint, idle_seconds=idle_seconds, tap_key=tap_key
-    )
+    app.jinja_env.globals.update(has_endpoint=has_endpoint, idle_seconds=idle_seconds)
     # Compiled templates kept on disk: a restarted kiosk renders its first pages sooner.
     cache = Path(app.instance_path) / "cache" / "jinja"
     try:
