@@ -93,15 +93,14 @@ def _bump_before_commit(conn: Connection) -> None:
         return
     # One order everywhere (no deadlock between processes); the names are ours, not input.
     bumps = [BUMP.format(name=name) for name in sorted(touched)]
-    statement = PG_BUMP.format(bumps="; ".join(bumps))
+    if conn.dialect.name == "postgresql":
+        bumps = [PG_BUMP.format(bumps="; ".join(bumps))]
+    statement = "; ".join(bumps)  # what an error names
     # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
     dbapi_connection = conn.connection.dbapi_connection
     try:
         cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if conn.dialect.name == "postgresql":
-                cursor.execute(statement)
-                return
             for bump in bumps:
                 cursor.execute(bump)
         finally:
