@@ -42,11 +42,15 @@ def dialect_insert(name: str) -> Any:
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
-def insert_new_statement(model: type, values: dict[str, Any], dialect: str) -> Any:
+def insert_new_statement(model: type, values: dict[str, Any] | None, dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`
-    (`insert_new`; a caller on a connection of its own executes it there)."""
+    (`insert_new`; a caller on a connection of its own executes it there). Without
+    `values` the row comes as the parameters of each execution: one statement, built and
+    compiled once, serves many rows (the tap batch)."""
     primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    insert = dialect_insert(dialect)(model).values(**values)
+    insert = dialect_insert(dialect)(model)
+    if values is not None:
+        insert = insert.values(**values)
     return insert.on_conflict_do_nothing().returning(primary_key)
 
 
