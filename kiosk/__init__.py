@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         content,
         errors,
         extensions,
+        fast_path,
         health,
         i18n,
         lead,
@@ -63,6 +64,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)
     app.register_blueprint(health.bp)
+    # The fast path answers before Flask; the trusted proxies' layer sees requests first.
+    fast_path.init_app(app)
     proxies.init_app(app)
 
     from kiosk import cli

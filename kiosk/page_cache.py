@@ -30,6 +30,7 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -73,6 +74,9 @@ _SHARED = "kiosk_shared_render"
 # The counters as this request first read them (a screen made of two cached parts reads
 # them once; a request that wrote before it renders reads them after its commit).
 _COUNTERS = "kiosk_generations"
+# The generations the cached parts of this request depend on, and where its offer goes.
+_USED = "kiosk_generations_used"
+OFFER = "kiosk.shared_screen"
 
 
 def _note_write(
@@ -146,7 +150,12 @@ def generations() -> dict[str, int]:
         # read on it, never take a second one from the pool while holding the first.
         rows = session.connection().exec_driver_sql(READ).all()
         return {name: value for name, value in rows}
-    engine = db.engine
+    return read_generations(db.engine)
+
+
+def read_generations(engine: Engine) -> dict[str, int]:
+    """The counters, read on a pooled DBAPI connection of `engine` and ended at once (also
+    outside any request: kiosk/fast_path.py). Errors come as SQLAlchemy's."""
     try:
         connection = engine.raw_connection()
     except engine.dialect.loaded_dbapi.Error as error:  # the server cannot be reached
@@ -188,13 +197,36 @@ def tap_key() -> str:
     return g.tap_key  # type: ignore[no-any-return]
 
 
-def _fill_in(text: str) -> str:
-    """A cached screen with this visitor's CSRF token and a fresh tap key."""
-    if CSRF_SLOT in text:
-        text = text.replace(CSRF_SLOT, generate_csrf())
-    if TAP_KEY_SLOT in text:
-        text = text.replace(TAP_KEY_SLOT, new_form_key())
-    return text
+def fill_in(text: str, csrf: str, key: str) -> str:
+    """A shared screen with a visitor's signed CSRF token and a tap key in its placeholders."""
+    return text.replace(CSRF_SLOT, csrf).replace(TAP_KEY_SLOT, key)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A screen answered the same to every visitor but for its placeholders: what the fast
+    path (kiosk/fast_path.py) may send again, once Flask's whole answer is seen to match.
+
+    `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
+    signed token filled in ("" if none), `counters` the generations it was made under."""
+
+    text: str
+    filled: str
+    csrf: str
+    counters: tuple[tuple[str, int], ...]
+
+
+def personal(text: str) -> str:
+    """The body of a shared screen for this visitor: this session's CSRF token and a fresh
+    tap key filled in. The screen is offered to the fast path with the generations that
+    every cached part of this request was read under (and the setup's: the language)."""
+    csrf = generate_csrf() if CSRF_SLOT in text else ""
+    filled = fill_in(text, csrf, new_form_key())
+    counters = _request_counters()
+    names = sorted(g.get(_USED, set()) | {SETUP})
+    values = tuple((name, counters.get(name, 0)) for name in names)
+    request.environ[OFFER] = Offer(text, filled, csrf, values)
+    return filled
 
 
 def _render_for_everyone(render: Callable[[], str]) -> str:
@@ -229,6 +261,7 @@ def _request_counters() -> dict[str, int]:
 def _group(depends: tuple[str, ...]) -> _Group:
     """This process's kept things for `depends`, at the counters this request read."""
     counters = _request_counters()
+    g.setdefault(_USED, set()).update(depends)
     values = tuple(counters.get(name, 0) for name in depends)
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
     group = groups.get(depends)
@@ -249,7 +282,8 @@ def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) ->
 
 
 def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
-    """The text `render()` makes for `key`, kept while the generations `depends` stand.
+    """The text `render()` makes for `key`, kept while the generations `depends` stand,
+    with placeholders for the per-visitor values: answer with `personal(text)`.
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
@@ -269,7 +303,7 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
     if text is None:
         text = _render_for_everyone(render)
         group.pages[full_key] = text
-    return _fill_in(text)
+    return text
 
 
 class _Group:

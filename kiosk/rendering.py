@@ -56,7 +56,8 @@ def render_shared(
     the generations (kiosk.page_cache) of what it shows; `context()` is called only when the
     screen must be rendered, so it reads the database after the generations were read.
     `parts` fill placeholders the context put in the page with text cached on its own
-    (the opener's chart: a tap renews the chart, not the page around it).
+    (the opener's chart: a tap renews the chart, not the page around it), placeholders and
+    all: the visitor's values go in last (`page_cache.personal`).
     """
     fragment = wants_fragment()
 
@@ -69,7 +70,7 @@ def render_shared(
     for slot, part in (parts or {}).items():
         if slot in text:
             text = text.replace(slot, part())
-    response = make_response(text, 200)
+    response = make_response(page_cache.personal(text), 200)
     response.vary.add("HX-Request")
     return response
 

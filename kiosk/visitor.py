@@ -56,7 +56,8 @@ def _opener_chart() -> list[dict[str, object]]:
 
 
 def _chart_block() -> str:
-    """The opener's chart as its htmx block: kept until the next tap or event change."""
+    """The opener's chart as its htmx block: kept until the next tap or event change (with
+    placeholders: page_cache.personal fills them in)."""
     return page_cache.cached(
         ("opener_chart",),
         (SETUP, TALLIES),
@@ -121,7 +122,7 @@ def opener_chart() -> Response:
     """The live chart of this event's opener answers, polled by the opener page."""
     if not wants_fragment():
         return _render_opener(None)  # the page it belongs to
-    response = make_response(_chart_block())
+    response = make_response(page_cache.personal(_chart_block()))
     response.vary.add("HX-Request")
     return response
 
@@ -200,7 +201,7 @@ def qr(key: str) -> Response:
         abort(404)
     # The code carries the active event's tracking source: kept per setup generation.
     svg = page_cache.cached(("qr", key), (SETUP,), lambda: qr_svg(link_href(key)).decode())
-    response = Response(svg, mimetype="image/svg+xml")
+    response = Response(page_cache.personal(svg), mimetype="image/svg+xml")
     # The tracking source changes with the active event: revalidate, don't trust an old copy.
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
