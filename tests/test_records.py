@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.services.exports import FORMULA_STARTS, neutralise
-from kiosk.services.records import canonical_email, clean_idempotency_key, clean_text
+from kiosk.services.records import (
+    canonical_email,
+    canonical_email_in_full,
+    clean_idempotency_key,
+    clean_text,
+)
 
 
 @given(st.text())
@@ -50,6 +55,22 @@ def test_canonical_email_is_stable_nfc_and_lower_case(value):
     assert canonical_email(canonical) == canonical
     assert unicodedata.is_normalized("NFC", canonical)
     assert canonical == canonical.strip()
+
+
+# ASCII pieces, the IDNA prefix and dots, where canonical_email's shortcut decides.
+ADDRESS_LIKE = st.lists(
+    st.sampled_from([*map(chr, range(0x20, 0x7F)), "\t", "\n", "xn--", "..", "é", "@"])
+).map("".join)
+
+
+@given(st.emails() | ADDRESS_LIKE | st.text())
+def test_the_shortcut_for_an_address_already_canonical_changes_nothing(value):
+    assert canonical_email(value) == canonical_email_in_full(value)
+
+
+def test_the_shortcut_leaves_what_it_must_change_to_the_full_form():
+    for value in ("Ab@example.org", "a@xn--bcher-kva.de", "a@example.org.", " a@b.c", "a\tb@c.d"):
+        assert canonical_email(value) == canonical_email_in_full(value) != value
 
 
 def test_one_address_written_many_ways_has_one_canonical_form():

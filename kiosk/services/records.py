@@ -30,6 +30,11 @@ from kiosk.parsing import NotANumber, parse_cents, parse_whole
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _WHITESPACE = re.compile(r"\s+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Text canonical_email returns as it is: printable ASCII without space or capital letter
+# (clean_text, lower() and NFC leave it alone), with no IDNA "xn--" label and no trailing dot
+# (the only things the domain's IDNA form changes in ASCII). tests/test_records.py checks it.
+_ALREADY_CANONICAL = re.compile(r"[!-@\[-~]+")
+_CHANGED_BY_IDNA = re.compile(r"xn--|\.$")
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 Record = TypeVar("Record", bound=ConsentMixin)
@@ -86,6 +91,13 @@ def canonical_email(value: str | None) -> str:
     the unique index on (event, email) relies on every stored address being in this form.
     Not a validator: an address that is not one comes back cleaned and lower-cased.
     """
+    if value and _ALREADY_CANONICAL.fullmatch(value) and not _CHANGED_BY_IDNA.search(value):
+        return value  # nothing would change it: nearly every stored address, in an export
+    return canonical_email_in_full(value)
+
+
+def canonical_email_in_full(value: str | None) -> str:
+    """canonical_email without its shortcut for text already in the one form."""
     text = clean_text(value).lower()
     local, at, domain = text.rpartition("@")
     if at and domain:
