@@ -197,13 +197,14 @@ def create_database_file(app: Flask) -> None:
         os.umask(previous)
 
 
-def sqlite_file(database_uri: str) -> Path | None:
-    """The file of a SQLite database URI; None for other engines and in-memory databases."""
+def sqlite_file(database_uri: str, *, resolve: bool = True) -> Path | None:
+    """The file of a SQLite database URI; None for other engines and in-memory databases.
+    With `resolve=False` the path is made absolute but its symlinks are left to follow."""
     url = make_url(database_uri)
     name = url.database or ""
     if url.get_backend_name() != "sqlite" or name in ("", ":memory:") or name.startswith("file:"):
         return None
-    return Path(name).resolve()
+    return Path(name).resolve() if resolve else Path(os.path.abspath(name))
 
 
 def kiosk_command(words: str) -> str:

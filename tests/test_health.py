@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
+from kiosk import create_app
 from kiosk.extensions import db
 
 
@@ -71,6 +72,29 @@ def test_a_database_file_replaced_under_the_running_kiosk_is_noticed(app, client
     assert health.status_code == 503
     assert "replaced" in health.get_json()["database"]["file_error"]
     assert client.post("/opener", data={"choice": "people"}).status_code == 503
+
+
+@pytest.mark.sqlite_only
+def test_a_database_folder_link_pointed_at_another_file_is_noticed(app, tmp_path):
+    """The file is checked through the configured path, links followed at each check."""
+    path = database_path(app)
+    link, elsewhere = tmp_path / "link", tmp_path / "elsewhere"
+    link.symlink_to(path.parent, target_is_directory=True)
+    keep = ("TESTING", "SECRET_KEY", "WTF_CSRF_ENABLED")
+    linked = create_app(
+        {key: app.config[key] for key in keep}
+        | {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{link / path.name}"}
+    )
+    client = linked.test_client()
+    assert client.post("/opener", data={"choice": "people"}).status_code in (200, 303)
+    elsewhere.mkdir()
+    with sqlite3.connect(path) as source, sqlite3.connect(elsewhere / path.name) as target:
+        source.backup(target)
+    link.unlink()
+    link.symlink_to(elsewhere, target_is_directory=True)
+    assert client.post("/opener", data={"choice": "people"}).status_code == 503
+    with linked.app_context():
+        db.engine.dispose()
 
 
 @pytest.mark.sqlite_only

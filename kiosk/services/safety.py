@@ -85,6 +85,14 @@ def database_path() -> Path | None:
     return sqlite_file(current_app.config["SQLALCHEMY_DATABASE_URI"])
 
 
+@functools.lru_cache(maxsize=8)
+def _watched_file(database_uri: str) -> Path | None:
+    """The database file every write request checks, worked out once per URI (resolving it
+    each time was a tenth of a busy kiosk's time: bench/findings.md). Left unresolved:
+    stat() follows its symlinks at each check, so a link pointed at another file is seen."""
+    return sqlite_file(database_uri, resolve=False)
+
+
 def remember_database_file() -> None:
     """Note which file the kiosk opens, so a deleted or replaced one is noticed later."""
     path = database_path()
@@ -103,7 +111,7 @@ def database_file_problem() -> str | None:
     A deleted file stays readable and writable through the connections that have it open,
     so every sign-up would be thanked for and then vanish with the last connection.
     """
-    path = database_path()
+    path = _watched_file(current_app.config["SQLALCHEMY_DATABASE_URI"])
     opened = current_app.extensions.get(DATABASE_FILE_IDENTITY)
     if path is None or opened is None:
         return None
