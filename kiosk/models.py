@@ -131,7 +131,8 @@ class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "tally"
     __table_args__ = (
-        Index("ix_tally_event_kind", "event_id", "kind"),
+        # The chart counts by key: with the key in the index it reads the index alone.
+        Index("ix_tally_event_kind_key", "event_id", "kind", "key"),
         # A tap resent with its form's key (a retry after a timeout) is the same tap; NULLs
         # (taps from before keys, imported ones) never conflict.
         UniqueConstraint("idempotency_key", "kind", "key"),
