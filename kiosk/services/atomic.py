@@ -17,6 +17,7 @@ this process can keep two requests apart. Three tools, the same on both engines:
   got the lock, so a second process skips what the first is doing.
 """
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,15 +43,14 @@ def dialect_insert(name: str) -> Any:
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
-def insert_new_statement(model: type, values: dict[str, Any] | None, dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`
-    (`insert_new`; a caller on a connection of its own executes it there). Without
-    `values` the row comes as the parameters of each execution: one statement, built and
-    compiled once, serves many rows (the tap batch)."""
+@functools.cache
+def insert_new_statement(model: type, dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`;
+    the row goes as the parameters of each execution. Built once per model and engine:
+    building it (some twenty columns coerced, a cache key made) cost more than running it.
+    A caller on a connection of its own (the tap batch) executes it there."""
     primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
     insert = dialect_insert(dialect)(model)
-    if values is not None:
-        insert = insert.values(**values)
     return insert.on_conflict_do_nothing().returning(primary_key)
 
 
@@ -60,7 +60,8 @@ def insert_new(model: type, values: dict[str, Any]) -> Any | None:
     Returns the new row's primary key, or None when nothing was inserted. Column defaults
     (uuid, created_at) are filled in as for any insert. Commits nothing.
     """
-    return db.session.execute(insert_new_statement(model, values, dialect_name())).scalar()
+    statement = insert_new_statement(model, dialect_name())
+    return db.session.execute(statement, values).scalar()
 
 
 def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:

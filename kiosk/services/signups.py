@@ -205,10 +205,6 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Si
         if name in Signup.__table__.columns
     }
     values.setdefault("uuid", new_uuid())
-    same_person = or_(
-        Signup.uuid == values["uuid"],
-        and_(Signup.event_id == values["event_id"], Signup.email == values["email"]),
-    )
     # Someone may erase the row between the insert and the look-up: then insert again.
     for _attempt in range(3):
         new_id = insert_new(Signup, values)
@@ -216,6 +212,10 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Si
             return db.session.get_one(Signup, new_id), INSERTED
         if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
             return again, UNCHANGED
+        same_person = or_(
+            Signup.uuid == values["uuid"],
+            and_(Signup.event_id == values["event_id"], Signup.email == values["email"]),
+        )
         earlier = db.session.scalar(
             select(Signup)
             .where(same_person)

@@ -1,10 +1,8 @@
 """Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
 
-import functools
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
@@ -114,7 +112,7 @@ def write_batch(batch: list[Tap]) -> None:
                 select(Event.id).where(Event.status == Event.ACTIVE)
             ).scalar()
             if event_id is not None:
-                statement = tap_insert(connection.dialect.name)
+                statement = insert_new_statement(Tally, connection.dialect.name)
                 for tap in batch:
                     row = connection.execute(statement, tap.values(event_id))
                     tap.counted = row.scalar() is not None
@@ -127,13 +125,6 @@ def write_batch(batch: list[Tap]) -> None:
     finally:
         for tap in batch:
             tap.done = True
-
-
-@functools.cache
-def tap_insert(dialect: str) -> Any:
-    """A tap's INSERT ... ON CONFLICT DO NOTHING, built once per engine: each tap's row goes
-    as its parameters (building the statement cost more than running it)."""
-    return insert_new_statement(Tally, None, dialect)
 
 
 def init_app(app: Flask) -> None:
