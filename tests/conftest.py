@@ -264,6 +264,18 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+@pytest.fixture
+def second(app: Flask) -> Iterator[Flask]:
+    """Another server process's app on the same database and instance folder (a hub's
+    second `kiosk serve`): its own caches, and only the database between the two."""
+    keep = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED")
+    other = create_app({key: app.config[key] for key in keep})
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI a skipped test is a failed run: a browser or PostgreSQL run that did not happen
     proved nothing."""

@@ -6,14 +6,13 @@ fast path's own count of its answers (`hits`) says which requests it answered. B
 """
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from kiosk import create_app, page_cache
+from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.fast_path import MAX_RECIPES, FastPath, fast_path_of
@@ -153,17 +152,6 @@ def test_a_volunteers_unlock_still_ends_on_a_visitor_screen(app, visitor):
     response = visitor.get("/faq")
     assert fast(app).hits == hits
     assert f"{UNLOCK_COOKIE}=;" in response.headers.get("Set-Cookie", "")
-
-
-@pytest.fixture
-def second(app: Flask) -> Iterator[Flask]:
-    """Another server process's app on the same database."""
-    keep = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED")
-    other = create_app({key: app.config[key] for key in keep})
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def famine_count(client: FlaskClient) -> int:

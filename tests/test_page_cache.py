@@ -6,28 +6,14 @@ its own cache, and only the database tells one of the other's writes. Both engin
 """
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from flask import Flask
 from sqlalchemy import text, update
 
-from kiosk import create_app, page_cache
+from kiosk import page_cache
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.services import events, settings
 from tests.helpers import HX
-
-
-@pytest.fixture
-def second(app: Flask) -> Iterator[Flask]:
-    """Another server process's app on the same database and instance folder."""
-    keep = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED")
-    other = create_app({key: app.config[key] for key in keep})
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def count_of(html: str, label: str) -> int:
