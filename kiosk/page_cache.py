@@ -197,11 +197,6 @@ def tap_key() -> str:
     return g.tap_key  # type: ignore[no-any-return]
 
 
-def fill_in(text: str, csrf: str, key: str) -> str:
-    """A shared screen with a visitor's signed CSRF token and a tap key in its placeholders."""
-    return text.replace(CSRF_SLOT, csrf).replace(TAP_KEY_SLOT, key)
-
-
 @dataclass(frozen=True)
 class Offer:
     """A screen answered the same to every visitor but for its placeholders: what the fast
@@ -218,14 +213,16 @@ class Offer:
 
 def personal(text: str) -> str:
     """The body of a shared screen for this visitor: this session's CSRF token and a fresh
-    tap key filled in. The screen is offered to the fast path with the generations that
-    every cached part of this request was read under (and the setup's: the language)."""
+    tap key filled in. A GET's screen is offered to the fast path (which learns from GETs
+    only) with the generations that every cached part of this request was read under (and
+    the setup's: the language)."""
     csrf = generate_csrf() if CSRF_SLOT in text else ""
-    filled = fill_in(text, csrf, new_form_key())
-    counters = _request_counters()
-    names = sorted(g.get(_USED, set()) | {SETUP})
-    values = tuple((name, counters.get(name, 0)) for name in names)
-    request.environ[OFFER] = Offer(text, filled, csrf, values)
+    filled = text.replace(CSRF_SLOT, csrf).replace(TAP_KEY_SLOT, new_form_key())
+    if request.method == "GET":
+        counters = _request_counters()
+        names = sorted(g.get(_USED, set()) | {SETUP})
+        values = tuple((name, counters.get(name, 0)) for name in names)
+        request.environ[OFFER] = Offer(text, filled, csrf, values)
     return filled
 
 
