@@ -100,3 +100,18 @@ def csrf_token_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "the page renders a CSRF token"
     return match.group(1)
+
+
+def assert_calm_503_without_generations(app, client) -> None:
+    """Drop the page generations' table under the running kiosk: the next FAQ page is the
+    calm database-failure page (503), never a 500, whoever would have answered it."""
+    from sqlalchemy import text
+
+    from kiosk.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("DROP TABLE generation"))
+        db.session.commit()
+    response = client.get("/faq")
+    assert response.status_code == 503
+    assert "Please tell a volunteer" in response.get_data(as_text=True)

@@ -10,15 +10,13 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from kiosk import page_cache
 from kiosk.content import current_content
-from kiosk.extensions import db
 from kiosk.fast_path import MAX_RECIPES, FastPath, fast_path_of
 from kiosk.i18n import LANG_COOKIE
 from kiosk.volunteer import UNLOCK_COOKIE
-from tests.helpers import HX
+from tests.helpers import HX, assert_calm_503_without_generations
 
 TAP_KEY = re.compile(r'name="idempotency_key" value="([0-9a-f]{32})"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -175,12 +173,7 @@ def test_a_write_in_another_process_ends_the_kept_answer_at_once(app, second, vi
 
 def test_a_database_failure_under_a_kept_answer_is_the_calm_503(app, visitor):
     assert asked_twice(visitor, app) == 1
-    with app.app_context():
-        db.session.execute(text("DROP TABLE generation"))
-        db.session.commit()
-    response = visitor.get("/faq")
-    assert response.status_code == 503
-    assert "Please tell a volunteer" in response.get_data(as_text=True)
+    assert_calm_503_without_generations(app, visitor)
 
 
 def test_made_up_query_strings_never_grow_what_it_keeps(app, visitor):

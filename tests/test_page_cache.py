@@ -7,13 +7,13 @@ its own cache, and only the database tells one of the other's writes. Both engin
 
 import re
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from kiosk import page_cache
 from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.services import events, settings
-from tests.helpers import HX
+from tests.helpers import HX, assert_calm_503_without_generations
 
 
 def count_of(html: str, label: str) -> int:
@@ -140,12 +140,7 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
 def test_a_database_failure_under_a_cached_screen_is_the_calm_503(app, client):
     """The generations are read on a DBAPI connection of their own: its errors still reach
     the kiosk's database-failure page (503), never a 500."""
-    with app.app_context():
-        db.session.execute(text("DROP TABLE generation"))
-        db.session.commit()
-    response = client.get("/faq")
-    assert response.status_code == 503
-    assert "Please tell a volunteer" in response.get_data(as_text=True)
+    assert_calm_503_without_generations(app, client)
 
 
 def test_an_events_language_changed_in_one_process_shows_in_the_others_pages(app, second):
