@@ -272,6 +272,11 @@ def _time(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else ""
 
 
+def _stored_time(value: datetime | None) -> str:
+    """A stored (naive UTC) time as _time writes an aware one: 2026-03-01T09:30:00+00:00."""
+    return value.isoformat(timespec="seconds") + "+00:00" if value else ""
+
+
 def _interest_labeller() -> Callable[[str], tuple[str, ...]]:
     """Labels of a sign-up's interest keys; built once per export, as few combinations recur.
     In the instance's language, whoever exports: Mailchimp tags must not change with it."""
@@ -401,11 +406,6 @@ def _mailchimp_tagger(event: Event) -> Callable[[str], str]:
         return ",".join(tag.replace(",", " ").strip() for tag in tags if tag.strip())
 
     return tags_of
-
-
-def _stored_time(value: datetime | None) -> str:
-    """A stored (naive UTC) time as _time writes an aware one: 2026-03-01T09:30:00+00:00."""
-    return value.isoformat(timespec="seconds") + "+00:00" if value else ""
 
 
 def _utc_moment(value: datetime) -> str:
