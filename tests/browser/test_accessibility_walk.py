@@ -1,8 +1,9 @@
 """axe-core on every screen (visitor, in English and in Korean; volunteer, lead, error pages;
 the lead's dashboard and event form in Korean too) at three sizes: a landscape tablet, a
 portrait tablet and a phone. No critical or serious violation; every tappable element at least
-44 px each way. axe runs from the copy inside axe-playwright-python and makes no network
-request. The totals per size and language are reported as figures."""
+44 px each way. No screen scrolls sideways at any of the three sizes. axe runs from the copy inside
+axe-playwright-python and makes no network request. The totals per size and language are
+reported as figures."""
 
 import re
 from collections import Counter
@@ -438,6 +439,10 @@ TAP_TARGETS_JS = """(minimum) => {
 }"""
 
 
+# How much wider than the window the page is: a phone must never scroll sideways.
+OVERFLOW_JS = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
 def axe_findings(axe: Axe, page) -> list[tuple[str, str, int, str]]:
     """(impact, rule, nodes, first target) for each violation on the page as it is now."""
     results = axe.run(page)
@@ -470,6 +475,7 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
     serious: list[str] = []
     lesser: Counter[str] = Counter()  # moderate and minor, by rule: named in the output
     small: list[str] = []
+    sideways: list[str] = []
     during_axe: list[str] = []
     try:
         for name, step in SCREENS:
@@ -488,6 +494,8 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
                 else:
                     lesser[f"{impact} {rule} ({name})"] += 1
             small += [f"{name}: {found}" for found in page.evaluate(TAP_TARGETS_JS, MIN_TAP)]
+            if (overflow := page.evaluate(OVERFLOW_JS)) > 0:
+                sideways.append(f"{name}: {overflow} px wider than the {width} px window")
     finally:
         context.close()
     # The totals show in `make test` and CI (the figures section), not only on failure.
@@ -496,9 +504,11 @@ def test_every_screen_passes_axe_and_has_big_enough_tap_targets(
         counts = ", ".join(f"{counted[impact]} {impact}" for impact in IMPACTS)
         figure(f"axe walk {viewport} {width}x{height}, {language}: {screens} screens; {counts}")
     figure(f"axe walk {viewport}: {len(small)} tap targets under {MIN_TAP} px")
+    figure(f"axe walk {viewport}: {len(sideways)} screens that scroll sideways")
     if lesser:
         figure("  on some screens: " + ", ".join(f"{k} x{n}" for k, n in sorted(lesser.items())))
     assert during_axe == [], "axe asked the network for something"
     assert [url for url in requests + others if not url.startswith((base, "data:"))] == []
     assert serious == [], "\n".join(serious)
     assert small == [], "\n".join(small)
+    assert sideways == [], "\n".join(sideways)

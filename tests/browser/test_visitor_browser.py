@@ -104,3 +104,42 @@ def test_get_involved_qr_codes_decode_to_the_configured_links_with_the_tracking_
         assert decode_qr(image) == expected[key]
     assert f"trackingSource={source}" in expected["fundraise"]
     assert "trackingSource" not in expected["instagram"]
+
+
+# Where each of the desk's cards stands: [id, left, top, width] in CSS pixels, in page order.
+DESK_CARDS_JS = """() => [...document.querySelectorAll('#press_desk > li')].map(card => {
+  const box = card.getBoundingClientRect();
+  return [card.id, Math.round(box.left), Math.round(box.top), Math.round(box.width)];
+})"""
+
+
+@pytest.mark.parametrize(
+    "page", [(800, 1280), (390, 844)], ids=["portrait", "phone"], indirect=True
+)
+def test_the_journalists_desk_is_one_full_width_column_in_reading_order_below_900px(
+    live_server, page
+):
+    page.goto(live_server.url + "/press")
+    cards = page.evaluate(DESK_CARDS_JS)
+    assert [card[0] for card in cards] == [
+        "press-send",
+        "press-time",
+        "press-research",
+        "press-guidelines",
+    ]
+    assert len({left for _id, left, _top, _width in cards}) == 1, cards
+    assert len({width for *_rest, width in cards}) == 1, cards
+    tops = [top for _id, _left, top, _width in cards]
+    assert tops == sorted(tops) and len(set(tops)) == 4, cards
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_journalists_desk_sets_research_beside_what_to_send_on_a_landscape_tablet(
+    live_server, page
+):
+    page.goto(live_server.url + "/press")
+    cards = {card_id: (left, top) for card_id, left, top, _w in page.evaluate(DESK_CARDS_JS)}
+    assert cards["press-research"][0] > cards["press-send"][0]
+    assert cards["press-research"][1] == cards["press-send"][1]
+    assert cards["press-time"][0] == cards["press-send"][0] == cards["press-guidelines"][0]
+    assert cards["press-send"][1] < cards["press-time"][1] < cards["press-guidelines"][1]
