@@ -1,10 +1,12 @@
 """Fixtures: an app with a fresh migrated database per test, on each engine, its client and
 CLI runner.
 
-Every test that uses `app` runs twice: on SQLite (`[sqlite]`) and on a throwaway PostgreSQL
-cluster (`[postgresql]`, see tests/postgres.py). A test about SQLite itself is marked
-`sqlite_only`; browser tests run on SQLite. `-m "not postgresql"` leaves the PostgreSQL runs
-out for a quick local loop; without PostgreSQL installed they skip (and fail CI).
+A test that uses `app` runs on SQLite (`[sqlite]`). One whose outcome depends on SQL or on the
+engine (a constraint, a transaction, a query, a value one engine refuses) is marked
+`both_engines` and runs a second time on a throwaway PostgreSQL cluster (`[postgresql]`, see
+tests/postgres.py); one about PostgreSQL alone is `postgresql_only`, about SQLite alone
+`sqlite_only`. `-m "not postgresql"` leaves the PostgreSQL runs out for a quick local loop;
+without PostgreSQL installed they skip (and fail CI).
 """
 
 import os
@@ -54,6 +56,7 @@ def _migrate(database_url: str, instance: Path) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
+        "both_engines: SQL or the engine decides the outcome; runs on SQLite and PostgreSQL",
         "sqlite_only: about SQLite itself (pragmas, WAL, sqlite3 backups, the write queue)",
         "postgresql_only: about PostgreSQL itself; no [sqlite] run",
         "sqlite: the [sqlite] run of a test that uses the database",
@@ -63,7 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each test that uses the database on both engines, unless it is about one of them.
+    """Run a test that uses the database on SQLite, and on PostgreSQL too where it is marked
+    `both_engines`: twins only where SQL or the engine can change the outcome, so the suite
+    spends its minutes where a second engine can find something.
 
     Browser tests run on SQLite: what they prove is in the browser, not the database.
     """
@@ -71,11 +76,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marked = metafunc.definition.get_closest_marker
     if marked("postgresql_only"):
-        engines = ("postgresql",)
-    elif marked("sqlite_only") or marked("browser"):
-        engines = ("sqlite",)
-    else:
+        engines: tuple[str, ...] = ("postgresql",)
+    elif marked("both_engines") and not (marked("sqlite_only") or marked("browser")):
         engines = ENGINES
+    else:
+        engines = ("sqlite",)
     metafunc.parametrize(
         "dialect",
         [pytest.param(name, marks=getattr(pytest.mark, name), id=name) for name in engines],

@@ -38,14 +38,17 @@ def test_a_skipped_test_is_only_reported_outside_ci(suite, monkeypatch):
 
 @pytest.fixture
 def without_postgresql(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
-    """A suite of three database tests on a machine where PostgreSQL is not installed."""
+    """Three database tests marked for both engines and one that is not, on a machine where
+    PostgreSQL is not installed: the three have [postgresql] twins, the fourth runs once."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("KIOSK_PG_BINDIR", str(pytester.mkdir("no-postgresql")))
     pytester.makeconftest(GUARD)
     pytester.makepyfile(
         test_database="import pytest\n\n"
+        "@pytest.mark.both_engines\n"
         "@pytest.mark.parametrize('n', [1, 2, 3])\n"
-        "def test_stores(app, n):\n    assert app.config['TESTING']\n"
+        "def test_stores(app, n):\n    assert app.config['TESTING']\n\n"
+        "def test_renders(app, dialect):\n    assert dialect == 'sqlite'\n"
     )
     return pytester
 
@@ -59,7 +62,7 @@ def test_without_postgresql_its_runs_skip_with_one_line_outside_ci(without_postg
         "3 [postgresql] test run(s) skipped: PostgreSQL not found (looked in "
         f"{without_postgresql.path / 'no-postgresql'}): apt-get install postgresql"
     ]
-    result.stdout.fnmatch_lines(["*3 passed, 3 deselected*"])
+    result.stdout.fnmatch_lines(["*4 passed, 3 deselected*"])
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])

@@ -13,6 +13,9 @@ from kiosk.services import erasure, events
 from kiosk.services.settings import RETENTION_DAYS, set_setting
 from tests.data_helpers import export_now
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 def fill_event(event: Event, email: str = "minji@example.org") -> None:
     """One of everything for `email` at `event`, plus someone else and a tally."""

@@ -30,6 +30,9 @@ from kiosk.services.events import ensure_demo_event
 from kiosk.services.settings import RETENTION_DAYS, set_setting
 from tests.data_helpers import MovableClock
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 # Ways to type five people's addresses: the second of a pair is the same person.
 ADDRESSES = [
     ("minji@example.org", "minji"),

@@ -12,6 +12,9 @@ from kiosk.extensions import db
 from kiosk.models import Tally
 from tests.helpers import HX, database_snapshot
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def app_log(app):

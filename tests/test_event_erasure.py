@@ -1,6 +1,8 @@
 """Erasing an event: never while it is active, and an erased event takes no new records, stays
 on the erase list while it holds any, and is not skipped by retention (issue 10, point 2)."""
 
+import pytest
+
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, Tally
 from kiosk.services import events
@@ -13,6 +15,9 @@ from tests.data_helpers import (
     lead_exports,
     visitor_signs_up,
 )
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 
 def export_everything(lead, event_id: int) -> None:

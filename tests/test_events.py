@@ -8,6 +8,9 @@ from kiosk.models import Event
 from kiosk.services import events
 from tests.lead_helpers import log_in, set_passphrase
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 PACK_COST_CENTS = 250_000
 
 

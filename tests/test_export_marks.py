@@ -3,6 +3,8 @@ own kind, whatever the clocks of this kiosk or another tablet said (issue 10, po
 
 import json
 
+import pytest
+
 from kiosk.models import Pledge, Question, Signup
 from tests.data_helpers import (
     active_event_id,
@@ -18,6 +20,9 @@ from tests.data_helpers import (
 )
 from tests.lead_helpers import log_in
 from tests.test_imports import signup, tablet_bundle
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 
 def test_exporting_only_the_pledges_and_questions_does_not_unlock_erasing_the_signups(

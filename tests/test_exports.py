@@ -13,6 +13,9 @@ from kiosk.services import events, exports, pledges, questions, signups, tallies
 from kiosk.services.hashing import verify_secret
 from kiosk.services.settings import VOLUNTEER_PIN_HASH, get_setting
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 def read_csv(text: str) -> list[list[str]]:
     assert text.startswith("\ufeff"), "CSV must start with a BOM so Excel reads UTF-8"

@@ -18,6 +18,9 @@ from kiosk.i18n import LANG_COOKIE
 from kiosk.volunteer import UNLOCK_COOKIE
 from tests.helpers import HX, assert_calm_503_without_generations
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 TAP_KEY = re.compile(r'name="idempotency_key" value="([0-9a-f]{32})"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -11,6 +11,9 @@ from sqlalchemy import event, text
 from kiosk import create_app
 from kiosk.extensions import db
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 def test_healthz_reports_a_readable_database(client, dialect):
     response = client.get("/healthz")

@@ -6,6 +6,7 @@ import csv
 import io
 import uuid
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -17,6 +18,9 @@ from kiosk.services.events import current_event
 from tests.helpers import HX, database_snapshot, routes
 from tests.hostile import assert_nothing_unescaped, hostile_text, storable
 from tests.lead_helpers import log_in, set_passphrase
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 HOSTILE = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -15,6 +15,9 @@ from kiosk.services.qr import link_url
 from tests.helpers import HX, database_snapshot
 from tests.hostile import assert_nothing_unescaped, hostile_text, storable
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 HOSTILE = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

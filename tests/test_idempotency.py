@@ -12,6 +12,9 @@ from kiosk.models import Pledge, PressRequest, Question, Signup, Tally
 from kiosk.services import volunteers
 from tests.helpers import HX, PRESS_REQUEST
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 PIN = "2468"
 
 # (form page, where it posts, what it stores, a valid filling-in)

@@ -12,6 +12,9 @@ from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, Pledge, Question, Signup, Tally
 from kiosk.services import imports
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 EVENT_UUID = str(uuid.uuid4())
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 

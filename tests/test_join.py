@@ -21,6 +21,9 @@ from tests.conftest import _config
 from tests.helpers import HX, assert_fragment
 from tests.lead_helpers import log_in, set_passphrase
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def kiosk_b(dialect, request, tmp_path: Path, monkeypatch, app):

@@ -136,6 +136,7 @@ def test_serve_announces_the_setup_link_only_while_no_passphrase_is_set(app):
         assert not lead_auth.setup_token_valid(token)
 
 
+@pytest.mark.both_engines
 def test_the_passphrase_never_appears_in_the_database_in_clear(app, dialect, tmp_path):
     set_passphrase(app)
     with app.app_context():

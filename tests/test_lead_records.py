@@ -13,6 +13,9 @@ from kiosk.services import events, pledges, questions, signups
 from tests.helpers import HX, assert_fragment, assert_full_page, csrf_token_of
 from tests.lead_helpers import log_in, set_passphrase
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def lead_client(app, client):

@@ -10,6 +10,9 @@ from sqlalchemy import text
 from kiosk import create_app
 from kiosk.extensions import db
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 BEFORE = "f27cab151a57"
 
 

@@ -3,6 +3,7 @@ to the revision before, a record made, migrated up and down again)."""
 
 from datetime import UTC, datetime
 
+import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
@@ -10,6 +11,9 @@ from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Signup
 from kiosk.services import identity
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 BEFORE = "d5e8f1a2b3c4"
 TABLES = ("signup", "pledge", "question", "press_request", "tally")

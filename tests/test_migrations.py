@@ -1,12 +1,16 @@
 """Migrations on each engine: down to nothing and up to head again, and the models match the
 migrated schema (alembic's autogenerate finds nothing to do)."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from kiosk.extensions import db
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 
 def schema_differences() -> list:

@@ -7,6 +7,7 @@ its own cache, and only the database tells one of the other's writes. Both engin
 
 import re
 
+import pytest
 from sqlalchemy import update
 
 from kiosk import page_cache
@@ -14,6 +15,9 @@ from kiosk.extensions import db
 from kiosk.models import Event
 from kiosk.services import events, settings
 from tests.helpers import HX, assert_calm_503_without_generations
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 
 def count_of(html: str, label: str) -> int:

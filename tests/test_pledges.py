@@ -10,6 +10,9 @@ from kiosk.models import Pledge, Question
 from kiosk.services import events, pledges
 from tests.helpers import HX, assert_fragment, assert_full_page
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 def pledge_form(**changes) -> dict:
     data = {"kind": "once", "amount": "30", "idempotency_key": uuid.uuid4().hex} | changes

@@ -23,6 +23,9 @@ from kiosk.services import events, imports, lead_auth
 from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 T = TypeVar("T")
 
 

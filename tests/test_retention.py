@@ -3,6 +3,8 @@ clock looks wrong; the log and /healthz say why (issue 10, point 5)."""
 
 import logging
 
+import pytest
+
 from kiosk.models import Question, Signup
 from kiosk.services import erasure
 from tests.data_helpers import (
@@ -13,6 +15,9 @@ from tests.data_helpers import (
     visitor_asks,
     visitor_signs_up,
 )
+
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
 
 
 def serve_once(runner, monkeypatch) -> str:

@@ -9,6 +9,9 @@ from kiosk.extensions import db
 from kiosk.models import Signup
 from tests.helpers import HX, assert_fragment, assert_full_page
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 VALID = {
     "first_name": "Min-ji",
     "last_name": "Park",

@@ -12,6 +12,9 @@ from kiosk.models import Tally
 from kiosk.services import events, identity, tallies
 from tests.helpers import HX
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 def taps(app) -> int:
     with app.app_context():

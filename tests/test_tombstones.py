@@ -20,6 +20,9 @@ from tests.data_helpers import (
 )
 from tests.test_imports import signup, tablet_bundle
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def other_kiosk(more_databases):

@@ -24,6 +24,9 @@ from tests.data_helpers import (
 )
 from tests.test_backup import grep_instance
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 EMAIL = "minji.walk@example.org"
 ORGANISATION = "Hanbit University"
 

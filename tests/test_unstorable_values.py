@@ -14,6 +14,9 @@ from tests.data_helpers import lead_imports
 from tests.lead_helpers import log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle
 
+# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_engines
+
 UNSTORABLE = ["\x00", "\ud800", "\udfff"]
 
 
