@@ -744,7 +744,7 @@ def open_command(port: int, print_only: bool, autostart: bool, wait: int) -> Non
             fg="yellow",
         )
     # The browser's own path, found on PATH above: no shell.
-    raise SystemExit(subprocess.call(command))  # noqa: S603
+    raise SystemExit(subprocess.call(command))  # noqa: S603  # nosec B603 # no shell
 
 
 def init_app(app: Flask) -> None:
