@@ -14,7 +14,7 @@ SERVER_STAMP := $(SERVER_VENV)/.installed
 
 .PHONY: run test lint audit bench clean translations
 
-$(RUN_STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
@@ -29,7 +29,7 @@ $(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-$(SERVER_STAMP): pyproject.toml
+$(SERVER_STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(SERVER_VENV)
 	$(SERVER_VENV)/bin/pip install --quiet --upgrade pip
 	$(SERVER_VENV)/bin/pip install --quiet -e .

@@ -1,22 +1,20 @@
 """Rescue Team Kiosk: an offline Flask + htmx app for a Rescue Team's awareness table."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from kiosk import paths
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the kiosk app: config, extensions, content pack, blueprints, CLI."""
-    instance = os.environ.get("KIOSK_INSTANCE") or str(PROJECT_ROOT / "instance")
     app = Flask(
         __name__,
-        instance_path=str(Path(instance).resolve()),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(paths.instance_folder()),
+        template_folder=str(paths.TEMPLATES_DIR),
+        static_folder=str(paths.STATIC_DIR),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

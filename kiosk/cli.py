@@ -2,6 +2,8 @@
 
 import ctypes
 import os
+import shlex
+import subprocess  # nosec B404 # starts Chromium, found on PATH, with no shell
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +20,16 @@ from kiosk.config import ConfigError, SecretKeyError, kiosk_command
 from kiosk.content import ContentError
 from kiosk.extensions import db
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
-from kiosk.services import erasure, events, exports, identity, network, safety, volunteers
+from kiosk.services import (
+    appliance,
+    erasure,
+    events,
+    exports,
+    identity,
+    network,
+    safety,
+    volunteers,
+)
 from kiosk.services.atomic import held_lock
 
 if TYPE_CHECKING:
@@ -593,6 +604,149 @@ def import_command(file: object, into_id: int | None) -> None:
     click.echo(f"Imported {report.describe()}")
 
 
+@click.group("service")
+def service_group() -> None:
+    """Serve this kiosk as a system service (systemd): from boot, restarted when it stops."""
+
+
+@service_group.command("install")
+@click.option(
+    "--user",
+    default=appliance.default_user,
+    show_default="$SUDO_USER or you",
+    help="The account the kiosk serves as (it owns the instance folder).",
+)
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=WholeNumber(1, 65535),
+    default=lambda: os.environ.get("PORT", "8000"),
+    show_default="$PORT or 8000",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the unit to this file instead of /etc/systemd/system.",
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the unit instead of writing it.")
+def service_install(user: str, host: str, port: int, output: Path | None, print_only: bool) -> None:
+    """Write the systemd unit that serves this instance from boot, restarted when it stops."""
+    if output is not None and print_only:
+        raise click.UsageError("Give --output FILE or --print, not both.")
+    if user == "root":
+        raise click.ClickException(
+            "The kiosk should not serve as root: pass --user NAME, the account whose kiosk it is."
+        )
+    instance = appliance.instance_for(user)
+    carried = appliance.carried_environment(os.environ)
+    try:
+        unit = appliance.unit_text(
+            user=user,
+            host=host,
+            port=port,
+            instance=instance,
+            executable=appliance.kiosk_executable(),
+            environment=carried,
+        )
+    except appliance.ApplianceError as error:
+        raise click.ClickException(str(error)) from None
+    if print_only:
+        click.echo(unit, nl=False)
+        return
+    for name in appliance.SECRET_VARIABLES:
+        if os.environ.get(name):
+            click.secho(
+                f"Note: {name} is not written into the unit (every user can read it). Put it in "
+                f"{appliance.SECRETS_FILE}, one NAME=value a line, readable by root only.",
+                err=True,
+                fg="yellow",
+            )
+    if output is not None:
+        output.write_text(unit, encoding="utf-8")
+        click.echo(f"Wrote {output} (serving {instance}). To use it:")
+        click.echo(f"  sudo cp {shlex.quote(str(output))} {appliance.UNIT_PATH}")
+    else:
+        if not appliance.is_root():
+            again = appliance.install_command(user, host, port, instance, carried)
+            raise click.ClickException(
+                f"Writing {appliance.UNIT_PATH} needs root. Run:\n  sudo {again}\n"
+                "(or --print to see the unit, --output FILE to write it elsewhere)"
+            )
+        try:
+            problem = appliance.prepare_instance(instance, user)
+        except appliance.ApplianceError as error:
+            raise click.ClickException(str(error)) from None
+        appliance.UNIT_PATH.write_text(unit, encoding="utf-8")
+        appliance.UNIT_PATH.chmod(0o644)
+        click.echo(f"Wrote {appliance.UNIT_PATH} (serving {instance} as {user}). Now run:")
+        if problem:
+            click.secho(f"  First: {problem}", fg="yellow")
+    click.echo("  sudo systemctl daemon-reload")
+    click.echo(f"  sudo systemctl enable --now {appliance.UNIT_NAME.removesuffix('.service')}")
+
+
+CHROMIUM_MISSING = (
+    "Chromium is not installed: `sudo apt install chromium` (Debian, Raspberry Pi OS), "
+    "then run this again."
+)
+
+
+@click.command("open")
+@click.option(
+    "--port",
+    type=WholeNumber(1, 65535),
+    default=lambda: os.environ.get("PORT", "8000"),
+    show_default="$PORT or 8000",
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the command, do not run it.")
+@click.option(
+    "--autostart",
+    is_flag=True,
+    help="Open it at every login: write ~/.config/autostart/rescue-kiosk.desktop.",
+)
+@click.option(
+    "--wait",
+    type=WholeNumber(0, 3600),
+    default=120,
+    show_default=True,
+    help="Seconds to wait for the kiosk to answer before opening it.",
+)
+def open_command(port: int, print_only: bool, autostart: bool, wait: int) -> None:
+    """Open the kiosk full-screen on this machine: Chromium in kiosk mode."""
+    browser = appliance.find_chromium()
+    if autostart:
+        entry = appliance.desktop_entry(appliance.kiosk_executable(), port)
+        if print_only:
+            click.echo(entry, nl=False)
+            return
+        path = appliance.autostart_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(entry, encoding="utf-8")
+        click.echo(f"Wrote {path}: at every login the kiosk opens full-screen.")
+        if browser is None:
+            click.secho(CHROMIUM_MISSING, err=True, fg="yellow")
+        return
+    command = appliance.chromium_command(browser or "chromium", port)
+    if print_only:
+        click.echo(shlex.join(command))
+        if browser is None:
+            click.secho(CHROMIUM_MISSING, err=True, fg="yellow")
+        return
+    if browser is None:
+        raise click.ClickException(CHROMIUM_MISSING)
+    if not appliance.wait_until_serving(port, wait):
+        click.secho(
+            f"The kiosk does not answer at {appliance.local_url(port)}: opening it anyway. "
+            f"Is it running? `systemctl status {appliance.UNIT_NAME}`",
+            err=True,
+            fg="yellow",
+        )
+    # The browser's own path, found on PATH above: no shell.
+    raise SystemExit(subprocess.call(command))  # noqa: S603  # nosec B603 # no shell
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(event_group)
@@ -605,14 +759,21 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(erase_group)
     app.cli.add_command(import_command)
+    app.cli.add_command(service_group)
+    app.cli.add_command(open_command)
 
 
 def main() -> None:
     """Entry point of the `kiosk` console script."""
     from kiosk import create_app
 
+    group = FlaskGroup(create_app=create_app, help="Rescue Team Kiosk")
+    # Found without building the app: `sudo kiosk service install` must not create the
+    # instance folder and its secret key as root, and `kiosk open` touches no data.
+    group.add_command(service_group)
+    group.add_command(open_command)
     try:
-        FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+        group.main(prog_name="kiosk")
     except ContentError as error:
         # An invalid content pack stops every command, with the file and key that are wrong.
         click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from kiosk.parsing import NotANumber, parse_whole
-from kiosk.paths import PACKAGE_DIR
+from kiosk.paths import PACKAGE_DIR, TRANSLATIONS_DIR
 
 DEFAULT_CONTENT = PACKAGE_DIR / "content" / "default"
 # A day at most: the lead's Settings page narrows it further (20 s to an hour).
@@ -43,7 +43,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
         "KIOSK_REQUEST_TIMEOUT_SECONDS": 10,
         "BABEL_DEFAULT_LOCALE": "en",
-        "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS_DIR),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

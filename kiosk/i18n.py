@@ -10,15 +10,9 @@ the cookie costs nothing; the event's language comes with the active event, whic
 request looks up once anyway (`services.events.active_event`).
 """
 
-import hashlib
-import os
-import tempfile
-from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import (
     Blueprint,
     Flask,
@@ -32,6 +26,8 @@ from flask import (
 )
 from flask.wrappers import Response
 from sqlalchemy.exc import SQLAlchemyError
+
+from kiosk.catalogues import compile_catalogues
 
 bp = Blueprint("i18n", __name__)
 
@@ -144,43 +140,6 @@ def translation_directories(app: Flask) -> list[Path]:
     return [Path(part) for part in str(value).split(";") if part.strip()]
 
 
-def compile_catalogues(directory: Path) -> list[Path]:
-    """Compile each `<code>/LC_MESSAGES/*.po` whose .mo is missing or made from other text.
-
-    A sha256 of the .po kept beside the .mo says which text it was made from: a Pi without
-    a clock battery cannot trust file times. The .mo is written to a temporary file and
-    renamed, so several server processes starting at once never read half a catalogue.
-    Returns the catalogues compiled.
-    """
-    compiled = []
-    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
-        mo = po.with_suffix(".mo")
-        stamp = po.with_suffix(".mo.sha256")
-        digest = hashlib.sha256(po.read_bytes()).hexdigest()
-        if mo.exists() and stamp.exists() and stamp.read_text().strip() == digest:
-            continue
-        with po.open("rb") as handle:
-            catalog = read_po(handle, locale=po.parent.parent.name)
-        buffer = BytesIO()
-        write_mo(buffer, catalog, use_fuzzy=False)
-        _replace(mo, buffer.getvalue())
-        _replace(stamp, (digest + "\n").encode())
-        compiled.append(mo)
-    return compiled
-
-
-def _replace(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def has_catalogue(app: Flask, code: str) -> bool:
     return any(
         (directory / code / "LC_MESSAGES" / "messages.mo").exists()
@@ -239,9 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     installing); --tidy first drops the header lines that churn (make translations)."""
     import sys
 
-    from kiosk.paths import PACKAGE_DIR
+    from kiosk.paths import TRANSLATIONS_DIR
 
-    directory = PACKAGE_DIR / "translations"
+    directory = TRANSLATIONS_DIR
     if "--tidy" in (sys.argv[1:] if argv is None else argv):
         tidy_headers(directory)
     for mo in compile_catalogues(directory):

@@ -33,13 +33,20 @@ class Kiosk:
     """`kiosk serve` on loopback with its own instance folder."""
 
     def __init__(
-        self, instance: Path, port: int, threads: int = 8, env: dict[str, str] | None = None
+        self,
+        instance: Path,
+        port: int,
+        threads: int = 8,
+        env: dict[str, str] | None = None,
+        executable: Path = KIOSK,
     ) -> None:
-        """`env`: KIOSK_* settings of its own, e.g. a hub's KIOSK_DATABASE_URL (PostgreSQL)."""
+        """`env`: KIOSK_* settings of its own, e.g. a hub's KIOSK_DATABASE_URL (PostgreSQL).
+        `executable`: another install's `kiosk` (the wheel's, in its own virtualenv)."""
         self.instance = instance
         self.port = port
         self.threads = threads
         self.env = env or {}
+        self.executable = executable
         self.process: subprocess.Popen | None = None
         self.log = instance.parent / f"{instance.name}-serve.log"
 
@@ -49,7 +56,14 @@ class Kiosk:
         env |= self.env
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [KIOSK, "serve", "--port", str(self.port), "--threads", str(self.threads)],
+                [
+                    self.executable,
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--threads",
+                    str(self.threads),
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
