@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,6 +19,8 @@ def load_wrapper():
     return module
 
 
+@pytest.mark.tools
+@pytest.mark.xdist_group("tools")
 def test_bandit_finds_nothing_unreviewed_in_the_kiosk_code():
     bandit = Path(sys.executable).parent / "bandit"
     result = subprocess.run(

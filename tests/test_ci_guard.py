@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
+pytestmark = [pytest.mark.tools, pytest.mark.xdist_group("tools")]
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD = (Path(__file__).parent / "conftest.py").read_text()

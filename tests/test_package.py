@@ -18,7 +18,7 @@ import pytest
 
 from tests.served import Kiosk, free_port, request
 
-pytestmark = [pytest.mark.crash, pytest.mark.xdist_group("kiosk_serve")]
+pytestmark = [pytest.mark.tools, pytest.mark.xdist_group("tools")]
 
 ROOT = Path(__file__).resolve().parents[1]
 VISITOR_SCREENS = ["/", "/faq", "/involved", "/signup", "/pledge", "/learn", "/press", "/ask"]
