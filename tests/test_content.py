@@ -18,8 +18,9 @@ def test_the_default_pack_loads_with_every_question_of_the_guide(content_pack_di
     assert len(pack.faq_entries) == 18
     assert [c.key for c in pack.learn.cards] == ["detention", "forced-labour", "freedoms", "left"]
     assert [t.page for t in pack.learn.testimonies] == ["253", "54"]
-    assert len(pack.learn.reading) == 9
-    assert pack.press.recipient == "Connect: North Korea"
+    assert len(pack.learn.reading) == 8
+    assert pack.press.guidance_from == "Connect: North Korea"
+    assert pack.press.team_contact == pack.org["contact_email"]
     assert [s.key for s in pack.press.sections] == ["send", "time", "research", "guidelines"]
     assert {w.key for w in pack.ways} == {"join", "fundraise", "monthly", "jobs"}
     assert {"instagram", "x", "youtube", "blog"} <= set(pack.follow)
@@ -60,10 +61,10 @@ def test_the_default_pack_loads_with_every_question_of_the_guide(content_pack_di
         (lambda t: t.replace("[consent]", "[consent\n"), "not valid TOML"),
         (
             lambda t: t.replace("date = 2012-11-01", 'date = 2012-11-01\nlink = "nowhere"'),
-            "learn.reading[8].link[0]: 'nowhere' is not a known link",
+            "learn.reading[7].link[0]: 'nowhere' is not a known link",
         ),
         (lambda t: t.replace("date = 2016-12-19", 'date = "last winter"'), "must be a date"),
-        (lambda t: t.replace('version = "press-2026-11-v1"', ""), "press.agreement.version"),
+        (lambda t: t.replace('version = "press-2026-12-v2"', ""), "press.agreement.version"),
         (
             lambda t: t.replace('title = "Timelines"\npoints = [', 'title = "Timelines"\nx = ['),
             "press.sections[1].points: is missing",
