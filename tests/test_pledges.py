@@ -81,7 +81,7 @@ def test_other_amounts_accept_dollars_and_cents(app, client):
         ({"amount": "other", "amount_other": "-5"}, "amount_other", "in dollars"),
         ({"amount": "other", "amount_other": "100001"}, "amount_other", "at most"),
         ({"kind": "monthly", "amount": "other", "amount_other": "0"}, "amount_other", "$1"),
-        ({"kind": "monthly", "amount": "other", "amount_other": "100001"}, "amount_other", "at most"),
+        ({"kind": "monthly", "amount_other": "100001", "amount": "other"}, "amount_other", "most"),
         ({"kind": "yearly"}, "kind", "one-time or monthly"),
         ({"email": "nope"}, "email", "look like an email"),
         ({"email": "a@example.org"}, "consent", "Please tick the box"),

@@ -34,9 +34,7 @@ def _is_preset(amount: str, event: Event) -> bool:
         return False
 
 
-def _check_amount(
-    checker: Checker, event: Event, amount: str | None, other: str | None
-) -> int:
+def _check_amount(checker: Checker, event: Event, amount: str | None, other: str | None) -> int:
     """Cents of the chosen preset, or of the amount typed into "Other": the same bounds
     for one-time and monthly gifts."""
     amount = normalise(amount)
