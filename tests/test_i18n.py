@@ -241,6 +241,30 @@ def test_every_interface_string_has_a_korean_translation():
     assert missing == [], "run `make translations` and translate these into Korean"
 
 
+def test_korean_calls_a_sign_up_one_thing_and_writes_money_one_way():
+    """가입 for every sign-up (never 가입 신청, never 소식 받기 alone for the act), and
+    amounts as "$15" (never "15달러", nor "$15달러")."""
+    catalogue = korean_catalogue()
+    sign_ups = {
+        forms(m.id)[0]: forms(m.string)
+        for m in catalogue
+        if m.id and re.search(r"sign[- ]?(up|me up)", forms(m.id)[0], re.I)
+    }
+    assert len(sign_ups) > 10
+    for message, translations in sign_ups.items():
+        for text in translations:
+            assert "가입" in text and "가입 신청" not in text, (message, text)
+    assert catalogue.get("Sign up").string == "가입하기"
+    money = [
+        text
+        for m in catalogue
+        if m.id
+        for text in forms(m.string)
+        if re.search(r"(\d|%\(\w+\)s)달러", text)
+    ]
+    assert money == []
+
+
 def test_the_korean_catalogue_keeps_every_placeholder_and_nothing_obsolete():
     catalogue = korean_catalogue()
     for message in catalogue:
