@@ -167,7 +167,7 @@ def press_desk(page, base: str) -> None:
 
 @screen("press request")
 def press_request(page, base: str) -> None:
-    page.get_by_role("link", name="Send a press request").click()
+    page.get_by_role("link", name="Ask our team").click()
     page.locator("#press_form").wait_for()
 
 
