@@ -133,10 +133,15 @@ class PressSection:
 
 @dataclass(frozen=True)
 class Press:
-    """The journalists' desk: who answers press requests, what to know, what is agreed to."""
+    """The journalists' desk: whose good practice it passes on (`guidance_from`, contacted
+    directly, never through the team), the caution about painful questions, the team's own
+    contact for questions about the team, and the guidelines' agreement."""
 
-    recipient: str
+    guidance_from: str
     intro: str
+    contact_direct: str
+    caution: str
+    team_contact: str
     sections: list[PressSection]
     agreement: Consent
 
@@ -295,7 +300,7 @@ def _read_learn(r: _Reader, links: dict[str, Link]) -> Learn:
     )
 
 
-def _read_press(r: _Reader) -> Press:
+def _read_press(r: _Reader, contact_email: str) -> Press:
     sections = []
     for index, item in enumerate(r.table_list("press.sections", ["key", "title"])):
         raw = r.get("press.sections", list)[index]
@@ -304,9 +309,14 @@ def _read_press(r: _Reader) -> Press:
         if not points or not all(isinstance(p, str) and p.strip() for p in points):
             raise r.fail(f"{prefix}points", "must be a list of texts, at least one")
         sections.append(PressSection(key=item["key"], title=item["title"], points=points))
+    press = r.get("press", dict)
+    team_contact = r.get("press.team_contact", str) if "team_contact" in press else contact_email
     return Press(
-        recipient=r.get("press.recipient", str),
+        guidance_from=r.get("press.guidance_from", str),
         intro=r.get("press.intro", str),
+        contact_direct=r.get("press.contact_direct", str),
+        caution=r.get("press.caution", str),
+        team_contact=team_contact,
         sections=sections,
         agreement=Consent(
             r.get("press.agreement.version", str), r.get("press.agreement.text", str)
@@ -336,6 +346,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
     interests = r.table_list("interests", ["key", "label"])
     r.unique("interests", interests, "key")
     rescue_cost = r.get("org.rescue_cost", int)
+    contact_email = r.get("org.contact_email", str)
     phone_region = _phone_region(r)
     if rescue_cost <= 0:
         raise r.fail("org.rescue_cost", "must be more than 0")
@@ -363,7 +374,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
         consent=Consent(r.get("consent.version", str), r.get("consent.text", str)),
         interests=[Titled(**i) for i in interests],
         learn=_read_learn(r, links),
-        press=_read_press(r),
+        press=_read_press(r, contact_email),
         phone_region=phone_region,
     )
 

@@ -255,9 +255,10 @@ class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[
 
 
 class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
-    """A journalist's request for an interview or information, for the organisation the
-    content pack names (`recipient`). Its consent columns hold the interview guidelines'
-    wording and version the journalist agreed to."""
+    """A journalist's request to the team, read by its lead; `recipient` names whom it was
+    addressed to (the team's name; older requests may name another organisation). Its
+    consent columns hold the interview guidelines' wording and version the journalist
+    agreed to."""
 
     __tablename__ = "press_request"
 

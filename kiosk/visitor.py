@@ -190,8 +190,9 @@ def learn() -> Response:
 
 @bp.get("/press")
 def press_desk() -> Response:
-    """For journalists: what to send, timelines, staff interviews, interview guidelines."""
-    return render("visitor/press.html", "press_desk")
+    """For journalists: whom to contact for interviews, what to send, timelines, staff
+    interviews, interview guidelines, and the team's own contact."""
+    return render("visitor/press.html", "press_desk", team_contact=press.team_contact())
 
 
 @bp.get("/qr/<key>.svg")
@@ -278,7 +279,7 @@ def _pledge_context(kind: str | None, amount_cents: int | None) -> dict[str, Any
     event = event_to_show()
     context = {
         "presets": pledges.presets(event),
-        "monthly_minimum": pledges.MONTHLY_MINIMUM_DOLLARS,
+        "tshirt_monthly": pledges.TSHIRT_MONTHLY_DOLLARS,
         "progress": pledges.progress(event),
         "pledged_kind": kind,
         "pledged_cents": amount_cents,
@@ -355,22 +356,34 @@ def ask() -> Response:
 
 @bp.route("/press/request", methods=["GET", "POST"])
 def press_request() -> Response:
-    """A journalist's request, sent with their agreement to the interview guidelines."""
+    """A journalist's request to the team, sent with their agreement to the guidelines."""
     if request.method == "GET":
-        return render("visitor/press_request.html", "press_form", **_form_context())
+        return render(
+            "visitor/press_request.html",
+            "press_form",
+            team_contact=press.team_contact(),
+            **_form_context(),
+        )
     form = request.form
     return _submit(
         "visitor/press_request.html",
         "press",
         lambda: press.record_press_request(**press.form_fields(form)),  # type: ignore[arg-type]
         lambda _record: url_for("visitor.press_thanks"),
+        lambda _record: {"team_contact": press.team_contact()},
     )
 
 
 @bp.get("/press/thanks")
 def press_thanks() -> Response:
     """Thank-you after a press request; returns to the opener by itself."""
-    return render("visitor/press_request.html", "press_thanks", thanks=True, **_form_context())
+    return render(
+        "visitor/press_request.html",
+        "press_thanks",
+        thanks=True,
+        team_contact=press.team_contact(),
+        **_form_context(),
+    )
 
 
 @bp.get("/ask/thanks")

@@ -163,8 +163,8 @@ def test_a_signup_records_the_language_it_was_made_in(app, client):
     with app.app_context():
         signup = db.session.scalar(select(Signup))
         assert (signup.first_name, signup.locale) == ("민지", "ko")
-        assert signup.consent_version == "2026-11-ko-v1"
-        assert "동의해요" in signup.consent_text
+        assert signup.consent_version == "2026-12-ko-v2"
+        assert "동의합니다" in signup.consent_text
     client.get("/start")
     client.post("/signup", data={"first_name": "Ana", "email": "ana@example.org", "consent": "y"})
     with app.app_context():
@@ -178,18 +178,18 @@ def test_a_paper_signup_copied_from_a_korean_sheet_keeps_its_wording_and_languag
     with app.app_context():
         volunteers.set_volunteer_pin("4821")
     sheet = korean(app.test_client()).get("/volunteer/sheet").get_data(as_text=True)
-    assert "2026-11-ko-v1" in sheet and '<html lang="ko">' in sheet
+    assert "2026-12-ko-v2" in sheet and '<html lang="ko">' in sheet
     client.post("/volunteer/unlock", data={"pin": "4821"})
     screen = client.get("/volunteer/").get_data(as_text=True)  # the volunteer reads English
-    assert '<option value="2026-11-ko-v1">2026-11-ko-v1 (current, 한국어 sheet)</option>' in screen
+    assert '<option value="2026-12-ko-v2">2026-12-ko-v2 (current, 한국어 sheet)</option>' in screen
     paper = {"first_name": "서연", "email": "seoyeon@example.kr", "consent": "y"}
-    client.post("/volunteer/signup", data=paper | {"consent_version": "2026-11-ko-v1"}, headers=HX)
+    client.post("/volunteer/signup", data=paper | {"consent_version": "2026-12-ko-v2"}, headers=HX)
     client.post("/volunteer/signup", data=paper | {"email": "ana@example.org"}, headers=HX)
     with app.app_context():
         stored = {s.email: s for s in db.session.scalars(select(Signup))}
         korean_pack = app.extensions["kiosk_packs"]["ko"]
     from_korean = stored["seoyeon@example.kr"]
-    assert (from_korean.consent_version, from_korean.locale) == ("2026-11-ko-v1", "ko")
+    assert (from_korean.consent_version, from_korean.locale) == ("2026-12-ko-v2", "ko")
     assert from_korean.consent_text == korean_pack.consent_text
     assert (stored["ana@example.org"].consent_version, stored["ana@example.org"].locale) == (
         "2026-11-v1",
@@ -239,6 +239,30 @@ def test_every_interface_string_has_a_korean_translation():
         if m not in catalogue or not all(forms(catalogue[m].string)) or catalogue[m].fuzzy
     )
     assert missing == [], "run `make translations` and translate these into Korean"
+
+
+def test_korean_calls_a_sign_up_one_thing_and_writes_money_one_way():
+    """가입 for every sign-up (never 가입 신청, never 소식 받기 alone for the act), and
+    amounts as "$15" (never "15달러", nor "$15달러")."""
+    catalogue = korean_catalogue()
+    sign_ups = {
+        forms(m.id)[0]: forms(m.string)
+        for m in catalogue
+        if m.id and re.search(r"sign[- ]?(up|me up)", forms(m.id)[0], re.I)
+    }
+    assert len(sign_ups) > 10
+    for message, translations in sign_ups.items():
+        for text in translations:
+            assert "가입" in text and "가입 신청" not in text, (message, text)
+    assert catalogue.get("Sign up").string == "가입하기"
+    money = [
+        text
+        for m in catalogue
+        if m.id
+        for text in forms(m.string)
+        if re.search(r"(\d|%\(\w+\)s)달러", text)
+    ]
+    assert money == []
 
 
 def test_the_korean_catalogue_keeps_every_placeholder_and_nothing_obsolete():
@@ -441,8 +465,13 @@ def test_the_korean_pack_is_written_in_korean_and_keeps_the_facts():
     }
     assert korean_pack["consent"]["version"] != english["consent"]["version"]
     assert korean_pack["press"]["agreement"]["version"] != english["press"]["agreement"]["version"]
-    # Polite 해요체 throughout: no 합니다/습니다 endings in what visitors read.
+    # Polite 해요체 in what visitors read; 합니다체 in the two texts a person signs, as
+    # Korean forms word an agreement.
+    signed = {korean_pack["consent"]["text"], korean_pack["press"]["agreement"]["text"]}
+    assert all(re.search(r"(합니다|습니다)\.$", text) for text in signed)
+    assert not any(re.search(r"(해요|어요|아요|게요)\b", text) for text in signed)
     texts = re.findall(r'"([^"]*[\uac00-\ud7a3][^"]*)"', (DEFAULT_CONTENT / "ko.toml").read_text())
+    texts = [t for t in texts if t not in signed]
     assert [t for t in texts if re.search(r"(합니다|습니다|십시오)", t)] == []
 
 

@@ -83,7 +83,8 @@ def test_other_amounts_accept_dollars_and_cents(app, client):
         ({"amount": "other", "amount_other": "0"}, "amount_other", "smallest amount is $1"),
         ({"amount": "other", "amount_other": "-5"}, "amount_other", "in dollars"),
         ({"amount": "other", "amount_other": "100001"}, "amount_other", "at most"),
-        ({"kind": "monthly", "amount": "other", "amount_other": "10"}, "amount_other", "$15"),
+        ({"kind": "monthly", "amount": "other", "amount_other": "0"}, "amount_other", "$1"),
+        ({"kind": "monthly", "amount_other": "100001", "amount": "other"}, "amount_other", "most"),
         ({"kind": "yearly"}, "kind", "one-time or monthly"),
         ({"email": "nope"}, "email", "look like an email"),
         ({"email": "a@example.org"}, "consent", "Please tick the box"),
@@ -96,6 +97,39 @@ def test_each_invalid_pledge_field_is_refused_in_place(app, client, changes, fie
     html = assert_fragment(response)
     assert message in html.split(f'id="{field}-error">')[1].split("</p>")[0]
     assert all_of(app, Pledge) == []
+
+
+def test_a_monthly_gift_of_any_amount_is_welcome_and_15_a_month_is_only_the_t_shirt(app, client):
+    """Seed 004: $15 or more a month earns a free t-shirt; it is no minimum."""
+    html = client.get("/pledge").get_data(as_text=True)
+    assert "start at" not in html
+    assert "who give $15 or more a month a free t-shirt" in html
+    for typed in ("10", "1", "2.50"):
+        data = pledge_form(kind="monthly", amount="other", amount_other=typed)
+        assert client.post("/pledge", data=data, headers=HX).status_code == 200
+    assert [(p.kind, p.amount_cents) for p in all_of(app, Pledge)] == [
+        ("monthly", 1000),
+        ("monthly", 100),
+        ("monthly", 250),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cents", "share", "width"),
+    [(0, "0%", 0), (1500, "<1%", 1), (100, "<1%", 1), (2999, "<1%", 1), (3000, "1%", 1)],
+)
+def test_the_progress_never_reads_0_percent_once_something_is_pledged(app, cents, share, width):
+    with app.app_context():
+        progress = pledges.Progress(total_cents=cents, rescue_cost_cents=300_000)
+        assert (progress.share, progress.bar_percent) == (share, width)
+
+
+def test_after_a_15_dollar_pledge_the_bar_reads_less_than_1_percent_not_0(app, client):
+    response = client.post("/pledge", data=pledge_form(amount="15"), headers=HX)
+    html = assert_fragment(response)
+    assert "$15 pledged at this event: &lt;1% of one rescue ($3,000)" in html
+    assert " 0% of one rescue" not in html
+    assert '<rect class="progress-fill" width="1"' in html
 
 
 def test_a_pledge_with_an_email_and_consent_stores_the_consent(app, client):

@@ -97,8 +97,8 @@ def test_the_press_csv_names_its_columns_and_keeps_the_csv_rules(app):
     korean = rows[1]
     assert korean["Name"] == "김기자"
     assert korean["Past Work"] == "https://daily.example.com/a; https://daily.example.com/b"
-    assert (korean["Deadline"], korean["For"]) == ("2026-12-20", "Connect: North Korea")
-    assert (korean["Guidelines Version"], korean["Handled"]) == ("press-2026-11-v1", "no")
+    assert (korean["Deadline"], korean["For"]) == ("2026-12-20", "Rescue Team")
+    assert (korean["Guidelines Version"], korean["Handled"]) == ("press-2026-12-v2", "no")
     assert korean["Agreed"] and len(korean["UUID"]) == 36
 
 
@@ -118,7 +118,7 @@ def test_press_requests_travel_to_another_kiosk_in_the_json_bundle_once(app):
         request_from("Jo", "jo@example.com")
         bundle = json.loads(exports.json_bundle(active_event()))
         [carried] = bundle["press_requests"]
-        assert carried["consent_version"] == "press-2026-11-v1"
+        assert carried["consent_version"] == "press-2026-12-v2"
         assert carried["deadline"] == "2026-12-20" and carried["commissioned"] is True
         # Another kiosk: the same file twice adds the request once.
         bundle["event"]["uuid"] = str(uuid.uuid4())
@@ -157,7 +157,8 @@ def test_a_press_request_shows_on_the_dashboard_until_marked_handled(app, client
     html = assert_full_page(lead_client.get("/lead/"))
     panel = html.split('id="press_title"')[1].split("</section>")[0]
     assert "Jo Reporter" in panel and "The Daily Example" in panel
-    assert "For Connect: North Korea" in panel and "deadline 2026-12-20" in panel
+    assert "deadline 2026-12-20" in panel and "Press requests to answer" in html
+    assert "Connect: North Korea" not in panel and "pass on" not in html  # the team answers
     assert "jo@daily.example.com" in panel and "commissioned" in panel
     with app.app_context():
         request_id = db.session.scalar(select(PressRequest.id))

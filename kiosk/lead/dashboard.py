@@ -53,7 +53,7 @@ def answered(question_id: int) -> Response:
 
 @bp.post("/press/<id:request_id>/handled")
 def press_handled(request_id: int) -> Response:
-    """Take a press request off the dashboard once it was passed on to its recipient."""
+    """Take a press request off the dashboard once the team has answered it."""
     if press.mark_handled(request_id, actor=client_address()) is None:
         abort(404)
     return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]

@@ -12,7 +12,10 @@ from kiosk.services.events import event_taking_records
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
 PRESET_DOLLARS = (15, 30, 50, 100)
-MONTHLY_MINIMUM_DOLLARS = 15
+# LiNK sends a free t-shirt to Liberty Donors giving this much a month or more: a thank-you,
+# never a minimum (any monthly amount is welcome).
+TSHIRT_MONTHLY_DOLLARS = 15
+MINIMUM_DOLLARS = 1
 MAXIMUM_DOLLARS = 100_000
 NAME_MAX = 120
 KINDS = (Pledge.ONCE, Pledge.MONTHLY)
@@ -31,10 +34,9 @@ def _is_preset(amount: str, event: Event) -> bool:
         return False
 
 
-def _check_amount(
-    checker: Checker, event: Event, kind: str, amount: str | None, other: str | None
-) -> int:
-    """Cents of the chosen preset, or of the amount typed into "Other"."""
+def _check_amount(checker: Checker, event: Event, amount: str | None, other: str | None) -> int:
+    """Cents of the chosen preset, or of the amount typed into "Other": the same bounds
+    for one-time and monthly gifts."""
     amount = normalise(amount)
     if not amount and normalise(other):
         amount = OTHER  # typed into "Other" without ticking it first
@@ -42,12 +44,13 @@ def _check_amount(
         checker.errors["amount"] = _("Please choose an amount.")
         return 0
     field, typed = ("amount_other", other) if amount == OTHER else ("amount", amount)
-    minimum = MONTHLY_MINIMUM_DOLLARS if kind == Pledge.MONTHLY else 1
     try:
-        return parse_cents(typed, minimum * 100, MAXIMUM_DOLLARS * 100)
+        return parse_cents(typed, MINIMUM_DOLLARS * 100, MAXIMUM_DOLLARS * 100)
     except NotANumber as problem:
         checker.errors[field] = {
-            NotANumber.TOO_SMALL: _("The smallest amount is %(low)s.", low=dollars(minimum * 100)),
+            NotANumber.TOO_SMALL: _(
+                "The smallest amount is %(low)s.", low=dollars(MINIMUM_DOLLARS * 100)
+            ),
             NotANumber.TOO_LARGE: _(
                 "Please pledge at most %(high)s.", high=dollars(MAXIMUM_DOLLARS * 100)
             ),
@@ -74,7 +77,7 @@ def record_pledge(
     check = Checker()
     if kind not in KINDS:
         check.errors["kind"] = _("Please choose one-time or monthly.")
-    cents = _check_amount(check, event, kind or Pledge.ONCE, amount, amount_other)
+    cents = _check_amount(check, event, amount, amount_other)
     clean_name = check.text("name", name, NAME_MAX)
     clean_email = check.email("email", email, required=False)
     check.consent("consent", consent, needed=bool(clean_email))
@@ -110,8 +113,21 @@ class Progress:
         return self.total_cents * 100 // max(self.rescue_cost_cents, 1)
 
     @property
+    def share(self) -> str:
+        """The share of one rescue as shown: "0%" only before any pledge, "<1%" for a first
+        small pledge (a visitor's $15 must never read as nothing), else whole percents."""
+        if self.total_cents <= 0:
+            return "0%"
+        if self.percent < 1:
+            return "<1%"
+        return f"{self.percent:,}%"
+
+    @property
     def bar_percent(self) -> int:
-        return min(self.percent, 100)
+        """Width of the bar: at least a sliver once anything is pledged, at most full."""
+        if self.total_cents <= 0:
+            return 0
+        return max(1, min(self.percent, 100))
 
     @property
     def rescues(self) -> int:

@@ -1,8 +1,10 @@
-"""Press requests: a journalist's request to the organisation the content pack names.
+"""Press requests: a journalist's request to the team itself, read by its lead.
 
-A request is a personal record like a sign-up: it carries the journalist's email, the
-wording and version of the interview guidelines they agreed to (ConsentMixin), the
-language they wrote in, and is saved once per idempotency key.
+The desk sends interview requests to the organisation whose guidelines it shows, directly:
+the team does not speak for it and passes nothing on. A request left here is for the team
+(`recipient` stores the team's name). It is a personal record like a sign-up: it carries the
+journalist's email, the wording and version of the interview guidelines they agreed to
+(ConsentMixin), the language they wrote in, and is saved once per idempotency key.
 """
 
 from flask_babel import gettext as _
@@ -25,6 +27,12 @@ PAST_WORK_MAX = 1500
 PAST_WORK_LINKS = 5
 TEXT_MAX = 2000
 COMMISSIONED = {"yes": True, "no": False}
+
+
+def team_contact() -> str:
+    """The address the desk offers for questions about the team: the content pack's for now.
+    The one place to read it, so the lead's own team contact can take its place later."""
+    return current_content().press.team_contact
 
 
 def form_fields(form: MultiDict[str, str]) -> dict[str, object]:
@@ -105,7 +113,7 @@ def record_press_request(
         deadline=day,
         message=cleaned_topics,
         email=cleaned_email,
-        recipient=pack.press.recipient,
+        recipient=pack.org["team_name"],
         locale=i18n.current_locale(),
         idempotency_key=clean_idempotency_key(idempotency_key),
     )
@@ -122,7 +130,7 @@ def press_requests_of(event: Event) -> list[PressRequest]:
 
 
 def mark_handled(request_id: int, actor: str = "") -> bool | None:
-    """Mark a request passed on to its recipient: None if there is no such request, else
+    """Mark a request answered by the team: None if there is no such request, else
     whether this call marked it (an atomic UPDATE: two tabs clicking at once audit it once).
     The audit log notes it by id, never by name."""
     if db.session.get(PressRequest, request_id) is None:

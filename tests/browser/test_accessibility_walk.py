@@ -168,7 +168,7 @@ def press_desk(page, base: str) -> None:
 
 @screen("press request")
 def press_request(page, base: str) -> None:
-    page.get_by_role("link", name="Send a press request").click()
+    page.get_by_role("link", name="Ask our team").click()
     page.locator("#press_form").wait_for()
 
 
@@ -405,7 +405,7 @@ def lead_audit(page, base: str) -> None:
 def lead_dashboard_korean(page, base: str) -> None:
     page.goto(base + "/lead/")
     page.get_by_role("link", name="한국어").click()
-    page.get_by_role("heading", name="전달할 언론 요청").wait_for()
+    page.get_by_role("heading", name="답할 언론 요청").wait_for()
 
 
 @screen("lead event form, 한국어")
