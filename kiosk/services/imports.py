@@ -15,11 +15,13 @@ first, so whoever the other kiosk erased is erased here too; then no record of a
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
 
-Merging never stops the table: the records are written in small transactions of CHUNK
-records each, so the visitors' sign-ups go between them, and an import cut short (a crash,
-a pulled plug) completes when the file is imported again: every write is idempotent by
-UUID. Imports are safe when several run at once, in any server processes, and beside
-visitors signing up: an import takes the IMPORTS turn for its whole length (across
+Merging never stops the table: the records are written in short transactions, each ended
+by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
+between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit the
+import queues behind the writers already waiting. An import cut short (a crash, a pulled
+plug) completes when the file is imported again: every write is idempotent by UUID.
+Imports are safe when several run at once, in any server processes, and beside visitors
+signing up: an import takes the IMPORTS turn for its whole length (across
 processes on PostgreSQL, in the one kiosk process on SQLite), so one import's records are
 all in before the next looks; and every row is written conflict-safe all the same
 (sign-ups through signups.insert_or_merge, everything else INSERT ... ON CONFLICT (uuid) DO
@@ -47,6 +49,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
+from kiosk import write_queue
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -75,10 +78,15 @@ MAX_RECORDS = 200_000
 # The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
 # would take more, and another kiosk's PostgreSQL could not import it back).
 LARGEST_INTEGER = 2**31 - 1
-# Records written per transaction: short enough that a visitor's sign-up waiting for one
-# waits a few milliseconds, long enough that the commits do not dominate.
-CHUNK = 200
-BETWEEN_CHUNKS_S = 0.005
+# How long one transaction of an import writes before it commits: on SQLite a visitor's
+# sign-up waits for the rest of it (the write lock is the database's), so it is a time, not a
+# number of records. 200 records took 50 ms on a fast machine and over 400 ms on a loaded
+# 2-core one, where visitors timed out; 30 ms keeps a visitor's wait short on any CPU while
+# the commits (one fsync each, under the same lock) stay a small share of the import.
+CHUNK_BUDGET_S = 0.03
+# Records per statement; the clock is read after each batch, so a transaction overruns its
+# budget by one batch at most (a few ms; tens on a loaded CPU).
+BATCH = 20
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -629,17 +637,26 @@ def _prepare(
     return event, forgotten
 
 
-def _chunks(bundle: CheckedBundle) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """The file's records, section by section, CHUNK at a time: (section, record)."""
+Batch = list[tuple[str, dict[str, Any]]]
+
+
+def _batches(bundle: CheckedBundle) -> list[Batch]:
+    """The file's records, section by section, BATCH at a time: (section, record)."""
     records = [(section, record) for section in SECTIONS for record in bundle.records[section]]
-    for start in range(0, len(records), CHUNK):
-        yield records[start : start + CHUNK]
+    return [records[start : start + BATCH] for start in range(0, len(records), BATCH)]
 
 
-def _write_chunk(
-    bundle: CheckedBundle,
+def _erased_checker(bundle: CheckedBundle, event: Event) -> tombstones.Checker:
+    """Asked again for each transaction: a person erased here while the import runs stays
+    erased."""
+    key = bundle.event["erasure_key"]
+    return tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+
+
+def _write_batch(
+    erased: tombstones.Checker,
     event: Event,
-    chunk: list[tuple[str, dict[str, Any]]],
+    batch: Batch,
     report: ImportReport,
     not_restored: set[str],
 ) -> None:
@@ -648,11 +665,8 @@ def _write_chunk(
     Each section's records go in one INSERT ... ON CONFLICT DO NOTHING; only those a row
     already holds (the same record, or the same person) are then looked at one by one.
     """
-    key = bundle.event["erasure_key"]
-    # Asked again for each chunk: a person erased here while the import runs stays erased.
-    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
     by_section: dict[str, list[dict[str, Any]]] = {}
-    for section, record in chunk:
+    for section, record in batch:
         if erased.erased(record.get("email", "")):
             not_restored.add(record["email"])
             if SECTIONS[section][0] is not Pledge:
@@ -731,13 +745,52 @@ def _transaction() -> Iterator[None]:
         raise
 
 
+def _write_for_a_while(
+    bundle: CheckedBundle,
+    event: Event,
+    batches: list[Batch],
+    report: ImportReport,
+    not_restored: set[str],
+) -> int:
+    """One transaction: batches written until CHUNK_BUDGET_S has passed since it began
+    writing (time.monotonic, which no clock change moves); how many batches it wrote."""
+    written = 0
+    with _transaction():
+        erased = _erased_checker(bundle, event)  # its first read waits for the write lock
+        started = time.monotonic()
+        while written < len(batches):
+            _write_batch(erased, event, batches[written], report, not_restored)
+            written += 1
+            if time.monotonic() - started >= CHUNK_BUDGET_S:
+                break
+    return written
+
+
+def _let_waiting_writers_in(held_s: float) -> None:
+    """After a commit, before the import's next transaction.
+
+    In a request on SQLite nothing is needed: the next transaction takes the write turn
+    like any request, behind every writer already waiting (kiosk/write_queue.py). A
+    command on SQLite shares the database with a server whose writers wait in SQLite's
+    busy handler, which looks again every few tens of ms: it leaves them as long as it
+    held the lock. PostgreSQL's visitors never wait for an import's rows (but one of the
+    same person, for a moment).
+    """
+    if dialect_name() == "sqlite" and not write_queue.may_write():
+        time.sleep(held_s)
+
+
 def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
-    """Check the whole file, then write it CHUNK records per transaction; audit it.
+    """Check the whole file, then write it in short transactions (CHUNK_BUDGET_S); audit it.
 
     `into`: the local event to merge a file of an unknown event into (else a new event).
     A file refused while checking, or for a record of another event, changes nothing; an
-    import cut short keeps the chunks it wrote, and importing the file again completes it.
+    import cut short keeps the transactions it committed, and importing the file again
+    completes it.
     """
+    # What the caller read ends first: in a request its transaction holds SQLite's write
+    # lock, and checking a large file takes seconds on a slow CPU.
+    db.session.commit()
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # made (and committed) before anything is written
@@ -746,12 +799,12 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
         with _transaction():
             event, forgotten = _prepare(bundle, report, into)
         erasure.after_erasure(forgotten.forget)
-        for chunk in _chunks(bundle):
-            with _transaction():
-                _write_chunk(bundle, event, chunk, report, not_restored)
-            # A visitor waiting for the write turn takes it now, before the next chunk:
-            # a lock released and taken again at once by the same thread is not handed on.
-            time.sleep(BETWEEN_CHUNKS_S)
+        batches = _batches(bundle)
+        while batches:
+            began = time.monotonic()
+            written = _write_for_a_while(bundle, event, batches, report, not_restored)
+            del batches[:written]
+            _let_waiting_writers_in(time.monotonic() - began)
     report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
     return report
@@ -759,6 +812,7 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
 
 def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     """What import_bundle would do, counted by doing it and rolling it back: nothing stays."""
+    db.session.commit()  # as in import_bundle: the file is checked holding no lock
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # it commits when it makes the key: before, not amid, the work
@@ -766,8 +820,9 @@ def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     try:
         _begin_write()
         event, _forgotten = _prepare(bundle, report, into)
-        for chunk in _chunks(bundle):
-            _write_chunk(bundle, event, chunk, report, not_restored)
+        erased = _erased_checker(bundle, event)
+        for batch in _batches(bundle):
+            _write_batch(erased, event, batch, report, not_restored)
     finally:
         db.session.rollback()
     report.not_restored = len(not_restored)
