@@ -49,7 +49,6 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from kiosk import write_queue
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -87,6 +86,16 @@ CHUNK_BUDGET_S = 0.03
 # Records per statement; the clock is read after each batch, so a transaction overruns its
 # budget by one batch at most (a few ms; tens on a loaded CPU).
 BATCH = 20
+# The import works in stretches of CHUNK_BUDGET_S (checking the file, then each
+# transaction), and rests after each for this share of its length. Python runs one thread of
+# the process at a time: a visitor's thread that waits for the database or the network waits
+# again for its turn to run after each wait, up to Python's switch interval, while the import
+# computes; on a loaded CPU that cost a visitor's sign-up hundreds of ms. While the import
+# rests, the visitors' requests run alone. (Their writes need no rest to go first: the next
+# transaction takes the write turn behind every writer already waiting, write_queue.py.) A
+# command on SQLite shares the database with a server whose writers wait in SQLite's busy
+# handler, which looks again every few tens of ms: the rests let them in.
+REST_SHARE = 0.5
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -459,6 +468,20 @@ def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
     return set(items)
 
 
+class _Pace:
+    """Work in stretches of CHUNK_BUDGET_S, each followed by a rest (see REST_SHARE)."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def spent(self) -> bool:
+        return time.monotonic() - self.began >= CHUNK_BUDGET_S
+
+    def rest(self) -> None:
+        time.sleep((time.monotonic() - self.began) * REST_SHARE)
+        self.began = time.monotonic()
+
+
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """Every field of every record checked; nothing is written here.
 
@@ -481,7 +504,10 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         if total > MAX_RECORDS:
             raise ImportRefused(f"The file holds more than {MAX_RECORDS} records.")
         kept = checked.records[section] = []
+        pace = _Pace()  # a large file takes seconds to check on a slow CPU
         for n, item in enumerate(items):
+            if pace.spent():
+                pace.rest()
             where = f"{section}[{n}]"
             try:
                 record = read(_Fields(where, item))
@@ -753,31 +779,19 @@ def _write_for_a_while(
     not_restored: set[str],
 ) -> int:
     """One transaction: batches written until CHUNK_BUDGET_S has passed since it began
-    writing (time.monotonic, which no clock change moves); how many batches it wrote."""
+    writing (time.monotonic, which no clock change moves), then a rest; how many batches
+    it wrote."""
     written = 0
     with _transaction():
         erased = _erased_checker(bundle, event)  # its first read waits for the write lock
-        started = time.monotonic()
+        pace = _Pace()
         while written < len(batches):
             _write_batch(erased, event, batches[written], report, not_restored)
             written += 1
-            if time.monotonic() - started >= CHUNK_BUDGET_S:
+            if pace.spent():
                 break
+    pace.rest()
     return written
-
-
-def _let_waiting_writers_in(held_s: float) -> None:
-    """After a commit, before the import's next transaction.
-
-    In a request on SQLite nothing is needed: the next transaction takes the write turn
-    like any request, behind every writer already waiting (kiosk/write_queue.py). A
-    command on SQLite shares the database with a server whose writers wait in SQLite's
-    busy handler, which looks again every few tens of ms: it leaves them as long as it
-    held the lock. PostgreSQL's visitors never wait for an import's rows (but one of the
-    same person, for a moment).
-    """
-    if dialect_name() == "sqlite" and not write_queue.may_write():
-        time.sleep(held_s)
 
 
 def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
@@ -801,10 +815,8 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
         erasure.after_erasure(forgotten.forget)
         batches = _batches(bundle)
         while batches:
-            began = time.monotonic()
             written = _write_for_a_while(bundle, event, batches, report, not_restored)
             del batches[:written]
-            _let_waiting_writers_in(time.monotonic() - began)
     report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
     return report
