@@ -18,7 +18,7 @@ amount). Imported and merged records are in no export yet (models.ExportMarks).
 Merging never stops the table: the records are written in short transactions, each ended
 by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
 between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit the
-import queues behind the writers already waiting. An import cut short (a crash, a pulled
+import rests a little (REST_SHARE) and queues behind the writers already waiting. An import cut short (a crash, a pulled
 plug) completes when the file is imported again: every write is idempotent by UUID.
 Imports are safe when several run at once, in any server processes, and beside visitors
 signing up: an import takes the IMPORTS turn for its whole length (across
