@@ -17,16 +17,16 @@ amount). Imported and merged records are in no export yet (models.ExportMarks).
 
 Merging never stops the table: the records are written in short transactions, each ended
 by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
-between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit the
-import rests a little (REST_SHARE) and queues behind the writers already waiting. An import cut short (a crash, a pulled
-plug) completes when the file is imported again: every write is idempotent by UUID.
-Imports are safe when several run at once, in any server processes, and beside visitors
-signing up: an import takes the IMPORTS turn for its whole length (across
-processes on PostgreSQL, in the one kiosk process on SQLite), so one import's records are
-all in before the next looks; and every row is written conflict-safe all the same
-(sign-ups through signups.insert_or_merge, everything else INSERT ... ON CONFLICT (uuid) DO
-NOTHING), so a visitor who signs up mid-import can never be stored twice or make the
-import fail on a duplicate.
+between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit
+the import rests a little (REST_SHARE) and queues behind the writers already waiting. An
+import cut short (a crash, a pulled plug) completes when the file is imported again: every
+write is idempotent by UUID. Imports are safe when several run at once, in any server
+processes, and beside visitors signing up: an import takes the IMPORTS turn for its whole
+length (across processes on PostgreSQL, in the one kiosk process on SQLite), so one
+import's records are all in before the next looks; and every row is written conflict-safe
+all the same (sign-ups through signups.insert_or_merge, everything else INSERT ... ON
+CONFLICT (uuid) DO NOTHING), so a visitor who signs up mid-import can never be stored twice
+or make the import fail on a duplicate.
 """
 
 import functools
@@ -79,9 +79,9 @@ MAX_RECORDS = 200_000
 LARGEST_INTEGER = 2**31 - 1
 # How long one transaction of an import writes before it commits: on SQLite a visitor's
 # sign-up waits for the rest of it (the write lock is the database's), so it is a time, not a
-# number of records. 200 records took 50 ms on a fast machine and over 400 ms on a loaded
-# 2-core one, where visitors timed out; 30 ms keeps a visitor's wait short on any CPU while
-# the commits (one fsync each, under the same lock) stay a small share of the import.
+# number of records. 200 records took about 70 ms on the bench machine and many times that
+# on a loaded CPU, where visitors timed out (issue 25); 30 ms keeps a visitor's wait short
+# on any CPU while the commits (one fsync each, under the same lock) stay a small share.
 CHUNK_BUDGET_S = 0.03
 # Records per statement; the clock is read after each batch, so a transaction overruns its
 # budget by one batch at most (a few ms; tens on a loaded CPU).
