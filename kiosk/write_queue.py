@@ -6,8 +6,10 @@ whatever happens meanwhile: with 8 tablets tapping, a tap or a sign-up often sle
 after the database was free (bench/results.md). So on the app's own SQLite engine (never on
 another engine in the process), the transaction of a request that may write
 
-1. waits for its turn on a lock in this process, which the previous writer hands on as soon
-   as it has returned its connection; and
+1. waits for its turn in this process (a `Turn`), which the previous writer hands on as soon
+   as it has returned its connection, to whoever asked first: a writer that writes again
+   at once (an import, transaction after transaction) queues behind those already waiting,
+   so a visitor waits for one transaction, never for a lock won over and over; and
 2. begins IMMEDIATE, taking SQLite's write lock at the start: a deferred transaction that
    reads, then writes, fails at once with "database is locked" when another writer got in
    between (the busy timeout cannot help it); one that begins IMMEDIATE waits instead.
@@ -24,6 +26,7 @@ from the server. PostgreSQL is untouched: its own locks do this work.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -86,11 +89,54 @@ def separate_write(session: Session) -> Iterator[None]:
         setattr(g, _WRITING, depth)
 
 
-def install(engine: Engine, timeout_s: float) -> threading.Lock | None:
-    """Attach the write policy to a SQLite `engine`; returns the lock its writers share."""
+class Turn:
+    """A lock taken in the order it was asked for, and handed on at release to the first
+    writer waiting. A plain lock is not fair: released and taken again at once by its holder
+    (an import committing a transaction and beginning the next), it stays with the holder,
+    and on a loaded CPU a woken waiter may lose every race until its timeout."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for the turn; True when it is this caller's."""
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return True
+            handed = threading.Lock()
+            handed.acquire()
+            self._waiting.append(handed)
+        if handed.acquire(timeout=timeout):
+            return True
+        with self._guard:
+            if handed in self._waiting:
+                self._waiting.remove(handed)
+                return False
+        return True  # handed on to us just as we stopped waiting: ours now
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().release()  # still held: by the next in line
+            else:
+                self._held = False
+
+    def locked(self) -> bool:
+        return self._held
+
+    def waiting(self) -> int:
+        """How many writers wait for the turn."""
+        return len(self._waiting)
+
+
+def install(engine: Engine, timeout_s: float) -> Turn | None:
+    """Attach the write policy to a SQLite `engine`; returns the turn its writers share."""
     if engine.dialect.name != "sqlite":
         return None
-    lock = threading.Lock()
+    lock = Turn()
 
     def take_turn_and_begin(connection: Connection) -> None:
         if not may_write():

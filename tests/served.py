@@ -4,6 +4,7 @@ Used by the crash and contention tests: they need the production entry point (wa
 migrations, start-up checks), real sockets, and a process that can be SIGKILLed.
 """
 
+import contextlib
 import http.client
 import os
 import re
@@ -13,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -27,6 +29,36 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of process `pid` onto CPU `cpu`; threads it starts later inherit it."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(task.name), {cpu})
+
+
+# Processes burning the CPU beside the one throttled: with BURNERS of them, it has about
+# 1 / (BURNERS + 1) of a core when all want it, whatever else the machine runs.
+BURNERS = int(os.environ.get("KIOSK_TEST_BURNERS", "1"))
+
+
+@contextlib.contextmanager
+def one_busy_cpu(pid: int, burners: int = BURNERS) -> Iterator[int]:
+    """Throttle process `pid` as a loaded Raspberry Pi would: on one CPU of its own, shared
+    with `burners` processes that burn it. Self-contained: whatever else the machine runs,
+    `pid` has at most a share of one core. Yields the CPU."""
+    cpu = max(os.sched_getaffinity(0))
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(burners)]
+    try:
+        for burner in busy:
+            pin(burner.pid, cpu)
+        pin(pid, cpu)
+        yield cpu
+    finally:
+        for burner in busy:
+            burner.kill()
+            burner.wait(timeout=10)
 
 
 class Kiosk:

@@ -4,6 +4,7 @@ import copy
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -313,30 +314,82 @@ def test_kiosk_import_reports_and_refuses_clearly(app, runner, tmp_path):
     assert "not valid JSON" in refused.output and "Nothing was imported" in refused.output
 
 
+@pytest.mark.parametrize(
+    ("batch_takes", "transactions"),
+    [
+        (0.4, 4),  # a quick CPU: three batches pass the budget, so 10 batches in 4 commits
+        (2.0, 10),  # a loaded one: each batch alone spends the budget, a commit after each
+    ],
+)
+def test_an_import_commits_when_its_time_is_spent_not_after_a_count_of_records(
+    app, monkeypatch, batch_takes, transactions
+):
+    """Issue 25: the same file makes shorter transactions on a slower CPU, not longer ones.
+    The import's clock is a fake one that only each batch moves (by a share of the budget)."""
+    people = [signup(f"slow{n}@example.org", f"Person {n}") for n in range(10 * imports.BATCH)]
+    now = [0.0]
+    real_write_batch = imports._write_batch
+
+    def batch_taking_its_time(*args, **kwargs) -> None:
+        real_write_batch(*args, **kwargs)
+        now[0] += batch_takes * imports.CHUNK_BUDGET_S
+
+    monkeypatch.setattr(imports, "_write_batch", batch_taking_its_time)
+    # The import's own clock only: the pool's and the threads' keep the real one.
+    fake_time = SimpleNamespace(monotonic=lambda: now[0], sleep=lambda _seconds: None)
+    monkeypatch.setattr(imports, "time", fake_time)
+    transactions_made = []
+    real_write_for_a_while = imports._write_for_a_while
+
+    def counted(*args, **kwargs) -> int:
+        transactions_made.append(1)
+        return real_write_for_a_while(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "_write_for_a_while", counted)
+    with app.app_context():
+        imports.import_bundle(json.dumps(tablet_bundle()))  # the event, known here
+        report = imports.import_bundle(json.dumps(tablet_bundle(people)))
+        assert count(Signup, Signup.email.like("slow%")) == 10 * imports.BATCH
+    assert report.added == {"signups": 10 * imports.BATCH}
+    assert len(transactions_made) == transactions
+
+
 def test_an_import_cut_short_completes_when_run_again_with_no_duplicates(app, monkeypatch):
     people = [signup(f"cut{n}@example.org", f"Person {n}") for n in range(450)]
     bundle = tablet_bundle(people, tallies=30, pledges=[500] * 20)
     raw = json.dumps(bundle)
     written = []
-    real_write_chunk = imports._write_chunk
+    real_write_batch = imports._write_batch
+    # Ten batches per transaction, whatever the time they take.
+    monkeypatch.setattr(imports, "CHUNK_BUDGET_S", float("inf"))
+    per_transaction = 10
+    real_write_for_a_while = imports._write_for_a_while
+    monkeypatch.setattr(
+        imports,
+        "_write_for_a_while",
+        lambda bundle, event, batches, *rest: real_write_for_a_while(
+            bundle, event, batches[:per_transaction], *rest
+        ),
+    )
 
-    def power_cut_after_two_chunks(*args, **kwargs) -> None:
-        if len(written) == 2:
+    def power_cut_amid_the_third_transaction(*args, **kwargs) -> None:
+        if len(written) == 2 * per_transaction + 3:
             raise RuntimeError("the plug was pulled")
-        real_write_chunk(*args, **kwargs)
+        real_write_batch(*args, **kwargs)
         written.append(1)
 
     with app.app_context():
-        monkeypatch.setattr(imports, "_write_chunk", power_cut_after_two_chunks)
+        monkeypatch.setattr(imports, "_write_batch", power_cut_amid_the_third_transaction)
         with pytest.raises(RuntimeError):
             imports.import_bundle(raw)
-        monkeypatch.setattr(imports, "_write_chunk", real_write_chunk)
-        # The two chunks written before the cut stayed: each was its own transaction.
-        assert count(Signup, Signup.email.like("cut%")) == 2 * imports.CHUNK
+        monkeypatch.setattr(imports, "_write_batch", real_write_batch)
+        # The two transactions committed before the cut stayed; the third left nothing.
+        committed = 2 * per_transaction * imports.BATCH
+        assert count(Signup, Signup.email.like("cut%")) == committed
 
         report = imports.import_bundle(raw)
         assert report.added == {"signups": 50, "pledges": 20, "tallies": 30}
-        assert report.skipped == {"signups": 2 * imports.CHUNK}
+        assert report.skipped == {"signups": committed}
         stored = db.session.execute(
             select(Signup.uuid, Signup.email).where(Signup.email.like("cut%"))
         ).all()

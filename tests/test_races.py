@@ -3,12 +3,15 @@ times at the same instant, on each engine, through the app as the server runs it
 per tablet, each with its own connection). On PostgreSQL these are true races; on SQLite the
 writers take turns. tests/test_hub.py runs the same probes across two server processes."""
 
+import contextlib
 import io
 import json
+import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -21,6 +24,7 @@ from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, LeadSession, Signup, Tally
 from kiosk.services import events, imports, lead_auth
 from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
+from tests.served import one_busy_cpu
 from tests.test_imports import signup, tablet_bundle
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
@@ -244,9 +248,7 @@ def test_two_tablets_files_of_the_same_people_merged_at_once_are_one_sign_up_eac
     assert healthy == 200
 
 
-def test_four_imports_of_one_file_at_once_store_one_copy_and_answer_cleanly(
-    app, dialect, figure, lead_clients
-):
+def four_imports_of_one_file_at_once(app, dialect, figure, lead_clients, load: str = "") -> None:
     people = [signup(f"q{n}@example.org", f"Person {n}") for n in range(200)]
     raw = json.dumps(tablet_bundle(people, tallies=50)).encode()
     clients = lead_clients(4)
@@ -257,10 +259,42 @@ def test_four_imports_of_one_file_at_once_store_one_copy_and_answer_cleanly(
     tallies = scalar(app, select(func.count()).select_from(Tally))
     healthy = app.test_client().get("/healthz")
     figure(
-        f"[{dialect}] one file imported 4 times at once: {signups} sign-ups, {tallies} taps; "
-        f"answers {codes}; /healthz {healthy.status_code}"
+        f"[{dialect}{load}] one file imported 4 times at once: {signups} sign-ups, {tallies} "
+        f"taps; answers {codes}; /healthz {healthy.status_code}"
     )
     assert codes == [200] * 4
     assert not any("UniqueViolation" in page or "volunteer" in page for page in pages)
     assert signups == 200 and tallies == 50
     assert healthy.status_code == 200, healthy.get_json()
+
+
+def test_four_imports_of_one_file_at_once_store_one_copy_and_answer_cleanly(
+    app, dialect, figure, lead_clients
+):
+    four_imports_of_one_file_at_once(app, dialect, figure, lead_clients)
+
+
+@pytest.fixture
+def busy_cpu() -> Iterator[int]:
+    """This process's threads (the app's, as a server's) on one CPU that another process
+    burns: what a loaded Raspberry Pi feels like. Restored afterwards."""
+    tasks = Path("/proc/self/task")
+    before = {int(task.name): os.sched_getaffinity(int(task.name)) for task in tasks.iterdir()}
+    try:
+        with one_busy_cpu(os.getpid()) as cpu:
+            yield cpu
+    finally:
+        for thread, cpus in before.items():
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(thread, cpus)
+
+
+# Among the slow tests, on one worker: the burner would slow the rest of the suite too.
+@pytest.mark.crash
+@pytest.mark.xdist_group("kiosk_serve")
+def test_four_imports_of_one_file_at_once_answer_cleanly_on_a_busy_cpu(
+    app, dialect, figure, lead_clients, busy_cpu
+):
+    """Issue 25: on a loaded CPU one of the four answered 503 (it waited for the write lock
+    longer than the busy timeout while the others held it, transaction after transaction)."""
+    four_imports_of_one_file_at_once(app, dialect, figure, lead_clients, ", one busy CPU")

@@ -8,13 +8,14 @@ from flask import Flask
 from sqlalchemy import text
 
 from kiosk.extensions import db
+from kiosk.write_queue import Turn
 
 # The write queue exists for SQLite's single writer; PostgreSQL has none.
 pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture
-def turn(app: Flask) -> threading.Lock:
+def turn(app: Flask) -> Turn:
     lock = app.extensions["kiosk_write_turn"]
     assert lock is not None
     return lock
@@ -76,6 +77,46 @@ def test_a_second_writer_waits_until_the_first_has_committed(app, turn) -> None:
     thread.join(timeout=10)
 
     assert order == ["first commits", "second began"]
+
+
+def _wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_writer_that_writes_again_at_once_queues_behind_the_writer_waiting(turn) -> None:
+    """Issue 25: an import commits and begins its next transaction at once. A plain lock
+    stayed with it (a woken waiter loses the race on a busy CPU) until visitors timed out;
+    the turn goes to whoever asked first."""
+    order: list[str] = []
+
+    def visitor() -> None:
+        assert turn.acquire(timeout=10)
+        order.append("visitor")
+        turn.release()
+
+    assert turn.acquire(timeout=1)  # the import's transaction
+    thread = threading.Thread(target=visitor)
+    thread.start()
+    _wait_until(lambda: turn.waiting() == 1)
+    turn.release()  # committed...
+    assert turn.acquire(timeout=10)  # ...and at once the next transaction
+    order.append("import")
+    turn.release()
+    thread.join(timeout=10)
+
+    assert order == ["visitor", "import"]
+    assert not turn.locked()
+
+
+def test_a_writer_that_gives_up_waiting_leaves_the_line(turn) -> None:
+    assert turn.acquire(timeout=1)
+    assert not turn.acquire(timeout=0.05)
+    assert turn.waiting() == 0
+    turn.release()
+    assert not turn.locked(), "not handed to the writer who left"
 
 
 # ---- The policy belongs to the app's engine; a POST that only reads takes no turn ----------

@@ -15,16 +15,18 @@ first, so whoever the other kiosk erased is erased here too; then no record of a
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
 
-Merging never stops the table: the records are written in small transactions of CHUNK
-records each, so the visitors' sign-ups go between them, and an import cut short (a crash,
-a pulled plug) completes when the file is imported again: every write is idempotent by
-UUID. Imports are safe when several run at once, in any server processes, and beside
-visitors signing up: an import takes the IMPORTS turn for its whole length (across
-processes on PostgreSQL, in the one kiosk process on SQLite), so one import's records are
-all in before the next looks; and every row is written conflict-safe all the same
-(sign-ups through signups.insert_or_merge, everything else INSERT ... ON CONFLICT (uuid) DO
-NOTHING), so a visitor who signs up mid-import can never be stored twice or make the
-import fail on a duplicate.
+Merging never stops the table: the records are written in short transactions, each ended
+by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
+between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit
+the import rests a little (REST_SHARE) and queues behind the writers already waiting. An
+import cut short (a crash, a pulled plug) completes when the file is imported again: every
+write is idempotent by UUID. Imports are safe when several run at once, in any server
+processes, and beside visitors signing up: an import takes the IMPORTS turn for its whole
+length (across processes on PostgreSQL, in the one kiosk process on SQLite), so one
+import's records are all in before the next looks; and every row is written conflict-safe
+all the same (sign-ups through signups.insert_or_merge, everything else INSERT ... ON
+CONFLICT (uuid) DO NOTHING), so a visitor who signs up mid-import can never be stored twice
+or make the import fail on a duplicate.
 """
 
 import functools
@@ -75,10 +77,25 @@ MAX_RECORDS = 200_000
 # The largest number the database's integer columns hold (PostgreSQL's integer; SQLite
 # would take more, and another kiosk's PostgreSQL could not import it back).
 LARGEST_INTEGER = 2**31 - 1
-# Records written per transaction: short enough that a visitor's sign-up waiting for one
-# waits a few milliseconds, long enough that the commits do not dominate.
-CHUNK = 200
-BETWEEN_CHUNKS_S = 0.005
+# How long one transaction of an import writes before it commits: on SQLite a visitor's
+# sign-up waits for the rest of it (the write lock is the database's), so it is a time, not a
+# number of records. 200 records took about 70 ms on the bench machine and many times that
+# on a loaded CPU, where visitors timed out (issue 25); 30 ms keeps a visitor's wait short
+# on any CPU while the commits (one fsync each, under the same lock) stay a small share.
+CHUNK_BUDGET_S = 0.03
+# Records per statement; the clock is read after each batch, so a transaction overruns its
+# budget by one batch at most (a few ms; tens on a loaded CPU).
+BATCH = 20
+# The import works in stretches of CHUNK_BUDGET_S (checking the file, then each
+# transaction), and rests after each for this share of its length. Python runs one thread of
+# the process at a time: a visitor's thread that waits for the database or the network waits
+# again for its turn to run after each wait, up to Python's switch interval, while the import
+# computes; on a loaded CPU that cost a visitor's sign-up hundreds of ms. While the import
+# rests, the visitors' requests run alone. (Their writes need no rest to go first: the next
+# transaction takes the write turn behind every writer already waiting, write_queue.py.) A
+# command on SQLite shares the database with a server whose writers wait in SQLite's busy
+# handler, which looks again every few tens of ms: the rests let them in.
+REST_SHARE = 0.5
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -451,6 +468,20 @@ def _tombstones(data: dict[str, Any], key: str | None) -> set[str]:
     return set(items)
 
 
+class _Pace:
+    """Work in stretches of CHUNK_BUDGET_S, each followed by a rest (see REST_SHARE)."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def spent(self) -> bool:
+        return time.monotonic() - self.began >= CHUNK_BUDGET_S
+
+    def rest(self) -> None:
+        time.sleep((time.monotonic() - self.began) * REST_SHARE)
+        self.began = time.monotonic()
+
+
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """Every field of every record checked; nothing is written here.
 
@@ -473,7 +504,10 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         if total > MAX_RECORDS:
             raise ImportRefused(f"The file holds more than {MAX_RECORDS} records.")
         kept = checked.records[section] = []
+        pace = _Pace()  # a large file takes seconds to check on a slow CPU
         for n, item in enumerate(items):
+            if pace.spent():
+                pace.rest()
             where = f"{section}[{n}]"
             try:
                 record = read(_Fields(where, item))
@@ -629,17 +663,26 @@ def _prepare(
     return event, forgotten
 
 
-def _chunks(bundle: CheckedBundle) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """The file's records, section by section, CHUNK at a time: (section, record)."""
+Batch = list[tuple[str, dict[str, Any]]]
+
+
+def _batches(bundle: CheckedBundle) -> list[Batch]:
+    """The file's records, section by section, BATCH at a time: (section, record)."""
     records = [(section, record) for section in SECTIONS for record in bundle.records[section]]
-    for start in range(0, len(records), CHUNK):
-        yield records[start : start + CHUNK]
+    return [records[start : start + BATCH] for start in range(0, len(records), BATCH)]
 
 
-def _write_chunk(
-    bundle: CheckedBundle,
+def _erased_checker(bundle: CheckedBundle, event: Event) -> tombstones.Checker:
+    """Asked again for each transaction: a person erased here while the import runs stays
+    erased."""
+    key = bundle.event["erasure_key"]
+    return tombstones.Checker(event, (key, bundle.tombstones) if key else None)
+
+
+def _write_batch(
+    erased: tombstones.Checker,
     event: Event,
-    chunk: list[tuple[str, dict[str, Any]]],
+    batch: Batch,
     report: ImportReport,
     not_restored: set[str],
 ) -> None:
@@ -648,11 +691,8 @@ def _write_chunk(
     Each section's records go in one INSERT ... ON CONFLICT DO NOTHING; only those a row
     already holds (the same record, or the same person) are then looked at one by one.
     """
-    key = bundle.event["erasure_key"]
-    # Asked again for each chunk: a person erased here while the import runs stays erased.
-    erased = tombstones.Checker(event, (key, bundle.tombstones) if key else None)
     by_section: dict[str, list[dict[str, Any]]] = {}
-    for section, record in chunk:
+    for section, record in batch:
         if erased.erased(record.get("email", "")):
             not_restored.add(record["email"])
             if SECTIONS[section][0] is not Pledge:
@@ -731,13 +771,40 @@ def _transaction() -> Iterator[None]:
         raise
 
 
+def _write_for_a_while(
+    bundle: CheckedBundle,
+    event: Event,
+    batches: list[Batch],
+    report: ImportReport,
+    not_restored: set[str],
+) -> int:
+    """One transaction: batches written until CHUNK_BUDGET_S has passed since it began
+    writing (time.monotonic, which no clock change moves), then a rest; how many batches
+    it wrote."""
+    written = 0
+    with _transaction():
+        erased = _erased_checker(bundle, event)  # its first read waits for the write lock
+        pace = _Pace()
+        while written < len(batches):
+            _write_batch(erased, event, batches[written], report, not_restored)
+            written += 1
+            if pace.spent():
+                break
+    pace.rest()
+    return written
+
+
 def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
-    """Check the whole file, then write it CHUNK records per transaction; audit it.
+    """Check the whole file, then write it in short transactions (CHUNK_BUDGET_S); audit it.
 
     `into`: the local event to merge a file of an unknown event into (else a new event).
     A file refused while checking, or for a record of another event, changes nothing; an
-    import cut short keeps the chunks it wrote, and importing the file again completes it.
+    import cut short keeps the transactions it committed, and importing the file again
+    completes it.
     """
+    # What the caller read ends first: in a request its transaction holds SQLite's write
+    # lock, and checking a large file takes seconds on a slow CPU.
+    db.session.commit()
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # made (and committed) before anything is written
@@ -746,12 +813,10 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
         with _transaction():
             event, forgotten = _prepare(bundle, report, into)
         erasure.after_erasure(forgotten.forget)
-        for chunk in _chunks(bundle):
-            with _transaction():
-                _write_chunk(bundle, event, chunk, report, not_restored)
-            # A visitor waiting for the write turn takes it now, before the next chunk:
-            # a lock released and taken again at once by the same thread is not handed on.
-            time.sleep(BETWEEN_CHUNKS_S)
+        batches = _batches(bundle)
+        while batches:
+            written = _write_for_a_while(bundle, event, batches, report, not_restored)
+            del batches[:written]
     report.not_restored = len(not_restored)
     record_audit("import", report.describe(), actor)
     return report
@@ -759,6 +824,7 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
 
 def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     """What import_bundle would do, counted by doing it and rolling it back: nothing stays."""
+    db.session.commit()  # as in import_bundle: the file is checked holding no lock
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # it commits when it makes the key: before, not amid, the work
@@ -766,8 +832,9 @@ def preview_bundle(raw: bytes | str, into: Event | None = None) -> ImportReport:
     try:
         _begin_write()
         event, _forgotten = _prepare(bundle, report, into)
-        for chunk in _chunks(bundle):
-            _write_chunk(bundle, event, chunk, report, not_restored)
+        erased = _erased_checker(bundle, event)
+        for batch in _batches(bundle):
+            _write_batch(erased, event, batch, report, not_restored)
     finally:
         db.session.rollback()
     report.not_restored = len(not_restored)
