@@ -136,6 +136,15 @@ def test_qr_captions_are_readable_and_never_break_inside_a_word(live_server, bro
            })"""
     )
     assert set(lines) <= {".", "/"}
+    # and every caption stays inside its card
+    outside = captions.evaluate_all(
+        """spans => spans.filter(s => {
+             const card = s.closest('.qr-card, .way').getBoundingClientRect();
+             const box = s.getBoundingClientRect();
+             return box.left < card.left || box.right > card.right;
+           }).map(s => s.textContent)"""
+    )
+    assert outside == []
     assert sideways(page)[0] <= PHONE["width"]
     context.close()
 
