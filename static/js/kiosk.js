@@ -560,6 +560,8 @@
     document.querySelectorAll("#main form").forEach(function (form) {
       form.querySelectorAll(TYPED).forEach(function (field) {
         if (!field.name || field.type === "password" || field.type === "file") return;
+        // An agreement was to the wording in the language it was read in: asked again.
+        if (field.closest(".consent")) return;
         if (field.type === "checkbox" || field.type === "radio") {
           if (field.checked) fields.push([field.name, field.value, true]);
         } else if (field.value) {
