@@ -12,6 +12,7 @@ from jinja2_fragments.flask import render_blocks
 from kiosk import page_cache
 from kiosk.content import current_content
 from kiosk.parsing import dollars
+from kiosk.services.email_typos import suggestion_for
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
 from kiosk.services.settings import idle_seconds
@@ -88,6 +89,7 @@ def has_endpoint(name: str) -> bool:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["dollars"] = dollars
+    app.jinja_env.filters["email_suggestion"] = suggestion_for
     app.jinja_env.globals.update(has_endpoint=has_endpoint, idle_seconds=idle_seconds)
     # Compiled templates kept on disk: a restarted kiosk renders its first pages sooner.
     cache = Path(app.instance_path) / "cache" / "jinja"

@@ -197,6 +197,55 @@ def test_a_paper_signup_copied_from_a_korean_sheet_keeps_its_wording_and_languag
     )
 
 
+# ---- Phone numbers read in the visitor's region ---------------------------------------------
+
+
+def test_a_korean_visitors_mobile_number_is_read_as_korean_and_stored_in_e164(app, client):
+    form = {"first_name": "민지", "email": "minji@example.kr", "phone": "010-1234-5678"}
+    response = korean(client).post("/signup", data=form | {"consent": "y"}, headers=HX)
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Signup.phone)) == "+821012345678"
+
+
+def test_a_korean_visitor_may_still_type_a_local_number_of_the_kiosks_own_region(app, client):
+    form = {"first_name": "민지", "email": "minji@example.kr", "phone": "(202) 555-0143"}
+    assert korean(client).post("/signup", data=form | {"consent": "y"}).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Signup.phone)) == "+12025550143"
+
+
+def test_an_english_visitors_number_is_still_read_as_american(app, client):
+    form = {"first_name": "Ana", "email": "ana@example.org", "consent": "y"}
+    refused = client.post("/signup", data=form | {"phone": "010-1234-5678"}, headers=HX)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    error = page.split('id="phone-error">')[1].split("</p>")[0]
+    assert "(201) 555-0123" in error  # an example of the visitor's region
+    assert client.post("/signup", data=form | {"phone": "(202) 555-0143"}).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Signup.phone)) == "+12025550143"
+
+
+def test_the_korean_phone_message_gives_a_korean_example(client):
+    form = {"first_name": "민지", "email": "minji@example.kr", "phone": "12", "consent": "y"}
+    page = korean(client).post("/signup", data=form, headers=HX).get_data(as_text=True)
+    error = page.split('id="phone-error">')[1].split("</p>")[0]
+    assert "전화번호가 아닌 것 같아요" in error
+    assert "010-" in error and "(201)" not in error
+
+
+def test_a_volunteer_reading_korean_types_a_paper_sheets_korean_number(app, client):
+    with app.app_context():
+        volunteers.set_volunteer_pin("4821")
+    korean(client).post("/volunteer/unlock", data={"pin": "4821"})
+    paper = {"first_name": "서연", "email": "seoyeon@example.kr", "phone": "010 9876 5432"}
+    response = client.post("/volunteer/signup", data=paper | {"consent": "y"}, headers=HX)
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Signup.phone)) == "+821098765432"
+
+
 def test_a_refused_form_speaks_korean(client):
     response = korean(client).post("/signup", data={"email": "nope"})
     assert response.status_code == 422

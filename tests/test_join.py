@@ -335,6 +335,18 @@ def test_each_record_keeps_its_kiosk_and_the_dashboard_counts_each_kiosks_record
     }
     summary = a.get(f"/lead/events/{event_id}/summary").get_data(as_text=True)
     assert "This kiosk" in summary and b_id[:8] in summary
+    # Each kiosk has a name to read; its id is only a detail under it.
+    dashboard = a.get("/lead/").get_data(as_text=True)
+    names = dict(
+        re.findall(
+            r'<tr data-kiosk="([^"]*)">\s*(?:\{#.*?#\})?\s*<th scope="row">(.*?)</th>',
+            dashboard,
+            re.S,
+        )
+    )
+    assert names[a_id].startswith('<span class="kiosk-name">This kiosk</span>')
+    assert names[b_id].startswith('<span class="kiosk-name">Kiosk 2</span>')
+    assert f'<small class="kiosk-id">id <code>{b_id[:8]}</code></small>' in names[b_id]
     # Carried on: A's own export names B as the kiosk of B's people.
     again = json.loads(export_json(a, event_id))
     kiosks = {s["email"]: s["kiosk_id"] for s in again["signups"]}

@@ -138,6 +138,18 @@ def test_the_hourly_chart_is_svg_without_inline_styles(app, lead_client):
     assert "style=" not in html
 
 
+def test_a_one_hour_chart_is_a_bar_of_bounded_width_not_a_full_width_block(app, lead_client):
+    add(app, Signup(event_id=active_id(app), first_name="A", email="a@example.org"))
+    html = lead_client.get("/lead/").get_data(as_text=True)
+    chart = re.search(r'<svg class="hour-chart" viewBox="0 0 (\d+) 100".*?</svg>', html, re.S)
+    assert chart
+    [width] = re.findall(r'<rect x="\d+" y="\d+" width="(\d+)"', chart.group(0))
+    assert int(width) / int(chart.group(1)) <= 0.2  # at most a fifth of the chart's width
+    labels = re.search(r'<ol class="hour-labels">(.*?)</ol>', html, re.S).group(1)
+    # one label per slot of the chart, so the hour's label stays under its bar
+    assert labels.count("<li") == int(chart.group(1)) // 10
+
+
 def test_the_dashboard_without_an_active_event_points_to_events(app, lead_client):
     with app.app_context():
         events.close_event(events.active_event())

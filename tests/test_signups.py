@@ -296,3 +296,14 @@ class TestWithCsrf:
         token = html.split('name="csrf_token" value="')[1].split('"')[0]
         assert client.post("/signup", data=form(csrf_token=token)).status_code == 303
         assert len(signups(app)) == 1
+
+
+def test_the_email_typo_suggestion_stays_on_a_refused_form(client):
+    response = client.post("/signup", data=form(first_name="", email="ana@gmial.com"), headers=HX)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Did you mean ana@gmail.com?" in html
+    assert 'hx-vals=\'{"email": "ana@gmail.com", "use": "1"}\'' in html
+    # an address that looks right gets no suggestion
+    again = client.post("/signup", data=form(first_name=""), headers=HX).get_data(as_text=True)
+    assert "Did you mean" not in again

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Tally
+from kiosk.rendering import link_href
 from kiosk.services import events
 from tests.helpers import HX, assert_fragment, assert_full_page
 
@@ -64,6 +65,8 @@ def test_tapping_an_opener_choice_counts_it_for_the_active_event_and_shows_the_r
     assert response.status_code == 200
     assert 'class="reframe"' in html
     assert "Ask a question" in html and "How can I help?" in html
+    # "Ask a question" leaves a question (the Ask screen), not the list of questions
+    assert re.search(r'href="/ask">Ask a question</a>', html)
     # the chart no longer rides along (a tap's answer stays small): the answer asks the
     # chart to refresh itself, and the chart it gets counts this tap
     assert "opener_chart" not in html and len(response.get_data()) <= 2000
@@ -147,3 +150,18 @@ def test_get_involved_shows_four_ways_and_the_follow_links_with_qr_codes(app, cl
     for key in ("website", "fundraise", "monthly", "jobs", "instagram", "x", "youtube", "blog"):
         assert f'src="/qr/{key}.svg"' in page
     assert page.count('class="way card"') == 4
+
+
+def test_get_involved_has_a_plain_donate_qr_code_carrying_the_events_tracking_source(app, client):
+    page = client.get("/involved").get_data(as_text=True)
+    assert 'data-qr-key="donate"' in page
+    card = page.split('aria-labelledby="donate_title"')[1].split("</section>")[0]
+    assert ">Donate</h2>" in card and 'src="/qr/donate.svg"' in card
+    with app.test_request_context():
+        tracking = events.active_event().tracking_source
+        assert f"trackingSource={tracking}" in link_href("donate").replace("+", " ")
+
+
+def test_qr_captions_break_only_between_the_parts_of_an_address(client):
+    page = client.get("/involved").get_data(as_text=True)
+    assert '<span class="qr-url">libertyinnorthkorea.<wbr>org/<wbr>donate</span>' in page

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from kiosk import clock
+from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, Signup, Tally, VolunteerUnlock
 from kiosk.services import volunteers
@@ -513,3 +514,19 @@ def test_a_pin_typed_in_full_width_digits_opens_the_screen(client, pin):
     """An East Asian keyboard types "４８２１": kiosk.parsing reads it as the digits it shows."""
     full_width = pin.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
     assert client.post("/volunteer/unlock", data={"pin": full_width}).status_code == 303
+
+
+def test_the_paper_entry_consent_is_the_volunteers_statement_and_stores_the_sheets_wording(
+    app, unlocked
+):
+    screen = unlocked.get("/volunteer/").get_data(as_text=True)
+    label = screen.split('<label class="check" for="consent">')[1].split("</label>")[0]
+    assert "They ticked “I agree” on their row of the paper sheet" in label
+    with app.app_context():
+        wording = current_content().consent_text
+    assert wording not in label  # the first-person wording is not the volunteer's to tick
+    assert wording in screen  # shown beside it, for the volunteer to check against the sheet
+    unlocked.post("/volunteer/signup", data=paper(), headers=HX)
+    with app.app_context():
+        [signup] = db.session.scalars(select(Signup)).all()
+        assert (signup.consent_version, signup.consent_text) == ("2026-11-v1", wording)

@@ -1,5 +1,6 @@
 """The live picture of one event for the team lead: counts, money, charts, open questions."""
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +60,10 @@ class KioskCount:
     signups: int = 0
     pledges: int = 0
     questions: int = 0
+    # The name the lead reads: "Kiosk <number>" (this kiosk is "This kiosk"), numbered from 2
+    # in the order each kiosk's records first arrived here.
+    number: int = 0
+    first_ids: tuple[float, ...] = (math.inf, math.inf, math.inf)
 
     @property
     def short_id(self) -> str:
@@ -120,22 +125,35 @@ def faq_labels() -> list[tuple[str, str]]:
 
 def records_per_kiosk(event: Event) -> list[KioskCount]:
     """How many sign-ups, pledges and questions of `event` came from each kiosk: this kiosk
-    first, then the others by how many records they brought."""
+    first, then the others by their number ("Kiosk 2", "Kiosk 3", ...), then records made
+    before kiosk ids."""
     mine = db.session.get(Setting, KIOSK_ID_SETTING)
     mine_id = mine.value if mine is not None else None
     counts: dict[str | None, KioskCount] = {}
-    for model, name in ((Signup, "signups"), (Pledge, "pledges"), (Question, "questions")):
+    models = ((Signup, "signups"), (Pledge, "pledges"), (Question, "questions"))
+    for place, (model, name) in enumerate(models):
         rows = db.session.execute(
-            select(model.kiosk_id, func.count())
+            select(model.kiosk_id, func.count(), func.min(model.id))
             .where(model.event_id == event.id)
             .group_by(model.kiosk_id)
         )
-        for kiosk_id, number in rows:
+        for kiosk_id, number, first_id in rows:
             row = counts.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
             setattr(row, name, number)
+            firsts = list(row.first_ids)
+            firsts[place] = first_id
+            row.first_ids = tuple(firsts)
+    # Ids grow as records arrive (typed here or merged in), never by a tablet's clock: the
+    # kiosk merged first keeps the lower number as others join.
+    others = sorted(
+        (row for row in counts.values() if row.kiosk_id and not row.this_kiosk),
+        key=lambda row: (row.first_ids, row.kiosk_id),
+    )
+    for number, row in enumerate(others, start=2):
+        row.number = number
     return sorted(
         counts.values(),
-        key=lambda row: (not row.this_kiosk, row.kiosk_id is None, -row.total, row.short_id),
+        key=lambda row: (not row.this_kiosk, row.kiosk_id is None, row.number),
     )
 
 

@@ -110,6 +110,12 @@ def suggest(email: str) -> str | None:
     return f"{local}@{better}" if better else None
 
 
+def suggestion_for(email: str | None) -> str:
+    """The suggestion to show under a field holding `email` ("" when it looks right): also
+    on a refused form's re-render, so the hint does not vanish when the form comes back."""
+    return suggest((email or "")[:EMAIL_MAX]) or ""
+
+
 def hint_context(form: Mapping[str, str], hint_url: str) -> tuple[str, dict[str, Any]]:
     """The block of _email_field.html to answer with, and its context.
 

@@ -1,7 +1,8 @@
 """Phone numbers: read however they are typed, stored and exported in E.164 (+442079460958).
 
 E.164 is what Mailchimp's phone field takes. A number without a country code is read in
-the content pack's region (`org.phone_region`), so a team in Seoul types local numbers.
+the region of the language the person reads (each language's pack names one,
+`org.phone_region`: a Korean visitor types 010-1234-5678), then in the instance's.
 The library is Google's libphonenumber (the `phonenumbers` package): it knows each
 country's lengths and ranges, so "12" or "555 0100" are refused at the table, not at
 Mailchimp.
@@ -25,17 +26,28 @@ def is_region(code: str) -> bool:
     return code in phonenumbers.SUPPORTED_REGIONS
 
 
-def normalise_phone(typed: str, region: str) -> str:
-    """The number in E.164; NotAPhone when it is not a valid number (in `region` if local)."""
+def normalise_phone(typed: str, region: str, *more_regions: str) -> str:
+    """The number in E.164; NotAPhone when it is not a valid number. A local number is read
+    in `region`, else in each of `more_regions` in turn: the first valid reading wins."""
     if len(typed) > TYPED_MAX:
         raise NotAPhone(typed)
-    try:
-        number = phonenumbers.parse(typed, region)
-    except phonenumbers.NumberParseException as error:
-        raise NotAPhone(typed) from error
-    if not phonenumbers.is_valid_number(number):
-        raise NotAPhone(typed)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    for each in dict.fromkeys((region, *more_regions)):
+        try:
+            number = phonenumbers.parse(typed, each)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise NotAPhone(typed)
+
+
+def example_phone(region: str) -> str:
+    """A mobile number of `region` as people there type it ("010-2000-0000" in KR), for the
+    message that asks for a phone again; "" if the library has none."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if number is None:
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def exported_phone(stored: str, region: str) -> str | None:

@@ -37,18 +37,26 @@ ORGANISATION_MAX = 120
 SOURCES = (Signup.KIOSK, Signup.VOLUNTEER)
 
 
+def phone_regions() -> tuple[str, str]:
+    """Where a phone typed without a country code is from: first the region of the language
+    this request speaks (a Korean visitor's 010-..., the volunteer's interface for a paper
+    sheet), then the instance's."""
+    return current_content().phone_region, default_content().phone_region
+
+
 def check_phone(checker: Checker, value: str | None) -> str:
-    """The phone in E.164 (kiosk.services.phones), read in the content pack's region."""
+    """The phone in E.164 (kiosk.services.phones), read in phone_regions() in turn."""
     phone = checker.text("phone", value, PHONE_MAX)
     if not phone or "phone" in checker.errors:
         return phone
+    regions = phone_regions()
     try:
-        # The organisation's region, whichever language the visitor reads.
-        return phones.normalise_phone(phone, default_content().phone_region)
+        return phones.normalise_phone(phone, *regions)
     except phones.NotAPhone:
         checker.errors["phone"] = _(
-            "This doesn’t look like a phone number. Use digits, spaces and + - ( ), with the "
-            "country code if it isn’t local, e.g. +44 20 7946 0958."
+            "This doesn’t look like a phone number. Use digits, spaces and + - ( ), e.g. "
+            "%(example)s, and the country code if it isn’t local.",
+            example=phones.example_phone(regions[0]),
         )
         return phone
 

@@ -1,9 +1,11 @@
-// Kiosk behaviour that only a browser can do, in four parts:
+// Kiosk behaviour that only a browser can do, in five parts:
 //   1. Connection trouble: a calm banner, retries of the same request, recovery without a touch.
 //   2. Nothing typed survives the visitor: a page left behind is emptied, and comes back fresh.
 //   3. The idle reset and the thank-you's return: never to a browser error page.
 //   4. Focus and announcements after every in-page swap.
-// Nothing here is written to browser storage: what a visitor typed lives only in the page.
+//   5. The language switch keeps the visitor's screen: what they typed, the answer they opened.
+// What a visitor typed lives in the page; only the language switch hands it to the next page,
+// through sessionStorage, which every page empties as it loads (part 5).
 (function () {
   "use strict";
 
@@ -21,6 +23,8 @@
   const TYPED =
     "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset]):not([type=image]), textarea, select";
   const PROBE_TIMEOUT_MS = 2500;
+  // sessionStorage key of what the language switch hands to the next page (part 5).
+  const CARRIED = "kiosk-carried";
   const RETRY_EVERY_MS = 2000;
 
   function noop() {}
@@ -168,8 +172,9 @@
     return values;
   }
 
-  // A request whose screen was cleared meanwhile (idle reset) is still delivered, out of
-  // sight: the visitor pressed "Send" and was told their details were safe.
+  // A request whose element left the page meanwhile (an opener tap when the idle reset put the
+  // opener back in place) is still delivered, out of sight. A form the idle reset cleared is
+  // not: its visitor walked away (clearInPlace drops it, and the banner's promise with it).
   function deliverOutOfSight(request) {
     return fetch(request.path, {
       method: request.verb.toUpperCase(),
@@ -285,6 +290,7 @@
   });
 
   window.addEventListener("pageshow", function (event) {
+    if (event.persisted) forgetCarried();
     if (event.persisted) {
       // Back or Forward brought a kept page back.
       if (!kioskScreen) {
@@ -324,6 +330,7 @@
     if (url.origin !== location.origin) return;
     if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
     event.preventDefault();
+    if (link.closest(".language-switch")) carryAcross(url);
     const replace = holdsAVisit() || link.hasAttribute("data-return-now");
     whenReachable(function () {
       go(url.href, replace);
@@ -359,6 +366,12 @@
   // this page: nothing more to do) or a calm welcome until the opener can be loaded. Kept
   // requests are still delivered once the kiosk answers. True when back at the opener.
   function clearInPlace() {
+    pending.forEach(function (request, elt) {
+      if (elt instanceof HTMLFormElement && elt.querySelector(TYPED)) pending.delete(elt);
+    });
+    const promise = document.getElementById("offline_promise");
+    if (promise) promise.hidden = true;
+    forgetCarried();
     scrub();
     const panel = document.getElementById("opener_panel");
     const main = document.getElementById("main");
@@ -381,6 +394,7 @@
   }
 
   function returnHome() {
+    forgetCarried();
     whenReachable(
       function () {
         location.replace(home);
@@ -465,14 +479,25 @@
 
   // A thank-you block (data-return-after="8") goes back to the opener by itself. It may
   // arrive with the page or be swapped in by htmx, so both are watched.
+  // The seconds left show in its [data-return-count], counted down once a second.
   let returnTimer = null;
+  let returnTick = null;
   function armReturn() {
     const target = document.querySelector("[data-return-after]");
     if (!target) return;
     const seconds = Number(target.dataset.returnAfter || 0);
     if (!(seconds > 0)) return;
     window.clearTimeout(returnTimer);
+    window.clearInterval(returnTick);
     returnTimer = window.setTimeout(returnHome, seconds * 1000);
+    let left = seconds;
+    const count = target.querySelector("[data-return-count]");
+    if (count) count.textContent = String(left);
+    returnTick = window.setInterval(function () {
+      left = Math.max(0, left - 1);
+      if (count && count.isConnected) count.textContent = String(left);
+      if (left === 0) window.clearInterval(returnTick);
+    }, 1000);
   }
   document.addEventListener("htmx:afterSwap", armReturn);
   armReturn();
@@ -512,4 +537,83 @@
     else if (content.querySelector("[aria-invalid=true]")) announce(body.dataset.announceErrors);
     else announce(heading.textContent);
   });
+
+  // ---- 5. The language switch keeps the visitor's screen ----------------------------------
+  //
+  // Switching language loads the page again in the other language. An answer open in the FAQ
+  // comes back open: the switch returns to that answer's own address. What the visitor typed
+  // is handed over in sessionStorage under CARRIED, for this page's path only, and taken out
+  // the moment the next page loads (restored only if it is that page, reached by the switch
+  // itself, not by Back or a reload). The idle reset and a page shown again from the
+  // back-forward cache empty it too, so nothing typed reaches the next visitor.
+
+  function forgetCarried() {
+    try {
+      window.sessionStorage.removeItem(CARRIED);
+    } catch (error) {
+      /* no storage: nothing was kept */
+    }
+  }
+
+  function typedValues() {
+    const fields = [];
+    document.querySelectorAll("#main form").forEach(function (form) {
+      form.querySelectorAll(TYPED).forEach(function (field) {
+        if (!field.name || field.type === "password" || field.type === "file") return;
+        // An agreement was to the wording in the language it was read in: asked again.
+        if (field.closest(".consent")) return;
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (field.checked) fields.push([field.name, field.value, true]);
+        } else if (field.value) {
+          fields.push([field.name, field.value, false]);
+        }
+      });
+    });
+    return fields;
+  }
+
+  function carryAcross(url) {
+    const open = document.querySelectorAll(".faq-entry[data-open-href]");
+    if (open.length) {
+      const entry = open[open.length - 1];
+      url.searchParams.set("next", entry.dataset.openHref + "#" + entry.id);
+    }
+    const fields = typedValues();
+    if (!fields.length) return;
+    try {
+      window.sessionStorage.setItem(
+        CARRIED,
+        JSON.stringify({ path: location.pathname, fields: fields })
+      );
+    } catch (error) {
+      /* no storage: the page comes back empty, as before */
+    }
+  }
+
+  function restoreCarried() {
+    let carried = null;
+    try {
+      carried = JSON.parse(window.sessionStorage.getItem(CARRIED) || "null");
+    } catch (error) {
+      carried = null;
+    }
+    forgetCarried();
+    if (!carried || carried.path !== location.pathname || navigationType() !== "navigate") return;
+    const fields = Array.isArray(carried.fields) ? carried.fields : [];
+    document.querySelectorAll("#main form").forEach(function (form) {
+      form.querySelectorAll(TYPED).forEach(function (field) {
+        fields.forEach(function (entry) {
+          if (field.name !== entry[0]) return;
+          if (field.type === "checkbox" || field.type === "radio") {
+            if (entry[2] && field.value === entry[1]) field.checked = true;
+          } else {
+            field.value = entry[1];
+          }
+        });
+      });
+    });
+  }
+
+  if (kioskScreen) restoreCarried();
+  else forgetCarried();
 })();

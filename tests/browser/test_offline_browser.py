@@ -171,17 +171,22 @@ def test_an_idle_opener_without_the_kiosk_goes_back_to_its_question_in_place(lin
 
 
 @short_idle
-def test_a_sign_up_waiting_when_the_screen_resets_is_still_delivered(app, link, page):
+def test_a_sign_up_waiting_when_the_screen_resets_is_dropped_with_its_promise(app, link, page):
     page.goto(link.url + "/signup")
-    key = fill_signup(page)
+    fill_signup(page)
     link.down()
     page.get_by_role("button", name="Sign me up").click()
     banner(page).wait_for(state="visible", timeout=3000)
+    assert page.locator("#offline_promise").is_visible()
     page.get_by_role("heading", name="Welcome!").wait_for(timeout=12_000)  # idle, cleared
     assert EMAIL not in page.content()
+    # The visitor walked away: what the reset cleared is not sent, and the banner no longer
+    # promises to send it.
+    assert banner(page).is_visible() and page.locator("#offline_promise").is_hidden()
     link.up()
     page.wait_for_url(link.url + "/", timeout=10_000)
-    assert stored(app) == [(EMAIL, key)]
+    page.wait_for_timeout(1000)
+    assert stored(app) == []
 
 
 def test_the_thank_you_returns_to_the_opener_only_once_the_kiosk_answers(app, link, page):
