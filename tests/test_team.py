@@ -344,6 +344,10 @@ def test_the_bundle_carries_the_team_page_to_another_kiosk_once(app, kiosk_b, le
     with kiosk_b.app_context():
         report = imports.import_bundle(raw)
         assert report.team == team.TAKEN and "team page taken" in report.describe()
+        # Still named as saved on kiosk A.
+        assert (
+            data["team"]["kiosk_id"] and team.current_version().kiosk_id == data["team"]["kiosk_id"]
+        )
         again = imports.import_bundle(raw)
         assert again.team == team.KNOWN
         assert db.session.scalar(select(func.count()).select_from(TeamPage)) == 1

@@ -431,7 +431,14 @@ def read(data: object) -> dict[str, Any] | None:
         for code, text in event.get("texts", {}).items():
             if isinstance(text, str) and code not in stored["texts"]:
                 stored["texts"][code] = clean_text(text)[:TEXT_MAX]
-    values |= {"uuid": version_uuid, "revision": revision, "goal_cents": goal}
+    kiosk_id = data.get("kiosk_id")
+    if kiosk_id is not None:
+        try:
+            kiosk_id = str(uuid_module.UUID(str(kiosk_id)))
+        except ValueError as error:
+            raise TeamRefused("team.kiosk_id: not a kiosk id.") from error
+    # The kiosk that saved it stays named (None in a file from before kiosk ids).
+    values |= {"uuid": version_uuid, "revision": revision, "goal_cents": goal, "kiosk_id": kiosk_id}
     return values
 
 
