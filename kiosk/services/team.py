@@ -282,16 +282,16 @@ def checked(form: Mapping[str, str]) -> dict[str, Any]:
 
 
 def form_of(version: TeamPage | None = None) -> dict[str, str]:
-    """The form as the page stands (the pack's contact shown as the default)."""
+    """The form as the page stands; empty fields stay empty (their hints name the pack's
+    defaults), so a pack changed later still speaks for them."""
     version = version if version is not None else current_version()
-    form = {"contact_email": current_content().org["contact_email"]}
     if version is None:
-        return form
-    form |= {
+        return {}
+    form = {
         "name": version.name,
         "fundraising_url": version.fundraising_url,
         "goal": amount_text(version.goal_cents) if version.goal_cents is not None else "",
-        "contact_email": version.contact_email or form["contact_email"],
+        "contact_email": version.contact_email,
         "signup_url": version.signup_url,
     }
     for row, event in enumerate(version.events, start=1):
