@@ -63,6 +63,9 @@ class Way:
     title: str
     text: str
     link: str
+    # An interest of the sign-up form: the way is taken by signing up here with it chosen
+    # ("Join the team": /signup?interest=team), not by a link that sends people away.
+    interest: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,19 @@ def _read_links(reader: _Reader) -> dict[str, Link]:
     return links
 
 
+def _read_way_interests(reader: _Reader, ways: list[dict[str, Any]], known: set[str]) -> None:
+    """Each way's optional `interest`, a key of [[interests]]."""
+    raw = reader.get("involved.ways", list)
+    for index, way in enumerate(ways):
+        if "interest" in raw[index]:
+            way["interest"] = reader.get("interest", str, raw[index], f"involved.ways[{index}].")
+            if way["interest"] not in known:
+                raise reader.fail(
+                    f"involved.ways[{index}].interest",
+                    f"{way['interest']!r} is not a known interest",
+                )
+
+
 def _check_refs(reader: _Reader, key: str, names: list[str], allowed: set[str], what: str) -> None:
     for index, name in enumerate(names):
         if name not in allowed:
@@ -345,6 +361,7 @@ def parse_pack(path: Path, data: dict[str, Any]) -> ContentPack:
     _check_refs(r, "involved.follow", follow, set(links), "link")
     interests = r.table_list("interests", ["key", "label"])
     r.unique("interests", interests, "key")
+    _read_way_interests(r, ways, {i["key"] for i in interests})
     rescue_cost = r.get("org.rescue_cost", int)
     contact_email = r.get("org.contact_email", str)
     phone_region = _phone_region(r)

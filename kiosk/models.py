@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -418,3 +419,48 @@ class PinThrottle(db.Model):  # type: ignore[name-defined]
     # Lockouts in a row since the last right PIN: each one lasts twice the one before.
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TeamPage(FromKiosk, db.Model):  # type: ignore[name-defined]
+    """One saved version of the team's own page ("Our team": services/team.py).
+
+    Every save adds a version; none is changed afterwards. A version travels in the event's
+    bundle and join file by its UUID, so importing it twice stores it once. The page shown is
+    the version with the highest `revision` (ties: the highest UUID, the same choice on every
+    kiosk). A save's revision is one more than the highest this kiosk holds, its own or
+    imported, so an edit made after seeing another kiosk's version always wins over it: a
+    count, never a clock.
+    """
+
+    __tablename__ = "team_page"
+    __table_args__ = (Index("ix_team_page_revision_uuid", "revision", "uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    revision: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    fundraising_url: Mapped[str] = mapped_column(String(300), default="")
+    goal_cents: Mapped[int | None] = mapped_column(Integer)
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    signup_url: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    events: Mapped[list["TeamEvent"]] = relationship(
+        order_by="TeamEvent.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class TeamEvent(db.Model):  # type: ignore[name-defined]
+    """One of the team's next events on a version of its page: a day, a place, a line of
+    text in each language the kiosk speaks."""
+
+    __tablename__ = "team_event"
+    __table_args__ = (UniqueConstraint("team_page_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_page_id: Mapped[int] = mapped_column(ForeignKey("team_page.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    day: Mapped[dt.date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(160), default="")
+    # The line of text per language (a content pack's locale): {"en": "...", "ko": "..."}.
+    texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

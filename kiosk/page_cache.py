@@ -8,9 +8,9 @@ each screen and sends it again until what it shows changes.
 What it shows changes with a write, and a hub has several server processes on one
 PostgreSQL database, so no process can learn of a change by itself. The database tells:
 
-- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event or a
-  setting). Any transaction that inserts, updates or deletes rows of `tally`, `event` or
-  `setting` bumps the counter of that kind just before it commits (`install`: SQLAlchemy
+- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event, a
+  setting, the team's page). Any transaction that inserts, updates or deletes rows of the
+  tables in WATCHED bumps the counter of that kind just before it commits (`install`: SQLAlchemy
   statement and commit events, whatever code wrote, ORM or Core, request or command), so the
   new counter is committed together with the change or not at all.
 - A cached screen is found by the counters it depends on, read from the database *before*
@@ -48,7 +48,14 @@ T = TypeVar("T")
 TALLIES = "tallies"
 SETUP = "setup"
 # The tables whose changes the visitor screens show, and the counter each change bumps.
-WATCHED = {"tally": TALLIES, "event": SETUP, "setting": SETUP}
+WATCHED = {
+    "tally": TALLIES,
+    "event": SETUP,
+    "setting": SETUP,
+    # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
+    "team_page": SETUP,
+    "team_event": SETUP,
+}
 DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
 BUMP = (
     "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
@@ -252,6 +259,7 @@ def _request_counters() -> dict[str, int]:
         setattr(g, _COUNTERS, generations())
         # What this request read before (the active event) may be older than the counters.
         g.pop("active_event", None)
+        g.pop("kiosk_team", None)
     return getattr(g, _COUNTERS)
 
 

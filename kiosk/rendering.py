@@ -10,8 +10,8 @@ from jinja2 import FileSystemBytecodeCache
 from jinja2_fragments.flask import render_blocks
 
 from kiosk import page_cache
-from kiosk.content import current_content
 from kiosk.parsing import dollars
+from kiosk.services import team
 from kiosk.services.email_typos import suggestion_for
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
@@ -77,9 +77,10 @@ def render_shared(
 
 
 def link_href(key: str) -> str:
-    """The address of a content-pack link, with the active event's tracking source."""
+    """The address of a content-pack link (or the team page's in its place: services/team.py),
+    with the active event's tracking source."""
     event = active_event()
-    return link_url(current_content().links[key], event.tracking_source if event else "")
+    return link_url(team.links()[key], event.tracking_source if event else "")
 
 
 def has_endpoint(name: str) -> bool:
@@ -90,7 +91,13 @@ def has_endpoint(name: str) -> bool:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["dollars"] = dollars
     app.jinja_env.filters["email_suggestion"] = suggestion_for
-    app.jinja_env.globals.update(has_endpoint=has_endpoint, idle_seconds=idle_seconds)
+    app.jinja_env.globals.update(
+        has_endpoint=has_endpoint,
+        idle_seconds=idle_seconds,
+        team=team.team,
+        team_links=team.links,
+        team_outcome=team.outcome_text,
+    )
     # Compiled templates kept on disk: a restarted kiosk renders its first pages sooner.
     cache = Path(app.instance_path) / "cache" / "jinja"
     try:

@@ -10,19 +10,19 @@ from flask_babel import lazy_gettext as _l
 from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
 
-from kiosk import i18n, page_cache
+from kiosk import clock, i18n, page_cache
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
 from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import link_href, render, render_shared, wants_fragment
-from kiosk.services import email_typos, pledges, press, tallies
+from kiosk.services import email_typos, pledges, press, tallies, team
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
-from kiosk.services.signups import form_fields, record_signup
+from kiosk.services.signups import form_fields, interest_asked, record_signup
 from kiosk.write_queue import reads_only
 
 bp = Blueprint("visitor", __name__)
@@ -177,8 +177,13 @@ def faq_open(slug: str) -> Response:
 @bp.get("/involved")
 def involved() -> Response:
     """The four ways to help and the links to follow, each with a QR code."""
+    # Keyed by the day too: an event of the team's is shown until its day has passed.
     return render_shared(
-        "visitor/involved.html", "involved_ways", key=None, depends=(SETUP,), context=dict
+        "visitor/involved.html",
+        "involved_ways",
+        key=clock.today(),
+        depends=(SETUP,),
+        context=lambda: {"our_team": team.team(), "links": team.links()},
     )
 
 
@@ -197,8 +202,9 @@ def press_desk() -> Response:
 
 @bp.get("/qr/<key>.svg")
 def qr(key: str) -> Response:
-    """A QR code of a content-pack link; any other key is a 404, never a URL from the request."""
-    if key not in current_content().links:
+    """A QR code of a content-pack link (or the team page's in its place); any other key is
+    a 404, never a URL from the request."""
+    if key not in team.links():
         abort(404)
     # The code carries the active event's tracking source: kept per setup generation.
     svg = page_cache.cached(("qr", key), (SETUP,), lambda: qr_svg(link_href(key)).decode())
@@ -250,7 +256,12 @@ def _consented() -> bool:
 def signup() -> Response:
     """Join the mailing list: first name and email, interests, explicit consent."""
     if request.method == "GET":
-        return render("visitor/signup.html", "signup_form", **_form_context())
+        context = _form_context()
+        # "Join the team" on Get involved opens the form with its interest chosen.
+        asked = interest_asked(request.args.get("interest"))
+        if asked:
+            context["form"] = ImmutableMultiDict([("interests", asked)])
+        return render("visitor/signup.html", "signup_form", **context)
     form = request.form
     return _submit(
         "visitor/signup.html",

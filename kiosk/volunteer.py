@@ -25,11 +25,10 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from kiosk import i18n
 from kiosk.config import kiosk_command
-from kiosk.content import current_content
 from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
 from kiosk.rendering import render
-from kiosk.services import email_typos, network, tallies, volunteers
+from kiosk.services import email_typos, tallies, team, volunteers
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.records import InvalidInput
@@ -275,12 +274,9 @@ def signup() -> Response:
 
 
 def _online_signup_url() -> str | None:
-    """Where the sheet's QR code leads: the pack's own sign-up link if it names one, else
-    the kiosk's sign-up screen on the table's network."""
-    link = current_content().links.get("signup")
-    if link is not None:
-        return link.url
-    return network.kiosk_url(url_for("visitor.signup"))
+    """Where the sheet's QR code leads: a public sign-up link (the team page's, else the
+    pack's), never the table's own network, which a phone on mobile data cannot reach."""
+    return team.public_signup_url()
 
 
 @bp.get("/sheet")

@@ -139,8 +139,10 @@ def test_the_json_bundle_carries_every_record_with_its_uuid(filled):
         "questions",
         "press_requests",
         "tallies",
+        "team",
     ]
     assert (bundle["format"], bundle["version"]) == ("rescue-team-kiosk/event", 2)
+    assert bundle["team"] is None  # no team page saved: the content pack's team
     assert bundle["event"]["erasure_key"] == filled.erasure_key
     assert bundle["tombstones"] == [] and bundle["erasures"] == []
     assert bundle["event"]["uuid"] == filled.uuid

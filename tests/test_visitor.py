@@ -147,9 +147,12 @@ def test_an_unknown_faq_slug_is_a_404(client):
 
 def test_get_involved_shows_four_ways_and_the_follow_links_with_qr_codes(app, client):
     page = client.get("/involved").get_data(as_text=True)
-    for key in ("website", "fundraise", "monthly", "jobs", "instagram", "x", "youtube", "blog"):
+    for key in ("fundraise", "monthly", "jobs", "instagram", "x", "youtube", "blog"):
         assert f'src="/qr/{key}.svg"' in page
     assert page.count('class="way card"') == 4
+    # "Join the team" is taken here, on the kiosk's own sign-up: no code sends people away.
+    assert 'href="/signup?interest=team"' in page
+    assert 'src="/qr/website.svg"' not in page
 
 
 def test_get_involved_has_a_plain_donate_qr_code_carrying_the_events_tracking_source(app, client):

@@ -411,12 +411,15 @@ def test_a_paper_signup_with_an_unknown_consent_version_is_refused(app, unlocked
         assert db.session.scalars(select(Signup)).all() == []
 
 
-def test_the_paper_sheet_carries_the_consent_wording_its_version_and_a_qr_code(client):
+def test_the_paper_sheet_carries_the_consent_wording_and_its_version(client):
     html = client.get("/volunteer/sheet").get_data(as_text=True)
     assert "2026-11-v1" in html and "unsubscribe at any time" in html
     assert html.count('class="tick-box"') == 16
-    assert 'src="/volunteer/sheet/qr.svg"' in html
-    assert "<svg" in client.get("/volunteer/sheet/qr.svg").get_data(as_text=True)
+    # No public sign-up link by default: no QR code to the table's own network, but words
+    # (the sheet's QR code with a link: tests/test_team.py).
+    assert 'src="/volunteer/sheet/qr.svg"' not in html
+    assert "No online sign-up link yet" in html
+    assert client.get("/volunteer/sheet/qr.svg").status_code == 404
 
 
 # ---- The per-tablet limit across server processes ---------------------------------------------

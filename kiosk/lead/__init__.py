@@ -8,6 +8,7 @@
 - data.py: exports, merging another tablet's file, erasure
 - records.py: searching, correcting and erasing one record
 - settings.py: the volunteer PIN, timeouts, retention
+- team.py: Our team, the team's own page (name, fundraising page, contact, next events)
 - audit.py: the audit log
 
 This module holds the blueprint and what every page shares: the session guard, no-store,
@@ -90,4 +91,5 @@ from kiosk.lead import (  # noqa: E402, F401
     events,
     records,
     settings,
+    team,
 )

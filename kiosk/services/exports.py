@@ -28,12 +28,16 @@ can import it and merge tablets of one event without duplicates:
       "press_requests": [{"uuid", "name", "email", "outlet", "website", "past_work",
                      "commissioned", "outline", "deadline", "message", "recipient", "locale",
                      "handled", "consent_version", "consent_text", "consent_at", "created_at"}],
-      "tallies":   [{"uuid", "kind", "key", "created_at"}]
+      "tallies":   [{"uuid", "kind", "key", "created_at"}],
+      "team":      {"uuid", "revision", "name", "fundraising_url", "goal_cents",
+                    "contact_email", "signup_url", "kiosk_id",
+                    "events": [{"date", "place", "texts": {locale: text}}]} or null
     }
 
 Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
 event's erasure key, the tombstones (services/tombstones.py) and the press requests;
-"erasures" came later within version 2 (a file without it counts one request per digest);
+"erasures" came later within version 2 (a file without it counts one request per digest),
+and so did "team", the team's own page (services/team.py; older kiosks ignore it);
 version 1 files still import.
 
 Export marks: an export notes, for every record it wrote, the revision it wrote
@@ -75,7 +79,7 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
-from kiosk.services import phones
+from kiosk.services import phones, team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -177,6 +181,7 @@ BUNDLE_KEYS = [
     "questions",
     "press_requests",
     "tallies",
+    "team",
 ]
 
 
@@ -638,6 +643,8 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
             }
             for t in tallies
         ],
+        # The team's own page travels with every event: joined kiosks and the hub show it.
+        "team": team.as_dict(),
     }
 
 

@@ -15,6 +15,9 @@ first, so whoever the other kiosk erased is erased here too; then no record of a
 erased here or there is restored (a pledge comes in without name or email, for its
 amount). Imported and merged records are in no export yet (models.ExportMarks).
 
+The team's own page the file carries is stored as a version by its UUID and shown only if
+its revision is the highest here (services/team.py): a newer edit here is never replaced.
+
 Merging never stops the table: the records are written in short transactions, each ended
 by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
 between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit
@@ -60,7 +63,7 @@ from kiosk.models import (
     Tally,
     new_erasure_key,
 )
-from kiosk.services import erasure, pledges, questions, signups, tombstones
+from kiosk.services import erasure, pledges, questions, signups, team, tombstones
 from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
@@ -119,6 +122,8 @@ class ImportReport:
     not_restored: int = 0
     # People the other kiosk erased who were still here: erased here too.
     forgotten: int = 0
+    # What became of the file's team page (services/team.TAKEN, STORED, KNOWN), or None.
+    team: str | None = None
 
     def add(self, kind: str) -> None:
         self.added[kind] = self.added.get(kind, 0) + 1
@@ -156,6 +161,8 @@ class ImportReport:
         if self.forgotten:
             people = "person" if self.forgotten == 1 else "people"
             text += f"; {self.forgotten} {people} erased on the other kiosk erased here too"
+        if self.team:
+            text += f"; team page {self.team}"
         return text
 
 
@@ -430,6 +437,8 @@ class CheckedBundle:
     invalid: list[tuple[str, str]] = field(default_factory=list)
     # (digest, request) of each erasure request the file carries (services/tombstones.py).
     erasures: set[tuple[str, str]] = field(default_factory=set)
+    # The team's own page the file carries (services/team.read), or None.
+    team: dict[str, Any] | None = None
 
 
 REQUEST_NAME = re.compile(r"^[0-9a-f-]{1,36}$")
@@ -493,7 +502,11 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     erasures = _erasures(data, stones)
     if erasures and event["erasure_key"] is None:
         raise ImportRefused("event.erasure_key: the file has erasures but no key for them.")
-    checked = CheckedBundle(event, {}, stones, erasures=erasures)
+    try:
+        team_page = team.read(data.get("team"))
+    except team.TeamRefused as refused:
+        raise ImportRefused(str(refused)) from refused
+    checked = CheckedBundle(event, {}, stones, erasures=erasures, team=team_page)
     seen: set[str] = {event["uuid"]}
     total = 0
     for section, (_model, read) in SECTIONS.items():
@@ -658,6 +671,8 @@ def _prepare(
     tombstones applied; the records are checked against the event before any is written."""
     event = _local_event(bundle.event, report, into)
     report.event_name = event.name
+    # The team's page: stored by its UUID, shown if its revision is the highest here.
+    report.team = team.take(bundle.team)
     _refuse_records_of_other_events(bundle, event)
     forgotten = _forget_what_the_file_erased(bundle, event, report)
     return event, forgotten

@@ -3,8 +3,10 @@ carry the event's identity (its UUID) and its exports merge here as the same eve
 
 The join file is small and holds nothing personal: the event's UUID, name, date, place,
 goal, rescue cost, tracking source, language and erasure key (so that a person erased on
-one kiosk is recognised, by a keyed hash, on the other). `kiosk event join FILE` or the Data page
-read it; an event export (JSON bundle) is read too, by its event alone.
+one kiosk is recognised, by a keyed hash, on the other), and the team's own page
+(services/team.py: taken by its UUID, shown unless this kiosk's is newer).
+`kiosk event join FILE` or the Data page read it; an event export (JSON bundle) is read
+too, by its event alone.
 """
 
 import json
@@ -17,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, new_erasure_key
-from kiosk.services import events
+from kiosk.services import events, team
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, export_file_name
 from kiosk.services.imports import ImportRefused, _Fields
@@ -51,6 +53,8 @@ def join_file(event: Event) -> str:
             # Both kiosks make the same tombstones for the event (services/tombstones.py).
             "erasure_key": event.erasure_key,
         },
+        # The team's own page (services/team.py): the joined kiosk shows it too.
+        "team": team.as_dict(),
     }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
@@ -75,8 +79,13 @@ def _read(raw: bytes | str) -> dict[str, Any]:
             f"This join file is version {data.get('version')!r}; this kiosk "
             f"reads version {JOIN_VERSION}."
         )
+    try:
+        team_page = team.read(data.get("team"))
+    except team.TeamRefused as refused:
+        raise ImportRefused(str(refused)) from refused
     f = _Fields("event", data.get("event"))
     return {
+        "team": team_page,
         "uuid": f.uuid(),
         "name": f.text("name", 120, required=True).strip(),
         "date": f.day("date"),
@@ -96,6 +105,7 @@ def join_event(raw: bytes | str, *, activate: bool = False, actor: str = "") -> 
     """
     values = _read(raw)
     language = values.pop("language")
+    team_page = values.pop("team")
     event = db.session.scalar(select(Event).where(Event.uuid == values["uuid"]))
     created = event is None
     if event is not None and event.erased_at is not None:
@@ -109,6 +119,10 @@ def join_event(raw: bytes | str, *, activate: bool = False, actor: str = "") -> 
             db.session.rollback()
             return join_event(raw, activate=activate, actor=actor)
         record_audit("event.join", f"Event {event.id} ({event.name}) joined from a file", actor)
+    outcome = team.take(team_page)
+    db.session.commit()
+    if outcome == team.TAKEN:
+        record_audit("team.joined", "Our team: the page of the join file is shown", actor)
     if activate and event.status != Event.ACTIVE:
         events.activate_event(event)
     return Joined(event, created, language)

@@ -15,6 +15,7 @@ from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, PressRequest
+from kiosk.services import team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
@@ -30,9 +31,9 @@ COMMISSIONED = {"yes": True, "no": False}
 
 
 def team_contact() -> str:
-    """The address the desk offers for questions about the team: the content pack's for now.
-    The one place to read it, so the lead's own team contact can take its place later."""
-    return current_content().press.team_contact
+    """The address the desk offers for questions about the team: the lead's own, set on the
+    Our team page, else the content pack's."""
+    return team.team_contact()
 
 
 def form_fields(form: MultiDict[str, str]) -> dict[str, object]:

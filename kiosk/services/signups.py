@@ -89,6 +89,15 @@ def known_interests(keys: Iterable[str]) -> list[str]:
     return [i.key for i in current_content().interests if i.key in wanted]
 
 
+def interest_asked(value: str | None) -> str | None:
+    """The interest a link asks the sign-up form to start with (/signup?interest=team): a
+    key of the content pack, else None (a made-up value is ignored)."""
+    if not value or len(value) > 40:
+        return None
+    found = known_interests([value])
+    return found[0] if found else None
+
+
 def merge_interests(stored: str, added: Iterable[str]) -> str:
     keys = [k for k in stored.split(",") if k]
     return ",".join(keys + [k for k in added if k not in keys])

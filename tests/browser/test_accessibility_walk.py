@@ -394,6 +394,34 @@ def lead_settings(page, base: str) -> None:
     page.goto(base + "/lead/settings")
 
 
+@screen("lead our team")
+def lead_team(page, base: str) -> None:
+    page.goto(base + "/lead/team")
+
+
+@screen("lead our team, an error")
+def lead_team_error(page, base: str) -> None:
+    page.get_by_label("Fundraising page").fill("http://fundraise.example.org/us")
+    page.get_by_role("button", name="Preview").click()
+    page.locator(".field-error").first.wait_for()
+
+
+@screen("lead our team, the preview")
+def lead_team_preview(page, base: str) -> None:
+    page.get_by_label("Fundraising page").fill("https://fundraise.example.org/us")
+    page.get_by_label("Fundraising goal (dollars)").fill("6000")
+    page.locator("#event1_date").fill("2099-05-01")
+    page.locator("#event1_text_en").fill("Film night")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Save").wait_for()
+
+
+@screen("lead our team, saved")
+def lead_team_saved(page, base: str) -> None:
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved. Visitors see it now.").wait_for()
+
+
 @screen("lead audit")
 def lead_audit(page, base: str) -> None:
     page.goto(base + "/lead/audit")
