@@ -279,6 +279,10 @@ def test_donate_and_fundraise_codes_lead_to_the_team_page_with_the_tracking_sour
     # Captions may break only between an address's parts (<wbr>), so read them without.
     involved = visitor.get("/involved").get_data(as_text=True).replace("<wbr>", "")
     assert "fundraise.libertyinnorthkorea.org/team/ucla-rescue-team" in involved
+    # The plain Donate card's caption names the page its code opens, not LiNK's donate page.
+    donate_card = involved.split('aria-labelledby="donate_title"')[1].split("</section>")[0]
+    assert "fundraise.libertyinnorthkorea.org/team/ucla-rescue-team" in donate_card
+    assert "libertyinnorthkorea.org/donate" not in donate_card
     assert 'src="/qr/signup.svg"' in involved  # the join card's public sign-up code
     pledge = visitor.get("/pledge/thanks?kind=once&cents=2500").get_data(as_text=True)
     assert "ucla-rescue-team" in pledge
