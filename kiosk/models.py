@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from kiosk import clock
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 
 
@@ -36,14 +37,6 @@ def new_uuid() -> str:
 
 def new_erasure_key() -> str:
     return secrets.token_hex(32)
-
-
-def stored_email(value: str | None) -> str:
-    """Every email a record stores is in the one canonical form, however it was set: the
-    erase look-up, tombstones and the unique (event, email) index rely on it."""
-    from kiosk.services.records import canonical_email  # records imports this module
-
-    return canonical_email(value)
 
 
 def pack_rescue_cost_cents() -> int:
@@ -209,7 +202,9 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
 
     @validates("email")
     def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
 
 
 class Pledge(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
@@ -232,7 +227,9 @@ class Pledge(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
 
     @validates("email")
     def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
 
 
 class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
@@ -251,7 +248,9 @@ class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[
 
     @validates("email")
     def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
 
 
 class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
@@ -285,7 +284,9 @@ class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ign
 
     @validates("email")
     def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
 
 
 # Every kind of record that holds a person's data: erasure, export marks, tombstones and

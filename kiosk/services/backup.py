@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import PERSONAL_MODELS
-from kiosk.services.records import canonical_email
 
 if TYPE_CHECKING:
     from kiosk.services.erasure import Erased, Forget

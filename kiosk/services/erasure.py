@@ -24,6 +24,7 @@ from flask_babel import ngettext
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
 
 from kiosk import clock
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     PERSONAL_MODELS,
@@ -40,7 +41,7 @@ from kiosk.models import (
 )
 from kiosk.services import tombstones
 from kiosk.services.audit import record_audit
-from kiosk.services.records import Checker, canonical_email
+from kiosk.services.records import Checker
 from kiosk.services.settings import retention_days
 
 PURGE_INTERVAL = timedelta(days=1)

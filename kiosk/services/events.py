@@ -18,9 +18,9 @@ from kiosk import clock, i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
-from kiosk.parsing import amount_text
+from kiosk.parsing import amount_text, clean_text
 from kiosk.services.atomic import insert_new, serialise
-from kiosk.services.records import Checker, clean_text
+from kiosk.services.records import Checker
 
 ACTIVATION = "kiosk: make an event active"
 DEMO_EVENT_NAME = "Demo event"

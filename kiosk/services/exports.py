@@ -63,6 +63,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from kiosk import clock
 from kiosk.content import default_content
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -81,7 +82,6 @@ from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
 from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
-from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
 from kiosk.services.tombstones import digests_of, requests_of
 

@@ -47,6 +47,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -58,11 +59,12 @@ from kiosk.models import (
     Tally,
     new_erasure_key,
 )
+from kiosk.parsing import without_unstorable
 from kiosk.services import erasure, pledges, questions, signups, tombstones
 from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import Checker, canonical_email, mark_changed, without_unstorable
+from kiosk.services.records import Checker, mark_changed
 from kiosk.services.signups import (
     INSERTED,
     MERGED,

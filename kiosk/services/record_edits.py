@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, utcnow
+from kiosk.parsing import clean_text
 from kiosk.services import erasure, pledges, questions, signups
 from kiosk.services.audit import record_audit
-from kiosk.services.records import Checker, InvalidInput, clean_text, mark_changed
+from kiosk.services.records import Checker, InvalidInput, mark_changed
 
 QUERY_MAX = 100
 SHOWN = 50  # records of each kind on one page of results

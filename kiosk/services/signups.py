@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from kiosk import i18n
 from kiosk.content import current_content, default_content
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, new_uuid, utcnow
 from kiosk.services import phones
@@ -23,7 +24,6 @@ from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
     Checker,
     apply_consent,
-    canonical_email,
     clean_idempotency_key,
     find_by_key,
     mark_changed,

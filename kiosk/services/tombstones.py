@@ -56,7 +56,7 @@ PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"
 
 
 def digest(key: str, canonical: str) -> str:
-    """The tombstone of a canonical email (records.canonical_email) under a hex key."""
+    """The tombstone of a canonical email (emails.canonical_email) under a hex key."""
     return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
 
 
