@@ -39,13 +39,6 @@ def new_erasure_key() -> str:
     return secrets.token_hex(32)
 
 
-def pack_rescue_cost_cents() -> int:
-    """The content pack's cost of one rescue: an event's default goal and rescue cost."""
-    from kiosk.content import current_content
-
-    return current_content().rescue_cost_cents
-
-
 class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
@@ -83,8 +76,9 @@ class Event(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     date: Mapped[dt.date | None] = mapped_column(Date)
     place: Mapped[str] = mapped_column(String(160), default="")
-    goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
-    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
+    # No default here: services.events.new_event fills in the content pack's cost of a rescue.
+    goal_cents: Mapped[int] = mapped_column(Integer)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
     # The language a new visitor meets (a content pack's locale); none: the instance's.
     locale: Mapped[str | None] = mapped_column(String(12))
