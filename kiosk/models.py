@@ -20,7 +20,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, validates
 
 from kiosk import clock
 from kiosk.emails import canonical_email
@@ -163,7 +163,36 @@ class ExportMarks:
     exported_revision: Mapped[int | None] = mapped_column(Integer)
 
 
-class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk):
+    """What every record holding a person's data has: its UUID, its event, the person's email
+    (always in the one canonical form), the idempotency key of the form that sent it, when
+    it was made, consent, export marks and the kiosk that made it.
+
+    Erasure, export marks, tombstones and retention go over PERSONAL_MODELS and rely only on
+    these. A mixin, not a table: each kind keeps its own table, columns, constraints and
+    index names.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # One per rendered form: a form sent twice is stored once (services/records.save_once).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @declared_attr
+    def event(cls) -> Mapped[Event]:
+        return relationship(Event)
+
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
+
+
+class Signup(PersonalRecord, db.Model):  # type: ignore[name-defined]
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
@@ -172,12 +201,10 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    # No index of its own: uq_signup_event_email leads with it.
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80), default="")
-    email: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str] = mapped_column(String(40), default="")
     organisation: Mapped[str] = mapped_column(String(120), default="")
     # Interest keys from the content pack, comma-separated: portable and exportable.
@@ -185,80 +212,42 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
     # The language the person signed up in, so the team can write back in it ("" unknown).
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The revision last written into a Mailchimp file: "only new since the last Mailchimp
     # export" without touching what the sign-ups CSV exported.
     mailchimp_revision: Mapped[int | None] = mapped_column(Integer)
 
-    event: Mapped[Event] = relationship()
 
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        # Every stored email is in the one canonical form, however it was set: the erase
-        # look-up, tombstones and the unique (event, email) index rely on it.
-        return canonical_email(value)
-
-
-class Pledge(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class Pledge(PersonalRecord, db.Model):  # type: ignore[name-defined]
     __tablename__ = "pledge"
 
     ONCE = "once"
     MONTHLY = "monthly"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(10), default=ONCE)
     amount_cents: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(120), default="")
+    # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        # Every stored email is in the one canonical form, however it was set: the erase
-        # look-up, tombstones and the unique (event, email) index rely on it.
-        return canonical_email(value)
 
 
-class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class Question(PersonalRecord, db.Model):  # type: ignore[name-defined]
     __tablename__ = "question"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
+    # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        # Every stored email is in the one canonical form, however it was set: the erase
-        # look-up, tombstones and the unique (event, email) index rely on it.
-        return canonical_email(value)
 
 
-class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class PressRequest(PersonalRecord, db.Model):  # type: ignore[name-defined]
     """A journalist's request for an interview or information, for the organisation the
     content pack names (`recipient`). Its consent columns hold the interview guidelines'
     wording and version the journalist agreed to."""
 
     __tablename__ = "press_request"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254))
     outlet: Mapped[str] = mapped_column(String(160), default="")
     website: Mapped[str] = mapped_column(String(300), default="", server_default="")
     # Links to past work, one per line.
@@ -271,21 +260,11 @@ class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ign
     recipient: Mapped[str] = mapped_column(String(160), default="", server_default="")
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
     handled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        # Every stored email is in the one canonical form, however it was set: the erase
-        # look-up, tombstones and the unique (event, email) index rely on it.
-        return canonical_email(value)
 
 
 # Every kind of record that holds a person's data: erasure, export marks, tombstones and
 # retention go over these, so a new kind is covered by adding it here.
-PERSONAL_MODELS: tuple[type[ExportMarks], ...] = (Signup, Pledge, Question, PressRequest)
+PERSONAL_MODELS: tuple[type[PersonalRecord], ...] = (Signup, Pledge, Question, PressRequest)
 
 
 class Tombstone(db.Model):  # type: ignore[name-defined]
