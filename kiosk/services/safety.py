@@ -20,10 +20,10 @@ from kiosk.config import (
     read_secret_key,
     sqlite_file,
 )
-from kiosk.errors import database_cause
 from kiosk.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 from kiosk.paths import MIGRATIONS_DIR
 from kiosk.services import lead_auth
+from kiosk.services.database_health import database_cause
 
 # synchronous=FULL is 2: a thanked-for sign-up survives a power cut.
 SQLITE_SYNCHRONOUS_FULL = 2
