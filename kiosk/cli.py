@@ -552,7 +552,8 @@ def restore_command(file: Path, yes: bool) -> None:
     """Put a backup FILE in place of the database (stop `kiosk serve` first); everyone
     erased since stays erased."""
     from kiosk.services.audit import record_audit
-    from kiosk.services.backup import BackupError, restore_database
+    from kiosk.services.backup import BackupError
+    from kiosk.services.restore import restore_database
 
     if not yes:
         click.confirm("Replace this kiosk's database with the backup?", abort=True)

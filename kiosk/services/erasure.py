@@ -39,8 +39,9 @@ from kiosk.models import (
     new_uuid,
     utcnow,
 )
-from kiosk.services import tombstones
+from kiosk.services import backup, tombstones
 from kiosk.services.audit import record_audit
+from kiosk.services.backup import Forget
 from kiosk.services.records import Checker
 from kiosk.services.settings import retention_days
 
@@ -84,19 +85,6 @@ def shown_counts(counts: dict[type, int]) -> str:
     }
     parts = [words[model](n) for model in PERSONAL_MODELS if (n := counts.get(model, 0))]
     return ", ".join(parts)
-
-
-@dataclass
-class Forget:
-    """What copies of the database must forget after an erasure (services/backup.py)."""
-
-    emails: set[str] = field(default_factory=set)
-    deleted: dict[str, set[str]] = field(default_factory=dict)  # table -> record UUIDs
-    anonymised: set[str] = field(default_factory=set)  # pledge UUIDs
-    tombstones: list[dict[str, str]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.emails or self.anonymised or any(self.deleted.values()))
 
 
 @dataclass
@@ -512,8 +500,6 @@ def start_daily_purge(app: Flask, interval: timedelta = PURGE_INTERVAL) -> threa
 
 def after_erasure(forget: Forget) -> None:
     """Leave nothing of what was erased readable: the database's files, then the backups."""
-    from kiosk.services import backup
-
     if not forget:
         return
     backup.scrub_database()
