@@ -13,7 +13,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kiosk import i18n, write_queue
+from kiosk import write_queue
 from kiosk.paths import MIGRATIONS_DIR
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
@@ -56,10 +56,6 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def select_locale() -> str:
-    return i18n.current_locale()
-
-
 def end_session(_error: BaseException | None = None) -> None:
     """Return the request's connection, whatever became of the database server meanwhile.
 
@@ -82,7 +78,6 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db)
     csrf.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         engine = db.engine
     # The engine exists but has not connected yet: these see its first connection.
