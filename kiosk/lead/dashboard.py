@@ -4,7 +4,7 @@ event's printable summary, questions answered, press requests passed on."""
 from flask import abort, request
 from flask.wrappers import Response
 
-from kiosk.lead import SESSION_COOKIE, bp, client_address, redirect_to
+from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address, redirect_to
 from kiosk.lead.events import event_or_404
 from kiosk.rendering import render
 from kiosk.services import dashboard, events, lead_auth, press

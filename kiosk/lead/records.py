@@ -5,7 +5,7 @@ from flask import abort, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
-from kiosk.lead import bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import bp, client_address, redirect_to, render_form
 from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id

@@ -4,7 +4,7 @@ and the browsers the lead logged in from (known devices)."""
 from flask import request
 from flask.wrappers import Response
 
-from kiosk.lead import DEVICE_COOKIE, bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import DEVICE_COOKIE, bp, client_address, redirect_to, render_form
 from kiosk.services import lead_auth, settings_form
 from kiosk.services.records import InvalidInput
 
