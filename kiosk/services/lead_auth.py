@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import click
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
@@ -142,8 +143,6 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
 
 def setup_note() -> str:
     """The line `kiosk serve` prints on a kiosk that has no lead passphrase yet."""
-    import click
-
     context = click.get_current_context(silent=True)
     params = context.params if context else {}
     host = params.get("host") or "127.0.0.1"

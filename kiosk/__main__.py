@@ -1,0 +1,32 @@
+"""The `kiosk` command (and `python -m kiosk`): the app's commands, on the app the factory makes.
+
+Above the app factory, which registers the commands (kiosk/cli.py) on every app it builds.
+"""
+
+import click
+from flask.cli import FlaskGroup
+
+from kiosk import create_app
+from kiosk.config import ConfigError, SecretKeyError
+from kiosk.content import ContentError
+
+
+def main() -> None:
+    """Entry point of the `kiosk` console script."""
+    try:
+        FlaskGroup(create_app=create_app, help="Rescue Team Kiosk").main(prog_name="kiosk")
+    except ContentError as error:
+        # An invalid content pack stops every command, with the file and key that are wrong.
+        click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+    except SecretKeyError as error:
+        # Never run with an empty or unreadable key: every form would fail.
+        click.secho(f"UNSAFE: no usable secret key. {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+    except ConfigError as error:
+        click.secho(f"The configuration is invalid: {error}", err=True, fg="red")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
