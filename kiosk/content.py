@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context
 
-from kiosk import i18n
-from kiosk.services import phones
+from kiosk import i18n, phones
 
 DEFAULT_PHONE_REGION = "US"
 
@@ -172,7 +171,7 @@ class ContentPack:
     def consent_text(self) -> str:
         return self.consent.text
 
-    # Where a phone typed without a country code is from (kiosk.services.phones).
+    # Where a phone typed without a country code is from (kiosk.phones).
     phone_region: str = DEFAULT_PHONE_REGION
 
     @property

@@ -61,7 +61,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, DateTime, Row, func, or_, select, type_coerce, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from kiosk import clock
+from kiosk import clock, phones
 from kiosk.content import default_content
 from kiosk.emails import canonical_email
 from kiosk.extensions import db
@@ -76,7 +76,6 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
-from kiosk.services import phones
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
