@@ -2,6 +2,7 @@
 
 import contextlib
 import sqlite3
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_babel import Babel
@@ -31,6 +32,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # db.Model is made at run time from Base, and a type checker cannot take an attribute as
+    # a base class (pallets-eco/flask-sqlalchemy#1186): to it, the models extend Base.
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True)
 csrf = CSRFProtect()
 htmx = Htmx()

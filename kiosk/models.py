@@ -21,10 +21,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, validates
+from sqlalchemy.types import TypeDecorator
 
 from kiosk import clock
 from kiosk.emails import canonical_email
-from kiosk.extensions import db
+from kiosk.extensions import Model
 
 
 def utcnow() -> datetime:
@@ -39,7 +40,7 @@ def new_erasure_key() -> str:
     return secrets.token_hex(32)
 
 
-class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
     impl = DateTime
@@ -54,7 +55,7 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-class Event(db.Model):  # type: ignore[name-defined]
+class Event(Model):
     __tablename__ = "event"
     __table_args__ = (
         # Exactly one active event: the database refuses a second one.
@@ -113,7 +114,7 @@ class FromKiosk:
     )
 
 
-class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
+class Tally(FromKiosk, Model):
     """One anonymous tap: an opener answer, an FAQ open, a conversation."""
 
     __tablename__ = "tally"
@@ -163,15 +164,17 @@ class ExportMarks:
     exported_revision: Mapped[int | None] = mapped_column(Integer)
 
 
-class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk):
+class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
     """What every record holding a person's data has: its UUID, its event, the person's email
     (always in the one canonical form), the idempotency key of the form that sent it, when
     it was made, consent, export marks and the kiosk that made it.
 
     Erasure, export marks, tombstones and retention go over PERSONAL_MODELS and rely only on
-    these. A mixin, not a table: each kind keeps its own table, columns, constraints and
+    these. Abstract, not a table: each kind keeps its own table, columns, constraints and
     index names.
     """
+
+    __abstract__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
@@ -192,7 +195,7 @@ class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk):
         return canonical_email(value)
 
 
-class Signup(PersonalRecord, db.Model):  # type: ignore[name-defined]
+class Signup(PersonalRecord):
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
@@ -218,7 +221,7 @@ class Signup(PersonalRecord, db.Model):  # type: ignore[name-defined]
     mailchimp_revision: Mapped[int | None] = mapped_column(Integer)
 
 
-class Pledge(PersonalRecord, db.Model):  # type: ignore[name-defined]
+class Pledge(PersonalRecord):
     __tablename__ = "pledge"
 
     ONCE = "once"
@@ -231,7 +234,7 @@ class Pledge(PersonalRecord, db.Model):  # type: ignore[name-defined]
     email: Mapped[str] = mapped_column(String(254), default="")
 
 
-class Question(PersonalRecord, db.Model):  # type: ignore[name-defined]
+class Question(PersonalRecord):
     __tablename__ = "question"
 
     text: Mapped[str] = mapped_column(Text)
@@ -240,7 +243,7 @@ class Question(PersonalRecord, db.Model):  # type: ignore[name-defined]
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class PressRequest(PersonalRecord, db.Model):  # type: ignore[name-defined]
+class PressRequest(PersonalRecord):
     """A journalist's request for an interview or information, for the organisation the
     content pack names (`recipient`). Its consent columns hold the interview guidelines'
     wording and version the journalist agreed to."""
@@ -267,7 +270,7 @@ class PressRequest(PersonalRecord, db.Model):  # type: ignore[name-defined]
 PERSONAL_MODELS: tuple[type[PersonalRecord], ...] = (Signup, Pledge, Question, PressRequest)
 
 
-class Tombstone(db.Model):  # type: ignore[name-defined]
+class Tombstone(Model):
     """What is left of a person erased on request: a keyed hash of their email, no plaintext.
 
     `scope` is the UUID of the event whose erasure key made the digest (it travels in that
@@ -288,7 +291,7 @@ class Tombstone(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined]
+class AuditEntry(Model):
     """What the team lead (or the machine) did with people's data, and when."""
 
     __tablename__ = "audit_entry"
@@ -301,7 +304,7 @@ class AuditEntry(db.Model):  # type: ignore[name-defined]
     actor: Mapped[str] = mapped_column(String(60), default="")
 
 
-class Setting(db.Model):  # type: ignore[name-defined]
+class Setting(Model):
     """A setting the team lead changes at run time (PIN hash, idle timeout, ...)."""
 
     __tablename__ = "setting"
@@ -311,7 +314,7 @@ class Setting(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Generation(db.Model):  # type: ignore[name-defined]
+class Generation(Model):
     """How often what the visitor screens show has changed: kiosk/page_cache.py.
 
     One row per kind of change ("tallies", "setup"), bumped in the same transaction as the
@@ -325,7 +328,7 @@ class Generation(db.Model):  # type: ignore[name-defined]
     value: Mapped[int] = mapped_column(BigInteger)
 
 
-class KnownDevice(db.Model):  # type: ignore[name-defined]
+class KnownDevice(Model):
     """A browser the lead logged in from: exempt from the account-wide lockout.
 
     Its cookie is a random token; only the token's SHA-256 is kept. Every login from it
@@ -347,7 +350,7 @@ class KnownDevice(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LeadSession(db.Model):  # type: ignore[name-defined]
+class LeadSession(Model):
     """A team lead's login, kept server-side so logout and expiry really end it."""
 
     __tablename__ = "lead_session"
@@ -359,7 +362,7 @@ class LeadSession(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class VolunteerUnlock(db.Model):  # type: ignore[name-defined]
+class VolunteerUnlock(Model):
     """A tablet's open volunteer screen, kept server-side so "Lock" really ends it.
 
     The browser holds a random token in an HttpOnly cookie; only its SHA-256 is stored.
@@ -379,7 +382,7 @@ class VolunteerUnlock(db.Model):  # type: ignore[name-defined]
     undo_tally_uuid: Mapped[str | None] = mapped_column(String(36))
 
 
-class PinThrottle(db.Model):  # type: ignore[name-defined]
+class PinThrottle(Model):
     """Wrong volunteer PINs typed on one client (tablet): counted atomically in the database,
     so every server process and thread sees one count."""
 
