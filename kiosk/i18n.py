@@ -16,6 +16,7 @@ import sys
 import tempfile
 from io import BytesIO
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from babel.messages.mofile import write_mo
@@ -118,9 +119,10 @@ def switch(code: str) -> Response:
     """Speak `code` to this visitor until the screen starts over."""
     if not speaks(code):
         abort(404)
-    response = redirect(_safe_next(request.args.get("next")), 303)
+    # Made with the app's Response class; redirect() is typed as returning werkzeug's.
+    response = cast(Response, redirect(_safe_next(request.args.get("next")), 303))
     response.set_cookie(LANG_COOKIE, code, httponly=True, samesite="Lax", secure=request.is_secure)
-    return response  # type: ignore[return-value]
+    return response
 
 
 def forget_choice(response: Response) -> Response:

@@ -1,12 +1,14 @@
 """The team lead's blueprint and what every lead page shares: the session guard, no-store,
 and how a form answers (422 with a message next to each field at fault)."""
 
-from flask import Blueprint, redirect, request, url_for
+from typing import Any
+
+from flask import Blueprint, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from kiosk.extensions import db
-from kiosk.rendering import render
+from kiosk.rendering import is_htmx, render, see_other
 from kiosk.services import lead_auth
 from kiosk.write_queue import separate_write
 
@@ -22,8 +24,8 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def redirect_to(endpoint: str, **values: object) -> Response:
-    return redirect(url_for(endpoint, **values), 303)  # type: ignore[return-value]
+def redirect_to(endpoint: str, **values: Any) -> Response:
+    return see_other(url_for(endpoint, **values))
 
 
 def render_form(
@@ -32,7 +34,7 @@ def render_form(
     form: object,
     errors: dict[str, str] | None = None,
     status: int | None = None,
-    **context: object,
+    **context: Any,
 ) -> Response:
     """A form's page or block: 422 with a message per field when one is wrong (htmx swaps it)."""
     errors = errors or {}
@@ -47,13 +49,13 @@ def require_lead() -> Response | None:
         return None
     # An htmx GET is the dashboard polling, not the lead at work: it must not keep an
     # unattended session alive forever.
-    touch = not (request.htmx and request.method == "GET")  # type: ignore[attr-defined]
+    touch = not (is_htmx() and request.method == "GET")
     # Touching the session writes: a write of its own, also before a view that only reads.
     with separate_write(db.session):
         lead = lead_auth.valid_session(request.cookies.get(SESSION_COOKIE), touch=touch)
     if lead:
         return None
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         response = Response(_("Please log in again."), 401, mimetype="text/plain")
         response.headers["HX-Redirect"] = url_for("lead.login")
         return response
