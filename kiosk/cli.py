@@ -4,7 +4,9 @@ import ctypes
 import os
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import click
 import waitress
@@ -183,7 +185,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     refuse_unsafe_database()
     prepare_database()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy's, not in Flask's types
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -284,7 +286,7 @@ def event_list() -> None:
 @click.option("--activate", is_flag=True)
 def event_create(
     name: str,
-    on: object,
+    on: datetime | None,
     place: str,
     goal: int | None,
     rescue_cost: int | None,
@@ -299,7 +301,7 @@ def event_create(
         raise click.BadParameter(f"the content pack speaks {spoken}", param_hint="--language")
     event = events.create_event(
         name,
-        on=on.date() if on else clock.today(),  # type: ignore[attr-defined]
+        on=on.date() if on else clock.today(),
         place=place,
         goal_cents=goal,
         rescue_cost_cents=rescue_cost,
@@ -330,11 +332,11 @@ def event_activate(event_id: int) -> None:
 @event_group.command("join")
 @click.argument("file", type=click.File("rb"))
 @click.option("--activate", is_flag=True, help="Make the joined event the active one")
-def event_join(file: object, activate: bool) -> None:
+def event_join(file: IO[bytes], activate: bool) -> None:
     """Take on another kiosk's event from its join file (Events, "Set up another kiosk")."""
 
     try:
-        joined = join_event(file.read(), activate=activate, actor="cli")  # type: ignore[attr-defined]
+        joined = join_event(file.read(), activate=activate, actor="cli")
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from error
     event = joined.event
@@ -577,14 +579,14 @@ def restore_command(file: Path, yes: bool) -> None:
     help="Merge a file of an event unknown here into this event ID (remembered for next time)",
 )
 @with_appcontext
-def import_command(file: object, into_id: int | None) -> None:
+def import_command(file: IO[bytes], into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
 
     say_where()
     upgrade()
     into = _event_or_active(into_id) if into_id is not None else None
     try:
-        report = import_bundle(file.read(), actor="cli", into=into)  # type: ignore[attr-defined]
+        report = import_bundle(file.read(), actor="cli", into=into)
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was imported.") from error
     click.echo(f"Imported {report.describe()}")

@@ -211,7 +211,7 @@ class _Reader:
             current = current[part]
         if not isinstance(current, kind) or (kind is int and isinstance(current, bool)):
             raise self.fail(name, f"must be {_KIND_NAMES.get(kind, kind.__name__)}")
-        if kind is str and not current.strip():
+        if kind is str and isinstance(current, str) and not current.strip():
             raise self.fail(name, "must not be empty")
         return current
 

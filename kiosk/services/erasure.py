@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Delete, Update, delete, false, func, or_, select, true, update
 
 from kiosk import clock
 from kiosk.emails import canonical_email
@@ -31,6 +31,7 @@ from kiosk.models import (
     AuditEntry,
     Event,
     ExportMarks,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -56,7 +57,7 @@ EMAIL_MAX = 254
 CLOCK_AHEAD_LIMIT = timedelta(days=366)
 
 # Each kind of personal record: the Erased field counting it, and its name for people.
-KINDS: dict[type, tuple[str, str, str]] = {
+KINDS: dict[type[PersonalRecord], tuple[str, str, str]] = {
     Signup: ("signups", "sign-up", "sign-ups"),
     Pledge: ("pledges", "pledge", "pledges"),
     Question: ("questions", "question", "questions"),
@@ -97,7 +98,7 @@ class Erased:
     press_requests: int = 0
     pledges: int = 0
     events: list[str] = field(default_factory=list)
-    kept: dict[type, int] = field(default_factory=dict)
+    kept: dict[type[PersonalRecord], int] = field(default_factory=dict)
     paused: str | None = None
     forget: Forget = field(default_factory=Forget)
 
@@ -105,7 +106,7 @@ class Erased:
     def total(self) -> int:
         return self.signups + self.questions + self.press_requests + self.pledges
 
-    def counts(self) -> dict[type, int]:
+    def counts(self) -> dict[type[PersonalRecord], int]:
         return {model: getattr(self, name) for model, (name, _one, _many) in KINDS.items()}
 
     def add(self, other: "Erased") -> None:
@@ -154,7 +155,7 @@ def _anonymous_pledge() -> dict[str, object]:
     }
 
 
-def personal(model: type) -> ColumnElement[bool]:
+def personal(model: type[PersonalRecord]) -> ColumnElement[bool]:
     """Records of `model` that hold a person's data (a pledge without name or email holds
     none: erasing it changes nothing)."""
     if model is Pledge:
@@ -171,14 +172,17 @@ def not_exported(model: type[ExportMarks]) -> ColumnElement[bool]:
     return or_(model.exported_revision.is_(None), model.exported_revision != model.revision)
 
 
-def _count(model: type, *where: ColumnElement[bool]) -> int:
+def _count(model: type[PersonalRecord], *where: ColumnElement[bool]) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def _erase(erased: Erased, where: Callable[[type], tuple[ColumnElement[bool], ...]]) -> None:
+def _erase(
+    erased: Erased, where: Callable[[type[PersonalRecord]], tuple[ColumnElement[bool], ...]]
+) -> None:
     """Delete the records of each kind that match `where(model)`, anonymise such pledges;
     count them in `erased` and note them for the copies. No commit."""
     for model, (name, _one, _many) in KINDS.items():
+        statement: Update | Delete
         if model is Pledge:
             statement = update(Pledge).where(*where(Pledge)).values(**_anonymous_pledge())
         else:
@@ -288,7 +292,7 @@ def erase_record(record: Signup | Pledge | Question | PressRequest, actor: str =
 # ---- One event's personal data ------------------------------------------------------------
 
 
-def unexported(event: Event) -> dict[type, int]:
+def unexported(event: Event) -> dict[type[PersonalRecord], int]:
     """Personal records of `event` in no export of their kind yet, by kind."""
     counts = {
         model: _count(model, model.event_id == event.id, personal(model), not_exported(model))

@@ -51,6 +51,7 @@ from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -237,7 +238,7 @@ class _Fields:
         if value in (None, "") and not required:
             return None
         try:
-            moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+            moment = datetime.fromisoformat(value)  # type: ignore[arg-type]  # not text: TypeError, below
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
             # At the edge of the range, the conversion to UTC for storage overflows.
             moment.astimezone(UTC)
@@ -250,7 +251,7 @@ class _Fields:
         if value in (None, ""):
             return None
         try:
-            return date.fromisoformat(value)  # type: ignore[arg-type]
+            return date.fromisoformat(value)
         except (TypeError, ValueError) as error:
             raise self.fail(key, "expected a date YYYY-MM-DD.") from error
 
@@ -493,7 +494,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
 # ---- Writing ---------------------------------------------------------------------------------
 
 
-def _existing(model: type, uuids: list[str]) -> dict[str, int]:
+def _existing(model: type[PersonalRecord] | type[Tally], uuids: list[str]) -> dict[str, int]:
     """uuid -> event_id of the records of `model` already here, in chunks the driver accepts."""
     found: dict[str, int] = {}
     for start in range(0, len(uuids), 500):

@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.content import current_content
 from kiosk.emails import canonical_email
 from kiosk.extensions import db
-from kiosk.models import ConsentMixin, ExportMarks, utcnow
+from kiosk.models import ConsentMixin, ExportMarks, PersonalRecord, utcnow
 from kiosk.parsing import NotANumber, clean_text, parse_cents, parse_whole
 
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
-Record = TypeVar("Record", bound=ConsentMixin)
+Record = TypeVar("Record", bound=PersonalRecord)
 
 
 class InvalidInput(Exception):
@@ -173,13 +173,13 @@ def mark_changed(record: ExportMarks) -> None:
 
     An increment in SQL, so two changes at once (two server processes) both count.
     """
-    record.revision = type(record).revision + 1  # type: ignore[assignment]
+    record.revision = type(record).revision + 1
 
 
 def find_by_key(model: type[Record], key: str | None) -> Record | None:
     if key is None:
         return None
-    return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
+    return db.session.scalar(select(model).where(model.idempotency_key == key))
 
 
 def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
@@ -188,7 +188,7 @@ def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None 
     A key already stored returns that record instead; the unique constraint catches the
     race the pre-check cannot (two waitress threads, the same double tap).
     """
-    key = record.idempotency_key  # type: ignore[attr-defined]
+    key = record.idempotency_key
     if (already := find_by_key(type(record), key)) is not None:
         return already
     apply_consent(record, consent, wording)
