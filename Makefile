@@ -46,6 +46,7 @@ run: $(RUN_STAMP)
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## Benchmark the kiosk against a bare Flask floor (wrk from Debian); writes bench/results.md.
@@ -74,9 +75,11 @@ translations: $(RUN_STAMP)
 	  --no-fuzzy-matching --ignore-obsolete --no-wrap
 	$(BIN)/python -m kiosk.i18n --tidy
 
+## Lint, format check and type check (mypy: [tool.mypy] in pyproject.toml).
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check kiosk tests bench
 	$(BIN)/ruff format --check kiosk tests bench
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(SERVER_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SERVER_VENV) .pytest_cache .ruff_cache .mypy_cache

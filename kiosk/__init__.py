@@ -18,18 +18,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from kiosk import config
-
-    app.config.from_mapping(config.defaults(app.instance_path))
-    app.config.from_mapping(config.from_environment())
-    if test_config is not None:
-        app.config.from_mapping(test_config)
-    config.ensure_secret_key(app)
-    config.for_the_engine(app)
-    config.create_database_file(app)
-    config.add_pack_translations(app)
-
+    # Imported here, on purpose: `import kiosk.<module>` (a test, `python -m kiosk.i18n` at
+    # install time, the benchmark) runs this package first and must not load the whole app.
     from kiosk import (
+        cli,
+        config,
         content,
         errors,
         extensions,
@@ -46,6 +39,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         volunteer,
     )
     from kiosk.services import tallies
+
+    app.config.from_mapping(config.defaults(app.instance_path))
+    app.config.from_mapping(config.from_environment())
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    config.ensure_secret_key(app)
+    config.for_the_engine(app)
+    config.create_database_file(app)
+    config.add_pack_translations(app)
 
     # `<id:...>` in routes: bounded digits, so an id too large for the database is a 404.
     app.url_map.converters["id"] = parsing.IdConverter
@@ -65,8 +67,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # The fast path answers before Flask; the trusted proxies' layer sees requests first.
     fast_path.init_app(app)
     proxies.init_app(app)
-
-    from kiosk import cli
-
     cli.init_app(app)
     return app

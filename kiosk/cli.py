@@ -6,19 +6,21 @@ import shlex
 import subprocess  # nosec B404 # starts Chromium, found on PATH, with no shell
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO
 
 import click
+import waitress
 from flask import Flask, current_app, g
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
-from kiosk import clock, health, proxies
-from kiosk.config import ConfigError, SecretKeyError, kiosk_command
-from kiosk.content import ContentError
+from kiosk import clock, health, i18n, proxies
+from kiosk.config import kiosk_command
 from kiosk.extensions import db
+from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_cents, parse_id, parse_whole
 from kiosk.services import (
     appliance,
@@ -26,14 +28,17 @@ from kiosk.services import (
     events,
     exports,
     identity,
+    lead_auth,
     network,
     safety,
     volunteers,
 )
 from kiosk.services.atomic import held_lock
-
-if TYPE_CHECKING:
-    from kiosk.models import Event
+from kiosk.services.audit import record_audit
+from kiosk.services.backup import BackupError, backup_database
+from kiosk.services.imports import ImportRefused, import_bundle
+from kiosk.services.joining import join_event
+from kiosk.services.restore import restore_database
 
 
 class Dollars(click.ParamType):
@@ -180,11 +185,10 @@ def limit_malloc_arenas() -> bool:
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the kiosk with waitress (a production WSGI server)."""
     limit_malloc_arenas()
-    from waitress import serve
 
     refuse_unsafe_database()
     prepare_database()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy's, not in Flask's types
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -206,7 +210,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
         # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
         # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
         extra["clear_untrusted_proxy_headers"] = False
-    serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
 
 
 def refuse_unsafe_database() -> None:
@@ -285,7 +289,7 @@ def event_list() -> None:
 @click.option("--activate", is_flag=True)
 def event_create(
     name: str,
-    on: object,
+    on: datetime | None,
     place: str,
     goal: int | None,
     rescue_cost: int | None,
@@ -294,14 +298,13 @@ def event_create(
     activate: bool,
 ) -> None:
     """Create an event (and make it active with --activate)."""
-    from kiosk import i18n
 
     if language is not None and not i18n.speaks(language):
         spoken = ", ".join(code for code, _name in i18n.languages())
         raise click.BadParameter(f"the content pack speaks {spoken}", param_hint="--language")
     event = events.create_event(
         name,
-        on=on.date() if on else clock.today(),  # type: ignore[attr-defined]
+        on=on.date() if on else clock.today(),
         place=place,
         goal_cents=goal,
         rescue_cost_cents=rescue_cost,
@@ -316,8 +319,6 @@ def event_create(
 @click.argument("event_id", type=RecordId())
 def event_activate(event_id: int) -> None:
     """Make EVENT_ID the active event."""
-    from kiosk.extensions import db
-    from kiosk.models import Event
 
     event = db.session.get(Event, event_id)
     if event is None:
@@ -334,13 +335,11 @@ def event_activate(event_id: int) -> None:
 @event_group.command("join")
 @click.argument("file", type=click.File("rb"))
 @click.option("--activate", is_flag=True, help="Make the joined event the active one")
-def event_join(file: object, activate: bool) -> None:
+def event_join(file: IO[bytes], activate: bool) -> None:
     """Take on another kiosk's event from its join file (Events, "Set up another kiosk")."""
-    from kiosk.services.imports import ImportRefused
-    from kiosk.services.joining import join_event
 
     try:
-        joined = join_event(file.read(), activate=activate, actor="cli")  # type: ignore[attr-defined]
+        joined = join_event(file.read(), activate=activate, actor="cli")
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was changed.") from error
     event = joined.event
@@ -352,8 +351,6 @@ def event_join(file: object, activate: bool) -> None:
 
 
 def _event_or_active(event_id: int | None) -> "Event":
-    from kiosk.extensions import db
-    from kiosk.models import Event
 
     event = db.session.get(Event, event_id) if event_id is not None else events.active_event()
     if event is None:
@@ -448,7 +445,6 @@ def pin_command(from_stdin: bool) -> None:
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the passphrase from stdin.")
 def passphrase_command(from_stdin: bool) -> None:
     """Set or reset the team lead passphrase (ends every lead session)."""
-    from kiosk.services import lead_auth
 
     say_where()
     warn_if_new_database()
@@ -543,8 +539,6 @@ def erase_event_command(event_id: int) -> None:
 @with_appcontext
 def backup_command() -> None:
     """Copy the database into the instance folder's backups/, with a timestamp."""
-    from kiosk.services.audit import record_audit
-    from kiosk.services.backup import BackupError, backup_database
 
     say_where()
     try:
@@ -562,8 +556,6 @@ def backup_command() -> None:
 def restore_command(file: Path, yes: bool) -> None:
     """Put a backup FILE in place of the database (stop `kiosk serve` first); everyone
     erased since stays erased."""
-    from kiosk.services.audit import record_audit
-    from kiosk.services.backup import BackupError, restore_database
 
     if not yes:
         click.confirm("Replace this kiosk's database with the backup?", abort=True)
@@ -590,15 +582,14 @@ def restore_command(file: Path, yes: bool) -> None:
     help="Merge a file of an event unknown here into this event ID (remembered for next time)",
 )
 @with_appcontext
-def import_command(file: object, into_id: int | None) -> None:
+def import_command(file: IO[bytes], into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
-    from kiosk.services.imports import ImportRefused, import_bundle
 
     say_where()
     upgrade()
     into = _event_or_active(into_id) if into_id is not None else None
     try:
-        report = import_bundle(file.read(), actor="cli", into=into)  # type: ignore[attr-defined]
+        report = import_bundle(file.read(), actor="cli", into=into)
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was imported.") from error
     click.echo(f"Imported {report.describe()}")
@@ -761,27 +752,3 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_command)
     app.cli.add_command(service_group)
     app.cli.add_command(open_command)
-
-
-def main() -> None:
-    """Entry point of the `kiosk` console script."""
-    from kiosk import create_app
-
-    group = FlaskGroup(create_app=create_app, help="Rescue Team Kiosk")
-    # Found without building the app: `sudo kiosk service install` must not create the
-    # instance folder and its secret key as root, and `kiosk open` touches no data.
-    group.add_command(service_group)
-    group.add_command(open_command)
-    try:
-        group.main(prog_name="kiosk")
-    except ContentError as error:
-        # An invalid content pack stops every command, with the file and key that are wrong.
-        click.secho(f"UNSAFE: the content pack is invalid: {error}", err=True, fg="red")
-        raise SystemExit(1) from None
-    except SecretKeyError as error:
-        # Never run with an empty or unreadable key: every form would fail.
-        click.secho(f"UNSAFE: no usable secret key. {error}", err=True, fg="red")
-        raise SystemExit(1) from None
-    except ConfigError as error:
-        click.secho(f"The configuration is invalid: {error}", err=True, fg="red")
-        raise SystemExit(1) from None

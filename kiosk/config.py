@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 from sqlalchemy.engine import make_url
 
 from kiosk.parsing import NotANumber, parse_whole
@@ -241,6 +241,4 @@ def for_the_engine(app: Flask) -> None:
 
 def secure_cookies() -> bool:
     """Whether cookies carry Secure: served over HTTPS (see for_the_engine)."""
-    from flask import current_app, request
-
     return bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context
 
-from kiosk import i18n
-from kiosk.services import phones
+from kiosk import i18n, phones
 
 DEFAULT_PHONE_REGION = "US"
 
@@ -180,7 +179,7 @@ class ContentPack:
     def consent_text(self) -> str:
         return self.consent.text
 
-    # Where a phone typed without a country code is from (kiosk.services.phones).
+    # Where a phone typed without a country code is from (kiosk.phones).
     phone_region: str = DEFAULT_PHONE_REGION
 
     @property
@@ -220,7 +219,7 @@ class _Reader:
             current = current[part]
         if not isinstance(current, kind) or (kind is int and isinstance(current, bool)):
             raise self.fail(name, f"must be {_KIND_NAMES.get(kind, kind.__name__)}")
-        if kind is str and not current.strip():
+        if kind is str and isinstance(current, str) and not current.strip():
             raise self.fail(name, "must not be empty")
         return current
 

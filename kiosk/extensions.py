@@ -2,6 +2,7 @@
 
 import contextlib
 import sqlite3
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_babel import Babel
@@ -13,7 +14,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kiosk import i18n, write_queue
+from kiosk import write_queue
 from kiosk.paths import MIGRATIONS_DIR
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
@@ -31,6 +32,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # db.Model is made at run time from Base, and a type checker cannot take an attribute as
+    # a base class (pallets-eco/flask-sqlalchemy#1186): to it, the models extend Base.
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True)
 csrf = CSRFProtect()
 htmx = Htmx()
@@ -56,10 +64,6 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def select_locale() -> str:
-    return i18n.current_locale()
-
-
 def end_session(_error: BaseException | None = None) -> None:
     """Return the request's connection, whatever became of the database server meanwhile.
 
@@ -82,7 +86,6 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db)
     csrf.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         engine = db.engine
     # The engine exists but has not connected yet: these see its first connection.

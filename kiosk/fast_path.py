@@ -156,7 +156,7 @@ class Counters:
         # Made by the pool, so with the kiosk's connection settings; then detached from it.
         pooled = self.engine.raw_connection()
         pooled.detach()
-        return pooled.dbapi_connection  # type: ignore[return-value]
+        return pooled.dbapi_connection  # type: ignore[return-value]  # pysqlite's: a sqlite3.Connection
 
 
 class FastPath:
@@ -229,7 +229,7 @@ class FastPath:
 
     def _open_session(self, cookie: str) -> str | None:
         interface = self.app.session_interface
-        serializer = interface.get_signing_serializer(self.app)  # type: ignore[attr-defined]
+        serializer = interface.get_signing_serializer(self.app)  # type: ignore[attr-defined]  # Flask's SecureCookieSessionInterface
         if serializer is None:
             return None
         max_age = int(self.app.permanent_session_lifetime.total_seconds())
@@ -251,9 +251,11 @@ class FastPath:
         signed = self.signed.get(raw_token)
         if signed is None:
             secret = self.app.config.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key
+            if not secret:  # config.ensure_secret_key gives every app one
+                raise RuntimeError("The kiosk has no secret key to sign CSRF tokens with.")
             signed = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw_token)
             self._remember_signed(raw_token, signed)
-        return signed  # type: ignore[no-any-return]
+        return signed
 
     def _remember_signed(self, raw_token: str, signed: str) -> None:
         if self.app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
@@ -325,4 +327,4 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     layer = app.extensions[EXTENSION] = FastPath(app, app.wsgi_app, engine)
-    app.wsgi_app = layer  # type: ignore[method-assign]
+    app.wsgi_app = layer  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware

@@ -8,9 +8,10 @@ from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 
-from kiosk.errors import _resend_fields, database_problem, render_error
+from kiosk.errors import _resend_fields, render_error
 from kiosk.extensions import db
 from kiosk.services import erasure, safety
+from kiosk.services.database_health import database_problem
 from kiosk.write_queue import may_write
 
 bp = Blueprint("health", __name__)

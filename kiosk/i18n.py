@@ -6,11 +6,13 @@ A language is a content pack file (`<code>.toml`) plus a message catalogue
 A visitor's choice lives in a small cookie (`kiosk_lang`) for one visit: the idle reset and
 the thank-you's return go through `visitor.start`, which drops it, so the next visitor
 meets the event's language (`Event.locale`), or the instance's (`KIOSK_LOCALE`). Reading
-the cookie costs nothing; the event's language comes with the active event, which the
-request looks up once anyway (`services.events.active_event`).
+the cookie costs nothing; the event's language is kept per process until an event or
+setting changes (kiosk/page_cache.py).
 """
 
+import sys
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from flask import (
@@ -25,9 +27,14 @@ from flask import (
     url_for,
 )
 from flask.wrappers import Response
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from kiosk import page_cache
 from kiosk.catalogues import compile_catalogues
+from kiosk.extensions import babel, db
+from kiosk.models import Event
+from kiosk.paths import TRANSLATIONS_DIR
 
 bp = Blueprint("i18n", __name__)
 
@@ -57,10 +64,6 @@ def default_locale() -> str:
 
 
 def _event_locale() -> str | None:
-    # Imported here: the models import the extensions, which import this module.
-    from kiosk import page_cache
-    from kiosk.extensions import db
-
     try:
         # Kept per process until an event or setting changes (kiosk/page_cache.py): every
         # request asks, and a cached screen would otherwise spend most of its time here.
@@ -72,10 +75,7 @@ def _event_locale() -> str | None:
 
 
 def _active_locale() -> str | None:
-    from kiosk.services.events import active_event
-
-    event = active_event()
-    code = event.locale if event is not None else None
+    code = db.session.scalar(select(Event.locale).where(Event.status == Event.ACTIVE))
     return code if speaks(code) else None
 
 
@@ -114,9 +114,10 @@ def switch(code: str) -> Response:
     """Speak `code` to this visitor until the screen starts over."""
     if not speaks(code):
         abort(404)
-    response = redirect(_safe_next(request.args.get("next")), 303)
+    # Made with the app's Response class; redirect() is typed as returning werkzeug's.
+    response = cast(Response, redirect(_safe_next(request.args.get("next")), 303))
     response.set_cookie(LANG_COOKIE, code, httponly=True, samesite="Lax", secure=request.is_secure)
-    return response  # type: ignore[return-value]
+    return response
 
 
 def forget_choice(response: Response) -> Response:
@@ -148,6 +149,7 @@ def has_catalogue(app: Flask, code: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=current_locale)
     for directory in translation_directories(app):
         try:
             compile_catalogues(directory)
@@ -196,10 +198,6 @@ def tidy_headers(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """`python -m kiosk.i18n [--tidy]`: compile the kiosk's catalogues (make does it after
     installing); --tidy first drops the header lines that churn (make translations)."""
-    import sys
-
-    from kiosk.paths import TRANSLATIONS_DIR
-
     directory = TRANSLATIONS_DIR
     if "--tidy" in (sys.argv[1:] if argv is None else argv):
         tidy_headers(directory)

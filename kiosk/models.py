@@ -21,10 +21,12 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, validates
+from sqlalchemy.types import TypeDecorator
 
 from kiosk import clock
-from kiosk.extensions import db
+from kiosk.emails import canonical_email
+from kiosk.extensions import Model
 
 
 def utcnow() -> datetime:
@@ -39,22 +41,7 @@ def new_erasure_key() -> str:
     return secrets.token_hex(32)
 
 
-def stored_email(value: str | None) -> str:
-    """Every email a record stores is in the one canonical form, however it was set: the
-    erase look-up, tombstones and the unique (event, email) index rely on it."""
-    from kiosk.services.records import canonical_email  # records imports this module
-
-    return canonical_email(value)
-
-
-def pack_rescue_cost_cents() -> int:
-    """The content pack's cost of one rescue: an event's default goal and rescue cost."""
-    from kiosk.content import current_content
-
-    return current_content().rescue_cost_cents
-
-
-class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, PostgreSQL may."""
 
     impl = DateTime
@@ -69,7 +56,7 @@ class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-class Event(db.Model):  # type: ignore[name-defined]
+class Event(Model):
     __tablename__ = "event"
     __table_args__ = (
         # Exactly one active event: the database refuses a second one.
@@ -91,8 +78,9 @@ class Event(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(120))
     date: Mapped[dt.date | None] = mapped_column(Date)
     place: Mapped[str] = mapped_column(String(160), default="")
-    goal_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
-    rescue_cost_cents: Mapped[int] = mapped_column(Integer, default=pack_rescue_cost_cents)
+    # No default here: services.events.new_event fills in the content pack's cost of a rescue.
+    goal_cents: Mapped[int] = mapped_column(Integer)
+    rescue_cost_cents: Mapped[int] = mapped_column(Integer)
     tracking_source: Mapped[str] = mapped_column(String(80), default="")
     # The language a new visitor meets (a content pack's locale); none: the instance's.
     locale: Mapped[str | None] = mapped_column(String(12))
@@ -127,7 +115,7 @@ class FromKiosk:
     )
 
 
-class Tally(FromKiosk, db.Model):  # type: ignore[name-defined]
+class Tally(FromKiosk, Model):
     """One anonymous tap: an opener answer, an FAQ open, a conversation."""
 
     __tablename__ = "tally"
@@ -177,7 +165,38 @@ class ExportMarks:
     exported_revision: Mapped[int | None] = mapped_column(Integer)
 
 
-class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
+    """What every record holding a person's data has: its UUID, its event, the person's email
+    (always in the one canonical form), the idempotency key of the form that sent it, when
+    it was made, consent, export marks and the kiosk that made it.
+
+    Erasure, export marks, tombstones and retention go over PERSONAL_MODELS and rely only on
+    these. Abstract, not a table: each kind keeps its own table, columns, constraints and
+    index names.
+    """
+
+    __abstract__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # One per rendered form: a form sent twice is stored once (services/records.save_once).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @declared_attr
+    def event(cls) -> Mapped[Event]:
+        return relationship(Event)
+
+    @validates("email")
+    def _canonical_email(self, _key: str, value: str | None) -> str:
+        # Every stored email is in the one canonical form, however it was set: the erase
+        # look-up, tombstones and the unique (event, email) index rely on it.
+        return canonical_email(value)
+
+
+class Signup(PersonalRecord):
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
@@ -186,12 +205,10 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    # No index of its own: uq_signup_event_email leads with it.
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80), default="")
-    email: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str] = mapped_column(String(40), default="")
     organisation: Mapped[str] = mapped_column(String(120), default="")
     # Interest keys from the content pack, comma-separated: portable and exportable.
@@ -199,63 +216,35 @@ class Signup(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[na
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
     # The language the person signed up in, so the team can write back in it ("" unknown).
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The revision last written into a Mailchimp file: "only new since the last Mailchimp
     # export" without touching what the sign-ups CSV exported.
     mailchimp_revision: Mapped[int | None] = mapped_column(Integer)
 
-    event: Mapped[Event] = relationship()
 
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
-
-
-class Pledge(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class Pledge(PersonalRecord):
     __tablename__ = "pledge"
 
     ONCE = "once"
     MONTHLY = "monthly"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(10), default=ONCE)
     amount_cents: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(120), default="")
+    # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
 
 
-class Question(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class Question(PersonalRecord):
     __tablename__ = "question"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
+    # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
 
 
-class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ignore[name-defined]
+class PressRequest(PersonalRecord):
     """A journalist's request to the team, read by its lead; `recipient` names whom it was
     addressed to (the team's name; older requests may name another organisation). Its
     consent columns hold the interview guidelines' wording and version the journalist
@@ -263,11 +252,7 @@ class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ign
 
     __tablename__ = "press_request"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254))
     outlet: Mapped[str] = mapped_column(String(160), default="")
     website: Mapped[str] = mapped_column(String(300), default="", server_default="")
     # Links to past work, one per line.
@@ -280,22 +265,14 @@ class PressRequest(ConsentMixin, ExportMarks, FromKiosk, db.Model):  # type: ign
     recipient: Mapped[str] = mapped_column(String(160), default="", server_default="")
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
     handled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    event: Mapped[Event] = relationship()
-
-    @validates("email")
-    def _canonical_email(self, _key: str, value: str | None) -> str:
-        return stored_email(value)
 
 
 # Every kind of record that holds a person's data: erasure, export marks, tombstones and
 # retention go over these, so a new kind is covered by adding it here.
-PERSONAL_MODELS: tuple[type[ExportMarks], ...] = (Signup, Pledge, Question, PressRequest)
+PERSONAL_MODELS: tuple[type[PersonalRecord], ...] = (Signup, Pledge, Question, PressRequest)
 
 
-class Tombstone(db.Model):  # type: ignore[name-defined]
+class Tombstone(Model):
     """What is left of a person erased on request: a keyed hash of their email, no plaintext.
 
     `scope` is the UUID of the event whose erasure key made the digest (it travels in that
@@ -316,7 +293,7 @@ class Tombstone(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined]
+class AuditEntry(Model):
     """What the team lead (or the machine) did with people's data, and when."""
 
     __tablename__ = "audit_entry"
@@ -329,7 +306,7 @@ class AuditEntry(db.Model):  # type: ignore[name-defined]
     actor: Mapped[str] = mapped_column(String(60), default="")
 
 
-class Setting(db.Model):  # type: ignore[name-defined]
+class Setting(Model):
     """A setting the team lead changes at run time (PIN hash, idle timeout, ...)."""
 
     __tablename__ = "setting"
@@ -339,7 +316,7 @@ class Setting(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Generation(db.Model):  # type: ignore[name-defined]
+class Generation(Model):
     """How often what the visitor screens show has changed: kiosk/page_cache.py.
 
     One row per kind of change ("tallies", "setup"), bumped in the same transaction as the
@@ -353,7 +330,7 @@ class Generation(db.Model):  # type: ignore[name-defined]
     value: Mapped[int] = mapped_column(BigInteger)
 
 
-class KnownDevice(db.Model):  # type: ignore[name-defined]
+class KnownDevice(Model):
     """A browser the lead logged in from: exempt from the account-wide lockout.
 
     Its cookie is a random token; only the token's SHA-256 is kept. Every login from it
@@ -375,7 +352,7 @@ class KnownDevice(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LeadSession(db.Model):  # type: ignore[name-defined]
+class LeadSession(Model):
     """A team lead's login, kept server-side so logout and expiry really end it."""
 
     __tablename__ = "lead_session"
@@ -387,7 +364,7 @@ class LeadSession(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class VolunteerUnlock(db.Model):  # type: ignore[name-defined]
+class VolunteerUnlock(Model):
     """A tablet's open volunteer screen, kept server-side so "Lock" really ends it.
 
     The browser holds a random token in an HttpOnly cookie; only its SHA-256 is stored.
@@ -407,7 +384,7 @@ class VolunteerUnlock(db.Model):  # type: ignore[name-defined]
     undo_tally_uuid: Mapped[str | None] = mapped_column(String(36))
 
 
-class PinThrottle(db.Model):  # type: ignore[name-defined]
+class PinThrottle(Model):
     """Wrong volunteer PINs typed on one client (tablet): counted atomically in the database,
     so every server process and thread sees one count."""
 
@@ -421,7 +398,7 @@ class PinThrottle(db.Model):  # type: ignore[name-defined]
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class TeamPage(FromKiosk, db.Model):  # type: ignore[name-defined]
+class TeamPage(FromKiosk, Model):
     """One saved version of the team's own page ("Our team": services/team.py).
 
     Every save adds a version; none is changed afterwards. A version travels in the event's
@@ -450,7 +427,7 @@ class TeamPage(FromKiosk, db.Model):  # type: ignore[name-defined]
     )
 
 
-class TeamEvent(db.Model):  # type: ignore[name-defined]
+class TeamEvent(Model):
     """One of the team's next events on a version of its page: a day, a place, a line of
     text in each language the kiosk speaks."""
 

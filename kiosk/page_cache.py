@@ -38,7 +38,7 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -110,7 +110,7 @@ def _bump_before_commit(conn: Connection) -> None:
     # The DBAPI cursor, not conn.execute: no statement events, no new transaction.
     dbapi_connection = conn.connection.dbapi_connection
     try:
-        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]  # a live connection's, never None
         try:
             for bump in bumps:
                 cursor.execute(bump)
@@ -123,7 +123,7 @@ def _bump_before_commit(conn: Connection) -> None:
         raise _wrapped(error, statement, conn.dialect) from error
 
 
-def _wrapped(error: Exception, statement: str, dialect: Dialect) -> DBAPIError:
+def _wrapped(error: Exception, statement: str, dialect: Dialect) -> StatementError:
     """A DBAPI error as SQLAlchemy raises it (OperationalError, ...), so a server gone away
     gets the kiosk's calm 503 (kiosk/errors.py) here too, never a 500."""
     return DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error, dialect=dialect)
@@ -201,7 +201,7 @@ def tap_key() -> str:
         return TAP_KEY_SLOT
     if "tap_key" not in g:
         g.tap_key = new_form_key()
-    return g.tap_key  # type: ignore[no-any-return]
+    return g.tap_key
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) ->
     key = ("value", name)
     if key not in group.pages:
         group.pages[key] = compute()
-    return group.pages[key]  # type: ignore[no-any-return]
+    return group.pages[key]
 
 
 def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:

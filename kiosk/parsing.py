@@ -6,13 +6,23 @@ bounded length, ASCII digits only once full-width forms ("３０００", typed w
 Asian keyboard) are read as the digits they show, never a float, and a message that says
 what would be right. Superscripts, other scripts' digits, signs, exponents, "inf" and
 "NaN" are not numbers here.
+
+Text people type is cleaned here too (clean_text), below the models and the services that
+store it.
 """
 
+import re
+import unicodedata
 from typing import Any
 
 from flask_babel import gettext as _
 from werkzeug.routing import BaseConverter, ValidationError
 
+# Control characters (Cc) and bidirectional overrides can hide or reorder text in an
+# export; zero-width joiners (Cf) stay, since emoji and some scripts need them.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_WHITESPACE = re.compile(r"\s+")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # Full-width ASCII (U+FF01-U+FF5E) as the ASCII it stands for, and the ideographic space.
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 _DIGITS = frozenset("0123456789")
@@ -144,3 +154,40 @@ def dollars(cents: int) -> str:
     """$1,234 or $1,234.50: how the kiosk shows money (the `dollars` template filter)."""
     whole, rest = divmod(cents, 100)
     return f"${whole:,}" + (f".{rest:02d}" if rest else "")
+
+
+# ---- Text -----------------------------------------------------------------------------------
+
+
+def clean_text(value: str | None, *, multiline: bool = False) -> str:
+    """NFC, no control characters, whitespace tidied; newlines kept only in `multiline`.
+
+    Every text a person types goes through here before it is stored or looked up: it is
+    also where NUL (which PostgreSQL refuses in text) and lone surrogates (which are not
+    UTF-8 at all) are taken out, so neither ever reaches the database.
+    """
+    value = unicodedata.normalize("NFC", without_unstorable(value or ""))
+    kept = []
+    for char in value:
+        if char in "\r\n" and multiline:
+            kept.append("\n" if char == "\n" else "")
+        elif char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            kept.append(" " if char in "\t\r\n" else "")
+        else:
+            kept.append(char)
+    if multiline:
+        lines = [_WHITESPACE.sub(" ", line).strip() for line in "".join(kept).split("\n")]
+        cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    else:
+        cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
+    # Again: taking a character out can leave a letter and its accent side by side.
+    return unicodedata.normalize("NFC", cleaned)
+
+
+def without_unstorable(value: str) -> str:
+    """`value` without what no database of the kiosk can store: NUL (PostgreSQL refuses it
+    in text; SQLite would keep it, so both engines get the same) and lone surrogates (JSON
+    can carry them; they are not UTF-8). Nothing else changes: for text read from files."""
+    if "\x00" not in value and not _SURROGATES.search(value):
+        return value
+    return _SURROGATES.sub("", value.replace("\x00", ""))

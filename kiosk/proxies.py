@@ -88,4 +88,4 @@ def reads_forwarded_headers(app: Flask) -> bool:
 def init_app(app: Flask) -> None:
     trusted = trusted_proxies(str(app.config.get("KIOSK_TRUSTED_PROXIES") or ""))
     if trusted:
-        app.wsgi_app = TrustedProxies(app.wsgi_app, trusted)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxies(app.wsgi_app, trusted)  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware

@@ -2,10 +2,11 @@
 
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, current_app, make_response, render_template, request
+from flask import Flask, current_app, make_response, redirect, render_template, request
 from flask.wrappers import Response
+from htmx_flask.requests import HtmxAwareRequest, HtmxHeaders
 from jinja2 import FileSystemBytecodeCache
 from jinja2_fragments.flask import render_blocks
 
@@ -18,10 +19,27 @@ from kiosk.services.qr import link_url
 from kiosk.services.settings import idle_seconds
 
 
+def htmx() -> HtmxHeaders:
+    """This request's htmx headers (htmx_flask makes every request of the app a
+    HtmxAwareRequest; Flask's `request` is typed as a plain Request)."""
+    return cast(HtmxAwareRequest, request).htmx
+
+
+def is_htmx() -> bool:
+    """True when htmx sent this request (a swap, a poll, a boosted link)."""
+    return bool(htmx())
+
+
 def wants_fragment() -> bool:
     """True for htmx swaps; boosted links and history restores need the whole page."""
-    htmx = request.htmx  # type: ignore[attr-defined]
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    headers = htmx()
+    return bool(headers) and not headers.boosted and not headers.history_restore_request
+
+
+def see_other(location: str) -> Response:
+    """A 303 to `location`. Flask makes it with the app's Response class; its signature
+    says werkzeug's, hence the cast."""
+    return cast(Response, redirect(location, 303))
 
 
 def render(

@@ -4,7 +4,7 @@ journalists' desk, and the forms that capture people (sign-up, pledge, ask, pres
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, make_response, redirect, request, url_for
+from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 from jinja2_fragments.flask import render_blocks
@@ -16,7 +16,7 @@ from kiosk.models import Pledge, Tally
 from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
-from kiosk.rendering import link_href, render, render_shared, wants_fragment
+from kiosk.rendering import is_htmx, link_href, render, render_shared, see_other, wants_fragment
 from kiosk.services import email_typos, pledges, press, tallies, team
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
@@ -94,19 +94,18 @@ def answer() -> Response:
     if current_content().choice(key) is None:
         abort(400, "Unknown opener choice.")
     tallies.record_tally(Tally.OPENER, key, request.form.get("idempotency_key"))
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         # The reframe alone (under 2 KB); the chart refreshes itself on this event.
         response = _render_opener(key)
         response.headers["HX-Trigger"] = TALLIED
         return response
-    return redirect(url_for("visitor.reframe", key=key), 303)  # type: ignore[return-value]
+    return see_other(url_for("visitor.reframe", key=key))
 
 
 @bp.get("/start")
 def start() -> Response:
     """A new visitor: the opener in the event's own language (the idle reset comes here)."""
-    response = redirect(url_for("visitor.index"), 303)
-    return i18n.forget_choice(response)  # type: ignore[arg-type]
+    return i18n.forget_choice(see_other(url_for("visitor.index")))
 
 
 @bp.get("/opener/<key>")
@@ -168,10 +167,10 @@ def faq_open(slug: str) -> Response:
     depth = "more" if request.form.get("depth") == "more" else "short"
     kind = Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN
     tallies.record_tally(kind, slug, request.form.get("idempotency_key"))
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         return _render_faq(slug, depth)
     target = url_for("visitor.faq_entry", slug=slug, view=depth, _anchor=f"faq_entry-{slug}")
-    return redirect(target, 303)  # type: ignore[return-value]
+    return see_other(target)
 
 
 @bp.get("/involved")
@@ -212,7 +211,8 @@ def qr(key: str) -> Response:
     # The tracking source changes with the active event: revalidate, don't trust an old copy.
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place: a 304 when the browser's copy is current
+    return response
 
 
 def _form_context(errors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -242,10 +242,10 @@ def _submit(
     except InvalidInput as error:
         extra = _form_context(error.errors) | context(None)
         return render(template, f"{name}_form", status=422, **extra)
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         extra = _form_context() | context(record)
         return render(template, f"{name}_thanks", thanks=True, **extra)
-    return redirect(thanks_url(record), 303)  # type: ignore[return-value]
+    return see_other(thanks_url(record))
 
 
 def _consented() -> bool:
@@ -379,7 +379,7 @@ def press_request() -> Response:
     return _submit(
         "visitor/press_request.html",
         "press",
-        lambda: press.record_press_request(**press.form_fields(form)),  # type: ignore[arg-type]
+        lambda: press.record_press_request(**press.form_fields(form)),  # type: ignore[arg-type]  # form_fields names each keyword
         lambda _record: url_for("visitor.press_thanks"),
         lambda _record: {"team_contact": press.team_contact()},
     )

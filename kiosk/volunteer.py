@@ -15,7 +15,6 @@ from flask import (
     after_this_request,
     current_app,
     g,
-    redirect,
     request,
     url_for,
 )
@@ -27,7 +26,7 @@ from kiosk import i18n
 from kiosk.config import kiosk_command
 from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
-from kiosk.rendering import render
+from kiosk.rendering import is_htmx, render, see_other
 from kiosk.services import email_typos, tallies, team, volunteers
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
@@ -76,11 +75,11 @@ def unlocked_only(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         if current_unlock() is not None:
             return view(*args, **kwargs)
-        if request.htmx:  # type: ignore[attr-defined]
+        if is_htmx():
             response = Response(status=204)
             response.headers["HX-Redirect"] = url_for("volunteer.index")
             return response
-        return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
+        return see_other(url_for("volunteer.index"))
 
     return wrapper
 
@@ -185,33 +184,33 @@ def index() -> Response:
 def unlock() -> Response:
     """Check the PIN and open the volunteer's screen on this browser."""
     if not volunteers.volunteer_pin_is_set():
-        return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
+        return see_other(url_for("volunteer.index"))
     token, gate = volunteers.attempt_unlock(request.form.get("pin", "").strip(), client_address())
     if token is None and not gate.allowed:
         return _render_pin(_locked_out_message(gate), status=429)
     if token is None:
         return _render_pin(_("That PIN is not right. Please try again."), status=422)
-    response = redirect(url_for("volunteer.index"), 303)
+    response = see_other(url_for("volunteer.index"))
     response.set_cookie(
         UNLOCK_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/"
     )
-    return response  # type: ignore[return-value]
+    return response
 
 
 @bp.post("/lock")
 def lock() -> Response:
     """Close the volunteer's screen on the server and hand the tablet back to visitors."""
     volunteers.end_unlock(request.cookies.get(UNLOCK_COOKIE))
-    response = redirect(url_for("visitor.index"), 303)
+    response = see_other(url_for("visitor.index"))
     response.delete_cookie(UNLOCK_COOKIE, path="/")
-    return response  # type: ignore[return-value]
+    return response
 
 
 def _counter(notice: str = "") -> Response:
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         context = _counter_context(current_unlock(), notice)
         return render("volunteer/index.html", "volunteer_counter", **context)
-    return redirect(url_for("volunteer.index"), 303)  # type: ignore[return-value]
+    return see_other(url_for("volunteer.index"))
 
 
 @bp.post("/conversation")
@@ -267,10 +266,10 @@ def signup() -> Response:
             chosen_version=form.get("consent_version", ""),
         )
         return render("volunteer/index.html", "volunteer_signup", status=422, **context)
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         context = _screen_context(saved=True, chosen_version=wording[0] if wording else "")
         return render("volunteer/index.html", "volunteer_signup", **context)
-    return redirect(url_for("volunteer.index", saved="1"), 303)  # type: ignore[return-value]
+    return see_other(url_for("volunteer.index", saved="1"))
 
 
 def _online_signup_url() -> str | None:

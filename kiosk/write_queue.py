@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,7 +70,7 @@ def may_write() -> bool:
 
 
 @contextmanager
-def separate_write(session: Session) -> Iterator[None]:
+def separate_write(session: Session | scoped_session[Any]) -> Iterator[None]:
     """A short transaction of its own that writes, in any request that may write or reads only.
 
     What the session was reading ends first, so the write begins afresh: it takes its turn

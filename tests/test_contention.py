@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from kiosk.errors import CAUSES
+from kiosk.services.database_health import CAUSES
 from tests.served import Kiosk, Visitor, free_port, integrity, stored_signups
 
 # One xdist worker runs the `kiosk serve` tests one after the other (their ports, two cores).

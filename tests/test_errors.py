@@ -212,7 +212,7 @@ def test_a_conflict_between_two_requests_never_marks_healthz_failing(client, con
 def test_a_postgresql_server_out_of_reach_is_said_in_its_own_words():
     from sqlalchemy.exc import OperationalError
 
-    from kiosk.errors import database_cause
+    from kiosk.services.database_health import database_cause
 
     refused = psycopg.OperationalError(
         'connection to server at "10.0.0.5", port 5432 failed: Connection refused'

@@ -30,7 +30,7 @@ def test_a_new_event_takes_the_packs_rescue_cost_as_its_goal_and_cost(app):
 
 def test_a_record_made_without_amounts_takes_the_packs_rescue_cost(app):
     with app.app_context():
-        db.session.add(Event(name="Imported elsewhere"))
+        db.session.add(events.new_event(name="Imported elsewhere"))
         db.session.commit()
         event = db.session.scalar(select(Event).where(Event.name == "Imported elsewhere"))
         assert (event.goal_cents, event.rescue_cost_cents) == (PACK_COST_CENTS,) * 2

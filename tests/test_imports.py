@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, Pledge, Question, Signup, Tally
-from kiosk.services import imports
+from kiosk.services import events, imports
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -272,7 +272,7 @@ def test_imported_text_is_cleaned_like_the_forms(app):
 def test_a_file_whose_last_record_clashes_is_refused_whole(app):
     """Validation passes, but a UUID here belongs to another event: nothing is written."""
     with app.app_context():
-        other = Event(name="Elsewhere", status=Event.PLANNED)
+        other = events.new_event(name="Elsewhere", status=Event.PLANNED)
         db.session.add(other)
         db.session.flush()
         clash = Tally(event_id=other.id, kind="opener", key="people")

@@ -10,9 +10,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from kiosk import phones
 from kiosk.extensions import db
 from kiosk.models import Signup
-from kiosk.services import email_typos, events, exports, imports, phones, signups
+from kiosk.services import email_typos, events, exports, imports, signups
 from tests.helpers import HX, assert_fragment
 from tests.test_imports import signup as bundle_signup
 from tests.test_imports import tablet_bundle

@@ -5,13 +5,10 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kiosk.emails import canonical_email, canonical_email_in_full
+from kiosk.parsing import clean_text
 from kiosk.services.exports import FORMULA_STARTS, neutralise
-from kiosk.services.records import (
-    canonical_email,
-    canonical_email_in_full,
-    clean_idempotency_key,
-    clean_text,
-)
+from kiosk.services.records import clean_idempotency_key
 
 
 @given(st.text())

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Signup
-from kiosk.services.records import clean_text
+from kiosk.parsing import clean_text
 from tests.data_helpers import lead_imports
 from tests.lead_helpers import log_in, set_passphrase
 from tests.test_imports import signup, tablet_bundle

@@ -10,79 +10,14 @@
 - settings.py: the volunteer PIN, timeouts, retention
 - team.py: Our team, the team's own page (name, fundraising page, contact, next events)
 - audit.py: the audit log
+- blueprint.py: the blueprint and what every page shares: the session guard, no-store,
+  and how a form answers (422 with a message next to each field at fault)
 
-This module holds the blueprint and what every page shares: the session guard, no-store,
-and how a form answers (422 with a message next to each field at fault).
+This module puts them together: importing a view module registers its views on `bp`.
 """
 
-from flask import Blueprint, redirect, request, url_for
-from flask.wrappers import Response
-from flask_babel import gettext as _
-
-from kiosk.extensions import db
-from kiosk.rendering import render
-from kiosk.services import lead_auth
-from kiosk.write_queue import separate_write
-
-bp = Blueprint("lead", __name__, url_prefix="/lead")
-
-SESSION_COOKIE = "kiosk_lead"
-DEVICE_COOKIE = "kiosk_lead_device"
-# The only lead endpoints reachable without a session: the door itself.
-OPEN_ENDPOINTS = frozenset({"lead.login", "lead.setup"})
-
-
-def client_address() -> str:
-    return request.remote_addr or "unknown"
-
-
-def redirect_to(endpoint: str, **values: object) -> Response:
-    return redirect(url_for(endpoint, **values), 303)  # type: ignore[return-value]
-
-
-def render_form(
-    template: str,
-    block: str,
-    form: object,
-    errors: dict[str, str] | None = None,
-    status: int | None = None,
-    **context: object,
-) -> Response:
-    """A form's page or block: 422 with a message per field when one is wrong (htmx swaps it)."""
-    errors = errors or {}
-    status = status or (422 if errors else 200)
-    return render(template, block, status=status, form=form, errors=errors, **context)
-
-
-@bp.before_request
-def require_lead() -> Response | None:
-    """Refuse every lead page and fragment without a live session."""
-    if request.endpoint in OPEN_ENDPOINTS:
-        return None
-    # An htmx GET is the dashboard polling, not the lead at work: it must not keep an
-    # unattended session alive forever.
-    touch = not (request.htmx and request.method == "GET")  # type: ignore[attr-defined]
-    # Touching the session writes: a write of its own, also before a view that only reads.
-    with separate_write(db.session):
-        lead = lead_auth.valid_session(request.cookies.get(SESSION_COOKIE), touch=touch)
-    if lead:
-        return None
-    if request.htmx:  # type: ignore[attr-defined]
-        response = Response(_("Please log in again."), 401, mimetype="text/plain")
-        response.headers["HX-Redirect"] = url_for("lead.login")
-        return response
-    return redirect_to("lead.login")
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """Lead pages carry people's data: never kept by the browser or a proxy."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-# The views register themselves on `bp`; imported last, as they import it.
-from kiosk.lead import (  # noqa: E402, F401
+# Imported for what they do: each registers its views on `bp`.
+from kiosk.lead import (  # noqa: F401
     audit,
     auth,
     connect,
@@ -93,3 +28,6 @@ from kiosk.lead import (  # noqa: E402, F401
     settings,
     team,
 )
+from kiosk.lead.blueprint import OPEN_ENDPOINTS, bp
+
+__all__ = ["OPEN_ENDPOINTS", "bp"]

@@ -2,7 +2,7 @@
 
 from flask.wrappers import Response
 
-from kiosk.lead import bp
+from kiosk.lead.blueprint import bp
 from kiosk.rendering import render
 from kiosk.services.audit import recent_audit
 

@@ -7,7 +7,14 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from kiosk.config import secure_cookies
-from kiosk.lead import DEVICE_COOKIE, SESSION_COOKIE, bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import (
+    DEVICE_COOKIE,
+    SESSION_COOKIE,
+    bp,
+    client_address,
+    redirect_to,
+    render_form,
+)
 from kiosk.services import lead_auth
 from kiosk.services.audit import record_audit
 

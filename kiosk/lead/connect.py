@@ -4,7 +4,7 @@ the paper sign-up sheet to print."""
 from flask import abort, current_app
 from flask.wrappers import Response
 
-from kiosk.lead import bp
+from kiosk.lead.blueprint import bp
 from kiosk.rendering import render
 from kiosk.services import network, volunteers
 from kiosk.services.qr import qr_svg

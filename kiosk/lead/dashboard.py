@@ -4,9 +4,9 @@ event's printable summary, questions answered, press requests passed on."""
 from flask import abort, request
 from flask.wrappers import Response
 
-from kiosk.lead import SESSION_COOKIE, bp, client_address, redirect_to
+from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address, redirect_to
 from kiosk.lead.events import event_or_404
-from kiosk.rendering import render
+from kiosk.rendering import is_htmx, render
 from kiosk.services import dashboard, events, lead_auth, press
 
 
@@ -31,7 +31,7 @@ def index() -> Response:
 def stay_signed_in() -> Response:
     """The lead pressed "Stay signed in": the session guard counted this POST as activity;
     answer how long the session has left now."""
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not is_htmx():
         return redirect_to("lead.index")
     return render("lead/dashboard.html", "session_status", session_status=session_status())
 
@@ -48,7 +48,7 @@ def answered(question_id: int) -> Response:
     """Take a question off the dashboard once someone has replied."""
     if dashboard.mark_answered(question_id) is None:
         abort(404)
-    return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]
+    return index() if is_htmx() else redirect_to("lead.index")
 
 
 @bp.post("/press/<id:request_id>/handled")
@@ -56,4 +56,4 @@ def press_handled(request_id: int) -> Response:
     """Take a press request off the dashboard once the team has answered it."""
     if press.mark_handled(request_id, actor=client_address()) is None:
         abort(404)
-    return index() if request.htmx else redirect_to("lead.index")  # type: ignore[attr-defined]
+    return index() if is_htmx() else redirect_to("lead.index")

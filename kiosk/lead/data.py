@@ -8,7 +8,7 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from kiosk.extensions import db
-from kiosk.lead import SESSION_COOKIE, bp, client_address
+from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id

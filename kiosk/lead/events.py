@@ -4,7 +4,7 @@ from flask import abort, request
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
-from kiosk.lead import bp, redirect_to, render_form
+from kiosk.lead.blueprint import bp, redirect_to, render_form
 from kiosk.models import Event
 from kiosk.rendering import render
 from kiosk.services import events, joining

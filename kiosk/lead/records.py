@@ -1,11 +1,13 @@
 """The lead's Records page: search an event's sign-ups, pledges and questions, correct a
 field, erase one record."""
 
+from typing import Any
+
 from flask import abort, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
-from kiosk.lead import bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import bp, client_address, redirect_to, render_form
 from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id
@@ -57,7 +59,7 @@ def _record_or_404(kind: str, record_id: int) -> record_edits.Record:
     return record
 
 
-def _render_record(kind: str, record, form, errors=None, **context: object) -> Response:
+def _render_record(kind: str, record, form, errors=None, **context: Any) -> Response:
     return render_form(
         "lead/record.html",
         "record_form",

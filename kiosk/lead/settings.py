@@ -1,15 +1,17 @@
 """The lead's settings: the volunteer PIN, the kiosk's idle timeout, retention, session length,
 and the browsers the lead logged in from (known devices)."""
 
+from typing import Any
+
 from flask import request
 from flask.wrappers import Response
 
-from kiosk.lead import DEVICE_COOKIE, bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import DEVICE_COOKIE, bp, client_address, redirect_to, render_form
 from kiosk.services import lead_auth, settings_form
 from kiosk.services.records import InvalidInput
 
 
-def _render(form: object, errors: dict[str, str] | None = None, **context: object) -> Response:
+def _render(form: object, errors: dict[str, str] | None = None, **context: Any) -> Response:
     devices = lead_auth.known_devices()
     this_one = lead_auth.device_id(request.cookies.get(DEVICE_COOKIE))
     return render_form(

@@ -1,17 +1,19 @@
 """Our team: the team's name, fundraising page and goal, contact, public sign-up link and
 next events (services/team.py); checked, previewed as visitors will see it, then saved."""
 
+from typing import Any
+
 from flask import request
 from flask.wrappers import Response
 
-from kiosk.lead import bp, client_address, redirect_to, render_form
+from kiosk.lead.blueprint import bp, client_address, redirect_to, render_form
 from kiosk.services import team as team_page
 from kiosk.services.records import InvalidInput
 
 PREVIEW, EDIT, SAVE = "preview", "edit", "save"
 
 
-def _render(form: object, errors: dict[str, str] | None = None, **context: object) -> Response:
+def _render(form: object, errors: dict[str, str] | None = None, **context: Any) -> Response:
     shown = team_page.current_version()
     return render_form(
         "lead/team.html",

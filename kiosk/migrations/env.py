@@ -12,7 +12,8 @@ config = context.config
 # This line sets up loggers basically.
 # Keep loggers that exist already (the app's, waitress's): `kiosk serve` migrates first,
 # and a disabled app logger would swallow the cause of every database failure.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

@@ -5,13 +5,18 @@ Plain functions that build text and commands; `kiosk service install` and `kiosk
 (kiosk/cli.py) write and run what they return, and the tests read it.
 """
 
+import getpass
 import http.client
 import os
+import pwd
 import re
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
+
+from kiosk import paths
 
 UNIT_NAME = "rescue-kiosk.service"
 UNIT_PATH = Path("/etc/systemd/system") / UNIT_NAME
@@ -52,7 +57,6 @@ def is_root() -> bool:
 
 def default_user() -> str:
     """Who the kiosk serves as: the person behind sudo, else whoever runs this."""
-    import getpass
 
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
@@ -153,7 +157,6 @@ def unit_text(
 def unit_command(unit: str) -> tuple[list[str], dict[str, str]]:
     """ExecStart's words and Environment's variables of a unit this module wrote: the tests
     start the kiosk the way systemd would."""
-    import shlex
 
     environment: dict[str, str] = {}
     command: list[str] = []
@@ -173,7 +176,6 @@ def prepare_instance(instance: Path, user: str) -> str | None:
     systemd refuses to start a unit whose ReadWritePaths= folder is missing, and a folder
     made by root here would be one the kiosk cannot write.
     """
-    import pwd
 
     try:
         account = pwd.getpwnam(user)
@@ -285,10 +287,6 @@ def instance_for(user: str) -> Path:
     Under sudo an installed kiosk's default would be root's data folder, which the user
     cannot reach: it is the user's own instead.
     """
-    import getpass
-    import pwd
-
-    from kiosk import paths
 
     if os.environ.get("KIOSK_INSTANCE") or not paths.INSTALLED or user == getpass.getuser():
         return paths.instance_folder()
@@ -303,7 +301,6 @@ def install_command(
     user: str, host: str, port: int, instance: Path, environment: dict[str, str]
 ) -> str:
     """`kiosk service install` again, with what sudo would otherwise drop spelled out."""
-    import shlex
 
     settings = {"KIOSK_INSTANCE": str(instance)} | environment
     words = [f"{name}={value}" for name, value in settings.items()]

@@ -21,12 +21,12 @@ import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Executable, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kiosk.extensions import db
+from kiosk.extensions import Model, db
 
 
 def lock_key(name: str) -> int:
@@ -44,17 +44,17 @@ def dialect_insert(name: str) -> Any:
 
 
 @functools.cache
-def insert_new_statement(model: type, dialect: str) -> Any:
+def insert_new_statement(model: type[Model], dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`;
     the row goes as the parameters of each execution. Built once per model and engine:
     building it (some twenty columns coerced, a cache key made) cost more than running it.
     A caller on a connection of its own (the tap batch) executes it there."""
-    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    primary_key = model.__mapper__.primary_key[0]
     insert = dialect_insert(dialect)(model)
     return insert.on_conflict_do_nothing().returning(primary_key)
 
 
-def insert_new(model: type, values: dict[str, Any]) -> Any | None:
+def insert_new(model: type[Model], values: dict[str, Any]) -> Any | None:
     """Insert a row of `model` unless a unique constraint already holds one like it.
 
     Returns the new row's primary key, or None when nothing was inserted. Column defaults
@@ -64,7 +64,7 @@ def insert_new(model: type, values: dict[str, Any]) -> Any | None:
     return db.session.execute(statement, values).scalar()
 
 
-def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:
+def insert_new_many(model: type[Model], rows: list[dict[str, Any]]) -> set[str]:
     """`insert_new` for many rows of `model` in one statement; returns the UUIDs stored.
 
     A row that a unique constraint already holds one like (its UUID, or the same person at
@@ -74,19 +74,19 @@ def insert_new_many(model: type, rows: list[dict[str, Any]]) -> set[str]:
     if not rows:
         return set()
     insert = dialect_insert(dialect_name())
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     # One statement compiled once (cached), sent as SQLAlchemy's "insertmanyvalues": a few
     # multi-row INSERTs, each returning the UUIDs it stored.
     statement = insert(table).on_conflict_do_nothing().returning(table.c.uuid)
     return set(db.session.execute(statement, rows).scalars())
 
 
-def upsert(model: type, values: dict[str, Any], *, update: tuple[str, ...]) -> None:
+def upsert(model: type[Model], values: dict[str, Any], *, update: tuple[str, ...]) -> None:
     """Insert a row of `model`, or update the columns `update` of the row its primary key
     already names: one INSERT ... ON CONFLICT DO UPDATE, so two processes writing the same
     key at once both succeed (the last one's value stays). Commits nothing."""
     statement = dialect_insert(dialect_name())(model).values(**values)
-    keys = [column.name for column in model.__mapper__.primary_key]  # type: ignore[attr-defined]
+    keys = [column.name for column in model.__mapper__.primary_key]
     changes = {name: statement.excluded[name] for name in update}
     db.session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
@@ -98,7 +98,7 @@ def serialise(name: str) -> None:
         connection.execute(select(func.pg_advisory_xact_lock(lock_key(name))))
     elif connection.dialect.name == "sqlite":
         raw = connection.connection.driver_connection
-        if not raw.in_transaction:  # type: ignore[union-attr]
+        if not raw.in_transaction:  # type: ignore[union-attr]  # pysqlite's sqlite3.Connection, never None
             # Outside a request (a command, a test): take the write lock now, not at the
             # first write, so what this transaction reads next is still true when it writes.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -125,3 +125,9 @@ def held_lock(name: str, *, wait: bool = True) -> Iterator[bool]:
         finally:
             if got:
                 connection.execute(select(func.pg_advisory_unlock(key)))
+
+
+def changed_rows(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session; how many rows it changed."""
+    # Session.execute is typed to return a Result; a DML statement's is a CursorResult.
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount

@@ -1,10 +1,10 @@
-"""Copies of the database: backups, restoring one, and forgetting in all of them.
+"""Copies of the database: backups, and forgetting in all of them.
 
 A backup is a consistent copy of the SQLite database, taken while the kiosk keeps running.
 Copies keep no one who was erased: every erasure and retention purge also rewrites the
 backups in <instance>/backups/, and scrubs the live database's files. A backup from
-elsewhere (a USB stick) can be restored; the restore re-applies every tombstone and every
-event erasure the kiosk knows, so it brings no one back.
+elsewhere (a USB stick) can be restored (services/restore.py): the restore re-applies every
+tombstone and every event erasure the kiosk knows, so it brings no one back.
 
 PostgreSQL: `kiosk backup` refuses (use pg_dump), and scrub_database runs a plain VACUUM of
 the personal tables. That makes the space of erased rows reusable; it does not overwrite
@@ -17,28 +17,37 @@ cost of locking them, and still not reach WAL or backups).
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
+from kiosk import clock
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import PERSONAL_MODELS
-from kiosk.services.records import canonical_email
-
-if TYPE_CHECKING:
-    from kiosk.services.erasure import Erased, Forget
 
 log = logging.getLogger(__name__)
 CHECKPOINT_TRIES = 5
+
+
+@dataclass
+class Forget:
+    """What copies of the database must forget after an erasure (services/erasure.py)."""
+
+    emails: set[str] = field(default_factory=set)
+    deleted: dict[str, set[str]] = field(default_factory=dict)  # table -> record UUIDs
+    anonymised: set[str] = field(default_factory=set)  # pledge UUIDs
+    tombstones: list[dict[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.emails or self.anonymised or any(self.deleted.values()))
 
 
 class BackupError(Exception):
     """The database can't be copied this way (for example, it isn't SQLite)."""
 
 
-def _sqlite_source() -> None:
+def check_sqlite() -> None:
     if db.engine.dialect.name != "sqlite":
         raise BackupError("kiosk backup copies SQLite databases; use pg_dump for PostgreSQL.")
 
@@ -46,9 +55,7 @@ def _sqlite_source() -> None:
 def backup_database(instance_path: str | Path, now: datetime | None = None) -> Path:
     """Copy the database into <instance>/backups/kiosk-YYYYmmdd-HHMMSS.db with sqlite3's
     backup API, which copies a consistent snapshot even while sign-ups are being written."""
-    from kiosk import clock
-
-    _sqlite_source()
+    check_sqlite()
     folder = backups_folder(instance_path)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (now or clock.local_now()).strftime("%Y%m%d-%H%M%S")
@@ -113,7 +120,7 @@ def _tables(copy: sqlite3.Connection) -> set[str]:
     return {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def _forget_in_file(copy: sqlite3.Connection, forget: "Forget") -> int:
+def _forget_in_file(copy: sqlite3.Connection, forget: Forget) -> int:
     """Apply an erasure to an open SQLite copy (any schema this kiosk ever had); how many
     records it changed."""
     tables = _tables(copy)
@@ -155,7 +162,7 @@ def _forget_in_file(copy: sqlite3.Connection, forget: "Forget") -> int:
     return changed
 
 
-def forget_in_backups(instance_path: str | Path, forget: "Forget") -> list[Path]:
+def forget_in_backups(instance_path: str | Path, forget: Forget) -> list[Path]:
     """Rewrite every backup in <instance>/backups/ so it keeps nothing of `forget`, and
     leaves nothing of it in its free pages either; the backups rewritten."""
     folder = backups_folder(instance_path)
@@ -183,78 +190,7 @@ def forget_in_backups(instance_path: str | Path, forget: "Forget") -> list[Path]
     return rewritten
 
 
-# ---- Restoring a copy -------------------------------------------------------------------
-
-
-def restore_database(source: Path) -> "Erased":
-    """Put a backup in place of this kiosk's database, then re-apply every tombstone and
-    every event erasure it knows, so the copy brings no one back. Stop `kiosk serve` first.
-
-    Returns what the re-applied erasures removed from the restored copy.
-    """
-    from flask_migrate import upgrade
-
-    from kiosk.models import Event, Setting, Tombstone
-    from kiosk.services import erasure, tombstones
-
-    _sqlite_source()
-    _check_kiosk_file(source)
-    # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
-    stones = [
-        {"scope": scope, "digest": digest, "request": request}
-        for scope, digest, request in db.session.execute(
-            select(Tombstone.scope, Tombstone.digest, Tombstone.request)
-        )
-    ]
-    kiosk_key = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
-    kiosk_key_value = kiosk_key.value if kiosk_key is not None else None
-    event_keys = dict(db.session.execute(select(Event.uuid, Event.erasure_key)).all())
-    erased_events = set(db.session.scalars(select(Event.uuid).where(Event.erased_at.is_not(None))))
-    # Records that reached an erased event after its erasure (a race) are still here, in no
-    # export: the restore keeps them.
-    spare = erasure.records_of_events(erased_events)
-    db.session.remove()
-
-    raw = db.engine.raw_connection()
-    try:
-        live = raw.driver_connection
-        if not isinstance(live, sqlite3.Connection):
-            raise BackupError("kiosk restore needs the sqlite3 driver.")
-        with sqlite3.connect(source) as copy:
-            copy.backup(live)
-        copy.close()
-    finally:
-        raw.close()
-    db.engine.dispose()
-    upgrade()  # a copy from before a migration gets today's schema
-    db.session.commit()
-
-    if kiosk_key_value is not None:
-        setting = db.session.get(Setting, tombstones.KIOSK_KEY_SETTING)
-        if setting is None:
-            db.session.add(Setting(key=tombstones.KIOSK_KEY_SETTING, value=kiosk_key_value))
-        else:
-            setting.value = kiosk_key_value
-    for event in db.session.scalars(select(Event)):
-        event.erasure_key = event_keys.get(event.uuid, event.erasure_key)
-    db.session.commit()
-    tombstones.instance_key()  # there before erasing again (it commits when it makes one)
-    tombstones.store(stones)
-    db.session.flush()
-    result = erasure.Erased()
-    keys = [(event.uuid, event.erasure_key) for event in db.session.scalars(select(Event))]
-    if kiosk_key_value is not None:
-        keys.append((Tombstone.KIOSK, kiosk_key_value))
-    for scope, key in keys:  # every request again: the copy may predate any of them
-        result.add(erasure.forget_tombstoned(key, tombstones.requests_of(scope)))
-    for event in db.session.scalars(select(Event).where(Event.uuid.in_(erased_events))):
-        result.add(erasure.erase_again(event, spare))
-    db.session.commit()
-    erasure.after_erasure(result.forget)
-    return result
-
-
-def _check_kiosk_file(source: Path) -> None:
+def check_kiosk_file(source: Path) -> None:
     try:
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as copy:
             ok = copy.execute("PRAGMA quick_check").fetchone()[0] == "ok"

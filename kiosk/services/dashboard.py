@@ -13,6 +13,7 @@ from kiosk.extensions import db
 from kiosk.models import (
     KIOSK_ID_SETTING,
     Event,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -74,7 +75,7 @@ class KioskCount:
         return self.signups + self.pledges + self.questions
 
 
-def _count(model: type, event: Event) -> int:
+def _count(model: type[PersonalRecord], event: Event) -> int:
     return (
         db.session.scalar(select(func.count()).select_from(model).where(model.event_id == event.id))
         or 0
@@ -177,7 +178,7 @@ def event_picture(event: Event) -> EventPicture:
         ),
         faq_bars=sorted(
             tallies.bars(faq_counts, asked),
-            key=lambda row: -int(row["count"]),  # type: ignore[call-overload]
+            key=lambda row: -int(str(row["count"])),
         ),
         hours=signups_per_hour(event),
         kiosks=records_per_kiosk(event),

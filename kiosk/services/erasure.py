@@ -21,15 +21,17 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Delete, Update, delete, false, func, or_, select, true, update
 
 from kiosk import clock
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     PERSONAL_MODELS,
     AuditEntry,
     Event,
     ExportMarks,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -38,9 +40,10 @@ from kiosk.models import (
     new_uuid,
     utcnow,
 )
-from kiosk.services import tombstones
+from kiosk.services import backup, tombstones
 from kiosk.services.audit import record_audit
-from kiosk.services.records import Checker, canonical_email
+from kiosk.services.backup import Forget
+from kiosk.services.records import Checker
 from kiosk.services.settings import retention_days
 
 PURGE_INTERVAL = timedelta(days=1)
@@ -54,7 +57,7 @@ EMAIL_MAX = 254
 CLOCK_AHEAD_LIMIT = timedelta(days=366)
 
 # Each kind of personal record: the Erased field counting it, and its name for people.
-KINDS: dict[type, tuple[str, str, str]] = {
+KINDS: dict[type[PersonalRecord], tuple[str, str, str]] = {
     Signup: ("signups", "sign-up", "sign-ups"),
     Pledge: ("pledges", "pledge", "pledges"),
     Question: ("questions", "question", "questions"),
@@ -86,19 +89,6 @@ def shown_counts(counts: dict[type, int]) -> str:
 
 
 @dataclass
-class Forget:
-    """What copies of the database must forget after an erasure (services/backup.py)."""
-
-    emails: set[str] = field(default_factory=set)
-    deleted: dict[str, set[str]] = field(default_factory=dict)  # table -> record UUIDs
-    anonymised: set[str] = field(default_factory=set)  # pledge UUIDs
-    tombstones: list[dict[str, str]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.emails or self.anonymised or any(self.deleted.values()))
-
-
-@dataclass
 class Erased:
     """How many records an erasure deleted (sign-ups, questions, press) or anonymised
     (pledges); what it kept because they are in no export yet; why it did not run."""
@@ -108,7 +98,7 @@ class Erased:
     press_requests: int = 0
     pledges: int = 0
     events: list[str] = field(default_factory=list)
-    kept: dict[type, int] = field(default_factory=dict)
+    kept: dict[type[PersonalRecord], int] = field(default_factory=dict)
     paused: str | None = None
     forget: Forget = field(default_factory=Forget)
 
@@ -116,7 +106,7 @@ class Erased:
     def total(self) -> int:
         return self.signups + self.questions + self.press_requests + self.pledges
 
-    def counts(self) -> dict[type, int]:
+    def counts(self) -> dict[type[PersonalRecord], int]:
         return {model: getattr(self, name) for model, (name, _one, _many) in KINDS.items()}
 
     def add(self, other: "Erased") -> None:
@@ -165,7 +155,7 @@ def _anonymous_pledge() -> dict[str, object]:
     }
 
 
-def personal(model: type) -> ColumnElement[bool]:
+def personal(model: type[PersonalRecord]) -> ColumnElement[bool]:
     """Records of `model` that hold a person's data (a pledge without name or email holds
     none: erasing it changes nothing)."""
     if model is Pledge:
@@ -182,14 +172,17 @@ def not_exported(model: type[ExportMarks]) -> ColumnElement[bool]:
     return or_(model.exported_revision.is_(None), model.exported_revision != model.revision)
 
 
-def _count(model: type, *where: ColumnElement[bool]) -> int:
+def _count(model: type[PersonalRecord], *where: ColumnElement[bool]) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def _erase(erased: Erased, where: Callable[[type], tuple[ColumnElement[bool], ...]]) -> None:
+def _erase(
+    erased: Erased, where: Callable[[type[PersonalRecord]], tuple[ColumnElement[bool], ...]]
+) -> None:
     """Delete the records of each kind that match `where(model)`, anonymise such pledges;
     count them in `erased` and note them for the copies. No commit."""
     for model, (name, _one, _many) in KINDS.items():
+        statement: Update | Delete
         if model is Pledge:
             statement = update(Pledge).where(*where(Pledge)).values(**_anonymous_pledge())
         else:
@@ -299,7 +292,7 @@ def erase_record(record: Signup | Pledge | Question | PressRequest, actor: str =
 # ---- One event's personal data ------------------------------------------------------------
 
 
-def unexported(event: Event) -> dict[type, int]:
+def unexported(event: Event) -> dict[type[PersonalRecord], int]:
     """Personal records of `event` in no export of their kind yet, by kind."""
     counts = {
         model: _count(model, model.event_id == event.id, personal(model), not_exported(model))
@@ -511,8 +504,6 @@ def start_daily_purge(app: Flask, interval: timedelta = PURGE_INTERVAL) -> threa
 
 def after_erasure(forget: Forget) -> None:
     """Leave nothing of what was erased readable: the database's files, then the backups."""
-    from kiosk.services import backup
-
     if not forget:
         return
     backup.scrub_database()

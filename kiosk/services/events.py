@@ -18,9 +18,9 @@ from kiosk import clock, i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
-from kiosk.parsing import amount_text
+from kiosk.parsing import amount_text, clean_text
 from kiosk.services.atomic import insert_new, serialise
-from kiosk.services.records import Checker, clean_text
+from kiosk.services.records import Checker
 
 ACTIVATION = "kiosk: make an event active"
 DEMO_EVENT_NAME = "Demo event"
@@ -69,7 +69,7 @@ def open_event_unless_one_is_active(name: str, *, on: date, tracking_source: str
             return event
         # ON CONFLICT as well: the one-active index, not the turn alone, has the last word.
         values = {"name": name, "date": on, "tracking_source": tracking_source}
-        new_id = insert_new(Event, values | {"status": Event.ACTIVE})
+        new_id = insert_new(Event, with_pack_cost(values | {"status": Event.ACTIVE}))
         db.session.commit()
         g.pop("active_event", None)
         if new_id is not None:
@@ -94,14 +94,23 @@ def event_to_show() -> Event:
     For pages that only read (a GET never changes anything): the walk-up event is created
     by the first tap or sign-up, not by someone looking at the screen.
     """
-    cost = current_content().rescue_cost_cents
-    return active_event() or Event(
-        name=WALK_UP_NAME.format(day=clock.today()),
-        date=clock.today(),
-        goal_cents=cost,
-        rescue_cost_cents=cost,
-        tracking_source="",
+    return active_event() or new_event(
+        name=WALK_UP_NAME.format(day=clock.today()), date=clock.today(), tracking_source=""
     )
+
+
+def with_pack_cost(values: dict[str, Any]) -> dict[str, Any]:
+    """A new event's `values`, its goal and rescue cost the content pack's cost of one rescue
+    where they are not given (or None)."""
+    cost = current_content().rescue_cost_cents
+    return values | {
+        key: cost for key in ("goal_cents", "rescue_cost_cents") if values.get(key) is None
+    }
+
+
+def new_event(**values: Any) -> Event:
+    """An event not stored yet; see with_pack_cost for its goal and rescue cost."""
+    return Event(**with_pack_cost(values))
 
 
 def create_event(
@@ -116,13 +125,12 @@ def create_event(
     activate: bool = False,
 ) -> Event:
     """A new event; its goal and rescue cost default to the content pack's cost of a rescue."""
-    cost = current_content().rescue_cost_cents
-    event = Event(
+    event = new_event(
         name=name,
         date=on,
         place=place,
-        goal_cents=cost if goal_cents is None else goal_cents,
-        rescue_cost_cents=cost if rescue_cost_cents is None else rescue_cost_cents,
+        goal_cents=goal_cents,
+        rescue_cost_cents=rescue_cost_cents,
         tracking_source=tracking_source,
         locale=locale,
     )

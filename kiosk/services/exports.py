@@ -62,15 +62,16 @@ from typing import Any
 import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import ColumnElement, DateTime, Row, func, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, DateTime, func, or_, select, type_coerce, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from kiosk import clock
+from kiosk import clock, phones
 from kiosk.content import default_content
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
-    ExportMarks,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -79,13 +80,12 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
-from kiosk.services import phones, team
+from kiosk.services import team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
 from kiosk.services.press import press_requests_of
 from kiosk.services.questions import questions_of
-from kiosk.services.records import canonical_email
 from kiosk.services.signups import signups_of
 from kiosk.services.tombstones import digests_of, requests_of
 
@@ -201,12 +201,12 @@ class Marks:
     """
 
     def __init__(self) -> None:
-        self.written: dict[type[ExportMarks], dict[int, array[int]]] = {}
+        self.written: dict[type[PersonalRecord], dict[int, array[int]]] = {}
 
-    def note(self, model: type[ExportMarks], record_id: int, revision: int) -> None:
+    def note(self, model: type[PersonalRecord], record_id: int, revision: int) -> None:
         self.written.setdefault(model, {}).setdefault(revision, array("q")).append(record_id)
 
-    def count(self, model: type[ExportMarks]) -> int:
+    def count(self, model: type[PersonalRecord]) -> int:
         return sum(len(ids) for ids in self.written.get(model, {}).values())
 
 
@@ -331,7 +331,7 @@ MAILCHIMP_FIELDS = (
 
 def _signup_rows(
     event: Event, fields: tuple[Any, ...], *where: ColumnElement[bool]
-) -> Iterator[Row[Any]]:
+) -> Iterator[Any]:
     """The event's sign-ups in order (those matching `where`), as rows with the Signup
     attribute names of `fields` and id and revision, streamed."""
     query = (
@@ -349,7 +349,7 @@ def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
     return or_(mark.is_(None), mark != Signup.revision)
 
 
-def _noted(marks: Marks | None, model: type[ExportMarks], rows: Iterable[Any]) -> Iterator[Any]:
+def _noted(marks: Marks | None, model: type[PersonalRecord], rows: Iterable[Any]) -> Iterator[Any]:
     """The rows, each noted in `marks` as it is written."""
     for row in rows:
         if marks is not None:
@@ -668,7 +668,7 @@ class ExportFormat:
     media_type: str
     columns: Sequence[str]  # a CSV's header; the JSON bundle's top-level keys
     write: Callable[..., Iterable[str] | str]  # (event, marks[, only_new])
-    kinds: tuple[type[ExportMarks], ...] = ()
+    kinds: tuple[type[PersonalRecord], ...] = ()
     kept_on_request: bool = False
     # It can hold only what no export of its kind holds yet (write takes `only_new`).
     offers_only_new: bool = False
@@ -689,7 +689,7 @@ def _csv(
     label: LazyString,
     columns: Sequence[str],
     write: Callable[..., Iterable[str]],
-    kinds: tuple[type[ExportMarks], ...] = (),
+    kinds: tuple[type[PersonalRecord], ...] = (),
     *,
     offers_only_new: bool = False,
 ) -> ExportFormat:
@@ -730,7 +730,7 @@ FORMATS: dict[str, ExportFormat] = {
 }
 
 
-def formats_exporting(model: type[ExportMarks]) -> list[str]:
+def formats_exporting(model: type[PersonalRecord]) -> list[str]:
     """The formats that take records of `model` into an export (a kept JSON among them)."""
     return [f.name for f in FORMATS.values() if model in f.kinds]
 

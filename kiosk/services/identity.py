@@ -25,4 +25,4 @@ def kiosk_id() -> str:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another process made it first: use theirs
-    return db.session.get(Setting, KIOSK_ID_SETTING, populate_existing=True).value
+    return db.session.get_one(Setting, KIOSK_ID_SETTING, populate_existing=True).value

@@ -52,9 +52,11 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
+    PersonalRecord,
     Pledge,
     PressRequest,
     Question,
@@ -63,11 +65,12 @@ from kiosk.models import (
     Tally,
     new_erasure_key,
 )
+from kiosk.parsing import without_unstorable
 from kiosk.services import erasure, pledges, questions, signups, team, tombstones
 from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
-from kiosk.services.records import Checker, canonical_email, mark_changed, without_unstorable
+from kiosk.services.records import Checker, mark_changed
 from kiosk.services.signups import (
     INSERTED,
     MERGED,
@@ -259,7 +262,7 @@ class _Fields:
         if value in (None, "") and not required:
             return None
         try:
-            moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+            moment = datetime.fromisoformat(value)  # type: ignore[arg-type]  # not text: TypeError, below
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
             # At the edge of the range, the conversion to UTC for storage overflows.
             moment.astimezone(UTC)
@@ -272,7 +275,7 @@ class _Fields:
         if value in (None, ""):
             return None
         try:
-            return date.fromisoformat(value)  # type: ignore[arg-type]
+            return date.fromisoformat(value)
         except (TypeError, ValueError) as error:
             raise self.fail(key, "expected a date YYYY-MM-DD.") from error
 
@@ -538,7 +541,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
 # ---- Writing ---------------------------------------------------------------------------------
 
 
-def _existing(model: type, uuids: list[str]) -> dict[str, int]:
+def _existing(model: type[PersonalRecord] | type[Tally], uuids: list[str]) -> dict[str, int]:
     """uuid -> event_id of the records of `model` already here, in chunks the driver accepts."""
     found: dict[str, int] = {}
     for start in range(0, len(uuids), 500):

@@ -13,13 +13,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import click
 from sqlalchemy import delete, func, select, update
 
 from kiosk import clock
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, KnownDevice, LeadSession, Setting
-from kiosk.services.atomic import serialise
+from kiosk.services.atomic import changed_rows, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
 from kiosk.services.settings import get_setting, set_setting
@@ -130,9 +131,9 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
     # write lock) is held meanwhile; the DELETE below decides whether this post wins.
     db.session.commit()
     hashed = hash_secret(passphrase)
-    spent = db.session.execute(
+    spent = changed_rows(
         delete(Setting).where(Setting.key == SETUP_TOKEN_HASH, Setting.value == _sha256(token))
-    ).rowcount
+    )
     if spent != 1 or has_passphrase():
         db.session.rollback()
         return False
@@ -142,8 +143,6 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
 
 def setup_note() -> str:
     """The line `kiosk serve` prints on a kiosk that has no lead passphrase yet."""
-    import click
-
     context = click.get_current_context(silent=True)
     params = context.params if context else {}
     host = params.get("host") or "127.0.0.1"
@@ -284,17 +283,17 @@ def remember_device(token: str | None, label: str) -> str:
     moment = now()
     fresh = secrets.token_urlsafe(32)
     device = db.session.scalar(_device_query(token)) if token else None
-    if _live(device, latest - 1):
-        renewed = db.session.execute(
+    if device is not None and _live(device, latest - 1):
+        renewed = changed_rows(
             update(KnownDevice)
-            .where(KnownDevice.id == device.id, KnownDevice.token_hash == device.token_hash)  # type: ignore[union-attr]
+            .where(KnownDevice.id == device.id, KnownDevice.token_hash == device.token_hash)
             .values(
                 token_hash=_sha256(fresh),
                 renewals=KnownDevice.renewals + 1,
                 last_login=latest,
                 last_used_at=moment,
             )
-        ).rowcount
+        )
         if renewed == 1:
             db.session.commit()
             return fresh
@@ -333,11 +332,11 @@ def device_expired(device: KnownDevice) -> bool:
 
 
 def revoke_device(device_id: int, actor: str = "") -> bool:
-    revoked = db.session.execute(
+    revoked = changed_rows(
         update(KnownDevice)
         .where(KnownDevice.id == device_id, KnownDevice.revoked_at.is_(None))
         .values(revoked_at=now())
-    ).rowcount
+    )
     if revoked:
         record_audit("lead.device_revoked", f"Known device {device_id} revoked", actor)
     db.session.commit()

@@ -16,6 +16,7 @@ from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, PressRequest
 from kiosk.services import team
+from kiosk.services.atomic import changed_rows
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
@@ -136,11 +137,11 @@ def mark_handled(request_id: int, actor: str = "") -> bool | None:
     The audit log notes it by id, never by name."""
     if db.session.get(PressRequest, request_id) is None:
         return None
-    marked = db.session.execute(
+    marked = changed_rows(
         update(PressRequest)
         .where(PressRequest.id == request_id, PressRequest.handled.is_(False))
         .values(handled=True)
-    ).rowcount
+    )
     db.session.commit()
     if marked:
         record_audit("press.handled", f"Press request {request_id} marked handled", actor)

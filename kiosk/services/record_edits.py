@@ -8,9 +8,10 @@ later merge still recognises it.
 """
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -20,15 +21,20 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge, Question, Signup, utcnow
+from kiosk.parsing import clean_text
 from kiosk.services import erasure, pledges, questions, signups
 from kiosk.services.audit import record_audit
-from kiosk.services.records import Checker, InvalidInput, clean_text, mark_changed
+from kiosk.services.records import Checker, InvalidInput, mark_changed
 
 QUERY_MAX = 100
 SHOWN = 50  # records of each kind on one page of results
 HASH_CHARS = 12
 
-MODELS: dict[str, type] = {"signup": Signup, "pledge": Pledge, "question": Question}
+MODELS: dict[str, type[Signup] | type[Pledge] | type[Question]] = {
+    "signup": Signup,
+    "pledge": Pledge,
+    "question": Question,
+}
 # What the lead may correct, per kind, in the form's order.
 FIELDS: dict[str, tuple[str, ...]] = {
     "signup": ("first_name", "last_name", "email", "phone", "organisation"),
@@ -86,14 +92,15 @@ def search(event: Event, query: str) -> Found:
 
 def record_of(kind: str, record_id: int) -> Record | None:
     model = MODELS.get(kind)
-    return db.session.get(model, record_id) if model is not None else None
+    # One of the three models: to mypy, their common base.
+    return cast(Record | None, db.session.get(model, record_id)) if model is not None else None
 
 
 def form_of(kind: str, record: Record) -> dict[str, str]:
     return {name: getattr(record, name) or "" for name in FIELDS[kind]}
 
 
-def _checked(kind: str, record: Record, form: dict[str, str | None]) -> dict[str, str]:
+def _checked(kind: str, record: Record, form: Mapping[str, str | None]) -> dict[str, str]:
     """The corrected fields, checked as the record's own form checks them."""
     check = Checker()
     if kind == "signup":
@@ -133,7 +140,9 @@ def fingerprint(value: str) -> str:
     return hmac.new(key, value.encode(), sha256).hexdigest()[:HASH_CHARS]
 
 
-def correct(kind: str, record: Record, form: dict[str, str | None], actor: str = "") -> list[str]:
+def correct(
+    kind: str, record: Record, form: Mapping[str, str | None], actor: str = ""
+) -> list[str]:
     """Store the corrected fields; the names of those that changed (audited by hash)."""
     cleaned = _checked(kind, record, form)
     changed = [name for name, value in cleaned.items() if getattr(record, name) != value]

@@ -6,38 +6,25 @@ form); the database's unique constraint on it, not a pre-check alone, makes a se
 arrival return the first record instead of creating another.
 """
 
-import contextlib
-import functools
 import re
-import unicodedata
 from datetime import date
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-import idna
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.content import current_content
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
-from kiosk.models import ConsentMixin, ExportMarks, utcnow
-from kiosk.parsing import NotANumber, parse_cents, parse_whole
+from kiosk.models import ConsentMixin, ExportMarks, PersonalRecord, utcnow
+from kiosk.parsing import NotANumber, clean_text, parse_cents, parse_whole
 
-# Control characters (Cc) and bidirectional overrides can hide or reorder text in an
-# export; zero-width joiners (Cf) stay, since emoji and some scripts need them.
-_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-_WHITESPACE = re.compile(r"\s+")
-_SURROGATES = re.compile("[\ud800-\udfff]")
-# Text canonical_email returns as it is: printable ASCII without space or capital letter
-# (clean_text, lower() and NFC leave it alone), with no IDNA "xn--" label and no trailing dot
-# (the only things the domain's IDNA form changes in ASCII). tests/test_records.py checks it.
-_ALREADY_CANONICAL = re.compile(r"[!-@\[-~]+")
-_CHANGED_BY_IDNA = re.compile(r"xn--|\.$")
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
-Record = TypeVar("Record", bound=ConsentMixin)
+Record = TypeVar("Record", bound=PersonalRecord)
 
 
 class InvalidInput(Exception):
@@ -46,73 +33,6 @@ class InvalidInput(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
-
-
-def clean_text(value: str | None, *, multiline: bool = False) -> str:
-    """NFC, no control characters, whitespace tidied; newlines kept only in `multiline`.
-
-    Every text a person types goes through here before it is stored or looked up: it is
-    also where NUL (which PostgreSQL refuses in text) and lone surrogates (which are not
-    UTF-8 at all) are taken out, so neither ever reaches the database.
-    """
-    value = unicodedata.normalize("NFC", without_unstorable(value or ""))
-    kept = []
-    for char in value:
-        if char in "\r\n" and multiline:
-            kept.append("\n" if char == "\n" else "")
-        elif char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
-            kept.append(" " if char in "\t\r\n" else "")
-        else:
-            kept.append(char)
-    if multiline:
-        lines = [_WHITESPACE.sub(" ", line).strip() for line in "".join(kept).split("\n")]
-        cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    else:
-        cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
-    # Again: taking a character out can leave a letter and its accent side by side.
-    return unicodedata.normalize("NFC", cleaned)
-
-
-def without_unstorable(value: str) -> str:
-    """`value` without what no database of the kiosk can store: NUL (PostgreSQL refuses it
-    in text; SQLite would keep it, so both engines get the same) and lone surrogates (JSON
-    can carry them; they are not UTF-8). Nothing else changes: for text read from files."""
-    if "\x00" not in value and not _SURROGATES.search(value):
-        return value
-    return _SURROGATES.sub("", value.replace("\x00", ""))
-
-
-def canonical_email(value: str | None) -> str:
-    """The one form of an email address the kiosk stores, compares, hashes and exports.
-
-    Trimmed and cleaned like any text, NFC, lower case, and the domain in one IDNA form
-    (Unicode labels: "xn--bcher-kva.de" and "BU\u0308CHER.de" both become "bücher.de"). The
-    same-email merge, the erase look-up, tombstones and the Mailchimp file all use it, and
-    the unique index on (event, email) relies on every stored address being in this form.
-    Not a validator: an address that is not one comes back cleaned and lower-cased.
-    """
-    if value and _ALREADY_CANONICAL.fullmatch(value) and not _CHANGED_BY_IDNA.search(value):
-        return value  # nothing would change it: nearly every stored address, in an export
-    return canonical_email_in_full(value)
-
-
-def canonical_email_in_full(value: str | None) -> str:
-    """canonical_email without its shortcut for text already in the one form."""
-    text = clean_text(value).lower()
-    local, at, domain = text.rpartition("@")
-    if at and domain:
-        text = f"{local}@{_idna_domain(domain)}"
-    # Lower-casing can decompose a letter (İ -> i + combining dot): NFC once more.
-    return unicodedata.normalize("NFC", text)
-
-
-@functools.lru_cache(maxsize=1024)
-def _idna_domain(domain: str) -> str:
-    """A domain in one IDNA form; one that IDNA can't read stays as typed. Cached: a file of
-    10,000 people holds a handful of domains, and IDNA is most of an address's checking."""
-    with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
-        return idna.decode(idna.encode(domain.rstrip("."), uts46=True))
-    return domain
 
 
 class Checker:
@@ -253,13 +173,13 @@ def mark_changed(record: ExportMarks) -> None:
 
     An increment in SQL, so two changes at once (two server processes) both count.
     """
-    record.revision = type(record).revision + 1  # type: ignore[assignment]
+    record.revision = type(record).revision + 1
 
 
 def find_by_key(model: type[Record], key: str | None) -> Record | None:
     if key is None:
         return None
-    return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
+    return db.session.scalar(select(model).where(model.idempotency_key == key))
 
 
 def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
@@ -268,7 +188,7 @@ def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None 
     A key already stored returns that record instead; the unique constraint catches the
     race the pre-check cannot (two waitress threads, the same double tap).
     """
-    key = record.idempotency_key  # type: ignore[attr-defined]
+    key = record.idempotency_key
     if (already := find_by_key(type(record), key)) is not None:
         return already
     apply_consent(record, consent, wording)

@@ -20,10 +20,10 @@ from kiosk.config import (
     read_secret_key,
     sqlite_file,
 )
-from kiosk.errors import database_cause
 from kiosk.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 from kiosk.paths import MIGRATIONS_DIR
 from kiosk.services import lead_auth
+from kiosk.services.database_health import database_cause
 
 # synchronous=FULL is 2: a thanked-for sign-up survives a power cut.
 SQLITE_SYNCHRONOUS_FULL = 2
@@ -72,7 +72,7 @@ def database_state(*, deep: bool = False, schema: bool = True) -> DatabaseState:
             if schema:
                 _schema_state(connection, state)
     except SQLAlchemyError as error:
-        state.fail(database_cause(error))  # type: ignore[arg-type]
+        state.fail(database_cause(error))  # type: ignore[arg-type]  # the driver's errors: DBAPIError
     return state
 
 
@@ -235,7 +235,7 @@ def _sqlite_problems(connection: Connection, *, deep: bool) -> list[str]:
         problems.append(f"SQLite journal_mode is {pragma('journal_mode')!r}, not 'wal'")
     if pragma("synchronous") != SQLITE_SYNCHRONOUS_FULL:
         problems.append(f"SQLite synchronous is {pragma('synchronous')}, not 2 (FULL)")
-    if int(pragma("busy_timeout") or 0) < SQLITE_BUSY_TIMEOUT_MS:
+    if int(str(pragma("busy_timeout") or 0)) < SQLITE_BUSY_TIMEOUT_MS:
         problems.append(
             f"SQLite busy_timeout is {pragma('busy_timeout')} ms, under {SQLITE_BUSY_TIMEOUT_MS} ms"
         )

@@ -13,17 +13,16 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
-from kiosk import i18n
+from kiosk import i18n, phones
 from kiosk.content import current_content, default_content
+from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, new_uuid, utcnow
-from kiosk.services import phones
 from kiosk.services.atomic import insert_new
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
     Checker,
     apply_consent,
-    canonical_email,
     clean_idempotency_key,
     find_by_key,
     mark_changed,
@@ -45,7 +44,7 @@ def phone_regions() -> tuple[str, str]:
 
 
 def check_phone(checker: Checker, value: str | None) -> str:
-    """The phone in E.164 (kiosk.services.phones), read in phone_regions() in turn."""
+    """The phone in E.164 (kiosk.phones), read in phone_regions() in turn."""
     phone = checker.text("phone", value, PHONE_MAX)
     if not phone or "phone" in checker.errors:
         return phone

@@ -8,10 +8,10 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from kiosk import clock
-from kiosk.errors import forget_database_problem
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services.atomic import insert_new, insert_new_statement
+from kiosk.services.database_health import forget_database_problem
 from kiosk.services.events import current_event
 from kiosk.services.records import clean_idempotency_key
 

@@ -125,7 +125,7 @@ def team() -> Team:
         except SQLAlchemyError:
             db.session.rollback()
             return _team_of(None)
-    return g.kiosk_team  # type: ignore[no-any-return]
+    return g.kiosk_team
 
 
 def forget() -> None:

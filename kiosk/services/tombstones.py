@@ -56,7 +56,7 @@ PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"
 
 
 def digest(key: str, canonical: str) -> str:
-    """The tombstone of a canonical email (records.canonical_email) under a hex key."""
+    """The tombstone of a canonical email (emails.canonical_email) under a hex key."""
     return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -74,7 +74,7 @@ def instance_key() -> str:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another process made it first: use theirs
-    return db.session.get(Setting, KIOSK_KEY_SETTING, populate_existing=True).value
+    return db.session.get_one(Setting, KIOSK_KEY_SETTING, populate_existing=True).value
 
 
 def legacy_request(digest_: str) -> str:
@@ -85,7 +85,7 @@ def legacy_request(digest_: str) -> str:
 def scopes_of(canonical: str, requests: Iterable[str]) -> list[dict[str, str]]:
     """The tombstones erasing `canonical` for `requests` leaves here: one per event and
     request, and this kiosk's."""
-    keys = [*db.session.execute(select(Event.uuid, Event.erasure_key)).all()]
+    keys = [(uuid, key) for uuid, key in db.session.execute(select(Event.uuid, Event.erasure_key))]
     keys.append((Tombstone.KIOSK, instance_key()))
     return [
         {"scope": scope, "digest": digest(key, canonical), "request": request}
@@ -96,14 +96,14 @@ def scopes_of(canonical: str, requests: Iterable[str]) -> list[dict[str, str]]:
 
 def store(rows: Iterable[dict[str, str]]) -> None:
     """Add tombstones (scope, digest, request); ones already here are left as they are."""
-    rows = [row | {"created_at": utcnow()} for row in rows]
-    if not rows:
+    stamped = [{**row, "created_at": utcnow()} for row in rows]
+    if not stamped:
         return
     # Both engines say "insert unless already there" the same way; a tombstone that two
     # imports or two erasures write at once is stored once, by its unique constraint.
     insert = dialect_insert(db.engine.dialect.name)
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
+    for start in range(0, len(stamped), 500):
+        chunk = stamped[start : start + 500]
         db.session.execute(insert(Tombstone).values(chunk).on_conflict_do_nothing())
 
 

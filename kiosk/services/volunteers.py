@@ -21,9 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk import clock
 from kiosk.content import current_content
-from kiosk.extensions import db
+from kiosk.extensions import Model, db
 from kiosk.models import PinThrottle, Signup, Tally, VolunteerUnlock
 from kiosk.parsing import normalise
+from kiosk.services.atomic import changed_rows
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
 from kiosk.services.hashing import hash_secret, verify_secret
@@ -103,7 +104,7 @@ def _seconds(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() + 0.999))
 
 
-def _insert_once(model: type[db.Model], **values: object) -> None:  # type: ignore[name-defined]
+def _insert_once(model: type[Model], **values: object) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: a row another request just made is kept as it is."""
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     db.session.execute(dialect.insert(model).values(**values).on_conflict_do_nothing())
@@ -323,17 +324,17 @@ def undo_conversation(unlock: VolunteerUnlock) -> bool:
     seen = unlock.undo_tally_uuid
     in_time = undo_seconds_left(unlock) > 0
     # Compare-and-set: of two Undo taps at once, one takes the conversation back.
-    claimed = db.session.execute(
+    claimed = changed_rows(
         update(VolunteerUnlock)
         .where(VolunteerUnlock.id == unlock.id, VolunteerUnlock.undo_tally_uuid == seen)
         .values(undo_tally_uuid=None)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     removed = 0
     if claimed and seen and in_time:
-        removed = db.session.execute(
+        removed = changed_rows(
             delete(Tally).where(Tally.uuid == seen, Tally.kind == Tally.CONVERSATION)
-        ).rowcount
+        )
     db.session.commit()
     db.session.refresh(unlock)
     return bool(removed)

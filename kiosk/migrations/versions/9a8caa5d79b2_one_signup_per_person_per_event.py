@@ -4,7 +4,7 @@ Before the index can exist, people stored twice (two tablets at the same instant
 PostgreSQL could do that) are merged into their earliest row, by the rule of a second
 sign-up on one kiosk: what a later row gives fills in and updates, nothing is blanked out,
 interests add up, the latest consent stands. The migration before this one brought every
-email into its canonical form (services/records.canonical_email) and merged what that made
+email into its canonical form (kiosk/emails.canonical_email) and merged what that made
 equal; this merge is the net under it, by the same function, so the index and the kiosk's
 look-ups agree.
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # The app's own function: the stored form must be exactly what the running kiosk computes.
-from kiosk.services.records import canonical_email
+from kiosk.emails import canonical_email
 
 revision = "9a8caa5d79b2"
 down_revision = "b7e1c4d2a9f0"

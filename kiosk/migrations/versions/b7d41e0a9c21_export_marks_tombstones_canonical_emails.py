@@ -20,7 +20,7 @@ from alembic import op
 
 # The app's own function: the stored form must be exactly what the running kiosk computes.
 # Should it ever change, a new migration re-canonicalises.
-from kiosk.services.records import canonical_email
+from kiosk.emails import canonical_email
 
 revision = "b7d41e0a9c21"
 down_revision = "f27cab151a57"
