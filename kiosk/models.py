@@ -417,3 +417,15 @@ class PinThrottle(db.Model):  # type: ignore[name-defined]
     # Lockouts in a row since the last right PIN: each one lasts twice the one before.
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CheckBudget(db.Model):  # type: ignore[name-defined]
+    """The secret checks a kiosk allows per hour from every address together: one row per
+    check a window holds (kiosk/services/budget.py), so the table never grows."""
+
+    __tablename__ = "check_budget"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # When this slot's last check was made; free again a window later.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
