@@ -93,6 +93,16 @@ def database_cause(error: DatabaseError) -> str:
     return f"{type(original).__name__}: {message}"
 
 
+def _disk_full(error: DatabaseError) -> bool:
+    original = error.orig or error
+    message = str(original).lower()
+    return (
+        getattr(original, "sqlstate", None) == "53100"
+        or "disk is full" in message
+        or "no space left on device" in message
+    )
+
+
 def database_problem() -> dict[str, str] | None:
     """The last database failure since the last successful write, for /healthz."""
     return current_app.extensions.get(DATABASE_PROBLEM)
@@ -215,6 +225,10 @@ def database_failed(error: DatabaseError) -> Response:
         "cause": cause,
         "at": clock.now().isoformat(timespec="seconds"),
     }
+    if _disk_full(error):
+        # /healthz's rolled-back probe writes nothing, so it cannot see a full disk: this
+        # failure lasts until a real write succeeds. Any other one, the probe clears.
+        current_app.extensions[DATABASE_PROBLEM]["until"] = "a write succeeds"
     current_app.logger.error("Database failure on %s %s: %s", request.method, request.path, cause)
     return render_error(
         503,
