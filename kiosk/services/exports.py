@@ -4,7 +4,8 @@ CSV formats (csv, mailchimp, pledges, questions, press, tallies) are generators 
 UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
 names correctly. Every cell that a spreadsheet would take for a formula (starting
 with = + - @ tab or carriage return, or the full-width ＝ ＋ － ＠) is prefixed with ' so it
-stays text.
+stays text; so is such a character after a ; , or tab inside a cell ("Ana;=1+1"), which a
+spreadsheet splitting on that separator would make a cell of its own.
 
 The JSON bundle carries the whole event, every record with its UUID, so another kiosk
 can import it and merge tablets of one event without duplicates:
@@ -47,6 +48,7 @@ person, a merge) has a new revision, so it is in no export until the next one.
 import csv
 import io
 import json
+import re
 import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -91,6 +93,10 @@ BOM = "\ufeff"
 # Full-width forms too: spreadsheets in East Asian locales read "＝1+1" as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each one character
+# A separator a spreadsheet may split on (Excel in many locales splits on ";"), then spaces,
+# then a formula's first character: the ' goes before that character.
+SEPARATORS = (";", ",", "\t")
+FORMULA_AFTER_SEPARATOR = re.compile(r"([;,\t][ \t]*)(?=[=+\-@\r\uff1d\uff0b\uff0d\uff20])")
 # Sign-up exports stream rows and write CSV a batch at a time: 100,000 sign-ups loaded as
 # ORM objects into a list took 9 s and 230 MB (bench/results.md).
 EXPORT_BATCH = 1000
@@ -213,6 +219,8 @@ def neutralise(value: object) -> str:
         return value
     else:
         text = "" if value is None else str(value)
+    if ";" in text or "," in text or "\t" in text:  # rare: ordinary cells skip the regex
+        text = FORMULA_AFTER_SEPARATOR.sub(r"\1'", text)
     return "'" + text if text and text[0] in FORMULA_FIRST else text
 
 
