@@ -184,6 +184,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     refuse_unsafe_database()
     prepare_database()
+    from kiosk.services.backup import hold_serving_lock
+
+    hold_serving_lock()  # `kiosk restore` refuses while this process runs
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False

@@ -14,9 +14,11 @@ deleted: a hub's operator must rotate them (VACUUM FULL would rewrite the tables
 cost of locking them, and still not reach WAL or backups).
 """
 
+import fcntl
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +38,49 @@ CHECKPOINT_TRIES = 5
 
 class BackupError(Exception):
     """The database can't be copied this way (for example, it isn't SQLite)."""
+
+
+# `kiosk serve` holds a shared lock on this file beside the SQLite database for as long as it
+# runs; `kiosk restore` needs it exclusively, so it never swaps the database under a server
+# that keeps pages, generations and open connections of the one before.
+SERVING_LOCK_SUFFIX = ".serving"
+_held: list[object] = []
+
+
+def serving_lock_path() -> Path | None:
+    database = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + SERVING_LOCK_SUFFIX)
+
+
+def hold_serving_lock() -> None:
+    """Called by `kiosk serve`: a shared lock (several servers may share one database)
+    held until the process ends; the kernel lets it go even after kill -9."""
+    path = serving_lock_path()
+    if path is None:
+        return
+    handle = path.open("a")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    _held.append(handle)
+
+
+def _refuse_while_served() -> object | None:
+    """The serving lock, held exclusively until the caller closes it (no server may start
+    during the restore), or BackupError while a server holds it."""
+    path = serving_lock_path()
+    if path is None:
+        return None
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BackupError(
+            "`kiosk serve` is running on this database: stop it first, then restore "
+            "(nothing was changed)."
+        ) from None
+    return handle
 
 
 def _sqlite_source() -> None:
@@ -194,11 +239,22 @@ def restore_database(source: Path) -> "Erased":
     """
     from flask_migrate import upgrade
 
+    _sqlite_source()
+    _check_kiosk_file(source)
+    lock = _refuse_while_served()
+    try:
+        return _restore(source, upgrade)
+    finally:
+        if lock is not None:
+            lock.close()  # type: ignore[attr-defined]
+
+
+def _restore(source: Path, upgrade: Callable[[], None]) -> "Erased":
     from kiosk.models import Event, Setting, Tombstone
     from kiosk.services import erasure, tombstones
 
-    _sqlite_source()
-    _check_kiosk_file(source)
+    # A fresh instance has no tables yet: migrate it first, so it has (no) tombstones to read.
+    upgrade()
     # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
     stones = [
         {"scope": scope, "digest": digest, "request": request}
