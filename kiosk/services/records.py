@@ -8,6 +8,7 @@ arrival return the first record instead of creating another.
 
 import contextlib
 import functools
+import hashlib
 import re
 import unicodedata
 from datetime import date
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import idna
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -262,14 +264,49 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))  # type: ignore[attr-defined]
 
 
+# Columns that say nothing of what the person typed: a resend may differ in them.
+NOT_CONTENT = frozenset(
+    {"id", "uuid", "idempotency_key", "event_id", "created_at", "updated_at", "revision"}
+    | {"exported_revision", "kiosk_id", "locale", "source", "consent_version"}
+    | {"consent_text", "consent_at"}
+)
+
+
+def typed_content(record: object) -> dict[str, object]:
+    """What the person gave, as set on a new (unsaved) record."""
+    columns = type(record).__table__.columns  # type: ignore[attr-defined]
+    return {
+        name: value
+        for name, value in sa_inspect(record).dict.items()
+        if name in columns and name not in NOT_CONTENT
+    }
+
+
+def same_content(stored: object, content: dict[str, object]) -> bool:
+    return all(getattr(stored, name) == value for name, value in content.items())
+
+
+def key_of_changed_resend(key: str, content: dict[str, object]) -> str:
+    """The key of a resend whose form was changed before it was sent again (after a lost
+    connection, say): its own record, and sent once more, that record again."""
+    digest = hashlib.sha256(f"{key}\n{sorted(content.items())!r}".encode()).hexdigest()
+    return digest[:32]
+
+
 def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
     """Commit a new record with its consent, once per idempotency key.
 
     A key already stored returns that record instead; the unique constraint catches the
-    race the pre-check cannot (two waitress threads, the same double tap).
+    race the pre-check cannot (two waitress threads, the same double tap). A key stored
+    with other content is a form changed before it was sent again: never thanked and
+    dropped, it is stored as its own record (under a key made from both).
     """
     key = record.idempotency_key  # type: ignore[attr-defined]
-    if (already := find_by_key(type(record), key)) is not None:
+    already = find_by_key(type(record), key)
+    if already is not None and not same_content(already, content := typed_content(record)):
+        key = record.idempotency_key = key_of_changed_resend(key, content)  # type: ignore[attr-defined]
+        already = find_by_key(type(record), key)
+    if already is not None:
         return already
     apply_consent(record, consent, wording)
     db.session.add(record)
