@@ -74,7 +74,13 @@ def test_canonical_email_is_stable_nfc_and_lower_case(value):
     canonical = canonical_email(value)
     assert canonical_email(canonical) == canonical
     assert unicodedata.is_normalized("NFC", canonical)
+    assert unicodedata.is_normalized("NFKC", canonical)
     assert canonical == canonical.strip()
+
+
+def test_a_full_width_address_is_the_same_person_as_the_ascii_one():
+    assert canonical_email("\uff41\uff4e\uff41@bücher.de") == "ana@bücher.de"
+    assert canonical_email("\uff21\uff4e\uff41\uff20example.org") == "ana@example.org"
 
 
 # ASCII pieces, the IDNA prefix and dots, where canonical_email's shortcut decides.

@@ -179,6 +179,17 @@ def test_resending_a_form_with_the_same_idempotency_key_stores_nothing_new(app, 
     assert signup.first_name == "Min-ji" and signup.revision == 1
 
 
+def test_a_full_width_address_is_folded_and_is_the_same_person(app, client):
+    from kiosk.services.exports import mailchimp_address
+
+    client.post("/signup", data=form(email="ana@bücher.de"))
+    client.post("/signup", data=form(email="\uff41\uff4e\uff41\uff20bücher.de"))
+    [signup] = signups(app)
+    assert signup.email == "ana@bücher.de"
+    with app.app_context():
+        assert mailchimp_address(signup.email) == "ana@xn--bcher-kva.de"
+
+
 def test_a_resend_changed_before_it_was_sent_again_is_merged_never_dropped(app, client):
     data = form()
     client.post("/signup", data=data, headers=HX)
