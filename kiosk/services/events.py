@@ -234,8 +234,16 @@ def activate_event(event: Event) -> Event:
 
 
 def close_event(event: Event) -> Event:
+    """Close `event`. Retention counts from `closed_at`, so under a clock known to be wrong
+    (a Pi back in 1970: erasure.clock_problem, what /healthz says) the close is stamped
+    with the newest time the kiosk has seen instead, never with that clock's."""
+    from kiosk.services.erasure import clock_problem, newest_record_time
+
+    moment = utcnow()
+    if clock_problem() is not None:
+        moment = max(moment, newest_record_time() or moment)
     event.status = Event.CLOSED
-    event.closed_at = utcnow()
+    event.closed_at = moment
     db.session.commit()
     g.pop("active_event", None)
     return event

@@ -53,7 +53,7 @@ import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -366,6 +366,7 @@ def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False
     where = (_not_yet_in(Signup.exported_revision),) if only_new else ()
     labels_of = _interest_labeller()
     phone = _phone_cell(default_content().phone_region)
+    trusted_from = _trusted_consent_floor(event)
     rows = (
         [
             first,
@@ -377,7 +378,7 @@ def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False
             source,
             locale,
             version,
-            _stored_time(consent_at),
+            _consent_cell(consent_at, trusted_from),
             _stored_time(created_at),
             _stored_time(updated_at),
             uuid,
@@ -416,6 +417,26 @@ def _mailchimp_tagger(event: Event) -> Callable[[str], str]:
     return tags_of
 
 
+# A consent moment more than this long before its event's day (which the lead typed, so no
+# clock's) was stamped by a clock that was wrong, a Pi back in 1970: marked in exports.
+CONSENT_CLOCK_SLACK = timedelta(days=366)
+CLOCK_WRONG = "recorded while the kiosk's clock was wrong"
+
+
+def _trusted_consent_floor(event: Event) -> datetime | None:
+    """The earliest consent moment (naive UTC, as stored) a right clock could have given."""
+    if event.date is None:
+        return None
+    return datetime.combine(event.date, time()) - CONSENT_CLOCK_SLACK
+
+
+def _consent_cell(consent_at: datetime | None, trusted_from: datetime | None) -> str:
+    written = _stored_time(consent_at)
+    if consent_at is not None and trusted_from is not None and consent_at < trusted_from:
+        return f"{written} ({CLOCK_WRONG})"
+    return written
+
+
 def _utc_moment(value: datetime) -> str:
     """A stored (naive UTC) time as 2026-03-01T09:30:00Z (isoformat: strftime took a tenth
     of a large export)."""
@@ -432,6 +453,7 @@ def mailchimp_csv(
     tags_of = _mailchimp_tagger(event)
     phone = _phone_cell(default_content().phone_region)
     where = (_not_yet_in(Signup.mailchimp_revision),) if only_new else ()
+    trusted_from = _trusted_consent_floor(event)
 
     def rows() -> Iterator[list[object]]:
         for row in _signup_rows(event, MAILCHIMP_FIELDS, *where):
@@ -442,6 +464,11 @@ def mailchimp_csv(
             if marks is not None:
                 marks.note(Signup, id_, revision)
             moment = _utc_moment(consent_at)
+            day = moment[:10]  # the date of the moment below
+            if trusted_from is not None and consent_at < trusted_from:
+                # No date rather than a wrong one in Mailchimp's Date field; the moment says
+                # why, in words a person reading the audience sees.
+                day, moment = "", f"{moment} ({CLOCK_WRONG})"
             yield [
                 address,
                 first,
@@ -450,7 +477,7 @@ def mailchimp_csv(
                 tags_of(interests),
                 locale,
                 version,
-                moment[:10],  # the date of the moment below
+                day,
                 moment,
             ]
 
