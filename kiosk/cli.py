@@ -35,7 +35,7 @@ from kiosk.services import (
 )
 from kiosk.services.atomic import held_lock
 from kiosk.services.audit import record_audit
-from kiosk.services.backup import BackupError, backup_database
+from kiosk.services.backup import BackupError, backup_database, hold_serving_lock
 from kiosk.services.imports import ImportRefused, import_bundle
 from kiosk.services.joining import join_event
 from kiosk.services.restore import restore_database
@@ -188,6 +188,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     refuse_unsafe_database()
     prepare_database()
+    hold_serving_lock()  # `kiosk restore` refuses while this process runs
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy's, not in Flask's types
     # The production entry point never shows a traceback, whatever FLASK_DEBUG says.
     app.debug = False

@@ -36,12 +36,14 @@ def canonical_email(value: str | None) -> str:
 
 def canonical_email_in_full(value: str | None) -> str:
     """canonical_email without its shortcut for text already in the one form."""
-    text = clean_text(value).lower()
+    # NFKC first: a full-width address ("ａｎａ＠bücher.de", an East Asian keyboard) is
+    # the same person as the one typed in ASCII, and one Mailchimp can deliver to.
+    text = unicodedata.normalize("NFKC", clean_text(value)).lower()
     local, at, domain = text.rpartition("@")
     if at and domain:
         text = f"{local}@{_idna_domain(domain)}"
-    # Lower-casing can decompose a letter (İ -> i + combining dot): NFC once more.
-    return unicodedata.normalize("NFC", text)
+    # Lower-casing can decompose a letter (İ -> i + combining dot): normalised once more.
+    return clean_text(unicodedata.normalize("NFKC", text))
 
 
 @functools.lru_cache(maxsize=1024)

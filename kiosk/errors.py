@@ -27,7 +27,7 @@ from werkzeug.routing import RequestRedirect
 from kiosk.extensions import db
 from kiosk.rendering import render, wants_fragment
 from kiosk.services import database_health
-from kiosk.services.database_health import database_cause, note_database_problem
+from kiosk.services.database_health import database_cause, disk_full, note_database_problem
 
 
 def render_error(status: int, kind: str, title: str, message: str, **context: Any) -> Response:
@@ -133,7 +133,7 @@ def database_failed(error: DatabaseError) -> Response:
             resend_action=request.path,
             back_href=_form_page() or url_for("visitor.index"),
         )
-    note_database_problem(cause)
+    note_database_problem(cause, until_a_write=disk_full(error))
     current_app.logger.error("Database failure on %s %s: %s", request.method, request.path, cause)
     return render_error(
         503,

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from kiosk.errors import _resend_fields, render_error
 from kiosk.extensions import db
 from kiosk.services import erasure, safety
-from kiosk.services.database_health import database_problem
+from kiosk.services.database_health import database_problem, forget_database_problem
 from kiosk.write_queue import may_write
 
 bp = Blueprint("health", __name__)
@@ -47,9 +47,15 @@ def show() -> tuple[Response, int]:
         retention = erasure.retention_state()
         db.session.rollback()  # end the read before the write probe opens its own connection
     # The last write that failed (full disk, read-only file), or a write refused right now.
+    # A failure latched by an earlier request is probed again: a hub whose PostgreSQL was
+    # away comes back by itself when it answers, with no visitor's write needed (behind a
+    # proxy's health checks no visitor would reach it). A full disk the probe cannot see.
     write_problem = database_problem()
-    if write_problem is None and state.ok and not file_problem:
+    if state.ok and not file_problem and (write_problem is None or "until" not in write_problem):
         refused = safety.database_write_problem()
+        if refused is None and write_problem is not None:
+            current_app.logger.warning("The database answers again: %s is over", write_problem)
+            forget_database_problem()
         write_problem = {"cause": refused} if refused else None
     if write_problem:
         database |= {"ok": False, "write_error": write_problem}

@@ -441,3 +441,15 @@ class TeamEvent(Model):
     place: Mapped[str] = mapped_column(String(160), default="")
     # The line of text per language (a content pack's locale): {"en": "...", "ko": "..."}.
     texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class CheckBudget(Model):
+    """The secret checks a kiosk allows per hour from every address together: one row per
+    check a window holds (kiosk/services/budget.py), so the table never grows."""
+
+    __tablename__ = "check_budget"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # When this slot's last check was made; free again a window later.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -107,6 +107,13 @@ def _wait_words(seconds: int) -> str:
 
 
 def _locked_out_message(gate: volunteers.Gate) -> str:
+    if gate.reason == "kiosk":
+        return _(
+            "This kiosk has checked as many PINs as it allows in an hour, from every tablet "
+            "together, to stop guessing. Please wait %(wait)s, then try again. Tablets that "
+            "are already unlocked keep working.",
+            wait=_wait_words(gate.wait_seconds),
+        )
     return _(
         "Too many wrong PINs on this tablet. Please wait %(wait)s, then try again.",
         wait=_wait_words(gate.wait_seconds),

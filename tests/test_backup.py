@@ -126,3 +126,48 @@ def test_restore_refuses_a_file_that_is_not_a_kiosk_backup(app, runner, tmp_path
     refused = runner.invoke(args=["restore", str(notes), "--yes"])
     assert refused.exit_code != 0
     assert "not a" in refused.output
+
+
+def test_restore_into_a_fresh_instance_migrates_it_first(migrated_db, tmp_path, monkeypatch):
+    from kiosk import create_app
+
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "fresh"))
+    backup = tmp_path / "usb-stick.db"
+    shutil.copy(migrated_db, backup)
+    fresh = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
+        }
+    )
+    result = fresh.test_cli_runner().invoke(args=["restore", str(backup), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Restored usb-stick.db." in result.output
+    assert count(fresh, Signup) == 0
+
+
+def test_restore_is_refused_while_kiosk_serve_runs_on_the_database(
+    app, runner, tmp_path, monkeypatch
+):
+    import waitress
+
+    from kiosk.services import backup
+
+    stick = tmp_path / "usb-stick.db"
+    assert runner.invoke(args=["backup"]).exit_code == 0
+    shutil.copy(next((Path(app.instance_path) / "backups").glob("*.db")), stick)
+    refused = []
+
+    def serving(*_args, **_kwargs):  # while `kiosk serve` runs, a restore is tried
+        refused.append(runner.invoke(args=["restore", str(stick), "--yes"]))
+
+    monkeypatch.setattr(waitress, "serve", serving)
+    monkeypatch.setattr(backup, "_held", [])
+    assert runner.invoke(args=["serve", "--port", "8177"]).exit_code == 0
+    [result] = refused
+    assert result.exit_code == 1
+    assert "`kiosk serve` is running on this database: stop it first" in result.output
+    for handle in backup._held:  # the server process ends
+        handle.close()
+    assert runner.invoke(args=["restore", str(stick), "--yes"]).exit_code == 0

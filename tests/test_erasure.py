@@ -122,6 +122,7 @@ def close_days_ago(event: Event, days: float, *, exported: bool = True) -> None:
     """Closed `days` ago, and (unless not `exported`) everything of it exported."""
     event.status = Event.CLOSED
     event.closed_at = utcnow() - timedelta(days=days)
+    event.date = event.closed_at.date()  # it took place the day it closed
     db.session.commit()
     if exported:
         export_now(event, "json", keep=True)

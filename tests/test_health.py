@@ -6,10 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from flask_migrate import upgrade
 from sqlalchemy import event, text
 
 from kiosk import create_app
 from kiosk.extensions import db
+from tests.postgres import Cluster, find_bindir
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -190,3 +192,60 @@ def test_healthz_says_when_the_postgresql_server_accepts_no_writes(app, client, 
     database = response.get_json()["database"]
     assert database["writable"] is False and "read-only" in database["error"]
     assert "SQLite" not in response.get_data(as_text=True)
+
+
+# ---- A database failure latched by a request is probed again, not kept forever ------------
+
+
+@pytest.mark.sqlite_only
+def test_healthz_clears_a_lost_database_once_it_answers_without_any_write(app, client):
+    """SQLite, the failure simulated: a write fails as when the file cannot be opened; the
+    next health check probes, finds the database answering and says ok, though nothing
+    was written in between."""
+
+    def refuse(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT"):
+            raise sqlite3.OperationalError("unable to open database file")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        assert client.post("/opener", data={"choice": "people"}).status_code == 503
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+    health = client.get("/healthz")
+    assert health.status_code == 200, health.get_json()
+    assert "write_error" not in health.get_json()["database"]
+
+
+@pytest.mark.postgresql_only
+def test_a_hub_whose_postgresql_was_stopped_is_healthy_again_when_it_is_started(
+    dialect, tmp_path, monkeypatch
+):
+    """A real PostgreSQL stopped under the kiosk, then started again: with no visitor
+    traffic in between, /healthz answers 200 again by itself (behind a proxy's health
+    checks, nothing else would ever reach the hub)."""
+    cluster = Cluster(find_bindir())
+    try:
+        cluster.start()
+        url = cluster.url(cluster.create_database())
+        monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+        config = {"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}
+        app = create_app(config | {"SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade()
+        client = app.test_client()
+        assert client.post("/opener", data={"choice": "people"}).status_code in (200, 303)
+        assert client.get("/healthz").status_code == 200
+        cluster._run("pg_ctl", "stop", "-D", str(cluster.data), "-m", "fast", "-w")
+        assert client.post("/opener", data={"choice": "famine"}).status_code == 503
+        assert client.get("/healthz").status_code == 503
+        cluster.start_server()
+        health = client.get("/healthz")
+        assert health.status_code == 200, health.get_json()
+        assert health.get_json()["status"] == "ok"
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        cluster.stop()

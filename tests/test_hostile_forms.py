@@ -164,9 +164,11 @@ def test_every_export_cell_is_neutralised_and_the_csv_keeps_its_shape(app, diale
             assert all(len(row) == len(columns) for row in rows), name
             assert_neutralised(rows)
         first_names = [row[0] for row in parse(exports.signups_csv(event))[1:]]
+        without_marks = {name.replace("'", "") for name in first_names}
         for first, _ in names:
-            # The same text comes back, only a leading ' added where it looked like a formula.
-            assert first[:80] in first_names or "'" + first[:80] in first_names
+            # The same text comes back, only a ' added where it looked like a formula (at the
+            # start, or after a separator a spreadsheet may split on).
+            assert first[:80].replace("'", "") in without_marks
         db.session.rollback()
 
 

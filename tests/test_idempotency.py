@@ -86,6 +86,33 @@ def test_a_double_tap_stores_one_record_and_thanks_both_taps_alike(app, visitor,
     assert stored(app, model) == before + 1
 
 
+CHANGED = {
+    "signup": {"email": "ana.lima@example.org"},
+    "pledge": {"amount_other": "45"},
+    "ask": {"question": "How long does a rescue take?"},
+    "press_request": {"outlet": "Another Weekly"},
+    "volunteer_signup": {"email": "paper.two@example.org"},
+}
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_a_resend_with_the_same_key_but_other_content_is_stored_not_dropped(app, visitor, name):
+    _, action, model, data = FORMS[name]
+    before = stored(app, model)
+    key = open_form(visitor, name)
+    changed = data | CHANGED[name] | {"idempotency_key": key}
+    assert visitor.post(action, data=data | {"idempotency_key": key}).status_code == 303
+    assert visitor.post(action, data=changed).status_code == 303
+    assert visitor.post(action, data=changed).status_code == 303  # sent once more: once
+    assert stored(app, model) == before + 2
+    field, value = next(iter(CHANGED[name].items()))
+    column = {"amount_other": "amount_cents", "question": "text"}.get(field, field)
+    value = {"45": 4500}.get(value, value)
+    with app.app_context():
+        kept = db.session.scalars(select(getattr(model, column))).all()
+    assert value in kept, f"the changed {name} is kept"
+
+
 @pytest.mark.parametrize("name", ["signup", "pledge", "ask"])
 def test_an_htmx_resend_gets_the_same_thank_you_block(app, visitor, name):
     _, action, model, data = FORMS[name]

@@ -354,6 +354,19 @@ def test_an_import_commits_when_its_time_is_spent_not_after_a_count_of_records(
     assert len(transactions_made) == transactions
 
 
+def test_a_bundle_with_a_5000_digit_integer_is_refused_in_one_line(app, runner, tmp_path):
+    bundle = json.dumps(tablet_bundle([signup("a@example.org", "Ana")]))
+    huge = tmp_path / "huge.json"
+    huge.write_text(bundle.replace('"version": 1', '"version": ' + "9" * 5000))
+    refused = runner.invoke(args=["import", str(huge)])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "a number of 5,000 digits" in refused.output
+    assert "Nothing was imported" in refused.output
+    assert len(refused.output.strip().splitlines()) <= 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Signup)) == 0
+
+
 def test_an_import_cut_short_completes_when_run_again_with_no_duplicates(app, monkeypatch):
     people = [signup(f"cut{n}@example.org", f"Person {n}") for n in range(450)]
     bundle = tablet_bundle(people, tallies=30, pledges=[500] * 20)

@@ -78,6 +78,15 @@ def test_uploading_a_foreign_file_is_refused_with_a_reason_and_nothing_changes(a
     assert upload(lead_client, b"", "", HX).status_code == 422
 
 
+def test_uploading_a_bundle_with_a_5000_digit_integer_is_refused_with_a_reason(app, lead_client):
+    raw = b'{"format": "rescue-team-kiosk/event", "version": ' + b"7" * 5000 + b"}"
+    response = upload(lead_client, raw, "tablet.json", HX)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "a number of 5,000 digits" in html and "Nothing was imported." in html
+    assert count(app, Event) == 1
+
+
 def add_person(app, email: str = "minji@example.org") -> None:
     with app.app_context():
         event = events.active_event()

@@ -21,8 +21,8 @@ from werkzeug.test import encode_multipart
 
 import kiosk.clock
 from kiosk.extensions import db
-from kiosk.models import AuditEntry, Event, LeadSession, Signup, Tally
-from kiosk.services import events, imports, lead_auth
+from kiosk.models import AuditEntry, CheckBudget, Event, LeadSession, Signup, Tally
+from kiosk.services import events, imports, lead_auth, volunteers
 from tests.lead_helpers import PASSPHRASE, log_in, set_passphrase
 from tests.served import one_busy_cpu
 from tests.test_imports import signup, tablet_bundle
@@ -182,6 +182,33 @@ def test_wrong_passphrases_in_parallel_from_many_addresses_stop_at_the_account_l
     assert checked == lead_auth.ACCOUNT_LOCKOUT_AFTER
     assert set(codes) <= {422, 429}
     assert log_in(app.test_client()).status_code == 429, "the account is locked"
+
+
+def test_wrong_pins_in_parallel_from_many_addresses_never_exceed_the_hours_budget(
+    app, dialect, figure, monkeypatch
+):
+    with app.app_context():
+        volunteers.set_volunteer_pin("4821")
+    monkeypatch.setattr(volunteers, "BUDGET_CHECKS", 8)
+    checked = []
+    real_verify = volunteers.verify_secret
+
+    def counting_verify(stored, secret):
+        checked.append(secret)
+        return real_verify(stored, secret)
+
+    monkeypatch.setattr(volunteers, "verify_secret", counting_verify)
+    responses = at_once(
+        24,
+        lambda n: app.test_client().post(
+            "/volunteer/unlock", data={"pin": "0000"}, environ_base={"REMOTE_ADDR": f"127.0.1.{n}"}
+        ),
+    )
+    codes = Counter(r.status_code for r in responses)
+    figure(f"[{dialect}] 24 wrong PINs at once from 24 addresses, budget 8: {len(checked)} checked")
+    assert len(checked) == 8
+    assert codes == Counter({422: 8, 429: 16})
+    assert scalar(app, select(func.count()).select_from(CheckBudget)) == 8
 
 
 # ---- Imports --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kiosk.emails import canonical_email, canonical_email_in_full
 from kiosk.parsing import clean_text
-from kiosk.services.exports import FORMULA_STARTS, neutralise
+from kiosk.services.exports import FORMULA_STARTS, SEPARATORS, neutralise
 from kiosk.services.records import clean_idempotency_key
 
 
@@ -32,7 +32,27 @@ def test_multiline_clean_text_keeps_only_newlines_as_control_characters(value):
 def test_a_neutralised_cell_never_starts_a_formula(value):
     cell = neutralise(value)
     assert not cell.startswith(FORMULA_STARTS)
-    assert cell.endswith(value)
+    assert cell.replace("'", "") == value.replace("'", ""), "only apostrophes are added"
+
+
+FORMULA_PIECES = st.lists(st.text(alphabet="ab =+-@;,\t'\uff1d"), min_size=1, max_size=6).map(
+    "".join
+)
+
+
+@given(st.text() | FORMULA_PIECES)
+def test_no_piece_of_a_neutralised_cell_split_on_a_separator_starts_a_formula(value):
+    cell = neutralise(value)
+    for separator in SEPARATORS:
+        for piece in cell.split(separator)[1:]:
+            assert not piece.lstrip(" \t").startswith(FORMULA_STARTS), (separator, cell)
+
+
+def test_a_formula_after_a_semicolon_is_neutralised_and_ordinary_cells_are_unchanged():
+    assert neutralise("Ana;=1+1;") == "Ana;'=1+1;"
+    assert neutralise("Kim, @home") == "Kim, '@home"
+    for ordinary in ("Kim, Minji", "Seoul; Busan", "a-b", "ana@example.org", "김민지", "12,5"):
+        assert neutralise(ordinary) == ordinary
 
 
 def test_only_idempotency_keys_of_the_shape_handed_out_are_kept():
@@ -51,7 +71,13 @@ def test_canonical_email_is_stable_nfc_and_lower_case(value):
     canonical = canonical_email(value)
     assert canonical_email(canonical) == canonical
     assert unicodedata.is_normalized("NFC", canonical)
+    assert unicodedata.is_normalized("NFKC", canonical)
     assert canonical == canonical.strip()
+
+
+def test_a_full_width_address_is_the_same_person_as_the_ascii_one():
+    assert canonical_email("\uff41\uff4e\uff41@bücher.de") == "ana@bücher.de"
+    assert canonical_email("\uff21\uff4e\uff41\uff20example.org") == "ana@example.org"
 
 
 # ASCII pieces, the IDNA prefix and dots, where canonical_email's shortcut decides.

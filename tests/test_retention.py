@@ -2,10 +2,12 @@
 clock looks wrong; the log and /healthz say why (issue 10, point 5)."""
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kiosk.models import Question, Signup
+from kiosk.extensions import db
+from kiosk.models import Event, Question, Signup
 from kiosk.services import erasure
 from tests.data_helpers import (
     active_event_id,
@@ -140,3 +142,49 @@ def test_an_event_that_waits_for_its_export_is_said_once_a_run_not_audited_every
         purges = select(func.count()).where(AuditEntry.action == "purge")
         assert db.session.scalar(purges) == 0
     assert count(app, Signup) == 1
+
+
+def test_an_event_closed_under_a_clock_back_in_1970_keeps_its_days_and_its_consent_is_marked(
+    app, client, lead, runner, clock
+):
+    visitor_signs_up(client, "minji@example.org")  # the clock is right
+    event_id = active_event_id(app)
+    right = clock.moment
+    clock.moment = datetime(1970, 1, 2, 9, 0, tzinfo=UTC)  # a Pi that lost the time
+    visitor_signs_up(client, "ana@example.org", first_name="Ana")
+    assert client.get("/healthz").get_json()["retention"]["purging"] is False
+    lead_closes(lead, event_id)
+    mailchimp = lead_exports(lead, event_id, "mailchimp").decode("utf-8-sig").splitlines()
+    signups_csv = lead_exports(lead, event_id, "csv").decode("utf-8-sig")
+    [ana] = [line for line in mailchimp if line.startswith("ana@")]
+    [minji] = [line for line in mailchimp if line.startswith("minji@")]
+    assert ana.endswith(",,1970-01-02T09:00:00Z (recorded while the kiosk's clock was wrong)")
+    assert f",{right:%Y-%m-%d},{right:%Y-%m-%dT%H:%M:%S}Z" in minji
+    assert "1970-01-02T09:00:00+00:00 (recorded while the kiosk's clock was wrong)" in signups_csv
+
+    clock.moment = right + timedelta(days=1)  # the clock is right again: nothing is due
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert count(app, Signup, Signup.event_id == event_id) == 2
+
+    clock.moment = right + timedelta(days=92)  # its retention days, from a trusted time
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert count(app, Signup, Signup.event_id == event_id) == 0
+
+
+def test_an_event_stamped_closed_in_1970_is_kept_its_days_from_the_day_it_took_place(
+    app, client, lead, runner, clock
+):
+    visitor_signs_up(client, "minji@example.org")
+    event_id = active_event_id(app)
+    lead_closes(lead, event_id)
+    lead_exports(lead, event_id, "csv")
+    with app.app_context():  # closed by a kiosk before this fix, under a clock in 1970
+        event = db.session.get(Event, event_id)
+        event.closed_at = datetime(1970, 1, 2, tzinfo=UTC)
+        db.session.commit()
+    clock.move(days=2)
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert count(app, Signup, Signup.event_id == event_id) == 1
+    clock.move(days=90)
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert count(app, Signup, Signup.event_id == event_id) == 0

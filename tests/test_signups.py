@@ -172,11 +172,31 @@ def test_the_same_email_at_another_event_is_a_new_record(app, client):
 def test_resending_a_form_with_the_same_idempotency_key_stores_nothing_new(app, client):
     data = form()
     first = client.post("/signup", data=data, headers=HX)
-    again = client.post("/signup", data=data | {"first_name": "Changed"}, headers=HX)
+    again = client.post("/signup", data=data, headers=HX)
     assert first.status_code == again.status_code == 200
     assert 'id="signup_thanks"' in again.get_data(as_text=True)
     [signup] = signups(app)
-    assert signup.first_name == "Min-ji"
+    assert signup.first_name == "Min-ji" and signup.revision == 1
+
+
+def test_a_full_width_address_is_folded_and_is_the_same_person(app, client):
+    from kiosk.services.exports import mailchimp_address
+
+    client.post("/signup", data=form(email="ana@bücher.de"))
+    client.post("/signup", data=form(email="\uff41\uff4e\uff41\uff20bücher.de"))
+    [signup] = signups(app)
+    assert signup.email == "ana@bücher.de"
+    with app.app_context():
+        assert mailchimp_address(signup.email) == "ana@xn--bcher-kva.de"
+
+
+def test_a_resend_changed_before_it_was_sent_again_is_merged_never_dropped(app, client):
+    data = form()
+    client.post("/signup", data=data, headers=HX)
+    again = client.post("/signup", data=data | {"first_name": "Changed"}, headers=HX)
+    assert 'id="signup_thanks"' in again.get_data(as_text=True)
+    [signup] = signups(app)  # the same person at this event: one sign-up, what they fixed
+    assert signup.first_name == "Changed"
 
 
 def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, monkeypatch):

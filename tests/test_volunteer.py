@@ -10,12 +10,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kiosk import clock
 from kiosk.content import current_content
 from kiosk.extensions import db
-from kiosk.models import AuditEntry, Signup, Tally, VolunteerUnlock
+from kiosk.models import AuditEntry, CheckBudget, Signup, Tally, VolunteerUnlock
 from kiosk.services import volunteers
 from tests.helpers import HX, assert_fragment
 
@@ -341,6 +341,103 @@ def test_forty_wrong_pins_at_once_get_no_more_than_five_checked(app, pin, monkey
             select(AuditEntry).where(AuditEntry.action == "volunteer.pin_lockout")
         ).all()
         assert len(lockouts) == 1
+
+
+# ---- PIN checks from every address together: a budget an hour ----------------------------
+
+
+def counting_checks(monkeypatch) -> list[str]:
+    """Every PIN the kiosk really compares (after both limits let it through)."""
+    checked: list[str] = []
+    real_verify = volunteers.verify_secret
+
+    def counting_verify(stored, secret):
+        checked.append(secret)
+        return real_verify(stored, secret)
+
+    monkeypatch.setattr(volunteers, "verify_secret", counting_verify)
+    return checked
+
+
+def loopback(n: int) -> str:
+    """The n-th address of an attacker rotating through 127.0.0.0/8."""
+    return f"127.{n // 65536 % 256}.{n // 256 % 256}.{n % 256 + 1}"
+
+
+@pytest.mark.both_engines
+def test_pins_from_many_addresses_are_refused_past_the_hours_budget(app, pin, monkeypatch):
+    checked = counting_checks(monkeypatch)
+    moment = [clock.now()]
+    monkeypatch.setattr(clock, "now", lambda: moment[0])
+    volunteer = tablet(app, "192.168.43.50")
+    assert volunteer.post("/volunteer/unlock", data={"pin": pin}).status_code == 303
+    checked.clear()
+    statuses = []
+    for n in range(volunteers.BUDGET_CHECKS + 20):
+        moment[0] += timedelta(seconds=2)
+        response = tablet(app, loopback(n)).post("/volunteer/unlock", data={"pin": f"{n:04d}"})
+        statuses.append(response.status_code)
+    # 59 more wrong PINs fit in the hour the volunteer's right one opened; then none.
+    assert len(checked) == volunteers.BUDGET_CHECKS - 1
+    assert statuses[: volunteers.BUDGET_CHECKS - 1] == [422] * (volunteers.BUDGET_CHECKS - 1)
+    assert set(statuses[volunteers.BUDGET_CHECKS - 1 :]) == {429}
+    # Even the right PIN, from an address never seen, waits, and is told why and how long.
+    response = tablet(app, "192.168.43.51").post("/volunteer/unlock", data={"pin": pin})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "as many PINs as it allows in an hour" in text and "57 min 20 s" in text
+    assert len(checked) == volunteers.BUDGET_CHECKS - 1
+    # The tablet unlocked before keeps working: its unlock needs no PIN.
+    assert "Quick tips" in volunteer.get("/volunteer/").get_data(as_text=True)
+    volunteer.post("/volunteer/conversation")
+    assert conversations(app) == 1
+    # An hour after the first check of the window, checks are allowed again.
+    moment[0] += timedelta(hours=1)
+    again = tablet(app, "192.168.43.51").post("/volunteer/unlock", data={"pin": pin})
+    assert again.status_code == 303
+
+
+def test_an_attacker_rotating_addresses_gets_60_pin_checks_an_hour(app, pin, monkeypatch, figure):
+    checked = counting_checks(monkeypatch)
+    start = clock.now()
+    moment = [start]
+    monkeypatch.setattr(clock, "now", lambda: moment[0])
+    per_hour = []
+    for hour in range(2):  # a new address every 15 seconds: 240 tries an hour
+        before = len(checked)
+        for n in range(240):
+            moment[0] = start + timedelta(hours=hour, seconds=15 * n)
+            tablet(app, loopback(hour * 240 + n)).post("/volunteer/unlock", data={"pin": "0000"})
+        per_hour.append(len(checked) - before)
+    figure(f"PIN checks an hour from rotating addresses (240 tries an hour): {per_hour}")
+    assert per_hour == [volunteers.BUDGET_CHECKS] * 2
+
+
+def test_the_budget_never_waits_longer_than_an_hour_when_the_clock_jumps_back(
+    app, pin, monkeypatch
+):
+    counting_checks(monkeypatch)
+    start = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: start)
+    for n in range(volunteers.BUDGET_CHECKS):
+        tablet(app, loopback(n)).post("/volunteer/unlock", data={"pin": "0000"})
+    back = start - timedelta(days=30)  # the Pi's clock goes back a month
+    monkeypatch.setattr(clock, "now", lambda: back)
+    response = tablet(app, "192.168.43.52").post("/volunteer/unlock", data={"pin": pin})
+    assert response.status_code == 429 and "60 min" in response.get_data(as_text=True)
+    monkeypatch.setattr(clock, "now", lambda: back + timedelta(hours=1, seconds=1))
+    again = tablet(app, "192.168.43.52").post("/volunteer/unlock", data={"pin": pin})
+    assert again.status_code == 303
+    with app.app_context():  # the budget keeps one row per check an hour may hold, no more
+        assert db.session.scalar(select(func.count()).select_from(CheckBudget)) == 60
+
+
+def test_six_digit_pins_are_accepted_by_settings_and_the_cli(app, runner):
+    result = runner.invoke(args=["pin", "--stdin"], input="482193\n")
+    assert result.exit_code == 0, result.output
+    client = tablet(app, "192.168.43.53")
+    assert client.post("/volunteer/unlock", data={"pin": "4821"}).status_code == 422
+    assert client.post("/volunteer/unlock", data={"pin": "482193"}).status_code == 303
 
 
 # ---- The conversation counter's undo --------------------------------------------------------

@@ -14,6 +14,7 @@ deleted: a hub's operator must rotate them (VACUUM FULL would rewrite the tables
 cost of locking them, and still not reach WAL or backups).
 """
 
+import fcntl
 import logging
 import sqlite3
 import time
@@ -45,6 +46,49 @@ class Forget:
 
 class BackupError(Exception):
     """The database can't be copied this way (for example, it isn't SQLite)."""
+
+
+# `kiosk serve` holds a shared lock on this file beside the SQLite database for as long as it
+# runs; `kiosk restore` needs it exclusively, so it never swaps the database under a server
+# that keeps pages, generations and open connections of the one before.
+SERVING_LOCK_SUFFIX = ".serving"
+_held: list[object] = []
+
+
+def serving_lock_path() -> Path | None:
+    database = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + SERVING_LOCK_SUFFIX)
+
+
+def hold_serving_lock() -> None:
+    """Called by `kiosk serve`: a shared lock (several servers may share one database)
+    held until the process ends; the kernel lets it go even after kill -9."""
+    path = serving_lock_path()
+    if path is None:
+        return
+    handle = path.open("a")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    _held.append(handle)
+
+
+def refuse_while_served() -> object | None:
+    """The serving lock, held exclusively until the caller closes it (no server may start
+    during the restore), or BackupError while a server holds it."""
+    path = serving_lock_path()
+    if path is None:
+        return None
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BackupError(
+            "`kiosk serve` is running on this database: stop it first, then restore "
+            "(nothing was changed)."
+        ) from None
+    return handle
 
 
 def check_sqlite() -> None:

@@ -76,6 +76,17 @@ def database_cause(error: DatabaseError) -> str:
     return f"{type(original).__name__}: {message}"
 
 
+def disk_full(error: DatabaseError) -> bool:
+    """The failure is a full disk (SQLite's file, or PostgreSQL's server)."""
+    original = error.orig or error
+    message = str(original).lower()
+    return (
+        getattr(original, "sqlstate", None) == "53100"
+        or "disk is full" in message
+        or "no space left on device" in message
+    )
+
+
 def database_problem() -> dict[str, str] | None:
     """The last database failure since the last successful write, for /healthz."""
     return current_app.extensions.get(DATABASE_PROBLEM)
@@ -91,12 +102,14 @@ def _forget_problem_after_commit(_session: Session) -> None:
     forget_database_problem()
 
 
-def note_database_problem(cause: str) -> None:
-    """A database failure (not a conflict): /healthz reports it until a write succeeds."""
-    current_app.extensions[DATABASE_PROBLEM] = {
-        "cause": cause,
-        "at": clock.now().isoformat(timespec="seconds"),
-    }
+def note_database_problem(cause: str, *, until_a_write: bool = False) -> None:
+    """A database failure (not a conflict): /healthz reports it until a write succeeds, or
+    until its own rolled-back write probe passes. That probe writes nothing, so it cannot
+    see a full disk: such a failure (`until_a_write`) lasts until a real write succeeds."""
+    problem = {"cause": cause, "at": clock.now().isoformat(timespec="seconds")}
+    if until_a_write:
+        problem["until"] = "a write succeeds"
+    current_app.extensions[DATABASE_PROBLEM] = problem
 
 
 def init_app(app: Flask) -> None:

@@ -443,7 +443,14 @@ def events_due(days: int | None = None) -> list[Event]:
     cutoff = utcnow() - timedelta(days=retention_days() if days is None else days)
     closed = db.session.scalars(
         select(Event)
-        .where(Event.status == Event.CLOSED, Event.closed_at.is_not(None), Event.closed_at < cutoff)
+        .where(
+            Event.status == Event.CLOSED,
+            Event.closed_at.is_not(None),
+            Event.closed_at < cutoff,
+            # The day the lead typed is no clock's: an event closed under a wrong clock
+            # (1970) is still kept its retention days from the day it took place.
+            or_(Event.date.is_(None), Event.date < cutoff.date()),
+        )
         .order_by(Event.id)
     )
     return [event for event in closed if holds_personal_data(event)]

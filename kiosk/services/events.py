@@ -20,6 +20,7 @@ from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 from kiosk.parsing import amount_text, clean_text
 from kiosk.services.atomic import insert_new, serialise
+from kiosk.services.erasure import clock_problem, newest_record_time
 from kiosk.services.records import Checker
 
 ACTIVATION = "kiosk: make an event active"
@@ -242,8 +243,14 @@ def activate_event(event: Event) -> Event:
 
 
 def close_event(event: Event) -> Event:
+    """Close `event`. Retention counts from `closed_at`, so under a clock known to be wrong
+    (a Pi back in 1970: erasure.clock_problem, what /healthz says) the close is stamped
+    with the newest time the kiosk has seen instead, never with that clock's."""
+    moment = utcnow()
+    if clock_problem() is not None:
+        moment = max(moment, newest_record_time() or moment)
     event.status = Event.CLOSED
-    event.closed_at = utcnow()
+    event.closed_at = moment
     db.session.commit()
     g.pop("active_event", None)
     return event

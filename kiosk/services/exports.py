@@ -4,7 +4,8 @@ CSV formats (csv, mailchimp, pledges, questions, press, tallies) are generators 
 UTF-8 text whose first line starts with a byte order mark so Excel reads Korean
 names correctly. Every cell that a spreadsheet would take for a formula (starting
 with = + - @ tab or carriage return, or the full-width ＝ ＋ － ＠) is prefixed with ' so it
-stays text.
+stays text; so is such a character after a ; , or tab inside a cell ("Ana;=1+1"), which a
+spreadsheet splitting on that separator would make a cell of its own.
 
 The JSON bundle carries the whole event, every record with its UUID, so another kiosk
 can import it and merge tablets of one event without duplicates:
@@ -51,11 +52,12 @@ person, a merge) has a new revision, so it is in no export until the next one.
 import csv
 import io
 import json
+import re
 import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -95,6 +97,10 @@ BOM = "\ufeff"
 # Full-width forms too: spreadsheets in East Asian locales read "＝1+1" as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each one character
+# A separator a spreadsheet may split on (Excel in many locales splits on ";"), then spaces,
+# then a formula's first character: the ' goes before that character.
+SEPARATORS = (";", ",", "\t")
+FORMULA_AFTER_SEPARATOR = re.compile(r"([;,\t][ \t]*)(?=[=+\-@\r\uff1d\uff0b\uff0d\uff20])")
 # Sign-up exports stream rows and write CSV a batch at a time: 100,000 sign-ups loaded as
 # ORM objects into a list took 9 s and 230 MB (bench/results.md).
 EXPORT_BATCH = 1000
@@ -218,6 +224,8 @@ def neutralise(value: object) -> str:
         return value
     else:
         text = "" if value is None else str(value)
+    if ";" in text or "," in text or "\t" in text:  # rare: ordinary cells skip the regex
+        text = FORMULA_AFTER_SEPARATOR.sub(r"\1'", text)
     return "'" + text if text and text[0] in FORMULA_FIRST else text
 
 
@@ -363,6 +371,7 @@ def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False
     where = (_not_yet_in(Signup.exported_revision),) if only_new else ()
     labels_of = _interest_labeller()
     phone = _phone_cell(default_content().phone_region)
+    trusted_from = _trusted_consent_floor(event)
     rows = (
         [
             first,
@@ -374,7 +383,7 @@ def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False
             source,
             locale,
             version,
-            _stored_time(consent_at),
+            _consent_cell(consent_at, trusted_from),
             _stored_time(created_at),
             _stored_time(updated_at),
             uuid,
@@ -413,6 +422,26 @@ def _mailchimp_tagger(event: Event) -> Callable[[str], str]:
     return tags_of
 
 
+# A consent moment more than this long before its event's day (which the lead typed, so no
+# clock's) was stamped by a clock that was wrong, a Pi back in 1970: marked in exports.
+CONSENT_CLOCK_SLACK = timedelta(days=366)
+CLOCK_WRONG = "recorded while the kiosk's clock was wrong"
+
+
+def _trusted_consent_floor(event: Event) -> datetime | None:
+    """The earliest consent moment (naive UTC, as stored) a right clock could have given."""
+    if event.date is None:
+        return None
+    return datetime.combine(event.date, time()) - CONSENT_CLOCK_SLACK
+
+
+def _consent_cell(consent_at: datetime | None, trusted_from: datetime | None) -> str:
+    written = _stored_time(consent_at)
+    if consent_at is not None and trusted_from is not None and consent_at < trusted_from:
+        return f"{written} ({CLOCK_WRONG})"
+    return written
+
+
 def _utc_moment(value: datetime) -> str:
     """A stored (naive UTC) time as 2026-03-01T09:30:00Z (isoformat: strftime took a tenth
     of a large export)."""
@@ -429,6 +458,7 @@ def mailchimp_csv(
     tags_of = _mailchimp_tagger(event)
     phone = _phone_cell(default_content().phone_region)
     where = (_not_yet_in(Signup.mailchimp_revision),) if only_new else ()
+    trusted_from = _trusted_consent_floor(event)
 
     def rows() -> Iterator[list[object]]:
         for row in _signup_rows(event, MAILCHIMP_FIELDS, *where):
@@ -439,6 +469,11 @@ def mailchimp_csv(
             if marks is not None:
                 marks.note(Signup, id_, revision)
             moment = _utc_moment(consent_at)
+            day = moment[:10]  # the date of the moment below
+            if trusted_from is not None and consent_at < trusted_from:
+                # No date rather than a wrong one in Mailchimp's Date field; the moment says
+                # why, in words a person reading the audience sees.
+                day, moment = "", f"{moment} ({CLOCK_WRONG})"
             yield [
                 address,
                 first,
@@ -447,7 +482,7 @@ def mailchimp_csv(
                 tags_of(interests),
                 locale,
                 version,
-                moment[:10],  # the date of the moment below
+                day,
                 moment,
             ]
 

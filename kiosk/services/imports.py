@@ -172,11 +172,26 @@ class ImportReport:
 # ---- Reading and checking ---------------------------------------------------------------
 
 
+# No number a kiosk writes has more digits: an amount in cents, an id, a count. Python's
+# json refuses integers past 4,300 digits with a bare ValueError; the kiosk refuses far
+# sooner, with a reason.
+MAX_INTEGER_DIGITS = 30
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ImportRefused(
+            f"This file holds a number of {len(digits.lstrip('-')):,} digits; no kiosk export "
+            f"has one longer than {MAX_INTEGER_DIGITS}. Export the event again on the other kiosk."
+        )
+    return int(digits)
+
+
 def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     """The bundle as a dict, or ImportRefused when the file isn't one."""
     try:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ImportRefused(
             f"This file is not a kiosk export: it is not valid JSON ({error})."

@@ -6,13 +6,17 @@ form); the database's unique constraint on it, not a pre-check alone, makes a se
 arrival return the first record instead of creating another.
 """
 
+import hashlib
 import re
+import unicodedata
+from collections.abc import Mapping
 from datetime import date
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,7 +56,8 @@ class Checker:
         return cleaned
 
     def email(self, field: str, value: str | None, *, required: bool) -> str:
-        cleaned = clean_text(value)
+        # Full-width letters and ＠ are the ASCII ones they show (canonical_email).
+        cleaned = clean_text(unicodedata.normalize("NFKC", value or ""))
         if not cleaned:
             if required:
                 self.errors[field] = _("Please enter your email address.")
@@ -182,11 +187,42 @@ def find_by_key(model: type[Record], key: str | None) -> Record | None:
     return db.session.scalar(select(model).where(model.idempotency_key == key))
 
 
+# Columns that say nothing of what the person typed: a resend may differ in them.
+NOT_CONTENT = frozenset(
+    {"id", "uuid", "idempotency_key", "event_id", "created_at", "updated_at", "revision"}
+    | {"exported_revision", "kiosk_id", "locale", "source", "consent_version"}
+    | {"consent_text", "consent_at"}
+)
+
+
+def typed_content(record: object) -> dict[str, object]:
+    """What the person gave, as set on a new (unsaved) record."""
+    columns = type(record).__table__.columns  # type: ignore[attr-defined]
+    return {
+        name: value
+        for name, value in sa_inspect(record).dict.items()
+        if name in columns and name not in NOT_CONTENT
+    }
+
+
+def same_content(stored: object, content: Mapping[str, object]) -> bool:
+    return all(getattr(stored, name) == value for name, value in content.items())
+
+
+def key_of_changed_resend(key: str, content: Mapping[str, object]) -> str:
+    """The key of a resend whose form was changed before it was sent again (after a lost
+    connection, say): its own record, and sent once more, that record again."""
+    digest = hashlib.sha256(f"{key}\n{sorted(content.items())!r}".encode()).hexdigest()
+    return digest[:32]
+
+
 def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None = None) -> Record:
     """Commit a new record with its consent, once per idempotency key.
 
     A key already stored returns that record instead; the unique constraint catches the
-    race the pre-check cannot (two waitress threads, the same double tap).
+    race the pre-check cannot (two waitress threads, the same double tap). A key stored
+    with other content is a form changed before it was sent again: never thanked and
+    dropped, it is stored as its own record (under a key made from both).
     """
     key = record.idempotency_key
     if (already := find_by_key(type(record), key)) is not None:

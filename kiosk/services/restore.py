@@ -13,17 +13,34 @@ from sqlalchemy import select
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tombstone
 from kiosk.services import erasure, tombstones
-from kiosk.services.backup import BackupError, check_kiosk_file, check_sqlite
+from kiosk.services.backup import (
+    BackupError,
+    check_kiosk_file,
+    check_sqlite,
+    refuse_while_served,
+)
 
 
 def restore_database(source: Path) -> erasure.Erased:
     """Put a backup in place of this kiosk's database, then re-apply every tombstone and
     every event erasure it knows, so the copy brings no one back. Stop `kiosk serve` first.
 
-    Returns what the re-applied erasures removed from the restored copy.
+    Returns what the re-applied erasures removed from the restored copy. Refused while a
+    `kiosk serve` holds the database: it would go on serving what it kept of the one before.
     """
     check_sqlite()
     check_kiosk_file(source)
+    lock = refuse_while_served()
+    try:
+        return _restore(source)
+    finally:
+        if lock is not None:
+            lock.close()  # type: ignore[attr-defined]  # an open file, typed as object
+
+
+def _restore(source: Path) -> erasure.Erased:
+    # A fresh instance has no tables yet: migrate it first, so it has (no) tombstones to read.
+    upgrade()
     # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
     stones = [
         {"scope": scope, "digest": digest, "request": request}

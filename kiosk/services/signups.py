@@ -25,7 +25,9 @@ from kiosk.services.records import (
     apply_consent,
     clean_idempotency_key,
     find_by_key,
+    key_of_changed_resend,
     mark_changed,
+    same_content,
 )
 
 # Lengths fit the columns in models.Signup.
@@ -164,10 +166,17 @@ def record_signup(
         raise ValueError(f"unknown sign-up source {source!r}")
 
     key = clean_idempotency_key(idempotency_key)
-    if (already := find_by_key(Signup, key)) is not None:
+    chosen = known_interests(interests)
+    already = find_by_key(Signup, key)
+    content = cleaned | {"interests": ",".join(chosen)}
+    if already is not None and key and not same_content(already, content):
+        # The form was changed before it was sent again: stored (or merged into that
+        # person's sign-up) like any other, never thanked and dropped.
+        key = key_of_changed_resend(key, content)
+        already = find_by_key(Signup, key)
+    if already is not None:
         return already
     event = event_taking_records(event)
-    chosen = known_interests(interests)
     cleaned["locale"] = locale or i18n.current_locale()
     signup = Signup(
         event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned

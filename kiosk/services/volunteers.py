@@ -24,6 +24,7 @@ from kiosk.content import current_content
 from kiosk.extensions import Model, db
 from kiosk.models import PinThrottle, Signup, Tally, VolunteerUnlock
 from kiosk.parsing import normalise
+from kiosk.services import budget
 from kiosk.services.atomic import changed_rows
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
@@ -44,6 +45,13 @@ FORGET_UNLOCKS_AFTER = timedelta(days=1)
 UNDO_WINDOW = timedelta(seconds=60)
 
 LOCKOUT_ACTION = "volunteer.pin_lockout"
+
+# Every address together: at most 60 PINs checked an hour, so guessing a 4-digit PIN by
+# rotating addresses takes days (10,000 PINs / 60 an hour), a 6-digit one years. A tablet
+# already unlocked keeps working: its unlock lives on the server and needs no PIN.
+BUDGET_SCOPE = "volunteer_pin"
+BUDGET_CHECKS = 60
+BUDGET_WINDOW = timedelta(hours=1)
 
 
 def valid_pin(pin: str) -> bool:
@@ -94,6 +102,9 @@ class Gate:
     wait_seconds: int = 0
     # Which check of its round this one is (1 to MAX_ATTEMPTS), when allowed.
     attempt: int = 0
+    # Who waits when not allowed: "tablet" (this address's wrong PINs) or "kiosk" (the
+    # hour's PIN checks from every address together are used up).
+    reason: str = "tablet"
 
 
 def lockout_length(lockouts: int) -> timedelta:
@@ -200,6 +211,9 @@ def attempt_unlock(pin: str, client: str) -> tuple[str | None, Gate]:
     gate = reserve_check(client)
     if not gate.allowed:
         return None, gate
+    wait = budget.spend(BUDGET_SCOPE, BUDGET_CHECKS, BUDGET_WINDOW)
+    if wait:
+        return None, Gate(False, wait, reason="kiosk")
     if check_volunteer_pin(pin):
         db.session.execute(
             update(PinThrottle)
