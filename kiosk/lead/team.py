@@ -7,6 +7,7 @@ from flask import request
 from flask.wrappers import Response
 
 from kiosk.lead.blueprint import bp, client_address, redirect_to, render_form
+from kiosk.rendering import is_htmx
 from kiosk.services import team as team_page
 from kiosk.services.records import InvalidInput
 
@@ -43,6 +44,6 @@ def team() -> Response:
     if step != SAVE:
         return _render(request.form, preview=team_page.preview(values))
     team_page.save(values, actor=client_address())
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx():
         return _render(team_page.form_of(), saved=True)
     return redirect_to("lead.team", saved="1")
