@@ -170,16 +170,21 @@ def limit_malloc_arenas() -> bool:
         return False
 
 
-@click.command("serve")
-@click.option(
+# Where the kiosk listens: `kiosk serve`, and the unit and the browser that must find it.
+host_option = click.option(
     "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1"
 )
-@click.option(
+port_option = click.option(
     "--port",
     type=WholeNumber(1, 65535),
     default=lambda: os.environ.get("PORT", "8000"),
     show_default="$PORT or 8000",
 )
+
+
+@click.command("serve")
+@host_option
+@port_option
 @click.option("--threads", type=WholeNumber(1, 64), default=8, show_default=True)
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
@@ -608,15 +613,8 @@ def service_group() -> None:
     show_default="$SUDO_USER or you",
     help="The account the kiosk serves as (it owns the instance folder).",
 )
-@click.option(
-    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1"
-)
-@click.option(
-    "--port",
-    type=WholeNumber(1, 65535),
-    default=lambda: os.environ.get("PORT", "8000"),
-    show_default="$PORT or 8000",
-)
+@host_option
+@port_option
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -686,12 +684,7 @@ CHROMIUM_MISSING = (
 
 
 @click.command("open")
-@click.option(
-    "--port",
-    type=WholeNumber(1, 65535),
-    default=lambda: os.environ.get("PORT", "8000"),
-    show_default="$PORT or 8000",
-)
+@port_option
 @click.option("--print", "print_only", is_flag=True, help="Print the command, do not run it.")
 @click.option(
     "--autostart",
