@@ -225,7 +225,11 @@ def save_once(record: Record, *, consent: bool, wording: tuple[str, str] | None 
     dropped, it is stored as its own record (under a key made from both).
     """
     key = record.idempotency_key
-    if (already := find_by_key(type(record), key)) is not None:
+    already = find_by_key(type(record), key)
+    if key and already is not None and not same_content(already, content := typed_content(record)):
+        key = record.idempotency_key = key_of_changed_resend(key, content)
+        already = find_by_key(type(record), key)
+    if already is not None:
         return already
     apply_consent(record, consent, wording)
     db.session.add(record)
