@@ -347,13 +347,15 @@ def test_forty_wrong_pins_at_once_get_no_more_than_five_checked(app, pin, monkey
 
 
 def counting_checks(monkeypatch) -> list[str]:
-    """Every PIN the kiosk really compares (after both limits let it through)."""
+    """Every PIN the kiosk really compares (after both limits let it through). The compare
+    itself is a plain one against PIN: these tests are about how many checks the budget
+    lets through, and Argon2's deliberate cost (a quarter second a check) was most of their
+    time; tests/test_lead_access.py and the unlock tests above keep the real hash."""
     checked: list[str] = []
-    real_verify = volunteers.verify_secret
 
-    def counting_verify(stored, secret):
+    def counting_verify(_stored, secret):
         checked.append(secret)
-        return real_verify(stored, secret)
+        return secret == PIN
 
     monkeypatch.setattr(volunteers, "verify_secret", counting_verify)
     return checked
@@ -403,13 +405,13 @@ def test_an_attacker_rotating_addresses_gets_60_pin_checks_an_hour(app, pin, mon
     moment = [start]
     monkeypatch.setattr(clock, "now", lambda: moment[0])
     per_hour = []
-    for hour in range(2):  # a new address every 15 seconds: 240 tries an hour
+    for hour in range(2):  # a new address every 30 seconds: 120 tries an hour, twice the budget
         before = len(checked)
-        for n in range(240):
-            moment[0] = start + timedelta(hours=hour, seconds=15 * n)
-            tablet(app, loopback(hour * 240 + n)).post("/volunteer/unlock", data={"pin": "0000"})
+        for n in range(120):
+            moment[0] = start + timedelta(hours=hour, seconds=30 * n)
+            tablet(app, loopback(hour * 120 + n)).post("/volunteer/unlock", data={"pin": "0000"})
         per_hour.append(len(checked) - before)
-    figure(f"PIN checks an hour from rotating addresses (240 tries an hour): {per_hour}")
+    figure(f"PIN checks an hour from rotating addresses (120 tries an hour): {per_hour}")
     assert per_hour == [volunteers.BUDGET_CHECKS] * 2
 
 
