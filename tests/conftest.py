@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
@@ -23,6 +24,7 @@ from sqlalchemy import event
 
 from kiosk import create_app
 from kiosk.extensions import db
+from kiosk.services import hashing
 from kiosk.services.events import ensure_demo_event
 from tests.postgres import Cluster, PostgresNotFound, find_bindir, remove_abandoned_clusters
 
@@ -145,6 +147,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     line = _postgres_missing_line(config)
     if line:
         terminalreporter.write_line(line, yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def real_hasher() -> PasswordHasher:
+    """The Argon2id parameters the kiosk itself hashes with (before quick_argon2 swaps them)."""
+    return hashing._hasher
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_argon2(real_hasher: PasswordHasher) -> Iterator[None]:
+    """Argon2id through the kiosk's own code, at a test's cost: the real parameters take 64 MiB
+    and four lanes a hash (0.2 s of both cores), and hundreds of tests set a passphrase or a
+    PIN. Every hash still carries its parameters, so verifying is unchanged; the served
+    kiosks (`kiosk serve` subprocesses: crash, hub) and test_hashing keep the real ones."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        )
+        yield
 
 
 @pytest.fixture

@@ -15,9 +15,6 @@ from kiosk.services.qr import link_url
 from tests.helpers import HX, database_snapshot
 from tests.hostile import assert_nothing_unescaped, hostile_text, storable
 
-# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.both_engines
-
 HOSTILE = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -28,6 +25,8 @@ def valid_choices(app) -> set[str]:
         return {choice.key for choice in current_content().choices}
 
 
+# What is stored from hostile text: both engines.
+@pytest.mark.both_engines
 @HOSTILE
 @given(choice=hostile_text(), htmx=st.booleans())
 def test_any_opener_answer_is_counted_if_known_and_refused_calmly_if_not(app, client, choice, htmx):
@@ -76,6 +75,8 @@ def test_the_qr_endpoint_serves_only_the_content_packs_links(app, client, key):
     assert response.status_code == (200 if known else 404) or response.status_code == 308
 
 
+# What is stored from hostile text: both engines.
+@pytest.mark.both_engines
 @HOSTILE
 @given(source=hostile_text())
 def test_no_tracking_source_can_move_a_qr_code_to_another_host(app, client, dialect, source):

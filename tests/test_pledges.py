@@ -10,9 +10,6 @@ from kiosk.models import Pledge, Question
 from kiosk.services import events, pledges
 from tests.helpers import HX, assert_fragment, assert_full_page
 
-# SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.both_engines
-
 
 def pledge_form(**changes) -> dict:
     data = {"kind": "once", "amount": "30", "idempotency_key": uuid.uuid4().hex} | changes
@@ -39,6 +36,8 @@ def test_the_pledge_page_offers_presets_other_and_monthly_and_never_card_fields(
     assert 'id="pledge_form"' in assert_fragment(client.get("/pledge", headers=HX))
 
 
+# A stored pledge and the total the database sums: both engines.
+@pytest.mark.both_engines
 def test_a_preset_pledge_is_stored_and_redirects_to_the_thank_you_with_its_qr(app, client):
     response = client.post("/pledge", data=pledge_form())
     assert response.status_code == 303
@@ -143,6 +142,8 @@ def test_a_pledge_with_an_email_and_consent_stores_the_consent(app, client):
     )
 
 
+# A stored pledge and the total the database sums: both engines.
+@pytest.mark.both_engines
 def test_a_resent_pledge_is_counted_once(app, client):
     data = pledge_form()
     client.post("/pledge", data=data, headers=HX)
@@ -150,6 +151,8 @@ def test_a_resent_pledge_is_counted_once(app, client):
     assert len(all_of(app, Pledge)) == 1
 
 
+# A stored pledge and the total the database sums: both engines.
+@pytest.mark.both_engines
 def test_progress_is_the_pledged_total_as_a_share_of_the_events_rescue_cost(app):
     with app.app_context():
         event = events.create_event("Gala", rescue_cost_cents=200_000, activate=True)
