@@ -196,7 +196,7 @@ def learn() -> Response:
 def press_desk() -> Response:
     """For journalists: whom to contact for interviews, what to send, timelines, staff
     interviews, interview guidelines, and the team's own contact."""
-    return render("visitor/press.html", "press_desk", team_contact=press.team_contact())
+    return render("visitor/press.html", "press_desk", team_contact=team.team_contact())
 
 
 @bp.get("/qr/<key>.svg")
@@ -372,7 +372,7 @@ def press_request() -> Response:
         return render(
             "visitor/press_request.html",
             "press_form",
-            team_contact=press.team_contact(),
+            team_contact=team.team_contact(),
             **_form_context(),
         )
     form = request.form
@@ -381,7 +381,7 @@ def press_request() -> Response:
         "press",
         lambda: press.record_press_request(**press.form_fields(form)),  # type: ignore[arg-type]  # form_fields names each keyword
         lambda _record: url_for("visitor.press_thanks"),
-        lambda _record: {"team_contact": press.team_contact()},
+        lambda _record: {"team_contact": team.team_contact()},
     )
 
 
@@ -392,7 +392,7 @@ def press_thanks() -> Response:
         "visitor/press_request.html",
         "press_thanks",
         thanks=True,
-        team_contact=press.team_contact(),
+        team_contact=team.team_contact(),
         **_form_context(),
     )
 

@@ -14,7 +14,7 @@ from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.models import PressRequest, Signup
 from kiosk.security import VISIT_COOKIE
-from kiosk.services import erasure
+from kiosk.services import erasure, team
 from tests.helpers import HX, assert_fragment, assert_full_page, database_snapshot, routes
 from tests.hostile import assert_nothing_unescaped, hostile_text
 
@@ -308,7 +308,7 @@ def test_the_desk_sends_interview_requests_to_connect_north_korea_directly(clien
     assert direct in main
     for promise in ("will answer you", "answer you by email", "pass it on", "답해 드려요"):
         assert promise not in main
-    # The only address on the desk is the team's own, read through press.team_contact().
+    # The only address on the desk is the team's own, read through services/team.team_contact().
     assert set(re.findall(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", main)) == {
         "rescueteams@libertyinnorthkorea.org"
     }
@@ -316,9 +316,7 @@ def test_the_desk_sends_interview_requests_to_connect_north_korea_directly(clien
 
 
 def test_the_desk_reads_the_teams_contact_through_one_function(client, monkeypatch):
-    from kiosk.services import press
-
-    monkeypatch.setattr(press, "team_contact", lambda: "hello@our-team.example.org")
+    monkeypatch.setattr(team, "team_contact", lambda: "hello@our-team.example.org")
     for url in ("/press", "/press/request"):
         page = client.get(url).get_data(as_text=True)
         assert "hello@our-team.example.org" in page and "rescueteams@" not in page, url

@@ -15,7 +15,6 @@ from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, PressRequest
-from kiosk.services import team
 from kiosk.services.atomic import changed_rows
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
@@ -29,12 +28,6 @@ PAST_WORK_MAX = 1500
 PAST_WORK_LINKS = 5
 TEXT_MAX = 2000
 COMMISSIONED = {"yes": True, "no": False}
-
-
-def team_contact() -> str:
-    """The address the desk offers for questions about the team: the lead's own, set on the
-    Our team page, else the content pack's."""
-    return team.team_contact()
 
 
 def form_fields(form: MultiDict[str, str]) -> dict[str, object]:
