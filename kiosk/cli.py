@@ -31,6 +31,7 @@ from kiosk.services import (
     lead_auth,
     network,
     safety,
+    sealing,
     volunteers,
 )
 from kiosk.services.atomic import held_lock
@@ -101,7 +102,7 @@ def prepare_database() -> None:
     with held_lock(MIGRATIONS):
         upgrade()
     identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
-    events.ensure_demo_event()
+    events.ensure_demo_event()  # and the team key: every personal field is sealed with it
     db.session.remove()
     g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
 
@@ -448,12 +449,20 @@ def pin_command(from_stdin: bool) -> None:
 
 @click.command("passphrase")
 @with_appcontext
-@click.option("--stdin", "from_stdin", is_flag=True, help="Read the passphrase from stdin.")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the new passphrase from stdin, then (a second line) the current one, the "
+    "recovery code or the setup code.",
+)
 def passphrase_command(from_stdin: bool) -> None:
-    """Set or reset the team lead passphrase (ends every lead session)."""
+    """Set or reset the team lead passphrase (ends every lead session); the personal data
+    stays sealed as it is, its key re-wrapped with the new passphrase."""
 
     say_where()
     warn_if_new_database()
+    sealing.ensure_team_key()
     if from_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -463,8 +472,30 @@ def passphrase_command(from_stdin: bool) -> None:
     problem = lead_auth.passphrase_problem(passphrase)
     if problem:
         raise click.ClickException(problem)
-    lead_auth.set_passphrase(passphrase, actor="cli")
+    key = None
+    made_here = sealing.setup_secret_made_here()
+    if lead_auth.has_passphrase() or not made_here:
+        prompt = "Current passphrase, recovery code or setup code (the end of the setup link)"
+        if from_stdin:
+            current = sys.stdin.readline().rstrip("\r\n")
+        else:
+            current = click.prompt(prompt, hide_input=True)
+        key = lead_auth.open_team_key(current)
+        if key is None:
+            raise click.ClickException(
+                "That opens nothing: the personal data can only be re-wrapped with the "
+                "current passphrase, the recovery code or the first run's setup code."
+            )
+    lead_auth.set_passphrase(passphrase, actor="cli", key=key)
     click.echo("Team lead passphrase set. Every lead session was logged out.")
+    if key is None or "recovery" not in sealing.wrapped_by():
+        code = sealing.new_recovery_code(key or lead_auth.open_team_key(passphrase))
+        db.session.commit()
+        click.echo(
+            f"Recovery code: {code}\n"
+            "Write it down and keep it apart from this kiosk: with it, a lost passphrase can "
+            "be replaced; without either, the visitors' data can never be opened."
+        )
 
 
 def _report_purge(purged: erasure.Erased) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import event
 
 from kiosk import create_app
 from kiosk.extensions import db
-from kiosk.services import hashing
+from kiosk.services import hashing, sealing
 from kiosk.services.events import ensure_demo_event
 from tests.postgres import Cluster, PostgresNotFound, find_bindir, remove_abandoned_clusters
 
@@ -165,7 +165,50 @@ def quick_argon2(real_hasher: PasswordHasher) -> Iterator[None]:
         patch.setattr(
             hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         )
+        # The passphrase's wrapping of the team key: libsodium's least Argon2id.
+        patch.setattr(sealing, "KDF_OPSLIMIT", 1)
+        patch.setattr(sealing, "KDF_MEMLIMIT", 8192)
         yield
+
+
+# Every team key a test made, by its public key: the tests' own way to read sealed fields.
+TEST_KEYS: dict[bytes, sealing.PrivateKey] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_key_reader() -> Iterator[None]:
+    """Tests read sealed personal fields in clear, as the lead's opened key would: every key
+    a test makes is kept (here, in the test process only) and read through wherever no
+    key is in use. A test about who can read (tests/test_sealing.py) turns this off with
+    `only_real_keys`."""
+    made = sealing.new_team_key
+    real_opened = sealing.opened_key
+
+    def keep(setup_secret: str) -> sealing.PrivateKey:
+        key = made(setup_secret)
+        TEST_KEYS[bytes(key.public_key)] = key
+        return key
+
+    def test_opened() -> sealing.PrivateKey | None:
+        found = real_opened()
+        if found is not None:
+            return found
+        try:
+            return TEST_KEYS.get(bytes(sealing.public_key()))
+        except Exception:  # noqa: BLE001  # outside an app, or before a key: nothing to read with
+            return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sealing, "new_team_key", keep)
+        patch.setattr(sealing, "opened_key", test_opened)
+        patch.setattr(sealing, "_real_opened_key", real_opened, raising=False)
+        yield
+
+
+@pytest.fixture
+def only_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealed fields read in clear only through a key the kiosk itself opened."""
+    monkeypatch.setattr(sealing, "opened_key", sealing._real_opened_key)
 
 
 @pytest.fixture
