@@ -101,6 +101,7 @@ def prepare_database() -> None:
     """
     with held_lock(MIGRATIONS):
         upgrade()
+        sealing.scrub_database()  # the clear values an upgrade sealed leave no old page
     identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
     events.ensure_demo_event()  # and the team key: every personal field is sealed with it
     db.session.remove()
@@ -394,24 +395,59 @@ def _event_or_active(event_id: int | None) -> "Event":
     is_flag=True,
     help="csv, mailchimp: only sign-ups no earlier export of that kind holds (new or changed)",
 )
+@click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the lead passphrase (or the recovery code) from stdin to open personal data",
+)
 def export_command(
-    event_id: int | None, format_name: str, out: Path | None, keep: bool, only_new: bool
+    event_id: int | None,
+    format_name: str,
+    out: Path | None,
+    keep: bool,
+    only_new: bool,
+    passphrase_stdin: bool,
 ) -> None:
-    """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
+    """Export an event's sign-ups, pledges, questions, tallies or everything (json).
+
+    Personal data is sealed at rest: the CSV formats holding it ask for the lead passphrase
+    (or read it with --passphrase-stdin) to open it; the json bundle stays sealed."""
     upgrade()
+    key = None
+    if exports.FORMATS[format_name].personal and format_name != "json":
+        # A key already in use (a caller's reading_with block) is used as it is.
+        key = sealing.opened_key() or _open_team_key(passphrase_stdin)
     event = _event_or_active(event_id)
     marks = exports.Marks()
-    chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
-    if out is None:
-        for chunk in chunks:
-            click.echo(chunk, nl=False)
-    else:
-        _write_private_file(out, chunks)
-        click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
-        say_where(err=True)  # standard output alone carries an export written there
+    with sealing.reading_with(key):
+        chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
+        if out is None:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+        else:
+            _write_private_file(out, chunks)
+            click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
+            say_where(err=True)  # standard output alone carries an export written there
     exports.mark_exported(
         event, format_name, actor="cli", marks=marks, keep=keep, only_new=only_new
     )
+
+
+def _open_team_key(from_stdin: bool) -> sealing.PrivateKey:
+    """The team key opened by the lead passphrase or the recovery code, or a clear refusal."""
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("Team lead passphrase (or recovery code)", hide_input=True)
+    for opener in (sealing.open_with_passphrase, sealing.open_with_recovery_code):
+        try:
+            key = opener(secret)
+        except sealing.WrongSecret:
+            continue
+        record_audit("lead.key_opened", "Personal data opened for an export", "cli")
+        db.session.commit()
+        return key
+    raise click.ClickException("That passphrase opens nothing: the personal data stays sealed.")
 
 
 def _write_private_file(path: Path, chunks: Iterable[str]) -> None:

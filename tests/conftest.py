@@ -181,11 +181,11 @@ def test_key_reader() -> Iterator[None]:
     a test makes is kept (here, in the test process only) and read through wherever no
     key is in use. A test about who can read (tests/test_sealing.py) turns this off with
     `only_real_keys`."""
-    made = sealing.new_team_key
+    made = sealing.generate_key
     real_opened = sealing.opened_key
 
-    def keep(setup_secret: str) -> sealing.PrivateKey:
-        key = made(setup_secret)
+    def keep() -> sealing.PrivateKey:
+        key = made()
         TEST_KEYS[bytes(key.public_key)] = key
         return key
 
@@ -199,7 +199,7 @@ def test_key_reader() -> Iterator[None]:
             return None
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sealing, "new_team_key", keep)
+        patch.setattr(sealing, "generate_key", keep)
         patch.setattr(sealing, "opened_key", test_opened)
         patch.setattr(sealing, "_real_opened_key", real_opened, raising=False)
         yield

@@ -82,7 +82,7 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
-from kiosk.services import team
+from kiosk.services import sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -595,23 +595,27 @@ def _event_dict(event: Event) -> dict[str, Any]:
 
 
 def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
-    """The whole event as a dict in the format of this module's docstring."""
+    """The whole event as a dict in the format of this module's docstring; every personal
+    field sealed (a value this request opened is sealed again), whoever exports it."""
+    seal = sealing.seal
     tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
     return {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
+        # Personal fields travel sealed to this public key: the file opens nothing.
+        "team_public_key": sealing.public_key_text(),
         "tombstones": sorted(digests_of(event.uuid)),
         "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
         "signups": [
             {
                 "uuid": s.uuid,
-                "first_name": s.first_name,
-                "last_name": s.last_name,
+                "first_name": seal(s.first_name),
+                "last_name": seal(s.last_name),
                 "email": s.email,
-                "phone": s.phone,
-                "organisation": s.organisation,
+                "phone": seal(s.phone),
+                "organisation": seal(s.organisation),
                 "interests": [k for k in s.interests.split(",") if k],
                 "source": s.source,
                 "locale": s.locale,
@@ -627,7 +631,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
                 "uuid": p.uuid,
                 "kind": p.kind,
                 "amount_cents": p.amount_cents,
-                "name": p.name,
+                "name": seal(p.name),
                 "email": p.email,
                 **_consent(p),
                 "created_at": _time(p.created_at),
@@ -638,7 +642,7 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "questions": [
             {
                 "uuid": q.uuid,
-                "text": q.text,
+                "text": seal(q.text),
                 "email": q.email,
                 "answered": q.answered,
                 **_consent(q),
@@ -650,15 +654,15 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "press_requests": [
             {
                 "uuid": p.uuid,
-                "name": p.name,
+                "name": seal(p.name),
                 "email": p.email,
-                "outlet": p.outlet,
-                "website": p.website,
-                "past_work": p.past_work,
+                "outlet": seal(p.outlet),
+                "website": seal(p.website),
+                "past_work": seal(p.past_work),
                 "commissioned": p.commissioned,
-                "outline": p.outline,
+                "outline": seal(p.outline),
                 "deadline": p.deadline.isoformat() if p.deadline else None,
-                "message": p.message,
+                "message": seal(p.message),
                 "recipient": p.recipient,
                 "locale": p.locale,
                 "handled": p.handled,

@@ -202,6 +202,13 @@ def setup_note() -> str:
         host = "127.0.0.1"
     base = f"http://{host}:{params.get('port') or 8000}/lead"
     token = new_setup_token()
+    code = sealing.recovery_notes.pop(str(db.engine.url), None)
+    if code:
+        return (
+            f"  Personal data is sealed from now on. RECOVERY CODE (shown once): {code}\n"
+            f"  Keep it apart from this kiosk; run `{kiosk_command('passphrase')}` once and\n"
+            "  give it as the current secret, so that your passphrase opens the records."
+        )
     if token is None and not has_passphrase():
         return (
             "  Team lead setup: open the link printed when this kiosk first started (it\n"

@@ -25,6 +25,7 @@ from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import ConsentMixin, ExportMarks, PersonalRecord, utcnow
 from kiosk.parsing import NotANumber, clean_text, parse_cents, parse_whole
+from kiosk.services import sealing
 
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
@@ -48,6 +49,8 @@ class Checker:
     def text(
         self, field: str, value: str | None, limit: int, *, required: str = "", multiline=False
     ) -> str:
+        if sealing.is_sealed(value):
+            return value or ""  # sealed where it was typed (and checked): kept as it is
         cleaned = clean_text(value, multiline=multiline)
         if required and not cleaned:
             self.errors[field] = required

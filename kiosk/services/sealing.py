@@ -102,15 +102,17 @@ def public_key() -> PublicKey:
     if found is not None:
         return found
     Setting = _setting()
-    stored = db.session.connection().scalar(
-        select(Setting.value).where(Setting.key == PUBLIC_KEY)
-    )
+    stored = db.session.connection().scalar(select(Setting.value).where(Setting.key == PUBLIC_KEY))
     if stored is None:
         raise RuntimeError("this kiosk has no team key yet: run `kiosk serve` or `kiosk check`")
     found = PublicKey(base64.b64decode(stored))
     with _public_lock:
         _public_keys[url] = found
     return found
+
+
+def public_key_text() -> str:
+    return base64.b64encode(bytes(public_key())).decode("ascii")
 
 
 def forget_public_key() -> None:
@@ -147,7 +149,12 @@ def clear(value: str | None) -> str | None:
     if value is None or not is_sealed(value):
         return value
     key = opened_key()
-    return open_sealed(value, key) if key is not None else Sealed(value)
+    if key is None:
+        return Sealed(value)
+    try:
+        return open_sealed(value, key)
+    except (nacl.exceptions.CryptoError, ValueError):
+        return Sealed(value)  # sealed to another key, or typed to look sealed
 
 
 class SealedText(TypeDecorator[str]):
@@ -242,10 +249,25 @@ def has_team_key() -> bool:
     return _stored(PUBLIC_KEY) is not None
 
 
+def generate_key() -> PrivateKey:
+    return PrivateKey.generate()
+
+
+def wrap_fast(key: PrivateKey, secret: str) -> str:
+    """`key` wrapped by a random secret (a setup secret, a recovery code): a setting's value."""
+    return _wrap(key, secret, slow=False)
+
+
+def new_recovery_text() -> str:
+    """A recovery code: 120 random bits in groups of four letters and digits."""
+    raw = base64.b32encode(secrets.token_bytes(15)).decode("ascii")
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
 def new_team_key(setup_secret: str) -> PrivateKey:
     """A new key pair for this kiosk, its private half wrapped by `setup_secret` alone (the
     first run's, until the lead sets a passphrase). Not committed."""
-    key = PrivateKey.generate()
+    key = generate_key()
     _put(PUBLIC_KEY, _b64(bytes(key.public_key)))
     _put(BY_SETUP, _wrap(key, setup_secret, slow=False))
     Setting = _setting()
@@ -277,8 +299,7 @@ def wrap_for_passphrase(key: PrivateKey, passphrase: str) -> None:
 def new_recovery_code(key: PrivateKey) -> str:
     """A fresh recovery code (the earlier one stops working), shown once. Not committed."""
     _check_pair(key)
-    raw = base64.b32encode(secrets.token_bytes(15)).decode("ascii")
-    code = "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+    code = new_recovery_text()
     _put(BY_RECOVERY, _wrap(key, code, slow=False))
     return code
 
@@ -364,6 +385,12 @@ opened_keys = _Opened()
 SETUP_TOKEN_HASH = "lead_setup_token_hash"  # noqa: S105 (a setting key)  # nosec B105
 # The setup secret this process made with the team key, per database, to print it once.
 _setup_secrets: dict[str, str] = {}
+# A recovery code this process made for a kiosk whose passphrase came first, printed once.
+recovery_notes: dict[str, str] = {}
+
+
+def remember_setup_secret(url: str, token: str) -> None:
+    _setup_secrets[url] = token
 
 
 def setup_secret_made_here() -> str | None:
@@ -385,11 +412,45 @@ def ensure_team_key() -> None:
         return
     db.session.commit()
     token = secrets.token_urlsafe(24)
-    new_team_key(token)
+    key = new_team_key(token)
     _put(SETUP_TOKEN_HASH, hashlib.sha256(token.encode()).hexdigest())
+    code = None
+    if _stored("lead_passphrase_hash"):
+        # A passphrase set before personal data was sealed: its hash cannot wrap the key, so
+        # a recovery code does, printed once (`kiosk passphrase` then wraps it anew).
+        code = new_recovery_code(key)
+        Setting = _setting()
+        db.session.execute(delete(Setting).where(Setting.key.in_((BY_SETUP, SETUP_TOKEN_HASH))))
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another process made it first
         return
-    _setup_secrets[str(db.engine.url)] = token
+    if code:
+        recovery_notes[str(db.engine.url)] = code
+    else:
+        _setup_secrets[str(db.engine.url)] = token
+
+
+# Databases whose clear values the upgrade just sealed: their old pages are scrubbed next.
+scrub_after_upgrade: set[str] = set()
+
+
+def scrub_database() -> bool:
+    """After the upgrade sealed clear records: rewrite the database so no free page, WAL
+    frame or dead row keeps a clear value (SQLite: VACUUM and a truncated WAL; PostgreSQL:
+    VACUUM FULL of the personal tables). Whether it had anything to do."""
+    url = str(db.engine.url)
+    if url not in scrub_after_upgrade:
+        return False
+    db.session.commit()
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("VACUUM FULL signup, pledge, question, press_request")
+    scrub_after_upgrade.discard(url)
+    return True
