@@ -22,8 +22,16 @@ def index() -> Response:
     """The live dashboard of the active event; htmx polls its block every few seconds."""
     event = events.active_event()
     picture = dashboard.event_picture(event) if event else None
+    # A recovery code made at setup is shown here once (never on an htmx refresh).
+    recovery_code = (
+        None if is_htmx() else lead_auth.recovery_code_to_show(request.cookies.get(SESSION_COOKIE))
+    )
     return render(
-        "lead/dashboard.html", "dashboard", picture=picture, session_status=session_status()
+        "lead/dashboard.html",
+        "dashboard",
+        picture=picture,
+        session_status=session_status(),
+        recovery_code=recovery_code,
     )
 
 
