@@ -843,6 +843,7 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
     bundle = check_bundle(parse_bundle(raw))
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # made (and committed) before anything is written
+    sealing.ensure_team_key()  # and the key every personal field is sealed with
     not_restored: set[str] = set()
     with _import_turn():
         with _transaction():
