@@ -18,15 +18,19 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, validates
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 
 from kiosk import clock
 from kiosk.emails import canonical_email
 from kiosk.extensions import Model
+from kiosk.services.sealing import PREFIX as SEALED_PREFIX
 from kiosk.services.sealing import SealedText
 
 
@@ -181,7 +185,12 @@ class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(254))
+    # Sealed at rest (services/sealing.py); `email_digest` recognises the person without it.
+    email: Mapped[str] = mapped_column(SealedText)
+    # The keyed digest of the canonical email under the event's erasure key: the same value
+    # as the event's tombstone of the address (services/tombstones.py), "" without an email.
+    # Set on every write (_digest_emails below, or explicitly by Core inserts).
+    email_digest: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # One per rendered form: a form sent twice is stored once (services/records.save_once).
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -193,7 +202,10 @@ class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
     @validates("email")
     def _canonical_email(self, _key: str, value: str | None) -> str:
         # Every stored email is in the one canonical form, however it was set: the erase
-        # look-up, tombstones and the unique (event, email) index rely on it.
+        # look-up, tombstones and the unique (event, email digest) index rely on it. A
+        # sealed one was made canonical before it was sealed.
+        if isinstance(value, str) and value.startswith(SEALED_PREFIX):
+            return value
         return canonical_email(value)
 
 
@@ -201,7 +213,7 @@ class Signup(PersonalRecord):
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
-    __table_args__ = (Index("uq_signup_event_email", "event_id", "email", unique=True),)
+    __table_args__ = (Index("uq_signup_event_email", "event_id", "email_digest", unique=True),)
 
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"
@@ -234,7 +246,7 @@ class Pledge(PersonalRecord):
     amount_cents: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(SealedText, default="")
     # Optional here: the person may leave it out.
-    email: Mapped[str] = mapped_column(String(254), default="")
+    email: Mapped[str] = mapped_column(SealedText, default="")
 
 
 class Question(PersonalRecord):
@@ -242,7 +254,7 @@ class Question(PersonalRecord):
 
     text: Mapped[str] = mapped_column(SealedText)
     # Optional here: the person may leave it out.
-    email: Mapped[str] = mapped_column(String(254), default="")
+    email: Mapped[str] = mapped_column(SealedText, default="")
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -273,6 +285,37 @@ class PressRequest(PersonalRecord):
 # Every kind of record that holds a person's data: erasure, export marks, tombstones and
 # retention go over these, so a new kind is covered by adding it here.
 PERSONAL_MODELS: tuple[type[PersonalRecord], ...] = (Signup, Pledge, Question, PressRequest)
+
+
+def email_digest(erasure_key: str | None, email: str | None) -> str:
+    """The digest a personal record keeps of its email: "" without one (or without a key)."""
+    from kiosk.services.tombstones import digest
+
+    canonical = canonical_email(email) if email else ""
+    if not canonical or not erasure_key or canonical.startswith(SEALED_PREFIX):
+        return ""
+    return digest(erasure_key, canonical)
+
+
+@event.listens_for(Session, "before_flush")
+def _digest_emails(session: Session, _context: object, _instances: object) -> None:
+    """Every personal record written through the ORM carries its email's digest."""
+    with session.no_autoflush:
+        for record in [*session.new, *session.dirty]:
+            if not isinstance(record, PersonalRecord):
+                continue
+            changed = sa_inspect(record).attrs.email.history.has_changes()
+            if record not in session.new and not changed:
+                continue
+            email = record.email or ""
+            if email.startswith(SEALED_PREFIX):
+                continue  # arrived sealed, with its digest
+            key = (
+                session.scalar(select(Event.erasure_key).where(Event.id == record.event_id))
+                if record.event_id is not None
+                else getattr(record.event, "erasure_key", None)
+            )
+            record.email_digest = email_digest(key, email)
 
 
 class Tombstone(Model):

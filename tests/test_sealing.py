@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
-from kiosk.models import Question, Signup
-from kiosk.services import lead_auth, sealing
+from kiosk.models import Event, Question, Signup
+from kiosk.services import exports, imports, joining, lead_auth, sealing
 from tests.data_helpers import lead_exports
 from tests.lead_helpers import PASSPHRASE, log_in, session_cookie, set_passphrase
 
@@ -30,7 +30,11 @@ PLEDGER = "Pledgornax 후원자"
 REPORTER = "Reportixel 기자님"
 OUTLET = "Ｏｕｔｌｅｔｚｙｘ"
 PAPER = "Paperquillon 종이"
+EMAIL = "zyxmailbox@example.org"
+PAPER_EMAIL = "paperquill@예시.kr"
+PRESS_EMAIL = "reportixel@daily.example.com"
 VALUES = (FIRST, LAST, ORG, QUESTION, PLEDGER, REPORTER, OUTLET, PAPER)
+EMAILS = (EMAIL, PAPER_EMAIL, PRESS_EMAIL)
 
 
 def byte_forms(value: str) -> list[bytes]:
@@ -43,7 +47,14 @@ def byte_forms(value: str) -> list[bytes]:
 
 
 def hits(raw: bytes) -> dict[str, int]:
-    return {v: sum(raw.count(form) for form in byte_forms(v)) for v in VALUES}
+    """Occurrences of each value, and of each email's part before the @ (its domain is no
+    secret), in `raw`."""
+    wanted = [*VALUES, *(email.split("@")[0] for email in EMAILS)]
+    return {v: sum(raw.count(form) for form in byte_forms(v)) for v in wanted}
+
+
+def none_of_them() -> dict[str, int]:
+    return hits(b"")
 
 
 def visitors_type_everything(app, client, pin: str = "2468") -> None:
@@ -55,7 +66,7 @@ def visitors_type_everything(app, client, pin: str = "2468") -> None:
                 "first_name": FIRST,
                 "last_name": LAST,
                 "organisation": ORG,
-                "email": "zyx@example.org",
+                "email": EMAIL,
                 "consent": "y",
                 "idempotency_key": form_key(),
             },
@@ -79,7 +90,7 @@ def visitors_type_everything(app, client, pin: str = "2468") -> None:
         "outline": "An outline",
         "deadline": "2026-12-20",
         "topics": "Jobs",
-        "email": "jo@daily.example.com",
+        "email": PRESS_EMAIL,
         "agree": "y",
     }
     assert client.post("/press/request", data=press).status_code == 303
@@ -90,7 +101,7 @@ def visitors_type_everything(app, client, pin: str = "2468") -> None:
     assert client.post("/volunteer/unlock", data={"pin": pin}).status_code == 303
     paper = {
         "first_name": PAPER,
-        "email": "paper@example.org",
+        "email": PAPER_EMAIL,
         "consent": "y",
         "idempotency_key": form_key(),
     }
@@ -137,7 +148,7 @@ def test_nothing_visitors_type_is_in_the_database_file_or_its_wal(app, client, t
     raw = sqlite_files(tmp_path)
     found = hits(raw)
     figure(f"clear values in kiosk.db + WAL ({len(raw)} bytes): {sum(found.values())}")
-    assert found == dict.fromkeys(VALUES, 0)
+    assert found == none_of_them()
     with app.app_context():
         stored = db.session.execute(text("SELECT first_name FROM signup")).scalars().all()
         assert stored and all(value.startswith(sealing.PREFIX) for value in stored)
@@ -154,14 +165,14 @@ def test_a_json_bundle_and_a_backup_hold_only_sealed_values(app, client, runner,
     with app.app_context():
         event_id = db.session.scalar(text("SELECT id FROM event WHERE status = 'active'"))
     bundle = lead_exports(log_in_browser, event_id, "json")
-    assert hits(bundle) == dict.fromkeys(VALUES, 0)
+    assert hits(bundle) == none_of_them()
     assert b"team_public_key" in bundle
     # The lead's own CSV, opened through the session's key, holds them.
     assert FIRST.encode() in lead_exports(log_in_browser, event_id, "csv")
     result = runner.invoke(args=["backup"])
     assert result.exit_code == 0, result.output
     backup = Path(result.output.split("Backup written: ")[1].strip())
-    assert hits(backup.read_bytes()) == dict.fromkeys(VALUES, 0)
+    assert hits(backup.read_bytes()) == none_of_them()
 
 
 def test_the_lead_sees_them_on_records_and_logout_leaves_no_opened_key(app, client):
@@ -207,6 +218,7 @@ def test_cli_export_opens_with_the_passphrase_from_stdin_and_refuses_a_wrong_one
     )
     assert result.exit_code == 0, result.output
     assert FIRST in result.output and LAST in result.output and ORG in result.output
+    assert EMAIL in result.output
 
 
 def test_setup_wraps_the_key_with_the_passphrase_and_shows_a_recovery_code_that_opens_it(
@@ -289,3 +301,57 @@ def test_the_upgrade_seals_clear_records_and_leaves_no_clear_byte(
             raw += wal.read_bytes()
         found = {v: n for v, n in hits(raw).items() if v in (FIRST, LAST, ORG, QUESTION)}
         assert found == dict.fromkeys((FIRST, LAST, ORG, QUESTION), 0)
+
+
+@pytest.mark.both_engines
+def test_the_same_person_erasure_and_a_merge_work_on_sealed_records_without_the_key(
+    app, client, more_databases, dialect
+):
+    visitors_type_everything(app, client)
+    # The same person again, typed another way: one sign-up, merged, without any key.
+    again = {
+        "first_name": "Zy",
+        "email": EMAIL.upper().replace("@", "＠"),
+        "consent": "y",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    assert client.post("/signup", data=again).status_code == 303
+    with app.app_context():
+        rows = db.session.execute(text("SELECT email, email_digest FROM signup")).all()
+        assert len(rows) == 2  # the visitor's (merged) and the paper one
+        assert all(email.startswith(sealing.PREFIX) and len(d) == 64 for email, d in rows)
+        event = db.session.scalars(select(Event).where(Event.status == "active")).one()
+        bundle = exports.json_bundle(event)
+        from kiosk.services import erasure
+
+        erased = erasure.erase_person(EMAIL)
+        assert erased.signups == 1
+        assert erasure.person_records(PRESS_EMAIL).press_requests == 1
+    assert hits(bundle.encode()) == none_of_them()
+    # The file made before the erasure does not bring the person back.
+    with app.app_context():
+        report = imports.import_bundle(bundle)
+        assert report.added == {} or "signups" not in report.added
+        count = db.session.scalar(text("SELECT count(*) FROM signup"))
+        assert count == 1  # the paper sign-up only
+    # Another kiosk merges the file: sealed fields stay sealed, same UUIDs, nothing opened.
+    other = create_app(
+        {"TESTING": True, "SECRET_KEY": "other", "SQLALCHEMY_DATABASE_URI": more_databases()}
+    )
+    with other.app_context():
+        report = imports.import_bundle(bundle)
+        stored = db.session.execute(text("SELECT first_name, email FROM signup")).all()
+        assert len(stored) == 2
+        assert all(v.startswith(sealing.PREFIX) for row in stored for v in row)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_join_file_and_the_server_log_hold_none_of_them(app, client, caplog):
+    caplog.set_level("DEBUG")
+    visitors_type_everything(app, client)
+    with app.app_context():
+        event = db.session.scalars(select(Event).where(Event.status == "active")).one()
+        joined = joining.join_file(event)
+    assert hits(joined.encode()) == none_of_them()
+    assert hits(caplog.text.encode()) == none_of_them()

@@ -37,10 +37,11 @@ from kiosk.models import (
     Question,
     Signup,
     Tally,
+    email_digest,
     new_uuid,
     utcnow,
 )
-from kiosk.services import backup, tombstones
+from kiosk.services import backup, sealing, tombstones
 from kiosk.services.audit import record_audit
 from kiosk.services.backup import Forget
 from kiosk.services.records import Checker
@@ -149,6 +150,7 @@ def _anonymous_pledge() -> dict[str, object]:
     return {
         "name": "",
         "email": "",
+        "email_digest": "",
         "consent_version": None,
         "consent_text": None,
         "consent_at": None,
@@ -216,12 +218,21 @@ def checked_email(value: str | None) -> str:
     return email
 
 
+def of_person(model: type[PersonalRecord], canonical: str) -> ColumnElement[bool]:
+    """Records of `model` holding `canonical`: emails are sealed, so by their digest, one per
+    event (each event's key makes its own; a digest names its event too)."""
+    digests = [
+        email_digest(key, canonical) for key in db.session.scalars(select(Event.erasure_key))
+    ]
+    return model.email_digest.in_([d for d in digests if d]) if canonical else false()
+
+
 def person_records(email: str) -> Erased:
     """What erasing `email` would touch, for the confirmation step."""
     canonical = canonical_email(email)
     found = Erased()
     for model, (name, _one, _many) in KINDS.items():
-        setattr(found, name, _count(model, model.email == canonical))
+        setattr(found, name, _count(model, of_person(model, canonical)))
     return found
 
 
@@ -233,7 +244,7 @@ def _erase_person(canonical: str, requests: Iterable[str]) -> Erased:
     tombstones.store(stones)
     erased.forget.tombstones += stones
     erased.forget.emails.add(canonical)
-    _erase(erased, lambda model: (model.email == canonical,))
+    _erase(erased, lambda model: (of_person(model, canonical),))
     return erased
 
 
@@ -260,13 +271,48 @@ def forget_tombstoned(key: str, requests: set[tuple[str, str]]) -> Erased:
         by_digest.setdefault(digest, set()).add(request)
     if not by_digest:
         return erased
+    # Records of the events keyed with `key` carry the very digests the file names.
+    events = list(db.session.scalars(select(Event.id).where(Event.erasure_key == key)))
     emails: set[str] = set()
     for model in PERSONAL_MODELS:
-        emails.update(db.session.scalars(select(model.email).where(model.email != "").distinct()))
+        for stored, digest_ in db.session.execute(
+            select(model.email, model.email_digest).where(
+                model.email != "",
+                or_(
+                    model.email_digest.in_(list(by_digest)),
+                    # Other events: only an opened email can be digested with `key`.
+                    model.event_id.not_in(events) if events else true(),
+                ),
+            )
+        ):
+            if not sealing.is_sealed(stored):
+                emails.add(stored)  # opened (the lead's key in use) or stored before sealing
+            elif digest_ in by_digest:
+                erased.add(_erase_sealed(model, digest_, sorted(by_digest[digest_])))
     for email in sorted(emails):
         found = by_digest.get(tombstones.digest(key, email))
         if found:
             erased.add(_erase_person(email, sorted(found)))
+    return erased
+
+
+def _erase_sealed(model: type[PersonalRecord], digest_: str, requests: list[str]) -> Erased:
+    """Erase the records whose (sealed) email has `digest_`, without opening them: their
+    events' tombstones are that digest itself. No commit."""
+    erased = Erased()
+    scopes = db.session.execute(
+        select(Event.uuid)
+        .join(model, model.event_id == Event.id)
+        .where(model.email_digest == digest_)
+    ).scalars()
+    stones = [
+        {"scope": scope, "digest": digest_, "request": request}
+        for scope in set(scopes)
+        for request in requests
+    ]
+    tombstones.store(stones)
+    erased.forget.tombstones += stones
+    _erase(erased, lambda each: (each.email_digest == digest_,))
     return erased
 
 
@@ -277,8 +323,15 @@ def erase_record(record: Signup | Pledge | Question | PressRequest, actor: str =
     canonical = canonical_email(record.email)
     tombstones.instance_key()  # made (and committed) before anything is erased
     erased = Erased()
-    if "@" in canonical:
+    if "@" in canonical and not sealing.is_sealed(canonical):
         stones = tombstones.scopes_of(canonical, [new_uuid()])  # a request of its own
+        tombstones.store(stones)
+        erased.forget.tombstones += stones
+    elif record.email_digest:
+        # Sealed, no key in use: its event's tombstone is the record's digest itself.
+        stones = [
+            {"scope": record.event.uuid, "digest": record.email_digest, "request": new_uuid()}
+        ]
         tombstones.store(stones)
         erased.forget.tombstones += stones
     uuid = record.uuid

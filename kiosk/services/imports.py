@@ -63,6 +63,7 @@ from kiosk.models import (
     Setting,
     Signup,
     Tally,
+    email_digest,
     new_erasure_key,
 )
 from kiosk.parsing import without_unstorable
@@ -307,6 +308,10 @@ class _Fields:
     def email(self, key: str, *, required: bool = False) -> str:
         return canonical_email(self.text(key, 254, required=required))
 
+    def email_digest(self) -> str:
+        """The digest the file gives its record's email (services/tombstones.py)."""
+        return self.text("email_digest", 64)
+
     def consent(self) -> dict[str, Any]:
         return {
             "consent_version": self.optional_text("consent_version", 40),
@@ -352,6 +357,7 @@ def _signup(f: _Fields) -> dict[str, Any]:
     cleaned = _as_forms_would(f, lambda check: signups.check_fields(check, **typed))
     return {
         "uuid": f.uuid(),
+        "email_digest": f.email_digest(),
         **cleaned,
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
@@ -374,6 +380,7 @@ def _pledge(f: _Fields) -> dict[str, Any]:
     )
     return {
         "uuid": f.uuid(),
+        "email_digest": f.email_digest(),
         "kind": f.choice("kind", (Pledge.ONCE, Pledge.MONTHLY), Pledge.ONCE),
         "amount_cents": f.integer("amount_cents", 1, pledges.MAXIMUM_DOLLARS * 100),
         **cleaned,
@@ -396,6 +403,7 @@ def _question(f: _Fields) -> dict[str, Any]:
     )
     return {
         "uuid": f.uuid(),
+        "email_digest": f.email_digest(),
         **cleaned,
         "answered": f.boolean("answered"),
         **f.consent(),
@@ -406,10 +414,11 @@ def _question(f: _Fields) -> dict[str, Any]:
 
 def _press_request(f: _Fields) -> dict[str, Any]:
     email = f.email("email", required=True)
-    if "@" not in email:
+    if "@" not in email and not sealing.is_sealed(email):
         raise f.fail("email", "not an email address.")
     return {
         "uuid": f.uuid(),
+        "email_digest": f.email_digest(),
         "name": f.text("name", 120, required=True),
         "email": email,
         "outlet": f.text("outlet", 160),
@@ -728,14 +737,15 @@ def _write_batch(
     """
     by_section: dict[str, list[dict[str, Any]]] = {}
     for section, record in batch:
-        if erased.erased(record.get("email", "")):
-            not_restored.add(record["email"])
+        if erased.erased(record.get("email", ""), record.get("email_digest", "")):
+            not_restored.add(record.get("email_digest") or record["email"])
             if SECTIONS[section][0] is not Pledge:
                 continue
             # The money stays (an event's total does not change), the person does not.
             record = record | {
                 "name": "",
                 "email": "",
+                "email_digest": "",
                 "consent_version": None,
                 "consent_text": None,
                 "consent_at": None,
@@ -743,6 +753,7 @@ def _write_batch(
         by_section.setdefault(section, []).append(record)
     for section, records in by_section.items():
         model = SECTIONS[section][0]
+        records = [_with_digest(event, erased.file_key, r) for r in records]
         stored = insert_new_many(model, [{"event_id": event.id, **r} for r in records])
         for record in records:
             if record["uuid"] in stored:
@@ -751,6 +762,25 @@ def _write_batch(
                 report.skip(section)  # here already (by UUID), perhaps from a run cut short
             else:
                 _merge_signup_of_file(event, record, report)
+
+
+def _with_digest(event: Event, file_key: str | None, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its email's digest under `event`'s key (Core inserts set it here).
+
+    A clear email is digested here. A sealed one keeps the file's digest when the file's
+    event key is this event's; else it is opened if the lead's key is in use, and without
+    it the record keeps no digest (it is not recognised as the same person)."""
+    email = record.get("email") or ""
+    if not email:
+        return record | {"email_digest": ""}
+    if not sealing.is_sealed(email):
+        return record | {"email_digest": email_digest(event.erasure_key, email)}
+    if file_key == event.erasure_key and record.get("email_digest"):
+        return record
+    opened = sealing.clear(email)
+    if opened is not None and not isinstance(opened, sealing.Sealed):
+        return record | {"email_digest": email_digest(event.erasure_key, opened)}
+    return record | {"email_digest": ""}
 
 
 def _merge_signup_of_file(event: Event, record: dict[str, Any], report: ImportReport) -> None:

@@ -59,6 +59,8 @@ class Checker:
         return cleaned
 
     def email(self, field: str, value: str | None, *, required: bool) -> str:
+        if sealing.is_sealed(value):
+            return value or ""  # sealed where it was typed (and checked): kept as it is
         # Full-width letters and ＠ are the ASCII ones they show (canonical_email).
         cleaned = clean_text(unicodedata.normalize("NFKC", value or ""))
         if not cleaned:
@@ -209,7 +211,13 @@ def typed_content(record: object) -> dict[str, object]:
 
 
 def same_content(stored: object, content: Mapping[str, object]) -> bool:
-    return all(getattr(stored, name) == value for name, value in content.items())
+    """Whether a resend carries what is stored. A field still sealed (no key in use: a
+    visitor's request) cannot be compared and counts as the same: such a resend is the
+    stored record, as it was before changed resends were told apart."""
+    return all(
+        isinstance(getattr(stored, name), sealing.Sealed) or getattr(stored, name) == value
+        for name, value in content.items()
+    )
 
 
 def key_of_changed_resend(key: str, content: Mapping[str, object]) -> str:

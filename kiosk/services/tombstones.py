@@ -135,6 +135,8 @@ class Checker:
     """Answers "was this person erased?" for one event's records, a hash or three each."""
 
     def __init__(self, event: Event, extra: tuple[str, set[str]] | None = None) -> None:
+        # The event key of the file being read, if any: its records' email digests use it.
+        self.file_key = extra[0] if extra is not None else None
         self.keyed = [
             (event.erasure_key, digests_of(event.uuid)),
             (instance_key(), digests_of(Tombstone.KIOSK)),
@@ -142,7 +144,11 @@ class Checker:
         if extra is not None and extra[0] != event.erasure_key:
             self.keyed.append(extra)  # a file whose event key differs: its own digests too
 
-    def erased(self, canonical: str) -> bool:
-        return bool(canonical) and any(
-            digests and digest(key, canonical) in digests for key, digests in self.keyed
-        )
+    def erased(self, canonical: str, email_digest: str = "") -> bool:
+        """Whether the person was erased: by the record's email digest (a sealed email's
+        only trace, the same value as its event's tombstone), or by the clear address."""
+        if email_digest and any(email_digest in digests for _key, digests in self.keyed):
+            return True
+        if not canonical or canonical.startswith("nacl1:"):
+            return False
+        return any(digests and digest(key, canonical) in digests for key, digests in self.keyed)

@@ -15,6 +15,7 @@ Create Date: 2026-12-07 06:15:00
 
 import base64
 import hashlib
+import hmac
 import secrets
 
 import sqlalchemy as sa
@@ -28,17 +29,19 @@ branch_labels = None
 depends_on = None
 
 SEALED = {
-    "signup": ("first_name", "last_name", "phone", "organisation"),
-    "pledge": ("name",),
-    "question": ("text",),
-    "press_request": ("name", "outlet", "website", "past_work", "outline", "message"),
+    "signup": ("first_name", "last_name", "phone", "organisation", "email"),
+    "pledge": ("name", "email"),
+    "question": ("text", "email"),
+    "press_request": ("name", "outlet", "website", "past_work", "outline", "message", "email"),
 }
 # Columns that were VARCHAR: a sealed value is longer than the form's limit.
 WIDENED = {
-    "signup": ("first_name", "last_name", "phone", "organisation"),
-    "pledge": ("name",),
-    "press_request": ("name", "outlet", "website"),
+    "signup": ("first_name", "last_name", "phone", "organisation", "email"),
+    "pledge": ("name", "email"),
+    "question": ("email",),
+    "press_request": ("name", "outlet", "website", "email"),
 }
+PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"  # services/tombstones.py, as it was here
 BATCH = 500
 
 setting = sa.table("setting", sa.column("key"), sa.column("value"), sa.column("updated_at"))
@@ -78,8 +81,53 @@ def _team_public_key(connection):
     return key.public_key
 
 
+def _digest(key: str, canonical: str) -> str:
+    return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _digest_emails(connection) -> None:
+    """Each record's email digest under its event's key, while the emails are still clear."""
+    event = sa.table("event", sa.column("id"), sa.column("erasure_key"))
+    keys = dict(connection.execute(sa.select(event.c.id, event.c.erasure_key)).all())
+    for table in SEALED:
+        rows_table = sa.table(
+            table,
+            sa.column("id"),
+            sa.column("event_id"),
+            sa.column("email"),
+            sa.column("email_digest"),
+        )
+        last = 0
+        while True:
+            rows = connection.execute(
+                sa.select(rows_table.c.id, rows_table.c.event_id, rows_table.c.email)
+                .where(rows_table.c.id > last, rows_table.c.email != "")
+                .order_by(rows_table.c.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                key = keys.get(row.event_id)
+                if key and not row.email.startswith(sealing.PREFIX):
+                    connection.execute(
+                        sa.update(rows_table)
+                        .where(rows_table.c.id == row.id)
+                        .values(email_digest=_digest(key, row.email))
+                    )
+            last = rows[-1].id
+
+
 def upgrade():
     connection = op.get_bind()
+    for table in SEALED:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("email_digest", sa.String(length=64), server_default="", nullable=False)
+            )
+    _digest_emails(connection)
+    op.drop_index("uq_signup_event_email", table_name="signup")
+    op.create_index("uq_signup_event_email", "signup", ["event_id", "email_digest"], unique=True)
     if connection.dialect.name == "postgresql":
         for table, columns in WIDENED.items():
             for column in columns:
@@ -116,5 +164,10 @@ def upgrade():
 
 def downgrade():
     # Sealed values stay sealed (only the lead's key could open them) and the columns stay
-    # wide enough to hold them: the older code shows them as they are.
-    pass
+    # wide enough to hold them: the older code shows them as they are. One sign-up per
+    # person per event goes back to the (sealed, so never equal) email column.
+    op.drop_index("uq_signup_event_email", table_name="signup")
+    op.create_index("uq_signup_event_email", "signup", ["event_id", "email"], unique=True)
+    for table in SEALED:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("email_digest")
