@@ -213,7 +213,17 @@ class Signup(PersonalRecord):
     __tablename__ = "signup"
     # One sign-up per person per event, whichever tablet or server process stores it: the
     # database refuses a second row and services/signups.insert_or_merge merges it instead.
-    __table_args__ = (Index("uq_signup_event_email", "event_id", "email_digest", unique=True),)
+    # A record without a digest (a sealed email from a file keyed otherwise) is no one's twin.
+    __table_args__ = (
+        Index(
+            "uq_signup_event_email",
+            "event_id",
+            "email_digest",
+            unique=True,
+            sqlite_where=text("email_digest <> ''"),
+            postgresql_where=text("email_digest <> ''"),
+        ),
+    )
 
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import nacl.exceptions
 import nacl.hash
@@ -158,10 +159,34 @@ def clear(value: str | None) -> str | None:
 
 
 class SealedText(TypeDecorator[str]):
-    """A personal column: sealed on every write, opened on read only with the key in use."""
+    """A personal column: sealed on every write, opened on read only with the key in use.
+
+    Sealed values never compare equal in SQL. An email column compares by its digest
+    instead: `Signup.email == address` finds the records of `address` at any event, through
+    their `email_digest` (models.email_digest, one per event key)."""
 
     impl = Text
     cache_ok = True
+
+    class comparator_factory(Text.Comparator[str]):  # noqa: N801  # SQLAlchemy's name
+        def __eq__(self, other: object) -> Any:  # type: ignore[override]
+            column = self.expr
+            table = getattr(column, "table", None)
+            if (
+                getattr(column, "name", None) != "email"
+                or table is None
+                or "email_digest" not in table.c
+                or not isinstance(other, str)
+                or other == ""
+            ):
+                return super().__eq__(other)
+            from kiosk.models import Event, email_digest
+
+            keys = db.session.scalars(select(Event.erasure_key)).all()
+            return table.c.email_digest.in_([email_digest(key, other) for key in keys])
+
+        def __hash__(self) -> int:
+            return id(self)
 
     def process_bind_param(self, value: str | None, dialect: object) -> str | None:
         if value is None:
