@@ -36,7 +36,8 @@ import nacl.utils
 from flask import g, has_app_context
 from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey, PublicKey, SealedBox
-from sqlalchemy import Text, delete, select
+from sqlalchemy import Boolean, ColumnElement, Text, delete, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator
 
 from kiosk.extensions import db
@@ -158,6 +159,27 @@ def clear(value: str | None) -> str | None:
         return Sealed(value)  # sealed to another key, or typed to look sealed
 
 
+class EmailIs(ColumnElement[bool]):
+    """`email_digest` is the digest of `email` under one of the events' keys: made into SQL
+    when the statement runs (the keys are read then, in the app's session)."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, digest_column: Any, email: str) -> None:
+        self.digest_column = digest_column
+        self.email = email
+
+
+@compiles(EmailIs)
+def _compile_email_is(element: EmailIs, compiler: Any, **kw: Any) -> str:
+    from kiosk.models import Event, email_digest
+
+    keys = db.session.scalars(select(Event.erasure_key)).all()
+    digests = [email_digest(key, element.email) for key in keys]
+    return compiler.process(element.digest_column.in_([d for d in digests if d]), **kw)
+
+
 class SealedText(TypeDecorator[str]):
     """A personal column: sealed on every write, opened on read only with the key in use.
 
@@ -180,10 +202,7 @@ class SealedText(TypeDecorator[str]):
                 or other == ""
             ):
                 return super().__eq__(other)
-            from kiosk.models import Event, email_digest
-
-            keys = db.session.scalars(select(Event.erasure_key)).all()
-            return table.c.email_digest.in_([email_digest(key, other) for key in keys])
+            return EmailIs(table.c.email_digest, other)
 
         def __hash__(self) -> int:
             return id(self)
