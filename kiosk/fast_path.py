@@ -8,8 +8,10 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
 - It only ever repeats an answer Flask gave. When a GET is answered from a shared screen
   (`page_cache.personal` leaves an Offer in the environ), and Flask's whole answer is a 200
   without a cookie whose body is that screen, its status, headers and screen are kept as a
-  Recipe, under everything the answer can depend on: the path and query, the htmx headers,
-  and the visitor's language choice.
+  Recipe, under everything the answer can depend on: the path, the query parameters its
+  view reads (page_cache.cached's `query`: a request that sent exactly the values Flask
+  used, so made-up parameters share the one recipe and odd values go to Flask), whether
+  htmx asked, and the visitor's language choice.
 - It repeats it only to a request that Flask would have answered the same way: a GET
   without conditional or range headers, with no cookie but the session, the language and
   the visit cookies, whose session holds nothing but its CSRF token (nothing to flash,
@@ -21,6 +23,9 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
   and a fresh tap key.
 
 Anything else, and any database error, goes to Flask, which answers it the kiosk's way.
+
+What it keeps is bounded in bytes (kiosk/bounded.py), and only ever what Flask made or a
+signature it checked: never a cookie whose signature failed, nor a raw query string.
 """
 
 from __future__ import annotations
@@ -33,14 +38,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_cookie
 
 from kiosk import page_cache
+from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
@@ -63,13 +71,17 @@ CONDITIONAL_HEADERS = (
 # A session cookie is trusted this long after its signature was checked, then checked again
 # (Flask's own limit, the cookie's age, is checked each time it is).
 SESSION_RECHECK_S = 60.0
-# Bounds on what one process keeps: beyond them, start again (made-up query strings or
-# cookies only make requests go to Flask, never grow the process).
-MAX_RECIPES = 512
-MAX_SESSIONS = 4096
+# Bytes one process keeps: every screen of both languages as page and fragment is about
+# 4 MB of recipes; sessions and their signed tokens are a few hundred bytes each (a
+# session's cookie is kept only once its signature was checked). Beyond a budget the least
+# recently used goes; Flask answers it again.
+RECIPE_BYTES = 12 * 1024 * 1024
+SESSION_BYTES = 2 * 1024 * 1024
 EXTENSION = "kiosk_fast_path"
 
-Key = tuple[str | None, ...]
+Key = tuple[object, ...]
+# A path's place: SCRIPT_NAME (a trusted proxy's prefix) and PATH_INFO.
+Where = tuple[str, str]
 
 
 # Where a kept answer's body takes the visitor's values (kiosk/page_cache.py's placeholders).
@@ -166,11 +178,13 @@ class FastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self.counters = Counters(engine)
-        self.recipes: dict[Key, Recipe] = {}
-        # cookie value -> (the session's raw CSRF token, or None: not for us; checked at)
-        self.sessions: dict[str, tuple[str | None, float]] = {}
+        self.recipes: ByteBudget[Key, Recipe] = ByteBudget(RECIPE_BYTES)
+        # a kept screen's path -> the query parameters its view reads (Offer.query)
+        self.reads: ByteBudget[Where, tuple[str, ...]] = ByteBudget(SESSION_BYTES)
+        # a verified cookie's value -> (its session's raw CSRF token, checked at)
+        self.sessions: ByteBudget[str, tuple[str, float]] = ByteBudget(SESSION_BYTES)
         # raw CSRF token -> its signed form, as Flask-WTF makes it
-        self.signed: dict[str, str] = {}
+        self.signed: ByteBudget[str, str] = ByteBudget(SESSION_BYTES)
         self.hits = 0  # answers given here (the tests read it)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -180,7 +194,7 @@ class FastPath:
         if visitor is None:
             return self.wsgi_app(environ, start_response)
         key, raw_token = visitor
-        recipe = self.recipes.get(key)
+        recipe = self.recipes.get(key) if key is not None else None
         if recipe is not None:
             counters = self.counters.read()
             if counters is None:
@@ -191,9 +205,10 @@ class FastPath:
 
     # ---- who asks: the request's key and the session's CSRF token --------------------------
 
-    def _visitor(self, environ: dict[str, Any]) -> tuple[Key, str] | None:
-        """The key of what this request would be answered, and its session's raw CSRF
-        token; None when Flask must answer it (other cookies, a session to set or save)."""
+    def _visitor(self, environ: dict[str, Any]) -> tuple[Key | None, str] | None:
+        """The key of what this request would be answered (None: not known yet), and its
+        session's raw CSRF token; None when Flask must answer it (other cookies, a session
+        to set or save)."""
         cookies = parse_cookie(environ.get("HTTP_COOKIE"))
         session_cookie = self.app.config["SESSION_COOKIE_NAME"]
         if not set(cookies).issubset({session_cookie, LANG_COOKIE, VISIT_COOKIE}):
@@ -204,14 +219,22 @@ class FastPath:
         language = cookies.get(LANG_COOKIE)
         if language not in self.app.extensions["kiosk_packs"]:
             language = None  # Flask ignores a language the kiosk does not speak
-        key = (
-            environ.get("SCRIPT_NAME", ""),
-            environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
-            *(environ.get(name) for name in HTMX_HEADERS),
-            language,
-        )
-        return key, raw_token
+        where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        names = self.reads.get(where)
+        if names is None:
+            return None, raw_token  # Flask answers; its offer says what the view reads
+        return self._key(environ, where, _sent(environ, names), language), raw_token
+
+    @staticmethod
+    def _key(
+        environ: dict[str, Any],
+        where: Where,
+        query: tuple[tuple[str, str | None], ...],
+        language: str | None,
+    ) -> Key:
+        # htmx_flask reads its headers as "true" or not: nothing else of them can matter.
+        htmx = tuple(environ.get(name, "").lower() == "true" for name in HTMX_HEADERS)
+        return (*where, query, *htmx, language)
 
     def _session_token(self, cookie: str | None) -> str | None:
         """The raw CSRF token of a session that holds nothing else, as Flask opens it."""
@@ -222,9 +245,12 @@ class FastPath:
         if known is not None and now - known[1] < SESSION_RECHECK_S:
             return known[0]
         token = self._open_session(cookie)
-        if len(self.sessions) >= MAX_SESSIONS:
-            self.sessions.clear()
-        self.sessions[cookie] = (token, now)
+        if token is None:
+            # Not kept: a cookie whose signature failed (or a session holding more) is
+            # checked again each time, so junk cookies never take a byte of the process.
+            self.sessions.pop(cookie)
+            return None
+        self.sessions.put(cookie, (token, now))
         return token
 
     def _open_session(self, cookie: str) -> str | None:
@@ -260,9 +286,7 @@ class FastPath:
     def _remember_signed(self, raw_token: str, signed: str) -> None:
         if self.app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
             return  # a token that expires is signed afresh for each answer
-        if len(self.signed) >= MAX_SESSIONS:
-            self.signed.clear()
-        self.signed[raw_token] = signed
+        self.signed.put(raw_token, signed)
 
     # ---- answering, and learning from Flask's answers ---------------------------------------
 
@@ -276,7 +300,11 @@ class FastPath:
         return [body]
 
     def _learn(
-        self, environ: dict[str, Any], start_response: StartResponse, key: Key, raw_token: str
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        key: Key | None,
+        raw_token: str,
     ) -> Iterable[bytes]:
         """Flask answers; a shared screen answered in full and without a cookie is kept."""
         seen: list[Any] = []
@@ -299,17 +327,40 @@ class FastPath:
             if close is not None:
                 close()
         if data == offer.filled.encode():
-            self._keep(key, Recipe.of(status, headers, offer))
+            self._keep(environ, key, offer, Recipe.of(status, headers, offer))
             if offer.csrf:
                 # No cookie was set, so the session and its token are the ones we opened:
                 # Flask signed this visitor's token, and the signature can be sent again.
                 self._remember_signed(raw_token, offer.csrf)
         return [data]
 
-    def _keep(self, key: Key, recipe: Recipe) -> None:
-        if len(self.recipes) >= MAX_RECIPES:
-            self.recipes.clear()
-        self.recipes[key] = recipe
+    def _keep(
+        self, environ: dict[str, Any], key: Key | None, offer: page_cache.Offer, recipe: Recipe
+    ) -> None:
+        """Keep Flask's answer for the requests that send exactly the parameters its view
+        read, with the values it used: another value of one (a made-up view, a second copy)
+        went to Flask for a screen kept under another address, and goes to Flask again."""
+        where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        names = tuple(name for name, _ in offer.query)
+        if _sent(environ, names) != offer.query:
+            return
+        if self.reads.get(where) != names:
+            self.reads.put(where, names)
+        language = key[-1] if key is not None else self._language(environ)
+        self.recipes.put(self._key(environ, where, offer.query, language), recipe)
+
+    def _language(self, environ: dict[str, Any]) -> str | None:
+        language = parse_cookie(environ.get("HTTP_COOKIE")).get(LANG_COOKIE)
+        return language if language in self.app.extensions["kiosk_packs"] else None
+
+
+def _sent(environ: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """The values the request sent for the parameters `names` (the first of each, as Flask's
+    request.args.get reads them; None when absent), in their order."""
+    if not names:
+        return ()  # nothing read: the query string is not even parsed
+    sent = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    return tuple((name, sent.get(name)) for name in names)
 
 
 def _conditional(environ: dict[str, Any]) -> bool:

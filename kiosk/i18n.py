@@ -89,10 +89,22 @@ def current_locale() -> str:
     return g.kiosk_locale
 
 
+# The longest address the language switch echoes back: a page is never made to carry a
+# client's 200 KB query string (issue 20); a longer one comes back to the page's path.
+MAX_ECHO = 1024
+
+
 def _here() -> str:
-    """Where the language switch comes back to: this page, if it can be fetched again."""
-    if request.method == "GET" and request.endpoint != "i18n.switch":
-        return request.full_path.rstrip("?")
+    """Where the language switch comes back to: this page, if it can be fetched again. A
+    screen kept for everyone echoes the address it is kept under (page_cache), nothing the
+    request added; any page echoes at most MAX_ECHO characters."""
+    if page_cache.shared_render():
+        return page_cache.screen_address()
+    if request.method != "GET" or request.endpoint == "i18n.switch":
+        return url_for("visitor.index")
+    for here in (request.full_path.rstrip("?"), request.path):
+        if len(here) <= MAX_ECHO:
+            return here
     return url_for("visitor.index")
 
 

@@ -22,6 +22,12 @@ Never kept: anything per visitor. A cached screen is rendered with placeholders 
 CSRF token and the tap forms' idempotency key go; each answer fills in this session's token
 and a fresh key. Forms that take personal data (sign-up, pledge, ask) are never cached, nor
 is any lead or volunteer screen; the cached screens stay `no-store` for the browser.
+
+Never grown by a client: a screen is kept under the parameters its view reads, checked and
+in one order (`cached(query=...)`), never the raw query string, so made-up parameters and
+unreadable values share the one screen they are answered with; the address the page echoes
+(the language switch's way back) is that canonical one. What a process keeps is bounded in
+bytes (kiosk/bounded.py), not entries.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import sqlite3
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale
@@ -40,6 +47,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 
+from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
 
@@ -73,9 +81,10 @@ NO_BUMP = "kiosk_no_generation_bump"
 # Placeholders a shared render leaves where per-visitor values go (never escaped by Jinja).
 CSRF_SLOT = "kiosk-csrf-slot-8c1e4f"
 TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
-# Beyond this many screens of one generation, start again: the screens a tablet asks for
-# are a few dozen; made-up query strings only make the kiosk render again, never grow it.
-MAX_ENTRIES = 512
+# The bytes of screens one process keeps per set of generations (a few kinds, named in the
+# code): every screen of both languages, pages and fragments, is about 5 MB; beyond the
+# budget the least recently asked for goes and is rendered again when asked.
+PAGE_BYTES = 12 * 1024 * 1024
 _CACHE = "kiosk_page_cache"
 _SHARED = "kiosk_shared_render"
 # The counters as this request first read them (a screen made of two cached parts reads
@@ -83,6 +92,8 @@ _SHARED = "kiosk_shared_render"
 _COUNTERS = "kiosk_generations"
 # The generations the cached parts of this request depend on, and where its offer goes.
 _USED = "kiosk_generations_used"
+# The parameters the screen of this request was kept under (`cached(query=...)`).
+_QUERY = "kiosk_screen_query"
 OFFER = "kiosk.shared_screen"
 
 
@@ -210,12 +221,15 @@ class Offer:
     path (kiosk/fast_path.py) may send again, once Flask's whole answer is seen to match.
 
     `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
-    signed token filled in ("" if none), `counters` the generations it was made under."""
+    signed token filled in ("" if none), `counters` the generations it was made under,
+    `query` the parameters its view reads with the values it used (None: left out, the
+    view's default): the fast path keeps it only for a request that sent exactly those."""
 
     text: str
     filled: str
     csrf: str
     counters: tuple[tuple[str, int], ...]
+    query: tuple[tuple[str, str | None], ...] = ()
 
 
 def personal(text: str) -> str:
@@ -229,7 +243,8 @@ def personal(text: str) -> str:
         counters = _request_counters()
         names = sorted(g.get(_USED, set()) | {SETUP})
         values = tuple((name, counters.get(name, 0)) for name in names)
-        request.environ[OFFER] = Offer(text, filled, csrf, values)
+        query = g.get(_QUERY, ())
+        request.environ[OFFER] = Offer(text, filled, csrf, values, query)
     return filled
 
 
@@ -270,7 +285,7 @@ def _group(depends: tuple[str, ...]) -> _Group:
     values = tuple(counters.get(name, 0) for name in depends)
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
     group = groups.get(depends)
-    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
+    if group is None or group.values != values:
         # What older generations made is never asked for again: let it go.
         group = groups[depends] = _Group(values)
     return group
@@ -281,34 +296,51 @@ def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) ->
     event's language), kept per process while they stand. An error is raised, not kept."""
     group = _group(depends)
     key = ("value", name)
-    if key not in group.pages:
-        group.pages[key] = compute()
-    return group.pages[key]
+    missing = object()
+    value = group.pages.get(key, missing)
+    if value is missing:
+        value = compute()
+        group.pages.put(key, value)
+    return value
 
 
-def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
+Query = dict[str, str | None]
+
+
+def cached(
+    key: Hashable,
+    depends: tuple[str, ...],
+    render: Callable[[], str],
+    query: Query | None = None,
+) -> str:
     """The text `render()` makes for `key`, kept while the generations `depends` stand,
     with placeholders for the per-visitor values: answer with `personal(text)`.
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
+    `query` names every request parameter the view reads, with the value it checked and
+    used (None: the view's default); the request's other parameters change nothing and are
+    never kept. The first screen of a request names them for the whole answer.
     """
     group = _group(depends)
-    # The path and query string too: a template that echoes them (a link back here, like
-    # the language switch of issue 14) must never hand one visitor's made-up query to the
-    # next. No visitor screen shows the host.
-    full_key = (
-        key,
-        str(get_locale()),
-        request.script_root,
-        request.path,
-        request.query_string,
-    )
+    if _QUERY not in g:
+        setattr(g, _QUERY, tuple(sorted((query or {}).items())))
+    # The path and the parameters read too: a template that echoes them (a link back here,
+    # like the language switch of issue 14) echoes `screen_address()`, made of nothing else.
+    # No visitor screen shows the host.
+    full_key = (key, str(get_locale()), request.script_root, request.path, g.get(_QUERY))
     text = group.pages.get(full_key)
     if text is None:
         text = _render_for_everyone(render)
-        group.pages[full_key] = text
+        group.pages.put(full_key, text)
     return text
+
+
+def screen_address() -> str:
+    """This screen's address as it is kept: the path and the parameters its view read, in
+    one order, defaults left out (what a shared screen may echo: a link back to itself)."""
+    query = [(name, value) for name, value in g.get(_QUERY, ()) if value is not None]
+    return f"{request.path}?{urlencode(query)}" if query else request.path
 
 
 class _Group:
@@ -317,7 +349,7 @@ class _Group:
 
     def __init__(self, values: tuple[int, ...]) -> None:
         self.values = values
-        self.pages: dict[Hashable, Any] = {}
+        self.pages: ByteBudget[Hashable, Any] = ByteBudget(PAGE_BYTES)
 
 
 def init_app(app: Flask) -> None:

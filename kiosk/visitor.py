@@ -137,6 +137,7 @@ def _render_faq(slug: str | None, view: str) -> Response:
         key=(slug, view),
         depends=(SETUP,),
         context=lambda: {"entry": entry, "open_slug": slug, "view": view},
+        query={"view": None if view == "short" else view},
     )
 
 

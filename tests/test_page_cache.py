@@ -68,8 +68,8 @@ def test_a_screen_is_rendered_once_until_something_it_shows_changes(app, client,
     renders: list[str] = []
     real = page_cache.cached
 
-    def counting(key, depends, render):
-        return real(key, depends, lambda: renders.append(str(key)) or render())
+    def counting(key, depends, render, **kwargs):
+        return real(key, depends, lambda: renders.append(str(key)) or render(), **kwargs)
 
     monkeypatch.setattr(page_cache, "cached", counting)
     for _ in range(3):
@@ -126,8 +126,8 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
     renders: list[object] = []
     real = page_cache.cached
 
-    def counting(key, depends, render):
-        return real(key, depends, lambda: renders.append(key[0]) or render())
+    def counting(key, depends, render, **kwargs):
+        return real(key, depends, lambda: renders.append(key[0]) or render(), **kwargs)
 
     monkeypatch.setattr(page_cache, "cached", counting)
     for _ in range(3):
