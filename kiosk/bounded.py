@@ -7,6 +7,11 @@ them), and lets the least recently used go when a new entry would pass its budge
 larger than the whole budget is never kept: the caller computes it again next time.
 
 Thread-safe: waitress answers from several threads at once.
+
+One cache is not ours: Python's `urllib.parse.urlsplit` keeps the last 128 addresses it
+split (an lru_cache), and waitress splits every request's target with it, so 128 targets
+of 256 KB stayed in a served kiosk (about 60 MB). `forget_long_addresses` empties it after
+a request whose target is long (kiosk/fast_path.py, the kiosk's first layer).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar, overload
+from urllib.parse import urlsplit
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -120,3 +126,18 @@ class ByteBudget(Generic[K, V]):
         entry = self._entries.pop(key, None)
         if entry is not None:
             self.used -= entry[1]
+
+
+# A kiosk's own addresses are a few hundred characters (the language switch's way back is
+# at most 1 KB): a longer target is someone else's, and is not left in urlsplit's cache.
+LONG_ADDRESS = 4096
+
+
+def forget_long_addresses(environ: dict[str, Any]) -> None:
+    """After a request whose target was long: empty urlsplit's cache, which waitress (and
+    werkzeug, for request.url) filled with it. Its other entries are split again."""
+    length = len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
+    if length > LONG_ADDRESS:
+        clear = getattr(urlsplit, "cache_clear", None)  # cached since Python 3.11
+        if clear is not None:
+            clear()

@@ -21,6 +21,8 @@ from werkzeug.exceptions import (
     MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    RequestURITooLarge,
 )
 from werkzeug.routing import RequestRedirect
 
@@ -107,6 +109,18 @@ def too_large(error: RequestEntityTooLarge) -> Response:
         _l("That is more than we can take"),
         _l("What was sent is too long. Please shorten it and try again."),
         back_href=_form_page() or url_for("visitor.index"),
+    )
+
+
+def too_long(error: RequestURITooLarge | RequestHeaderFieldsTooLarge) -> Response:
+    """An address or cookies no page of the kiosk makes (kiosk/fast_path.py refuses them
+    before they are read): the same words as a form sent too long."""
+    return render_error(
+        error.code or 414,
+        "too_large",
+        _l("That is more than we can take"),
+        _l("What was sent is too long. Please shorten it and try again."),
+        back_href=url_for("visitor.index"),
     )
 
 
@@ -202,6 +216,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(BadRequest, bad_request)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(RequestURITooLarge, too_long)
+    app.register_error_handler(RequestHeaderFieldsTooLarge, too_long)
     app.register_error_handler(NotFound, not_found)
     app.register_error_handler(MethodNotAllowed, method_not_allowed)
     app.register_error_handler(DatabaseError, database_failed)

@@ -45,10 +45,11 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.http import parse_cookie
 
 from kiosk import page_cache
-from kiosk.bounded import ByteBudget
+from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
@@ -77,6 +78,15 @@ SESSION_RECHECK_S = 60.0
 # recently used goes; Flask answers it again.
 RECIPE_BYTES = 12 * 1024 * 1024
 SESSION_BYTES = 2 * 1024 * 1024
+# Browsers keep no cookie longer than 4 KB, and a session holding a CSRF token is ~100
+# bytes: a longer one is not even opened here.
+MAX_COOKIE = 4096
+# Refused before anything reads them (414, 431; the kiosk's error page): a request target
+# longer than this (the kiosk's own are under 1 KB; the language switch's way back under
+# 4 KB), or more cookies than this (the kiosk sets three small ones; browsers keep at most
+# 4 KB a cookie).
+MAX_TARGET = 8 * 1024
+MAX_COOKIES = 16 * 1024
 EXTENSION = "kiosk_fast_path"
 
 Key = tuple[object, ...]
@@ -188,6 +198,15 @@ class FastPath:
         self.hits = 0  # answers given here (the tests read it)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._call(environ, start_response)
+        finally:
+            forget_long_addresses(environ)
+
+    def _call(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refusal = _too_long(environ)
+        if refusal is not None:
+            return self._refuse(environ, start_response, refusal)
         if environ.get("REQUEST_METHOD") != "GET" or _conditional(environ):
             return self.wsgi_app(environ, start_response)
         visitor = self._visitor(environ)
@@ -202,6 +221,16 @@ class FastPath:
             if recipe.stands(counters):
                 return self._answer(recipe, raw_token, start_response)
         return self._learn(environ, start_response, key, raw_token)
+
+    def _refuse(
+        self, environ: dict[str, Any], start_response: StartResponse, error: HTTPException
+    ) -> Iterable[bytes]:
+        """Flask's answer to `error` (its error page, its response hooks), made without
+        reading what was too long: the request as if it asked for the opener, cookieless."""
+        short = environ | {"PATH_INFO": "/", "QUERY_STRING": "", "HTTP_COOKIE": ""}
+        with self.app.request_context(short):
+            response = self.app.finalize_request(self.app.handle_user_exception(error))
+        return response(environ, start_response)
 
     # ---- who asks: the request's key and the session's CSRF token --------------------------
 
@@ -238,8 +267,8 @@ class FastPath:
 
     def _session_token(self, cookie: str | None) -> str | None:
         """The raw CSRF token of a session that holds nothing else, as Flask opens it."""
-        if not cookie:
-            return None
+        if not cookie or len(cookie) > MAX_COOKIE:
+            return None  # Flask tells a made-up one
         now = time.monotonic()
         known = self.sessions.get(cookie)
         if known is not None and now - known[1] < SESSION_RECHECK_S:
@@ -361,6 +390,16 @@ def _sent(environ: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, s
         return ()  # nothing read: the query string is not even parsed
     sent = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     return tuple((name, sent.get(name)) for name in names)
+
+
+def _too_long(environ: dict[str, Any]) -> HTTPException | None:
+    """A refusal for a target or cookies no page of the kiosk makes, else None."""
+    target = len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
+    if target > MAX_TARGET:
+        return RequestURITooLarge()
+    if len(environ.get("HTTP_COOKIE", "")) > MAX_COOKIES:
+        return RequestHeaderFieldsTooLarge()
+    return None
 
 
 def _conditional(environ: dict[str, Any]) -> bool:

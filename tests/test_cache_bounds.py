@@ -18,7 +18,8 @@ from kiosk.content import current_content
 from kiosk.fast_path import FastPath, fast_path_of
 from tests.helpers import HX
 
-LONG = "B" * 20_000
+# Under the fast path's limits (a target of 8 KB, a cookie of 4 KB): what the kiosk reads.
+LONG = "B" * 3_000
 
 
 def kept_by_page_cache(app: Flask) -> int:
@@ -150,3 +151,20 @@ def test_an_odd_value_goes_to_flask_and_is_answered_as_flask_would(app, visitor)
     assert fast(app).hits == hits
     masked = re.compile(r'name="idempotency_key" value="[0-9a-f]{32}"')
     assert masked.sub("", odd) == masked.sub("", plain)
+
+
+def test_targets_and_cookies_no_page_makes_are_refused_unread(app, visitor):
+    visitor.get("/faq")
+    before = kept_by_page_cache(app), kept_by_fast_path(app)
+    response = visitor.get(f"/faq?q={'B' * 9_000}")
+    assert response.status_code == 414
+    page = response.get_data(as_text=True)
+    assert "too long" in page and "B" * 100 not in page
+    assert "Content-Security-Policy" in response.headers
+    assert visitor.get(f"/{'C' * 9_000}", headers=HX).status_code == 414
+    assert visitor.post(f"/signup?q={'B' * 9_000}").status_code == 414
+    junk = app.test_client(use_cookies=False)
+    response = junk.get("/faq", headers={"Cookie": f"session={'B' * 20_000}"})
+    assert response.status_code == 431 and "too long" in response.get_data(as_text=True)
+    assert (kept_by_page_cache(app), kept_by_fast_path(app)) == before
+    assert visitor.get("/faq").status_code == 200
