@@ -52,6 +52,10 @@ What each figure means
     cold start                 seconds from starting `kiosk serve` to the first 200 on
                                /healthz: on a fresh instance (runs the migrations) and on a
                                restart; resident memory (VmRSS) of the server after the load.
+    hostile requests           after the load, 10,000 requests of up to 256 KB each from four
+                               clients (bench/hostile.py: long query strings, junk cookies,
+                               made-up paths, many Accept-Language tags): how much more
+                               resident memory they leave than the load did (issue 20: < 30 MB).
     profile (--profile FILE)   py-spy samples the server through one more mixed run; the
                                shares of the kiosk's functions go under the table. py-spy
                                samples threads that wait (for a lock, for fsync) as well as
@@ -72,11 +76,13 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import pages, profile, report, servers
+from bench import hostile, pages, profile, report, servers
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
 
 KIOSK_PORT = 8120
+# Issue 20's target: what a script on the table's Wi-Fi sends (bench/hostile.py).
+HOSTILE_REQUESTS = 10_000
 FLOOR_PORT = 8121
 TABLETS = (1, 8, 32)
 TARGET_TABLETS = 8
@@ -286,6 +292,12 @@ def measure_servers(
     print(f"Durable writes: {writes_what} ...", flush=True)
     writes = load.on_kiosk(writes_mix, TARGET_TABLETS, seconds)
     rss = {"kiosk": kiosk.rss_mb(), "floor": floor.rss_mb()}
+    print(f"{HOSTILE_REQUESTS:,} hostile requests of up to 256 KB ...", flush=True)
+    screens = hostile.screens_of(KIOSK_PORT)
+    session = hostile.session_cookie(KIOSK_PORT)
+    failures = hostile.hostile_load(KIOSK_PORT, screens, session, HOSTILE_REQUESTS)
+    rss["hostile"] = kiosk.rss_mb()
+    rss["hostile_5xx"] = len(failures)
     run = Run(
         kiosk_runs, floor_runs, breakdown, writes, writes_what, weight, fragments, rss, floors
     )
@@ -609,6 +621,20 @@ def start_figures(run: Run) -> list[Figure]:
     ]
 
 
+def hostile_figures(run: Run) -> list[Figure]:
+    if "hostile" not in run.rss:
+        return []
+    return [
+        Figure(
+            f"Resident memory after {HOSTILE_REQUESTS:,} hostile requests, above the load's",
+            run.rss["hostile"] - run.rss["kiosk"],
+            "MB",
+            target=Target("<", 30, "MB"),
+            note=f"{run.rss['hostile']:.0f} MB; {run.rss['hostile_5xx']:.0f} answers 5xx",
+        ),
+    ]
+
+
 def figures(run: Run) -> list[Figure]:
     return [
         *traffic_figures(run),
@@ -619,6 +645,7 @@ def figures(run: Run) -> list[Figure]:
         *pi_figures(run),
         *export_figures(run),
         *start_figures(run),
+        *hostile_figures(run),
     ]
 
 

@@ -10,23 +10,18 @@ issue 20 kept +89 MB after 300 of them), the issue's target is
 
 import http.client
 import os
-import random
 import re
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bench.hostile import hostile_load, screens_of
 from kiosk import cli
-from tests.served import Kiosk, Visitor, free_port, hidden_value, request
+from tests.served import Kiosk, Visitor, free_port, hidden_value
 
 HOSTILE_REQUESTS = int(os.environ.get("KIOSK_HOSTILE_REQUESTS", "1000"))
 # How far above what normal use leaves the hostile load may leave the process (issue 20).
 HEADROOM_MB = 30
-# waitress refuses a request whose head passes 256 KB (max_request_header_size): each
-# hostile request is at most this long, head and all.
-LARGEST = 250_000
 
 
 class FakeLibc:
@@ -66,30 +61,6 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024
 
 
-def screens_of(port: int) -> list[str]:
-    """Every visitor screen a tablet asks for, found the way a browser finds them."""
-    _, _, faq = request(port, "GET", "/faq")
-    _, _, opener = request(port, "GET", "/")
-    _, _, involved = request(port, "GET", "/involved")
-    slugs = sorted(set(re.findall(r'id="faq_entry-([\w-]+)"', faq)))
-    choices = sorted(set(re.findall(r'name="choice" value="([\w-]+)"', opener)))
-    codes = sorted(set(re.findall(r'src="/qr/([\w-]+)\.svg"', involved)))
-    assert slugs and choices and codes, "the screens link to each other"
-    return [
-        "/",
-        "/faq",
-        "/involved",
-        "/learn",
-        "/press",
-        "/signup",
-        "/pledge",
-        "/ask",
-        *(f"/faq/{slug}?view={view}" for slug in slugs for view in ("closed", "short", "more")),
-        *(f"/opener/{choice}" for choice in choices),
-        *(f"/qr/{code}.svg" for code in codes),
-    ]
-
-
 def normal_load(port: int, screens: list[str], rounds: int) -> None:
     """Tablets at a table: every screen in both languages, as pages and htmx swaps, taps,
     the chart polled, and sign-ups."""
@@ -126,94 +97,6 @@ def htmx(port: int, visitor: Visitor, path: str) -> None:
         assert response.status == 200, path
     finally:
         connection.close()
-
-
-def hostile_requests(screens: list[str], session: str) -> list[Callable[[random.Random], tuple]]:
-    """Ways to send a kiosk up to 256 KB it never asked for: each gives (path, headers)."""
-    shared = ["/", "/faq", "/involved", *(s for s in screens if s.startswith("/faq/"))]
-
-    def junk(rng: random.Random, length: int) -> str:
-        return rng.choice("ABCDEFGH") * length
-
-    def size(rng: random.Random, read: int = 7_000) -> int:
-        """Half what the kiosk reads (shared, never kept), half what it refuses unread."""
-        if rng.random() < 0.5:
-            return rng.randrange(read // 4, read)
-        return rng.randrange(LARGEST // 2, LARGEST)
-
-    def long_query(rng: random.Random) -> tuple:
-        screen = rng.choice(shared)
-        joiner = "&" if "?" in screen else "?"
-        name = f"q{rng.randrange(10**6):06}"
-        headers = {"Cookie": session} if rng.random() < 0.5 else {}
-        if rng.random() < 0.3:
-            headers["HX-Request"] = "true"
-        return f"{screen}{joiner}{name}={junk(rng, size(rng))}", headers
-
-    def odd_values(rng: random.Random) -> tuple:
-        screen = rng.choice([s for s in shared if "?view=" in s]).split("?")[0]
-        value = junk(rng, size(rng))
-        return f"{screen}?view={value}", {"Cookie": session, "HX-Request": "true"}
-
-    def junk_cookie(rng: random.Random) -> tuple:
-        cookie = f"session={rng.randrange(10**9)}.{junk(rng, size(rng, 4_000))}; kiosk_lang=ko"
-        return rng.choice(shared), {"Cookie": cookie}
-
-    def made_up_path(rng: random.Random) -> tuple:
-        return f"/{rng.randrange(10**9)}/{junk(rng, size(rng))}?next=/{junk(rng, 100)}", {}
-
-    # Up to 15,000 language tags (about 200 KB); made once, a few tags cost little to vary.
-    tags = [f"x-{n:05};q=0.{n % 9 + 1}" for n in range(15_000)]
-
-    def many_languages(rng: random.Random) -> tuple:
-        start = rng.randrange(7_000)
-        accepted = ",".join(tags[start : start + rng.randrange(1_000, 8_000)])
-        return rng.choice(shared), {"Accept-Language": accepted, "Cookie": session}
-
-    def junk_htmx(rng: random.Random) -> tuple:
-        return rng.choice(shared), {"Cookie": session, "HX-Request": junk(rng, size(rng))}
-
-    return [
-        long_query,
-        long_query,
-        odd_values,
-        junk_cookie,
-        made_up_path,
-        many_languages,
-        junk_htmx,
-    ]
-
-
-def hostile_load(port: int, screens: list[str], session: str, count: int) -> list[str]:
-    """`count` hostile requests from four clients at once; the 5xx answers, if any."""
-    ways = hostile_requests(screens, session)
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def client(seed: int, share: int) -> None:
-        rng = random.Random(seed)
-        for _ in range(share):
-            path, headers = rng.choice(ways)(rng)
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            try:
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                if response.status >= 500:
-                    with lock:
-                        failures.append(f"{response.status} {path[:80]} {list(headers)}")
-            finally:
-                connection.close()
-
-    clients = 4
-    threads = [
-        threading.Thread(target=client, args=(seed, count // clients)) for seed in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
 
 
 @pytest.mark.crash
