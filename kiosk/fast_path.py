@@ -375,7 +375,7 @@ class FastPath:
             return
         if self.reads.get(where) != names:
             self.reads.put(where, names)
-        language = key[-1] if key is not None else self._language(environ)
+        language = self._language(environ)
         self.recipes.put(self._key(environ, where, offer.query, language), recipe)
 
     def _language(self, environ: dict[str, Any]) -> str | None:

@@ -37,7 +37,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request
@@ -95,6 +95,7 @@ _USED = "kiosk_generations_used"
 # The parameters the screen of this request was kept under (`cached(query=...)`).
 _QUERY = "kiosk_screen_query"
 OFFER = "kiosk.shared_screen"
+_MISSING = object()
 
 
 def _note_write(
@@ -296,11 +297,11 @@ def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) ->
     event's language), kept per process while they stand. An error is raised, not kept."""
     group = _group(depends)
     key = ("value", name)
-    missing = object()
-    value = group.pages.get(key, missing)
-    if value is missing:
-        value = compute()
-        group.pages.put(key, value)
+    kept = group.pages.get(key, _MISSING)  # one look: another thread may let it go
+    if kept is not _MISSING:
+        return cast(T, kept)
+    value = compute()
+    group.pages.put(key, value)
     return value
 
 
