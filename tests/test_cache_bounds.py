@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kiosk import page_cache
-from kiosk.bounded import weight
+from kiosk.bounded import ByteBudget, weight
 from kiosk.content import current_content
 from kiosk.fast_path import FastPath, fast_path_of
 from tests.helpers import HX
@@ -106,6 +106,18 @@ def test_the_page_cache_keeps_no_more_bytes_than_its_budget(app, client, monkeyp
 
 
 # ---- The fast path: verified cookies, canonical keys, bytes --------------------------------
+
+
+def test_the_fast_path_keeps_no_more_bytes_than_its_budget(app, visitor):
+    fast(app).recipes = ByteBudget(200_000)
+    with app.app_context():
+        slugs = [entry.slug for entry in current_content().faq_entries]
+    for slug in slugs:
+        for view in ("closed", "short", "more"):
+            visitor.get(f"/faq/{slug}?view={view}", headers=HX)
+            visitor.get(f"/faq/{slug}?view={view}")
+    assert 0 < fast(app).recipes.used <= 200_000
+    assert len(fast(app).recipes) < 6 * len(slugs)  # the oldest were let go
 
 
 def test_junk_session_cookies_are_never_kept(app, visitor):
