@@ -22,7 +22,7 @@ from kiosk.models import (
     Tally,
 )
 from kiosk.services import tallies
-from kiosk.services.pledges import pledged_total_cents
+from kiosk.services.pledges import bar_width, pledged_total_cents, share_label
 
 # The hourly chart shows at most this many hours, ending at the latest sign-up.
 MAX_HOURS = 24
@@ -41,8 +41,6 @@ class EventPicture:
     signups: int
     pledged_cents: int
     pledges: int
-    goal_percent: int
-    rescue_percent: int
     conversations: int
     questions_left: list[Question]
     opener_bars: list[dict[str, object]]
@@ -50,6 +48,19 @@ class EventPicture:
     hours: list[HourBar] = field(default_factory=list)
     press_waiting: list[PressRequest] = field(default_factory=list)
     kiosks: list["KioskCount"] = field(default_factory=list)
+
+    # Shown as the visitor's progress is: a first $15 pledge reads "<1%", never "0%".
+    @property
+    def goal_share(self) -> str:
+        return share_label(self.pledged_cents, self.event.goal_cents)
+
+    @property
+    def rescue_share(self) -> str:
+        return share_label(self.pledged_cents, self.event.rescue_cost_cents)
+
+    @property
+    def goal_bar(self) -> int:
+        return bar_width(self.pledged_cents, self.event.goal_cents)
 
 
 @dataclass
@@ -95,10 +106,6 @@ def open_questions(event: Event) -> list[Question]:
 def waiting_press_requests(event: Event) -> list[PressRequest]:
     """Press requests not yet passed on, oldest first (the nearest deadline is in each)."""
     return _not_done(PressRequest, PressRequest.handled, event)
-
-
-def percent(part: int, whole: int) -> int:
-    return min(100, round(100 * part / whole)) if whole > 0 else 0
 
 
 def signups_per_hour(event: Event) -> list[HourBar]:
@@ -169,8 +176,6 @@ def event_picture(event: Event) -> EventPicture:
         signups=_count(Signup, event),
         pledged_cents=pledged,
         pledges=_count(Pledge, event),
-        goal_percent=percent(pledged, event.goal_cents),
-        rescue_percent=percent(pledged, event.rescue_cost_cents),
         conversations=tallies.total(event, Tally.CONVERSATION),
         questions_left=open_questions(event),
         opener_bars=tallies.bars(
