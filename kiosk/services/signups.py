@@ -132,7 +132,10 @@ def _consent_message(source: str) -> str:
     """The visitor is asked to tick the box; the volunteer typing a paper sheet is asked
     whether the person ticked theirs (the default wording speaks to the visitor)."""
     if source == Signup.VOLUNTEER:
-        return _("Tick this only if they ticked “I agree” on the sheet: without it, the row can’t be typed in.")
+        return _(
+            "Tick this only if they ticked “I agree” on the sheet: without it, the row can’t be"
+            " typed in."
+        )
     return ""
 
 
