@@ -194,8 +194,10 @@ class GuardedServer:
             wasyncore.close_all(self.connections, ignore_all=True)
 
     def close(self) -> None:
-        """Stop serving, from another thread: the loop ends within a poll's timeout."""
+        """Stop serving, from another thread: the loop wakes and ends."""
         self.stopping = True
+        for listener in self.listeners:
+            listener.pull_trigger()
 
     def channels(self) -> list[KioskChannel]:
         return [each for each in list(self.connections.values()) if isinstance(each, KioskChannel)]
