@@ -280,6 +280,9 @@ def serve(app: Flask, **adjustments: Any) -> None:
         )
     waitress.serve(
         app,
+        # waitress.serve's hook for the server it runs (it calls it a test shim); a waitress
+        # without it would refuse to start ("Unknown adjustment '_server'"), never serve
+        # unguarded. tests/test_serving.py runs what it makes.
         _server=functools.partial(
             create_server, read_seconds=app.config["KIOSK_REQUEST_READ_SECONDS"]
         ),
