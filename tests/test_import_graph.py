@@ -51,6 +51,7 @@ LAYERS = {
         "kiosk.volunteer",
         "kiosk.lead",
         "kiosk.lead.*",
+        "kiosk.serving",
         "kiosk.cli",
     },
     "app": {"kiosk", "kiosk.__main__"},
