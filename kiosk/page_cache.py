@@ -49,6 +49,7 @@ from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
 
@@ -64,6 +65,21 @@ WATCHED = {
     # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
     "team_page": SETUP,
     "team_event": SETUP,
+}
+# The screens that are the same for every visitor: the only ones the page cache keeps and the
+# fast path (kiosk/fast_path.py, GETs only) answers, each with the generations of what it
+# shows. `cached()` refuses any other endpoint, and tests/test_page_cache.py renders each
+# and checks that every table it reads is watched under one of these.
+SCREENS: dict[str, tuple[str, ...]] = {
+    "visitor.index": (SETUP, TALLIES),  # the opener, and its chart
+    "visitor.reframe": (SETUP, TALLIES),
+    "visitor.answer": (SETUP,),  # a tap's htmx answer: the reframe panel, no chart (POST)
+    "visitor.opener_chart": (SETUP, TALLIES),
+    "visitor.faq": (SETUP,),
+    "visitor.faq_entry": (SETUP,),
+    "visitor.faq_open": (SETUP,),  # an answer opened, counted (POST)
+    "visitor.involved": (SETUP,),
+    "visitor.qr": (SETUP,),
 }
 # An execution option of raw SQL (text(), exec_driver_sql): the names of the tables it may
 # write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
@@ -262,12 +278,14 @@ class Offer:
     path (kiosk/fast_path.py) may send again, once Flask's whole answer is seen to match.
 
     `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
-    signed token filled in ("" if none), `counters` the generations it was made under."""
+    signed token filled in ("" if none), `counters` the generations it was made under,
+    `endpoint` the screen (one of SCREENS)."""
 
     text: str
     filled: str
     csrf: str
     counters: tuple[tuple[str, int], ...]
+    endpoint: str
 
 
 def personal(text: str) -> str:
@@ -281,7 +299,7 @@ def personal(text: str) -> str:
         counters = _request_counters()
         names = sorted(g.get(_USED, set()) | {SETUP})
         values = tuple((name, counters.get(name, 0)) for name in names)
-        request.environ[OFFER] = Offer(text, filled, csrf, values)
+        request.environ[OFFER] = Offer(text, filled, csrf, values, request.endpoint or "")
     return filled
 
 
@@ -344,7 +362,14 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
+    Only a screen of SCREENS is kept, and only under generations it declares there.
     """
+    declared = SCREENS.get(request.endpoint or "")
+    if declared is None or not set(depends) <= set(declared):
+        raise UndeclaredScreen(
+            f"{request.endpoint} keeps a screen under {depends}: declare it in "
+            "page_cache.SCREENS with every generation it shows (README: Add a visitor screen)."
+        )
     group = _group(depends)
     # The path and query string too: a template that echoes them (a link back here, like
     # the language switch of issue 14) must never hand one visitor's made-up query to the
@@ -363,6 +388,10 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
     return text
 
 
+class UndeclaredScreen(RuntimeError):
+    """A view kept a screen that page_cache.SCREENS does not declare (a programming error)."""
+
+
 class _Group:
     """One process's screens that depend on the same generations, at the values it saw last
     (a tap renews the chart's group; the FAQ's, which depends on the setup only, stays)."""
@@ -372,11 +401,16 @@ class _Group:
         self.pages: dict[Hashable, Any] = {}
 
 
+@hooks.for_everyone("a placeholder in a shared render, filled in for each answer")
+def inject_csrf_token() -> dict[str, object]:
+    return {"csrf_token": csrf_token}
+
+
 def init_app(app: Flask) -> None:
     app.extensions[_CACHE] = {}
     # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["tap_key"] = tap_key
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.context_processor(inject_csrf_token)
     with app.app_context():
         install(db.engine)
