@@ -401,6 +401,11 @@ class _Group:
         self.pages: dict[Hashable, Any] = {}
 
 
+def forget(app: Flask) -> None:
+    """Let go of every screen and value this process keeps (the next asks render afresh)."""
+    app.extensions[_CACHE].clear()
+
+
 @hooks.for_everyone("a placeholder in a shared render, filled in for each answer")
 def inject_csrf_token() -> dict[str, object]:
     return {"csrf_token": csrf_token}
