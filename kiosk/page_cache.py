@@ -48,6 +48,7 @@ from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.expression import TableClause
 
 from kiosk import hooks
 from kiosk.extensions import db
@@ -119,11 +120,11 @@ def written_tables(statement: ClauseElement) -> frozenset[str] | None:
     None for raw SQL, whose tables SQLAlchemy does not know."""
     if isinstance(statement, TextClause):
         return None
-    names = set()
+    names: set[str] = set()
     for element in visitors.iterate(statement):
         if isinstance(element, UpdateBase):
-            table = element.table
-            names.add(getattr(table, "name", None) or getattr(table.element, "name", ""))
+            # The table itself, or the one under an alias of it (UPDATE setting AS s ...).
+            names |= {t.name for t in visitors.iterate(element.table) if isinstance(t, TableClause)}
     return frozenset(names)
 
 

@@ -250,6 +250,7 @@ def test_the_tables_a_statement_writes_are_those_of_its_inserts_updates_and_dele
         (insert(tally).from_select(["id"], select(event.c.id)), {"tally"}),  # reads event
         (delete(event).add_cte(changed, nest_here=True), {"event", "setting"}),
         (update(Setting).values(value="3"), {"setting"}),  # ORM-enabled
+        (update(setting.alias("s")).values(value="4"), {"setting"}),  # UPDATE setting AS s
         (text("UPDATE setting SET value = '4'"), None),  # raw: SQLAlchemy cannot say
     ]
     for statement, expected in cases:
