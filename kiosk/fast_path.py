@@ -338,11 +338,12 @@ class FastPath:
         if offer.endpoint not in page_cache.SCREENS:
             return None
         kept: list[tuple[str, str | HeaderValue]] = []
+        same_body = SLOTS.search(offer.text) is None  # nothing per visitor in it (a QR code)
         for name, value in headers:
             declared = hooks.header_declaration(name)
             if declared is None:
                 return None
-            if declared.kind == hooks.FOR_EVERYONE:
+            if declared.kind == hooks.FOR_EVERYONE or (same_body and declared.from_body):
                 kept.append((name, value))
             elif declared.value is not None:
                 kept.append((name, declared.value))

@@ -149,13 +149,20 @@ class Header:
     why: str
     # Per request: the header's value for one fast answer, from the request and the body.
     value: Callable[[Environ, bytes], str] | None = None
+    # Made from the body alone: an answer whose body is the same for everyone keeps Flask's.
+    from_body: bool = False
 
 
 HEADERS: dict[str, Header] = {}
 
 
 def header(
-    name: str, kind: str, why: str, value: Callable[[Environ, bytes], str] | None = None
+    name: str,
+    kind: str,
+    why: str,
+    value: Callable[[Environ, bytes], str] | None = None,
+    *,
+    from_body: bool = False,
 ) -> str:
     """Declare a response header the app sets (where it is set); returns its name."""
     if kind not in KINDS or not why:
@@ -165,7 +172,7 @@ def header(
     known = HEADERS.get(name.lower())
     if known is not None and (known.kind, known.value) != (kind, value):
         raise ValueError(f"{name} is declared twice, differently: {known.why!r} and {why!r}.")
-    HEADERS[name.lower()] = Header(name, kind, why, value)
+    HEADERS[name.lower()] = Header(name, kind, why, value, from_body)
     return name
 
 
@@ -185,6 +192,7 @@ header(
     PER_REQUEST,
     "the body's length (each answer has its own tap key)",
     value=lambda _environ, body: str(len(body)),
+    from_body=True,
 )
 header("Vary", FOR_EVERYONE, "what the view's answer depends on (HX-Request)")
 header(
@@ -192,6 +200,7 @@ header(
     PER_REQUEST,
     "a hash of the body (Response.add_etag: the QR codes)",
     value=lambda _environ, body: quote_etag(generate_etag(body)),
+    from_body=True,
 )
 header(
     "Date",
