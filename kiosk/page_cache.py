@@ -69,7 +69,7 @@ WATCHED = {
 }
 # The screens that are the same for every visitor: the only ones the page cache keeps and the
 # fast path (kiosk/fast_path.py, GETs only) answers, each with the generations of what it
-# shows. `cached()` refuses any other endpoint, and tests/test_page_cache.py renders each
+# shows. `cached()` refuses any other endpoint; tests/test_page_cache_contract.py renders each
 # and checks that every table it reads is watched under one of these.
 SCREENS: dict[str, tuple[str, ...]] = {
     "visitor.index": (SETUP, TALLIES),  # the opener, and its chart
