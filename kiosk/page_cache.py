@@ -12,7 +12,11 @@ PostgreSQL database, so no process can learn of a change by itself. The database
   setting, the team's page). Any transaction that inserts, updates or deletes rows of the
   tables in WATCHED bumps the counter of that kind just before it commits (`install`: SQLAlchemy
   statement and commit events, whatever code wrote, ORM or Core, request or command), so the
-  new counter is committed together with the change or not at all.
+  new counter is committed together with the change or not at all. What a statement writes
+  is read from the statement SQLAlchemy runs (the tables of every INSERT, UPDATE and DELETE
+  in it, CTEs included: `written_tables`), never from its SQL text. Raw SQL (text(),
+  exec_driver_sql) says what it writes with the WRITES execution option; raw SQL that does
+  not is taken to write every watched table (the screens render again, never stale).
 - A cached screen is found by the counters it depends on, read from the database *before*
   anything it shows: what is then read is at least as new as the counters, so a screen kept
   under a counter value is never older than what that value stands for. The next read after
@@ -27,9 +31,9 @@ is any lead or volunteer screen; the cached screens stay `no-store` for the brow
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,8 +42,15 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.expression import TableClause
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
 
@@ -56,7 +67,24 @@ WATCHED = {
     "team_page": SETUP,
     "team_event": SETUP,
 }
-DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+# The screens that are the same for every visitor: the only ones the page cache keeps and the
+# fast path (kiosk/fast_path.py, GETs only) answers, each with the generations of what it
+# shows. `cached()` refuses any other endpoint; tests/test_page_cache_contract.py renders each
+# and checks that every table it reads is watched under one of these.
+SCREENS: dict[str, tuple[str, ...]] = {
+    "visitor.index": (SETUP, TALLIES),  # the opener, and its chart
+    "visitor.reframe": (SETUP, TALLIES),
+    "visitor.answer": (SETUP,),  # a tap's htmx answer: the reframe panel, no chart (POST)
+    "visitor.opener_chart": (SETUP, TALLIES),
+    "visitor.faq": (SETUP,),
+    "visitor.faq_entry": (SETUP,),
+    "visitor.faq_open": (SETUP,),  # an answer opened, counted (POST)
+    "visitor.involved": (SETUP,),
+    "visitor.qr": (SETUP,),
+}
+# An execution option of raw SQL (text(), exec_driver_sql): the names of the tables it may
+# write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
+WRITES = "kiosk_writes"
 BUMP = (
     "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
     "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
@@ -86,15 +114,55 @@ _USED = "kiosk_generations_used"
 OFFER = "kiosk.shared_screen"
 
 
+def written_tables(statement: ClauseElement) -> frozenset[str] | None:
+    """The names of the tables `statement` writes: of every INSERT, UPDATE and DELETE in it,
+    at its top or in a CTE (`WITH ... UPDATE`, a data-modifying `WITH u AS (UPDATE ...)`).
+    None for raw SQL, whose tables SQLAlchemy does not know."""
+    if isinstance(statement, TextClause):
+        return None
+    names: set[str] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, UpdateBase):
+            # The table itself, or the one under an alias of it (UPDATE setting AS s ...).
+            names |= {t.name for t in visitors.iterate(element.table) if isinstance(t, TableClause)}
+    return frozenset(names)
+
+
+# Per compiled statement (SQLAlchemy keeps one per statement shape): walked once.
+_WRITTEN: weakref.WeakKeyDictionary[Compiled, frozenset[str] | None] = weakref.WeakKeyDictionary()
+
+
+def _written_by(context: ExecutionContext) -> frozenset[str] | None:
+    declared: Collection[str] | None = context.execution_options.get(WRITES)
+    if declared is not None:
+        return frozenset(declared)
+    compiled = context.compiled
+    if compiled is None or compiled.statement is None:
+        return None  # exec_driver_sql: a string
+    try:
+        return _WRITTEN[compiled]
+    except KeyError:
+        written = _WRITTEN[compiled] = written_tables(compiled.statement)
+        return written
+
+
 def _note_write(
-    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    _params: Any,
+    context: ExecutionContext,
+    _many: bool,
 ) -> None:
-    match = DML.match(statement)
-    if match is None or match.group(1).lower() not in WATCHED:
+    if context.execution_options.get(NO_BUMP):
         return
-    if conn.get_execution_options().get(NO_BUMP):
-        return
-    conn.info.setdefault(_TOUCHED, set()).add(WATCHED[match.group(1).lower()])
+    written = _written_by(context)
+    if written is None:  # raw SQL that did not say: it may have written anything
+        kinds = set(WATCHED.values())
+    else:
+        kinds = {WATCHED[name] for name in written if name in WATCHED}
+    if kinds:
+        conn.info.setdefault(_TOUCHED, set()).update(kinds)
 
 
 def _bump_before_commit(conn: Connection) -> None:
@@ -155,7 +223,8 @@ def generations() -> dict[str, int]:
     if session.in_transaction():
         # The request holds a connection already (and on SQLite perhaps the write turn):
         # read on it, never take a second one from the pool while holding the first.
-        rows = session.connection().exec_driver_sql(READ).all()
+        connection = session.connection()
+        rows = connection.exec_driver_sql(READ, execution_options={WRITES: ()}).all()
         return {name: value for name, value in rows}
     return read_generations(db.engine)
 
@@ -210,12 +279,14 @@ class Offer:
     path (kiosk/fast_path.py) may send again, once Flask's whole answer is seen to match.
 
     `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
-    signed token filled in ("" if none), `counters` the generations it was made under."""
+    signed token filled in ("" if none), `counters` the generations it was made under,
+    `endpoint` the screen (one of SCREENS)."""
 
     text: str
     filled: str
     csrf: str
     counters: tuple[tuple[str, int], ...]
+    endpoint: str
 
 
 def personal(text: str) -> str:
@@ -229,7 +300,7 @@ def personal(text: str) -> str:
         counters = _request_counters()
         names = sorted(g.get(_USED, set()) | {SETUP})
         values = tuple((name, counters.get(name, 0)) for name in names)
-        request.environ[OFFER] = Offer(text, filled, csrf, values)
+        request.environ[OFFER] = Offer(text, filled, csrf, values, request.endpoint or "")
     return filled
 
 
@@ -292,7 +363,14 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
+    Only a screen of SCREENS is kept, and only under generations it declares there.
     """
+    declared = SCREENS.get(request.endpoint or "")
+    if declared is None or not set(depends) <= set(declared):
+        raise UndeclaredScreen(
+            f"{request.endpoint} keeps a screen under {depends}: declare it in "
+            "page_cache.SCREENS with every generation it shows (README: Add a visitor screen)."
+        )
     group = _group(depends)
     # The path and query string too: a template that echoes them (a link back here, like
     # the language switch of issue 14) must never hand one visitor's made-up query to the
@@ -311,6 +389,10 @@ def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -
     return text
 
 
+class UndeclaredScreen(RuntimeError):
+    """A view kept a screen that page_cache.SCREENS does not declare (a programming error)."""
+
+
 class _Group:
     """One process's screens that depend on the same generations, at the values it saw last
     (a tap renews the chart's group; the FAQ's, which depends on the setup only, stays)."""
@@ -320,11 +402,21 @@ class _Group:
         self.pages: dict[Hashable, Any] = {}
 
 
+def forget(app: Flask) -> None:
+    """Let go of every screen and value this process keeps (the next asks render afresh)."""
+    app.extensions[_CACHE].clear()
+
+
+@hooks.for_everyone("a placeholder in a shared render, filled in for each answer")
+def inject_csrf_token() -> dict[str, object]:
+    return {"csrf_token": csrf_token}
+
+
 def init_app(app: Flask) -> None:
     app.extensions[_CACHE] = {}
     # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["tap_key"] = tap_key
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.context_processor(inject_csrf_token)
     with app.app_context():
         install(db.engine)
