@@ -10,6 +10,7 @@ from sqlalchemy import event, insert, select, text
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, Tally
 from kiosk.services import counts, dashboard, erasure, imports
+from kiosk.services.events import ensure_demo_event
 from tests.data_helpers import (
     active_event_id,
     lead_closes,
@@ -193,3 +194,35 @@ def test_signups_per_hour_show_each_local_hour_of_the_last_day(app, monkeypatch)
     # 13:55 and 14:25, 14:50 there: buckets of 15 minutes add up to the local hours.
     assert [(bar.label, bar.count) for bar in hours][-2:] == [("13:00", 1), ("14:00", 2)]
     assert sum(bar.count for bar in hours) == 3 and len(hours) == 24
+
+
+@pytest.mark.postgresql_only
+def test_two_server_connections_count_taps_at_once_without_waiting_for_each_other(app):
+    """A hub: each connection adds to its own shard of the counts and of the chart's
+    generation, so a tap's transaction never waits for another process's to commit."""
+    with app.app_context():
+        event_id = ensure_demo_event().id
+        engine = db.engine
+    connections = [engine.connect() for _ in range(6)]
+    try:
+        shards: dict[int, object] = {}
+        for connection in connections:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            shards.setdefault(pid % 16, connection)
+            connection.rollback()
+        first, second = list(shards.values())[:2]
+        tap_sql = text(
+            "INSERT INTO tally (uuid, event_id, kind, key, created_at) "
+            "VALUES (:uuid, :event_id, 'opener', 'people', now())"
+        )
+        first.execute(tap_sql, {"uuid": "tap-1", "event_id": event_id})  # not committed yet
+        second.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+        second.execute(tap_sql, {"uuid": "tap-2", "event_id": event_id})  # no wait for the first
+        second.commit()
+        first.commit()
+    finally:
+        for connection in connections:
+            connection.close()
+    with app.app_context():
+        assert counts.tally_total(event_id, Tally.OPENER) == 2
+    assert_counts_exact(app)
