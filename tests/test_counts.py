@@ -226,3 +226,41 @@ def test_two_server_connections_count_taps_at_once_without_waiting_for_each_othe
     with app.app_context():
         assert counts.tally_total(event_id, Tally.OPENER) == 2
     assert_counts_exact(app)
+
+
+OLD_ROWS = [
+    "INSERT INTO event (uuid, name, goal_cents, rescue_cost_cents, tracking_source, status, "
+    "created_at, erasure_key, place) VALUES ('e-1', 'Fair', 1, 1, '', 'closed', :at, 'k', '')",
+    "INSERT INTO tally (uuid, event_id, kind, key, created_at) VALUES "
+    "('t-1', :event, 'opener', 'people', :at), ('t-2', :event, 'opener', 'people', :at), "
+    "('t-3', :event, 'conversation', 'table', :at)",
+    "INSERT INTO signup (uuid, event_id, email, first_name, last_name, phone, organisation, "
+    "interests, source, locale, revision, created_at, updated_at, kiosk_id) VALUES "
+    "('s-1', :event, 'a@example.org', 'A', '', '', '', '', 'kiosk', '', 1, :at, :at, 'k-1'), "
+    "('s-2', :event, 'b@example.org', 'B', '', '', '', '', 'kiosk', '', 1, :at, :at, NULL)",
+    "INSERT INTO pledge (uuid, event_id, email, kind, amount_cents, name, revision, created_at) "
+    "VALUES ('p-1', :event, '', 'once', 1500, '', 1, :at), "
+    "('p-2', :event, '', 'once', 2500, '', 1, :at)",
+    "INSERT INTO question (uuid, event_id, email, text, answered, revision, created_at) "
+    "VALUES ('q-1', :event, '', 'Why?', false, 1, :at)",
+]
+
+
+@pytest.mark.both_engines
+def test_the_migration_counts_the_records_already_stored(app):
+    from flask_migrate import downgrade, upgrade
+
+    with app.app_context():
+        downgrade(revision="c4a7e2f9b1d3")
+        at = datetime(2026, 12, 1, 10, 40)
+        with db.engine.begin() as connection:
+            connection = connection.execution_options(kiosk_no_generation_bump=True)
+            connection.execute(text(OLD_ROWS[0]), {"at": at})
+            event_id = connection.execute(text("SELECT id FROM event WHERE uuid = 'e-1'")).scalar()
+            for statement in OLD_ROWS[1:]:
+                connection.execute(text(statement), {"at": at, "event": event_id})
+        upgrade()
+        kept = counts.kept(event_id)
+        assert kept == counts.recount(event_id)
+    assert kept[("tally", "opener", "people")] == 2 and kept[("pledge", None, "cents")] == 4000
+    assert kept[("signup", "k-1")] == kept[("signup", None)] == 1
