@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, insert, select, text
 
+from kiosk import page_cache
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, Tally
 from kiosk.services import counts, dashboard, erasure, imports
@@ -264,3 +265,19 @@ def test_the_migration_counts_the_records_already_stored(app):
         assert kept == counts.recount(event_id)
     assert kept[("tally", "opener", "people")] == 2 and kept[("pledge", None, "cents")] == 4000
     assert kept[("signup", "k-1")] == kept[("signup", None)] == 1
+
+
+def test_an_opener_tap_bumps_the_charts_generation_and_an_faq_open_bumps_none(app, client):
+    tap(client, "people")  # the active event made, and a first tap
+    with app.app_context():
+        before = page_cache.generations()
+        db.session.rollback()
+    assert client.post("/faq/what-we-do", headers=HX).status_code == 200
+    with app.app_context():
+        assert page_cache.generations() == before  # no visitor screen shows FAQ opens
+        db.session.rollback()
+    tap(client, "famine")
+    with app.app_context():
+        after = page_cache.generations()
+    assert after[page_cache.TALLIES] == before[page_cache.TALLIES] + 1
+    assert after[page_cache.SETUP] == before[page_cache.SETUP]
