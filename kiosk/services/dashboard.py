@@ -135,25 +135,26 @@ def records_per_kiosk(
     before kiosk ids. From the kept counts (`kept`: counts.records, read once per poll)."""
     mine = db.session.get(Setting, KIOSK_ID_SETTING)
     mine_id = mine.value if mine is not None else None
-    rows: dict[str | None, KioskCount] = {}
+    found: dict[str | None, KioskCount] = {}
     places = {"signup": 0, "pledge": 1, "question": 2}
-    for kind, kiosk_id, number, _cents, first_id in kept or counts.records(event.id):
-        row = rows.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
+    for kind, kiosk_id, number, _cents, first_id in (
+        counts.records(event.id) if kept is None else kept
+    ):
+        row = found.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
         setattr(row, f"{kind}s", number)
         firsts = list(row.first_ids)
         firsts[places[kind]] = first_id if first_id is not None else math.inf
         row.first_ids = tuple(firsts)
-    counts_of = rows
     # Ids grow as records arrive (typed here or merged in), never by a tablet's clock: the
     # kiosk merged first keeps the lower number as others join.
     others = sorted(
-        (row for row in counts_of.values() if row.kiosk_id and not row.this_kiosk),
+        (row for row in found.values() if row.kiosk_id and not row.this_kiosk),
         key=lambda row: (row.first_ids, row.kiosk_id),
     )
     for number, row in enumerate(others, start=2):
         row.number = number
     return sorted(
-        counts_of.values(),
+        found.values(),
         key=lambda row: (not row.this_kiosk, row.kiosk_id is None, row.number),
     )
 
