@@ -16,9 +16,9 @@ PostgreSQL database, so no process can learn of a change by itself. The database
   `tally` (migration b3f9d1c7a5e2, which also keeps the chart's counts: FAQ taps and
   conversations bump nothing). Either way the new counter is committed together with the
   change or not at all.
-- Each counter has a row per shard: each PostgreSQL connection bumps its own
-  (`pg_backend_pid() % 16`; SQLite has one writer and shard 0), so the processes of a hub
-  never queue their commits on one row. A counter's value is the sum of its shards, read in
+- Each counter has a row per shard: each PostgreSQL connection bumps the shard it owns
+  (services/counts.py; SQLite has one writer and shard 0), so the processes of a hub never
+  queue their commits on one row. A counter's value is the sum of its shards, read in
   one statement: shards only grow, and the commits a process sees only grow, so every
   commit that bumps raises the sum and an equal sum means the same commits.
 - A cached screen is found by the counters it depends on, read from the database *before*
@@ -69,8 +69,13 @@ BUMP = (
     "INSERT INTO generation (name, shard, value) VALUES ('{name}', {shard}, 1) "
     "ON CONFLICT (name, shard) DO UPDATE SET value = generation.value + 1"
 )
-# This connection's shard of a generation (the triggers of services/counts.py use the same).
-SHARD = {"postgresql": "pg_backend_pid() % 16"}
+# This connection's shard of a generation: the one it owns (services/counts.py), else one
+# it shares; the counters' triggers use the same.
+SHARD = {
+    "postgresql": (
+        "coalesce(nullif(current_setting('kiosk.shard', true), '')::integer, pg_backend_pid() % 64)"
+    )
+}
 # A database at an older schema (a command or test working on one) has no table to bump, or
 # one without shards: PostgreSQL checks first (a failed statement would abort the
 # transaction; one look-up in the catalogue's index), SQLite says so.

@@ -199,33 +199,37 @@ def test_signups_per_hour_show_each_local_hour_of_the_last_day(app, monkeypatch)
 
 @pytest.mark.postgresql_only
 def test_two_server_connections_count_taps_at_once_without_waiting_for_each_other(app):
-    """A hub: each connection adds to its own shard of the counts and of the chart's
-    generation, so a tap's transaction never waits for another process's to commit."""
+    """A hub: each connection owns a shard of the counts and of the chart's generation, so a
+    tap's transaction never waits for another's, nor deadlocks with one that counts the same
+    keys in the other order."""
     with app.app_context():
         event_id = ensure_demo_event().id
         engine = db.engine
-    connections = [engine.connect() for _ in range(6)]
+    first, second = engine.connect(), engine.connect()
     try:
-        shards: dict[int, object] = {}
-        for connection in connections:
-            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-            shards.setdefault(pid % 16, connection)
-            connection.rollback()
-        first, second = list(shards.values())[:2]
+        shards = [
+            connection.exec_driver_sql("SELECT current_setting('kiosk.shard', true)").scalar()
+            for connection in (first, second)
+        ]
+        assert "" not in shards and None not in shards and shards[0] != shards[1]
         tap_sql = text(
             "INSERT INTO tally (uuid, event_id, kind, key, created_at) "
-            "VALUES (:uuid, :event_id, 'opener', 'people', now())"
+            "VALUES (:uuid, :event_id, 'opener', :key, now())"
         )
-        first.execute(tap_sql, {"uuid": "tap-1", "event_id": event_id})  # not committed yet
-        second.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-        second.execute(tap_sql, {"uuid": "tap-2", "event_id": event_id})  # no wait for the first
+        for connection in (first, second):
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+        # Neither commits until both counted both keys: one would wait for ever on a shared row.
+        first.execute(tap_sql, {"uuid": "tap-1", "event_id": event_id, "key": "people"})
+        second.execute(tap_sql, {"uuid": "tap-2", "event_id": event_id, "key": "famine"})
+        first.execute(tap_sql, {"uuid": "tap-3", "event_id": event_id, "key": "famine"})
+        second.execute(tap_sql, {"uuid": "tap-4", "event_id": event_id, "key": "people"})
         second.commit()
         first.commit()
     finally:
-        for connection in connections:
-            connection.close()
+        first.close()
+        second.close()
     with app.app_context():
-        assert counts.tally_total(event_id, Tally.OPENER) == 2
+        assert counts.tally_total(event_id, Tally.OPENER) == 4
     assert_counts_exact(app)
 
 

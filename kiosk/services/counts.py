@@ -8,9 +8,12 @@ in the same transaction as the row they count, whoever writes it (a tap batch, a
 a merge, an import, an erasure, a retention purge, a restore, plain SQL). A count is never
 ahead of or behind its records.
 
-Each PostgreSQL connection adds to its own shard of a counter (`pg_backend_pid() % 16`),
-so the server processes of a hub do not queue on one row; a read sums the shards (a
-counter has at most 16 rows per key). Per-hour figures are kept in 15-minute buckets
+Each PostgreSQL connection of the kiosk owns a shard of every counter while it lives
+(`install`: a session advisory lock on one of SHARDS numbers, named to the triggers in the
+`kiosk.shard` setting), so no two connections of a hub ever update the same counter row:
+their transactions neither queue on one row nor deadlock, whatever order they count in. A
+connection that owns none (more than SHARDS at once, psql) shares `pg_backend_pid() %
+SHARDS`. A read sums the shards. Per-hour figures are kept in 15-minute buckets
 (`HourCount`), which add up to any local hour.
 
 `recount()` counts the raw rows the slow way and `kept()` reads the counters, in the same
@@ -19,16 +22,48 @@ shape: tests compare the two after every kind of write.
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import event, func, literal, select
+from sqlalchemy.engine import Engine
 
 from kiosk.extensions import db
 from kiosk.models import PERSONAL_MODELS, HourCount, RecordCount, Tally, TallyCount
 
 BUCKET_SECONDS = 900
+# As many shards as a hub's connections at once (processes x pool), and the same number in
+# the triggers' fallback (migration b3f9d1c7a5e2) and page_cache's.
+SHARDS = 64
+# The advisory lock class of the shards ("kio"), and the lock of the first free one.
+SHARD_LOCKS = 0x6B696F
+TAKE_SHARD = (
+    f"SELECT shard FROM generate_series(0, {SHARDS - 1}) AS shard "  # noqa: S608  # nosec B608
+    f"WHERE pg_try_advisory_lock({SHARD_LOCKS}, shard) LIMIT 1"  # (our constants)
+)
 # The records counted per kiosk, by table name (RecordCount.kind).
 COUNTED_RECORDS = ("signup", "pledge", "question")
 SIGNUP = "signup"
+
+
+def _own_a_shard(dbapi_connection: Any, _record: object) -> None:
+    """A new PostgreSQL connection takes the first shard no other connection holds (the lock
+    lives as long as the session: a killed process's shards come free with it)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(TAKE_SHARD)
+        row = cursor.fetchone()
+        if row is not None:
+            cursor.execute("SELECT set_config('kiosk.shard', %s, false)", (str(row[0]),))
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
+def install(engine: Engine) -> None:
+    """Give each new connection of `engine` a shard of its own (PostgreSQL; SQLite has one
+    writer at a time and counts in shard 0)."""
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _own_a_shard)
 
 
 def bucket_of(moment: datetime) -> int:

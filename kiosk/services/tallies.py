@@ -130,6 +130,8 @@ def write_batch(batch: list[Tap]) -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions[BATCHER] = TapBatcher()
+    with app.app_context():
+        counts.install(db.engine)
 
 
 def count_by_key(event: Event, kind: str) -> dict[str, int]:

@@ -7,9 +7,10 @@ triggers on `tally`, `signup`, `pledge` and `question` add to or take from count
 the same transaction as the row they count, whatever code writes it (a tap batch, a
 sign-up, a merge, an import, an erasure, a retention purge, a restore's copy, plain SQL).
 
-Counter rows are sharded: on PostgreSQL each server connection adds to its own shard
-(`pg_backend_pid() % 16`), so the processes of a hub never queue on one row; readers sum
-the shards. SQLite has one writer at a time and uses shard 0.
+Counter rows are sharded: on PostgreSQL each server connection adds to the shard it owns
+(the `kiosk.shard` setting, kiosk/services/counts.py; else `pg_backend_pid() % 64`), so the
+processes of a hub never queue on one row; readers sum the shards. SQLite has one writer at
+a time and uses shard 0.
 
 `generation` (kiosk/page_cache.py) gets the same shard column, and an opener tap bumps
 the `tallies` generation in the trigger (FAQ taps no longer end the chart's kept screens).
@@ -33,7 +34,7 @@ down_revision = "c4a7e2f9b1d3"
 branch_labels = None
 depends_on = None
 
-SHARDS = 16
+SHARDS = 64
 # The counted records and what each one's counter rows hold.
 RECORDS = ("signup", "pledge", "question")
 # 15-minute buckets since 1970 (UTC): every local hour is a sum of whole buckets, also in
@@ -172,7 +173,9 @@ def _postgresql_triggers(table: str) -> list[str]:
     changed = " OR ".join(f"OLD.{name} IS DISTINCT FROM NEW.{name}" for name in columns)
     function = (
         f"CREATE FUNCTION count_{table}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"DECLARE kiosk_shard integer := pg_backend_pid() % {SHARDS};\n"
+        "DECLARE kiosk_shard integer := coalesce(\n"
+        "  nullif(current_setting('kiosk.shard', true), '')::integer,\n"
+        f"  pg_backend_pid() % {SHARDS});\n"
         "BEGIN\n"
         "  IF TG_OP IN ('DELETE', 'UPDATE') THEN\n"
         f"    {block(_statements(table, 'OLD', '-1', 'postgresql'))}\n"
