@@ -8,15 +8,23 @@ each screen and sends it again until what it shows changes.
 What it shows changes with a write, and a hub has several server processes on one
 PostgreSQL database, so no process can learn of a change by itself. The database tells:
 
-- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event, a
-  setting, the team's page). Any transaction that inserts, updates or deletes rows of the
-  tables in WATCHED bumps the counter of that kind just before it commits (`install`: SQLAlchemy
-  statement and commit events, whatever code wrote, ORM or Core, request or command), so the
-  new counter is committed together with the change or not at all. What a statement writes
-  is read from the statement SQLAlchemy runs (the tables of every INSERT, UPDATE and DELETE
-  in it, CTEs included: `written_tables`), never from its SQL text. Raw SQL (text(),
-  exec_driver_sql) says what it writes with the WRITES execution option; raw SQL that does
-  not is taken to write every watched table (the screens render again, never stale).
+- `generation` holds a counter per kind of change: TALLIES (an opener tap: its chart) and
+  SETUP (an event, a setting, the team's page). Any transaction that inserts, updates or
+  deletes rows of the tables in WATCHED bumps the counter of that kind just before it
+  commits (`install`: SQLAlchemy statement and commit events, whatever code wrote, ORM or
+  Core, request or command); an opener tap bumps TALLIES in the database's own trigger on
+  `tally` (migration b3f9d1c7a5e2, which also keeps the chart's counts: FAQ taps and
+  conversations bump nothing). Either way the new counter is committed together with the
+  change or not at all. What a statement writes is read from the statement SQLAlchemy runs
+  (the tables of every INSERT, UPDATE and DELETE in it, CTEs included: `written_tables`),
+  never from its SQL text. Raw SQL (text(), exec_driver_sql) says what it writes with the
+  WRITES execution option; raw SQL that does not is taken to write every watched table (the
+  screens render again, never stale).
+- Each counter has a row per shard: each PostgreSQL connection bumps the shard it owns
+  (services/counts.py; SQLite has one writer and shard 0), so the processes of a hub never
+  queue their commits on one row. A counter's value is the sum of its shards, read in
+  one statement: shards only grow, and the commits a process sees only grow, so every
+  commit that bumps raises the sum and an equal sum means the same commits.
 - A cached screen is found by the counters it depends on, read from the database *before*
   anything it shows: what is then read is at least as new as the counters, so a screen kept
   under a counter value is never older than what that value stands for. The next read after
@@ -59,8 +67,8 @@ T = TypeVar("T")
 TALLIES = "tallies"
 SETUP = "setup"
 # The tables whose changes the visitor screens show, and the counter each change bumps.
+# (`tally` bumps TALLIES in its trigger, and only for an opener tap: see above.)
 WATCHED = {
-    "tally": TALLIES,
     "event": SETUP,
     "setting": SETUP,
     # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
@@ -86,13 +94,24 @@ SCREENS: dict[str, tuple[str, ...]] = {
 # write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
 WRITES = "kiosk_writes"
 BUMP = (
-    "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
+    "INSERT INTO generation (name, shard, value) VALUES ('{name}', {shard}, 1) "
+    "ON CONFLICT (name, shard) DO UPDATE SET value = generation.value + 1"
 )
-# A database at an older schema (a command or test working on one) has no table to bump:
-# PostgreSQL checks first (a failed statement would abort the transaction), SQLite says so.
-PG_BUMP = "DO $$ BEGIN IF to_regclass('generation') IS NOT NULL THEN {bumps}; END IF; END $$"
-NO_TABLE = "no such table: generation"
+# This connection's shard of a generation: the one it owns (services/counts.py), else one
+# it shares; the counters' triggers use the same.
+SHARD = {
+    "postgresql": (
+        "coalesce(nullif(current_setting('kiosk.shard', true), '')::integer, pg_backend_pid() % 64)"
+    )
+}
+# A database at an older schema (a command or test working on one) has no table to bump, or
+# one without shards: PostgreSQL checks first (a failed statement would abort the
+# transaction; one look-up in the catalogue's index), SQLite says so.
+PG_BUMP = (
+    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('generation')"
+    " AND attname = 'shard' AND NOT attisdropped) THEN {bumps}; END IF; END $$"
+)
+NO_TABLE = ("no such table: generation", "table generation has no column named shard")
 _TOUCHED = "kiosk_generations_touched"
 # An execution option for connections that must not bump (Alembic's: the table may not
 # exist yet while earlier migrations change events).
@@ -171,7 +190,8 @@ def _bump_before_commit(conn: Connection) -> None:
     if not touched:
         return
     # One order everywhere (no deadlock between processes); the names are ours, not input.
-    bumps = [BUMP.format(name=name) for name in sorted(touched)]
+    shard = SHARD.get(conn.dialect.name, "0")
+    bumps = [BUMP.format(name=name, shard=shard) for name in sorted(touched)]
     if conn.dialect.name == "postgresql":
         bumps = [PG_BUMP.format(bumps="; ".join(bumps))]
     statement = "; ".join(bumps)  # what an error names
@@ -185,7 +205,7 @@ def _bump_before_commit(conn: Connection) -> None:
         finally:
             cursor.close()
     except sqlite3.OperationalError as error:
-        if NO_TABLE not in str(error):
+        if not any(reason in str(error) for reason in NO_TABLE):
             raise _wrapped(error, statement, conn.dialect) from error
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(error, statement, conn.dialect) from error
@@ -212,7 +232,7 @@ def install(engine: Engine) -> None:
     event.listen(engine, "rollback", _forget_after_rollback)
 
 
-READ = "SELECT name, value FROM generation"
+READ = "SELECT name, CAST(sum(value) AS BIGINT) FROM generation GROUP BY name"
 
 
 def generations() -> dict[str, int]:

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge
 from kiosk.parsing import NotANumber, dollars, normalise, parse_cents, parse_whole
+from kiosk.services import counts
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
@@ -95,11 +96,9 @@ def record_pledge(
 
 
 def pledged_total_cents(event: Event) -> int:
-    """Everything pledged at the event; a monthly pledge counts its first month."""
-    total = db.session.scalar(
-        select(func.sum(Pledge.amount_cents)).where(Pledge.event_id == event.id)
-    )
-    return int(total or 0)
+    """Everything pledged at the event; a monthly pledge counts its first month (a kept
+    count: services/counts.py)."""
+    return counts.records_total(event.id, "pledge")[1]
 
 
 def share_label(part_cents: int, whole_cents: int) -> str:
