@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import IO
 
 import click
-import waitress
 from flask import Flask, current_app, g
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
-from kiosk import clock, health, i18n, proxies
+from kiosk import clock, health, i18n, proxies, serving
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import Event
@@ -226,7 +225,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
         # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
         # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
         extra["clear_untrusted_proxy_headers"] = False
-    waitress.serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
+    serving.serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
 
 
 def refuse_unsafe_database() -> None:

@@ -26,6 +26,7 @@ from werkzeug.exceptions import (
 )
 from werkzeug.routing import RequestRedirect
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.rendering import render, wants_fragment
 from kiosk.services import database_health
@@ -47,6 +48,10 @@ def render_error(status: int, kind: str, title: str, message: str, **context: An
         response.headers["HX-Retarget"] = "#main"
         response.headers["HX-Reswap"] = "innerHTML"
     return response
+
+
+hooks.header("HX-Retarget", hooks.FOR_EVERYONE, "an error panel goes in #main")
+hooks.header("HX-Reswap", hooks.FOR_EVERYONE, "an error panel replaces what #main holds")
 
 
 def _form_page() -> str | None:

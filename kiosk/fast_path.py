@@ -21,6 +21,11 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
 - The visitor's own values are filled in as Flask would: the session's CSRF token, signed
   (one signature per session is reused, as the token never expires: WTF_CSRF_TIME_LIMIT),
   and a fresh tap key.
+- It keeps to the declared contract (kiosk/hooks.py, page_cache.SCREENS): only a declared
+  screen is kept; a header declared per request is made afresh for each answer; a hook
+  declared per request runs its stand-in (`fast`) before each answer, and Flask answers when
+  it says so. An answer with an undeclared hook or header, or a per-request one that has no
+  stand-in, is never kept.
 
 Anything else, and any database error, goes to Flask, which answers it the kiosk's way.
 
@@ -48,7 +53,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.http import parse_cookie
 
-from kiosk import page_cache
+from kiosk import hooks, page_cache
 from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
@@ -99,17 +104,29 @@ CSRF, TAP_KEY = 0, 1
 SLOTS = re.compile(f"({re.escape(page_cache.CSRF_SLOT)}|{re.escape(page_cache.TAP_KEY_SLOT)})")
 
 
+HeaderValue = Callable[[dict[str, Any], bytes], str]
+Check = Callable[[dict[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Flask's answer to one kind of request, with places for the visitor's values."""
 
     status: str
-    headers: list[tuple[str, str]]  # as Flask sent them; Content-Length set per answer
+    # As Flask sent them, in its order; a per-request header's value is made per answer.
+    headers: list[tuple[str, str | HeaderValue]]
     pieces: tuple[bytes | int, ...]  # the body's bytes, and CSRF or TAP_KEY between them
     counters: tuple[tuple[str, int], ...]
+    checks: tuple[Check, ...] = ()  # the per-request hooks' stand-ins: all must say yes
 
     @classmethod
-    def of(cls, status: str, headers: list[tuple[str, str]], offer: page_cache.Offer) -> Recipe:
+    def of(
+        cls,
+        status: str,
+        headers: list[tuple[str, str | HeaderValue]],
+        offer: page_cache.Offer,
+        checks: tuple[Check, ...] = (),
+    ) -> Recipe:
         pieces: list[bytes | int] = []
         for part in SLOTS.split(offer.text):
             if part == page_cache.CSRF_SLOT:
@@ -118,7 +135,7 @@ class Recipe:
                 pieces.append(TAP_KEY)
             elif part:
                 pieces.append(part.encode())
-        return cls(status, list(headers), tuple(pieces), offer.counters)
+        return cls(status, list(headers), tuple(pieces), offer.counters, checks)
 
     @property
     def needs_csrf(self) -> bool:
@@ -128,13 +145,16 @@ class Recipe:
         values = {CSRF: csrf, TAP_KEY: tap_key}
         return b"".join(values[p] if isinstance(p, int) else p for p in self.pieces)
 
-    def headers_for(self, body: bytes) -> list[tuple[str, str]]:
-        """Flask's headers, in Flask's order, with this body's length."""
-        length = str(len(body))
+    def headers_for(self, environ: dict[str, Any], body: bytes) -> list[tuple[str, str]]:
+        """Flask's headers, in Flask's order, the per-request ones made for this answer."""
         return [
-            (name, length if name.lower() == "content-length" else value)
+            (name, value if isinstance(value, str) else value(environ, body))
             for name, value in self.headers
         ]
+
+    def allows(self, environ: dict[str, Any]) -> bool:
+        """Whether every per-request hook's stand-in lets this request have the answer."""
+        return all(check(environ) for check in self.checks)
 
     def stands(self, counters: dict[str, int]) -> bool:
         return all(counters.get(name, 0) == value for name, value in self.counters)
@@ -218,8 +238,8 @@ class FastPath:
             counters = self.counters.read()
             if counters is None:
                 return self.wsgi_app(environ, start_response)  # Flask says what is wrong
-            if recipe.stands(counters):
-                return self._answer(recipe, raw_token, start_response)
+            if recipe.stands(counters) and recipe.allows(environ):
+                return self._answer(recipe, raw_token, environ, start_response)
         return self._learn(environ, start_response, key, raw_token)
 
     def _refuse(
@@ -320,11 +340,15 @@ class FastPath:
     # ---- answering, and learning from Flask's answers ---------------------------------------
 
     def _answer(
-        self, recipe: Recipe, raw_token: str, start_response: StartResponse
+        self,
+        recipe: Recipe,
+        raw_token: str,
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> Iterable[bytes]:
         csrf = self._signed(raw_token).encode() if recipe.needs_csrf else b""
         body = recipe.body(csrf, new_form_key().encode())
-        start_response(recipe.status, recipe.headers_for(body))
+        start_response(recipe.status, recipe.headers_for(environ, body))
         self.hits += 1
         return [body]
 
@@ -355,17 +379,52 @@ class FastPath:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        if data == offer.filled.encode():
-            self._keep(environ, key, offer, Recipe.of(status, headers, offer))
+        recipe = self._recipe(status, headers, offer)
+        if recipe is not None and data == offer.filled.encode():
+            self._keep(environ, offer, recipe)
             if offer.csrf:
                 # No cookie was set, so the session and its token are the ones we opened:
                 # Flask signed this visitor's token, and the signature can be sent again.
                 self._remember_signed(raw_token, offer.csrf)
         return [data]
 
-    def _keep(
-        self, environ: dict[str, Any], key: Key | None, offer: page_cache.Offer, recipe: Recipe
-    ) -> None:
+    def _recipe(
+        self, status: str, headers: list[tuple[str, str]], offer: page_cache.Offer
+    ) -> Recipe | None:
+        """Flask's answer as a recipe, if the contract lets it be sent again (kiosk/hooks.py)."""
+        if offer.endpoint not in page_cache.SCREENS:
+            return None
+        kept: list[tuple[str, str | HeaderValue]] = []
+        same_body = SLOTS.search(offer.text) is None  # nothing per visitor in it (a QR code)
+        for name, value in headers:
+            declared = hooks.header_declaration(name)
+            if declared is None:
+                return None
+            if declared.kind == hooks.FOR_EVERYONE or (same_body and declared.from_body):
+                kept.append((name, value))
+            elif declared.value is not None:
+                kept.append((name, declared.value))
+            else:
+                return None
+        checks = self._checks(offer.endpoint)
+        if checks is None:
+            return None
+        return Recipe.of(status, kept, offer, checks)
+
+    def _checks(self, endpoint: str) -> tuple[Check, ...] | None:
+        """The stand-ins of the per-request hooks that run for `endpoint`; None when a hook
+        is undeclared or has no stand-in (Flask must answer every time)."""
+        blueprint = endpoint.rpartition(".")[0] or None
+        checks: list[Check] = []
+        for function in hooks.all_hooks(self.app, blueprint):
+            declared = hooks.declaration(self.app, function)
+            if declared is None or (declared.kind == hooks.PER_REQUEST and declared.fast is None):
+                return None
+            if declared.kind == hooks.PER_REQUEST and declared.fast is not None:
+                checks.append(declared.fast)
+        return tuple(checks)
+
+    def _keep(self, environ: dict[str, Any], offer: page_cache.Offer, recipe: Recipe) -> None:
         """Keep Flask's answer for the requests that send exactly the parameters its view
         read, with the values it used: another value of one (a made-up view, a second copy)
         went to Flask for a screen kept under another address, and goes to Flask again."""

@@ -30,7 +30,7 @@ from flask.wrappers import Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk import page_cache
+from kiosk import hooks, page_cache
 from kiosk.catalogues import compile_catalogues
 from kiosk.extensions import babel, db
 from kiosk.models import Event
@@ -138,6 +138,12 @@ def forget_choice(response: Response) -> Response:
     return response
 
 
+hooks.header(
+    "Content-Language", hooks.FOR_EVERYONE, "the answer's language, part of a kept screen's key"
+)
+
+
+@hooks.for_everyone("the language, which is part of a kept screen's key")
 def add_content_language(response: Response) -> Response:
     """Say which language a page or fragment speaks (only if it spoke one)."""
     if "kiosk_locale" in g:
@@ -179,6 +185,7 @@ def init_app(app: Flask) -> None:
     app.after_request(add_content_language)
 
     @app.context_processor
+    @hooks.for_everyone("the languages and the locale, which is part of a kept screen's key")
     def inject_languages() -> dict[str, object]:
         return {
             "languages": languages,

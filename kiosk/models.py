@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -327,7 +328,51 @@ class Generation(Model):
     __tablename__ = "generation"
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # Each PostgreSQL connection bumps its own shard (the processes of a hub never queue on
+    # one row); the generation is the sum of its shards.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CounterRow:
+    """A count kept as records arrive (kiosk/services/counts.py): the database's triggers add
+    to it and take from it in the transaction that writes the record. Each PostgreSQL
+    connection writes its own `shard`; a count is the sum of its shards' `value`s."""
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class TallyCount(CounterRow, Model):
+    """Taps of an event by kind and key: the opener chart, the FAQ tallies, conversations."""
+
+    __tablename__ = "tally_count"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class RecordCount(CounterRow, Model):
+    """Sign-ups, pledges and questions of an event by the kiosk that made them."""
+
+    __tablename__ = "record_count"
+
+    # `kind` is the record's table ("signup", "pledge", "question"); `kiosk_id` is "" for
+    # records made before kiosk ids.
+    kiosk_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)  # pledges' sum, else 0
+    # The lowest id counted here: the order in which each kiosk's records first arrived.
+    first_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class HourCount(CounterRow, Model):
+    """Sign-ups and conversations of an event per 15 minutes (UTC, since 1970): any local
+    hour, whole or half-hour time zone, is a sum of whole buckets."""
+
+    __tablename__ = "hour_count"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class KnownDevice(Model):

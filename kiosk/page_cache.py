@@ -8,11 +8,23 @@ each screen and sends it again until what it shows changes.
 What it shows changes with a write, and a hub has several server processes on one
 PostgreSQL database, so no process can learn of a change by itself. The database tells:
 
-- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event, a
-  setting, the team's page). Any transaction that inserts, updates or deletes rows of the
-  tables in WATCHED bumps the counter of that kind just before it commits (`install`: SQLAlchemy
-  statement and commit events, whatever code wrote, ORM or Core, request or command), so the
-  new counter is committed together with the change or not at all.
+- `generation` holds a counter per kind of change: TALLIES (an opener tap: its chart) and
+  SETUP (an event, a setting, the team's page). Any transaction that inserts, updates or
+  deletes rows of the tables in WATCHED bumps the counter of that kind just before it
+  commits (`install`: SQLAlchemy statement and commit events, whatever code wrote, ORM or
+  Core, request or command); an opener tap bumps TALLIES in the database's own trigger on
+  `tally` (migration b3f9d1c7a5e2, which also keeps the chart's counts: FAQ taps and
+  conversations bump nothing). Either way the new counter is committed together with the
+  change or not at all. What a statement writes is read from the statement SQLAlchemy runs
+  (the tables of every INSERT, UPDATE and DELETE in it, CTEs included: `written_tables`),
+  never from its SQL text. Raw SQL (text(), exec_driver_sql) says what it writes with the
+  WRITES execution option; raw SQL that does not is taken to write every watched table (the
+  screens render again, never stale).
+- Each counter has a row per shard: each PostgreSQL connection bumps the shard it owns
+  (services/counts.py; SQLite has one writer and shard 0), so the processes of a hub never
+  queue their commits on one row. A counter's value is the sum of its shards, read in
+  one statement: shards only grow, and the commits a process sees only grow, so every
+  commit that bumps raises the sum and an equal sum means the same commits.
 - A cached screen is found by the counters it depends on, read from the database *before*
   anything it shows: what is then read is at least as new as the counters, so a screen kept
   under a counter value is never older than what that value stands for. The next read after
@@ -33,9 +45,9 @@ bytes (kiosk/bounded.py), not entries.
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
@@ -45,8 +57,15 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.expression import TableClause
 
+from kiosk import hooks
 from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -56,23 +75,55 @@ T = TypeVar("T")
 TALLIES = "tallies"
 SETUP = "setup"
 # The tables whose changes the visitor screens show, and the counter each change bumps.
+# (`tally` bumps TALLIES in its trigger, and only for an opener tap: see above.)
 WATCHED = {
-    "tally": TALLIES,
+    # The opener chart's counts: kept by the database's trigger on `tally`, which bumps
+    # TALLIES itself for an opener tap; a statement that writes the counts directly (a
+    # repair, a purge) bumps it here.
+    "tally_count": TALLIES,
     "event": SETUP,
     "setting": SETUP,
     # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
     "team_page": SETUP,
     "team_event": SETUP,
 }
-DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+# The screens that are the same for every visitor: the only ones the page cache keeps and the
+# fast path (kiosk/fast_path.py, GETs only) answers, each with the generations of what it
+# shows. `cached()` refuses any other endpoint; tests/test_page_cache_contract.py renders each
+# and checks that every table it reads is watched under one of these.
+SCREENS: dict[str, tuple[str, ...]] = {
+    "visitor.index": (SETUP, TALLIES),  # the opener, and its chart
+    "visitor.reframe": (SETUP, TALLIES),
+    "visitor.answer": (SETUP,),  # a tap's htmx answer: the reframe panel, no chart (POST)
+    "visitor.opener_chart": (SETUP, TALLIES),
+    "visitor.faq": (SETUP,),
+    "visitor.faq_entry": (SETUP,),
+    "visitor.faq_open": (SETUP,),  # an answer opened, counted (POST)
+    "visitor.involved": (SETUP,),
+    "visitor.qr": (SETUP,),
+}
+# An execution option of raw SQL (text(), exec_driver_sql): the names of the tables it may
+# write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
+WRITES = "kiosk_writes"
 BUMP = (
-    "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
+    "INSERT INTO generation (name, shard, value) VALUES ('{name}', {shard}, 1) "
+    "ON CONFLICT (name, shard) DO UPDATE SET value = generation.value + 1"
 )
-# A database at an older schema (a command or test working on one) has no table to bump:
-# PostgreSQL checks first (a failed statement would abort the transaction), SQLite says so.
-PG_BUMP = "DO $$ BEGIN IF to_regclass('generation') IS NOT NULL THEN {bumps}; END IF; END $$"
-NO_TABLE = "no such table: generation"
+# This connection's shard of a generation: the one it owns (services/counts.py), else one
+# it shares; the counters' triggers use the same.
+SHARD = {
+    "postgresql": (
+        "coalesce(nullif(current_setting('kiosk.shard', true), '')::integer, pg_backend_pid() % 64)"
+    )
+}
+# A database at an older schema (a command or test working on one) has no table to bump, or
+# one without shards: PostgreSQL checks first (a failed statement would abort the
+# transaction; one look-up in the catalogue's index), SQLite says so.
+PG_BUMP = (
+    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('generation')"
+    " AND attname = 'shard' AND NOT attisdropped) THEN {bumps}; END IF; END $$"
+)
+NO_TABLE = ("no such table: generation", "table generation has no column named shard")
 _TOUCHED = "kiosk_generations_touched"
 # An execution option for connections that must not bump (Alembic's: the table may not
 # exist yet while earlier migrations change events).
@@ -98,15 +149,55 @@ OFFER = "kiosk.shared_screen"
 _MISSING = object()
 
 
+def written_tables(statement: ClauseElement) -> frozenset[str] | None:
+    """The names of the tables `statement` writes: of every INSERT, UPDATE and DELETE in it,
+    at its top or in a CTE (`WITH ... UPDATE`, a data-modifying `WITH u AS (UPDATE ...)`).
+    None for raw SQL, whose tables SQLAlchemy does not know."""
+    if isinstance(statement, TextClause):
+        return None
+    names: set[str] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, UpdateBase):
+            # The table itself, or the one under an alias of it (UPDATE setting AS s ...).
+            names |= {t.name for t in visitors.iterate(element.table) if isinstance(t, TableClause)}
+    return frozenset(names)
+
+
+# Per compiled statement (SQLAlchemy keeps one per statement shape): walked once.
+_WRITTEN: weakref.WeakKeyDictionary[Compiled, frozenset[str] | None] = weakref.WeakKeyDictionary()
+
+
+def _written_by(context: ExecutionContext) -> frozenset[str] | None:
+    declared: Collection[str] | None = context.execution_options.get(WRITES)
+    if declared is not None:
+        return frozenset(declared)
+    compiled = context.compiled
+    if compiled is None or compiled.statement is None:
+        return None  # exec_driver_sql: a string
+    try:
+        return _WRITTEN[compiled]
+    except KeyError:
+        written = _WRITTEN[compiled] = written_tables(compiled.statement)
+        return written
+
+
 def _note_write(
-    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    _params: Any,
+    context: ExecutionContext,
+    _many: bool,
 ) -> None:
-    match = DML.match(statement)
-    if match is None or match.group(1).lower() not in WATCHED:
+    if context.execution_options.get(NO_BUMP):
         return
-    if conn.get_execution_options().get(NO_BUMP):
-        return
-    conn.info.setdefault(_TOUCHED, set()).add(WATCHED[match.group(1).lower()])
+    written = _written_by(context)
+    if written is None:  # raw SQL that did not say: it may have written anything
+        kinds = set(WATCHED.values())
+    else:
+        kinds = {WATCHED[name] for name in written if name in WATCHED}
+    if kinds:
+        conn.info.setdefault(_TOUCHED, set()).update(kinds)
 
 
 def _bump_before_commit(conn: Connection) -> None:
@@ -115,7 +206,8 @@ def _bump_before_commit(conn: Connection) -> None:
     if not touched:
         return
     # One order everywhere (no deadlock between processes); the names are ours, not input.
-    bumps = [BUMP.format(name=name) for name in sorted(touched)]
+    shard = SHARD.get(conn.dialect.name, "0")
+    bumps = [BUMP.format(name=name, shard=shard) for name in sorted(touched)]
     if conn.dialect.name == "postgresql":
         bumps = [PG_BUMP.format(bumps="; ".join(bumps))]
     statement = "; ".join(bumps)  # what an error names
@@ -129,7 +221,7 @@ def _bump_before_commit(conn: Connection) -> None:
         finally:
             cursor.close()
     except sqlite3.OperationalError as error:
-        if NO_TABLE not in str(error):
+        if not any(reason in str(error) for reason in NO_TABLE):
             raise _wrapped(error, statement, conn.dialect) from error
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(error, statement, conn.dialect) from error
@@ -156,7 +248,7 @@ def install(engine: Engine) -> None:
     event.listen(engine, "rollback", _forget_after_rollback)
 
 
-READ = "SELECT name, value FROM generation"
+READ = "SELECT name, CAST(sum(value) AS BIGINT) FROM generation GROUP BY name"
 
 
 def generations() -> dict[str, int]:
@@ -167,7 +259,8 @@ def generations() -> dict[str, int]:
     if session.in_transaction():
         # The request holds a connection already (and on SQLite perhaps the write turn):
         # read on it, never take a second one from the pool while holding the first.
-        rows = session.connection().exec_driver_sql(READ).all()
+        connection = session.connection()
+        rows = connection.exec_driver_sql(READ, execution_options={WRITES: ()}).all()
         return {name: value for name, value in rows}
     return read_generations(db.engine)
 
@@ -223,13 +316,15 @@ class Offer:
 
     `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
     signed token filled in ("" if none), `counters` the generations it was made under,
-    `query` the parameters its view reads with the values it used (None: left out, the
-    view's default): the fast path keeps it only for a request that sent exactly those."""
+    `endpoint` the screen (one of SCREENS), `query` the parameters its view reads with the
+    values it used (None: left out, the view's default): the fast path keeps it only for a
+    request that sent exactly those."""
 
     text: str
     filled: str
     csrf: str
     counters: tuple[tuple[str, int], ...]
+    endpoint: str
     query: tuple[tuple[str, str | None], ...] = ()
 
 
@@ -245,7 +340,8 @@ def personal(text: str) -> str:
         names = sorted(g.get(_USED, set()) | {SETUP})
         values = tuple((name, counters.get(name, 0)) for name in names)
         query = g.get(_QUERY, ())
-        request.environ[OFFER] = Offer(text, filled, csrf, values, query)
+        endpoint = request.endpoint or ""
+        request.environ[OFFER] = Offer(text, filled, csrf, values, endpoint, query)
     return filled
 
 
@@ -319,10 +415,17 @@ def cached(
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
+    Only a screen of SCREENS is kept, and only under generations it declares there.
     `query` names every request parameter the view reads, with the value it checked and
     used (None: the view's default); the request's other parameters change nothing and are
     never kept. The first screen of a request names them for the whole answer.
     """
+    declared = SCREENS.get(request.endpoint or "")
+    if declared is None or not set(depends) <= set(declared):
+        raise UndeclaredScreen(
+            f"{request.endpoint} keeps a screen under {depends}: declare it in "
+            "page_cache.SCREENS with every generation it shows (README: Add a visitor screen)."
+        )
     group = _group(depends)
     if _QUERY not in g:
         setattr(g, _QUERY, tuple(sorted((query or {}).items())))
@@ -344,6 +447,10 @@ def screen_address() -> str:
     return f"{request.path}?{urlencode(query)}" if query else request.path
 
 
+class UndeclaredScreen(RuntimeError):
+    """A view kept a screen that page_cache.SCREENS does not declare (a programming error)."""
+
+
 class _Group:
     """One process's screens that depend on the same generations, at the values it saw last
     (a tap renews the chart's group; the FAQ's, which depends on the setup only, stays)."""
@@ -353,11 +460,21 @@ class _Group:
         self.pages: ByteBudget[Hashable, Any] = ByteBudget(PAGE_BYTES)
 
 
+def forget(app: Flask) -> None:
+    """Let go of every screen and value this process keeps (the next asks render afresh)."""
+    app.extensions[_CACHE].clear()
+
+
+@hooks.for_everyone("a placeholder in a shared render, filled in for each answer")
+def inject_csrf_token() -> dict[str, object]:
+    return {"csrf_token": csrf_token}
+
+
 def init_app(app: Flask) -> None:
     app.extensions[_CACHE] = {}
     # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["tap_key"] = tap_key
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.context_processor(inject_csrf_token)
     with app.app_context():
         install(db.engine)

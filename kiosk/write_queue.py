@@ -132,6 +132,11 @@ class Turn:
         return len(self._waiting)
 
 
+# Raw SQL that writes no table says so (kiosk/page_cache.py's WRITES option; spelled out
+# here: this module is imported before it): else its transaction renews every kept screen.
+WRITES_NOTHING = {"kiosk_writes": ()}
+
+
 def install(engine: Engine, timeout_s: float) -> Turn | None:
     """Attach the write policy to a SQLite `engine`; returns the turn its writers share."""
     if engine.dialect.name != "sqlite":
@@ -146,7 +151,7 @@ def install(engine: Engine, timeout_s: float) -> Turn | None:
         # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
         if lock.acquire(timeout=timeout_s):
             connection.connection.info[TURN] = lock
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE", execution_options=WRITES_NOTHING)
 
     def give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
         turn = record.info.pop(TURN, None) if record is not None else None

@@ -254,6 +254,10 @@ def test_a_hostile_token_never_gives_a_server_error(app, token):
                 "event": {"uuid": str(uuid.uuid4()), "name": "\ud800", "goal_cents": 1},
             }
         ).encode(),
+        # A number longer than Python will parse (int_max_str_digits): refused, never a 500.
+        b'{"format": "rescue-team-kiosk/event-join", "version": 1, "event": {"goal_cents": '
+        + b"9" * 5000
+        + b"}}",
     ],
 )
 def test_a_bad_join_file_is_refused_beside_the_field_and_nothing_is_stored(app, content):

@@ -7,6 +7,7 @@ from flask import abort, request, send_file
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
@@ -21,6 +22,7 @@ from kiosk.write_queue import reads_only, separate_write
 IMPORT_MAX_BYTES = 32 * 1024 * 1024
 
 
+@hooks.for_everyone("acts on a lead's import only, never a kept screen")
 def allow_large_import() -> None:
     """Let a logged-in lead upload a tablet's file larger than a visitor's form may be.
 

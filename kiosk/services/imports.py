@@ -178,7 +178,8 @@ class ImportReport:
 MAX_INTEGER_DIGITS = 30
 
 
-def _integer(digits: str) -> int:
+def bounded_json_integer(digits: str) -> int:
+    """json's parse_int for every file the kiosk reads: a clear refusal, not a ValueError."""
     if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
         raise ImportRefused(
             f"This file holds a number of {len(digits.lstrip('-')):,} digits; no kiosk export "
@@ -191,7 +192,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     """The bundle as a dict, or ImportRefused when the file isn't one."""
     try:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
-        data = json.loads(text, parse_int=_integer)
+        data = json.loads(text, parse_int=bounded_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ImportRefused(
             f"This file is not a kiosk export: it is not valid JSON ({error})."

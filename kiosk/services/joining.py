@@ -22,7 +22,7 @@ from kiosk.models import Event, new_erasure_key
 from kiosk.services import events, team
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, export_file_name
-from kiosk.services.imports import ImportRefused, _Fields
+from kiosk.services.imports import ImportRefused, _Fields, bounded_json_integer
 
 JOIN_FORMAT = "rescue-team-kiosk/event-join"
 JOIN_VERSION = 1
@@ -66,7 +66,7 @@ def join_file_name(event: Event) -> str:
 def _read(raw: bytes | str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
-        data = json.loads(text)
+        data = json.loads(text, parse_int=bounded_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ImportRefused(f"This is not a join file: it is not valid JSON ({error}).") from error
     if not isinstance(data, dict) or data.get("format") not in (JOIN_FORMAT, BUNDLE_FORMAT):

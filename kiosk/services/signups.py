@@ -128,6 +128,17 @@ def form_fields(form: MultiDict[str, str]) -> dict[str, Any]:
     }
 
 
+def _consent_message(source: str) -> str:
+    """The visitor is asked to tick the box; the volunteer typing a paper sheet is asked
+    whether the person ticked theirs (the default wording speaks to the visitor)."""
+    if source == Signup.VOLUNTEER:
+        return _(
+            "Tick this only if they ticked “I agree” on the sheet: without it, the row can’t be"
+            " typed in."
+        )
+    return ""
+
+
 def record_signup(
     *,
     first_name: str | None,
@@ -160,7 +171,7 @@ def record_signup(
         phone=phone,
         organisation=organisation,
     )
-    check.consent("consent", consent, needed=True)
+    check.consent("consent", consent, needed=True, message=_consent_message(source))
     check.done()
     if source not in SOURCES:
         raise ValueError(f"unknown sign-up source {source!r}")
