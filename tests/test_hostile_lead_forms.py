@@ -31,7 +31,8 @@ ids = st.one_of(
     st.sampled_from(["all", "1", "²", "9" * 5000, "1" * 23]),
     hostile_text(),
 )
-REFUSED = (400, 404, 409, 413, 422, 429)
+# 414: an address longer than any the kiosk makes, refused unread (kiosk/fast_path.py).
+REFUSED = (400, 404, 409, 413, 414, 422, 429)
 
 
 @pytest.fixture
