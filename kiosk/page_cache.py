@@ -69,6 +69,10 @@ SETUP = "setup"
 # The tables whose changes the visitor screens show, and the counter each change bumps.
 # (`tally` bumps TALLIES in its trigger, and only for an opener tap: see above.)
 WATCHED = {
+    # The opener chart's counts: kept by the database's trigger on `tally`, which bumps
+    # TALLIES itself for an opener tap; a statement that writes the counts directly (a
+    # repair, a purge) bumps it here.
+    "tally_count": TALLIES,
     "event": SETUP,
     "setting": SETUP,
     # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
