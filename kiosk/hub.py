@@ -9,7 +9,7 @@ records only come in (services/hub.py).
 
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 
 from kiosk.extensions import csrf, db
@@ -27,7 +27,7 @@ _rate = hub.RateLimit()
 
 
 def answer(data: dict[str, Any], status: int = 200) -> Response:
-    response = current_app.json.response(data)
+    response = jsonify(data)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Event, HubTable, Signup, Tally
-from kiosk.services import erasure, events, hub, sync
+from kiosk.services import erasure, events, hub, sync, volunteers
 from tests.conftest import _config
 from tests.helpers import database_snapshot
 from tests.lead_helpers import log_in, set_passphrase
@@ -437,3 +437,24 @@ def test_the_table_shows_its_status_on_the_lead_console(app, table, link):
     log_in(lead)
     assert "Synced 0 min ago · 0 waiting" in lead.get("/lead/").get_data(as_text=True)
     assert "Synced 0 min ago" in lead.get("/lead/hub").get_data(as_text=True)
+
+
+def test_the_volunteer_screen_says_how_the_sync_stands(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    link.mode = "down"
+    with pytest.raises(sync.HubUnreachable):
+        sync_round(table)
+    with table.app_context():
+        volunteers.set_volunteer_pin("4821")
+    volunteer = table.test_client()
+    assert volunteer.post("/volunteer/unlock", data={"pin": "4821"}).status_code == 303
+    page = volunteer.get("/volunteer/").get_data(as_text=True)
+    assert "Hub not reachable since" in page and "1 waiting" in page
+
+
+def test_a_kiosk_without_a_hub_shows_no_sync_status(app, client):
+    set_passphrase(app)
+    log_in(client)
+    assert "sync-status" not in client.get("/lead/").get_data(as_text=True)

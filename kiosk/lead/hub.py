@@ -62,7 +62,7 @@ def hub_add_table() -> Response:
     name = request.form.get("name", "")
     if not name.strip():
         errors["name"] = _("Give the table a name, e.g. “Library steps”.")
-    if errors:
+    if errors or event is None:
         return _render(request.form, errors)
     try:
         code = hub.add_table(

@@ -45,7 +45,7 @@ from sqlalchemy import func, or_, select, update
 
 from kiosk import clock
 from kiosk.extensions import db
-from kiosk.models import Event, Setting, Tally, TeamPage
+from kiosk.models import Event, PersonalRecord, Setting, Tally, TeamPage
 from kiosk.services import hub, team
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_SECTIONS, bundle_frame
@@ -134,9 +134,11 @@ def _linked_event_ids(code: hub.JoinCode) -> list[int]:
     return list(db.session.scalars(select(Event.id).where(Event.uuid.in_(code.events))))
 
 
-def _waiting_where(model: type, event_ids: list[int]) -> list[Any]:
+def _waiting_where(model: type[PersonalRecord] | type[Tally], event_ids: list[int]) -> list[Any]:
+    """What the hub has not acknowledged, of `model`'s records of `event_ids`."""
     if model is Tally:
         return [Tally.event_id.in_(event_ids), Tally.hub_sent.is_(False)]
+    assert issubclass(model, PersonalRecord)  # nosec B101 - narrows the type; true by construction
     return [
         model.event_id.in_(event_ids),
         or_(model.hub_revision.is_(None), model.hub_revision != model.revision),
@@ -230,7 +232,8 @@ class Client:
         )
         connection.connect()
         if self.code.fingerprint:
-            der = connection.sock.getpeercert(binary_form=True) or b""  # type: ignore[union-attr]
+            sock: ssl.SSLSocket = connection.sock  # an HTTPSConnection's socket, once connected
+            der = sock.getpeercert(binary_form=True) or b""
             seen = hashlib.sha256(der).hexdigest()
             if not hmac.compare_digest(seen, self.code.fingerprint):
                 connection.close()
