@@ -458,3 +458,19 @@ def test_a_kiosk_without_a_hub_shows_no_sync_status(app, client):
     set_passphrase(app)
     log_in(client)
     assert "sync-status" not in client.get("/lead/").get_data(as_text=True)
+
+
+def test_a_round_ends_after_its_chunks_and_the_next_goes_on(app, table, link, monkeypatch):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    for n in range(3):
+        sign_up(table, f"person{n}@example.org")
+    table.config["KIOSK_SYNC_CHUNK_RECORDS"] = "1"
+    monkeypatch.setattr(sync, "CHUNKS_PER_ROUND", 2)
+    first = sync_round(table)
+    assert (first.sent, first.more) == (2, True)
+    assert state(table)["waiting"] == 1
+    assert state(table)["last_sync"] is not None  # noted at the end of each round
+    second = sync_round(table)
+    assert (second.sent, second.more) == (1, False)
+    assert len(emails(app, uuid)) == 3

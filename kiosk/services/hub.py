@@ -44,7 +44,7 @@ CODE_PREFIX = "RTK1-"
 NAME_MAX = 80
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 # Requests each table may make per minute, in each server process of the hub.
-RATE_PER_MINUTE = 240
+RATE_PER_MINUTE = 600
 
 
 class HubRefused(Exception):

@@ -68,6 +68,9 @@ TIMEOUT_S = 20
 # After each chunk the thread rests for this share of the time the chunk took.
 REST_SHARE = 0.5
 DEFAULT_INTERVAL_S = 10.0
+# A round ends after this many chunks (its status noted), and the next begins at once: the
+# visitors signing up meanwhile never keep one round going for ever.
+CHUNKS_PER_ROUND = 25
 LONGEST_PAUSE_S = 60.0
 
 
@@ -342,6 +345,7 @@ class Round:
     sent: int = 0  # records the hub acknowledged in this round
     chunks: int = 0
     forgotten: int = 0  # people the hub erased, erased here
+    more: bool = False  # the round ended at CHUNKS_PER_ROUND with records still waiting
 
 
 def _take_changes(client: Client, event_uuid: str, result: Round) -> None:
@@ -478,6 +482,9 @@ def _send_event(client: Client, event: Event, event_ids: list[int], result: Roun
     """Send the event's unacknowledged records and new erasure requests, chunk by chunk."""
     uuid = event.uuid
     while True:
+        if result.chunks >= CHUNKS_PER_ROUND:
+            result.more = True
+            return
         began = time.monotonic()
         frame = bundle_frame(event)
         tag = hub.erasures_tag(requests_of(uuid))
@@ -566,8 +573,10 @@ def start(app: Flask) -> threading.Event:
             pause = interval(app)
             with app.app_context():
                 try:
-                    sync_once()
+                    done = sync_once()
                     failures = 0
+                    if done is not None and done.more:
+                        pause = 0
                 except HubUnreachable:
                     failures += 1
                 except Exception:  # a bug in one round must not end the sync for the day
