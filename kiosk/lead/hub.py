@@ -51,7 +51,10 @@ def hub_page() -> Response:
 
 @bp.post("/hub/tables")
 def hub_add_table() -> Response:
-    """Add a table: its join code and QR code, shown this once."""
+    """Add a table: its join code and QR code, shown this once.
+
+    Answered with the page itself, not a redirect: the code holds the table's token, which
+    the hub does not keep and must never put in a URL."""
     errors: dict[str, str] = {}
     try:
         event = db.session.get(Event, parse_id(request.form.get("event", "")))
