@@ -36,12 +36,13 @@ def _ms(values: list[float], quantile: int) -> float:
     return statistics.quantiles(values, n=100)[quantile - 1] * 1000
 
 
-def waiting(database: Path) -> int:
-    """The table's first people (of the file) the hub has not acknowledged yet."""
+def waiting(database: Path, pattern: str = "file%") -> int:
+    """The table's sign-ups (of the file, by default) the hub has not acknowledged yet."""
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
         return connection.execute(
-            "SELECT count(*) FROM signup WHERE email LIKE 'file%' "
-            "AND (hub_revision IS NULL OR hub_revision != revision)"
+            "SELECT count(*) FROM signup WHERE email LIKE ? "
+            "AND (hub_revision IS NULL OR hub_revision != revision)",
+            (pattern,),
         ).fetchone()[0]
 
 
@@ -93,7 +94,10 @@ def measure(people: int, seconds: float) -> dict[str, object]:
                 return time.perf_counter() - began
 
             during = tablets_signing_up(table.port, "during", sync)
-            time.sleep(4)  # the tablets' last sign-ups go at the next round
+            began = time.perf_counter()
+            while waiting(table.database, "%"):  # the tablets' sign-ups, at the next rounds
+                assert time.perf_counter() - began < TIMEOUT_S, status(table.database)
+                time.sleep(0.25)
             with hub_app.app_context():
                 row = db.session.scalar(select(HubTable))
                 stored = db.session.scalar(
