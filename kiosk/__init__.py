@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         extensions,
         fast_path,
         health,
+        hub,
         i18n,
         lead,
         page_cache,
@@ -64,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(hub.bp)
     # The fast path answers before Flask; the trusted proxies' layer sees requests first.
     fast_path.init_app(app)
     proxies.init_app(app)

@@ -1,6 +1,7 @@
 """The `kiosk` command: serve the kiosk and look after its events and data."""
 
 import ctypes
+import json
 import os
 import shlex
 import subprocess  # nosec B404 # starts Chromium, found on PATH, with no shell
@@ -26,10 +27,12 @@ from kiosk.services import (
     erasure,
     events,
     exports,
+    hub,
     identity,
     lead_auth,
     network,
     safety,
+    sync,
     volunteers,
 )
 from kiosk.services.atomic import held_lock
@@ -210,6 +213,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     _report_purge(erasure.purge_expired())
     erasure.start_daily_purge(app)
     health.watch_database_file(app)
+    sync.start(app)  # a table joined to a hub sends it records by itself
     # The lead console's "Connect a tablet" shows the address tablets can open.
     app.config.update(KIOSK_SERVE_HOST=host, KIOSK_SERVE_PORT=port)
     event = events.active_event()
@@ -610,6 +614,81 @@ def import_command(file: IO[bytes], into_id: int | None) -> None:
     click.echo(f"Imported {report.describe()}")
 
 
+@click.group("hub", cls=AppGroup)
+def hub_group() -> None:
+    """Many tables, one hub: add tables on the hub, join one at a table, see its sync."""
+
+
+@hub_group.command("add-table")
+@click.argument("name")
+@click.option(
+    "--event", "event_ids", type=RecordId(), multiple=True, help="Event id (default: the active)."
+)
+@click.option("--url", default="", help="The hub's address as tables reach it (KIOSK_PUBLIC_URL).")
+@click.option("--fingerprint", default="", help="SHA-256 of the hub's self-signed certificate.")
+def hub_add_table(name: str, event_ids: tuple[int, ...], url: str, fingerprint: str) -> None:
+    """On the hub: allow a table to send records; prints its one-line join code."""
+    warn_if_new_database()
+    chosen = [_event_or_active(event_id) for event_id in event_ids] or [_event_or_active(None)]
+    address = url or current_app.config.get("KIOSK_PUBLIC_URL", "")
+    if not address:
+        raise click.ClickException("Give the hub's address: --url https://hub.example.org")
+    try:
+        code = hub.add_table(name, chosen, address, fingerprint, actor="cli")
+    except hub.HubRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(code)
+    click.echo(f"At the table, run:  kiosk hub join {code}", err=True)
+
+
+@hub_group.command("revoke")
+@click.argument("name")
+def hub_revoke(name: str) -> None:
+    """On the hub: refuse a table's token from now on."""
+    table = hub.table_named(name)
+    if table is None:
+        raise click.ClickException(f"No table is called {name!r}.")
+    hub.revoke_table(table.id, actor="cli")
+    click.echo(f"Table {name!r} is revoked: the hub refuses it from now on.")
+
+
+@hub_group.command("join")
+@click.argument("code")
+def hub_join(code: str) -> None:
+    """At a table: join the hub of a join code; the kiosk then syncs by itself."""
+    warn_if_new_database()
+    try:
+        joined = sync.join(code, actor="cli")
+    except hub.HubRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(f"This kiosk is table {joined.code.table!r} of the hub {joined.code.hub}.")
+    if joined.reached:
+        click.echo(f"Events taken on: {', '.join(joined.events)}.")
+    else:
+        click.echo(
+            f"The hub did not answer now ({joined.problem}); the kiosk takes its events on and "
+            "sends its records at the first sync that reaches it."
+        )
+
+
+@hub_group.command("sync")
+def hub_sync() -> None:
+    """At a table: one sync round now (the server does them by itself)."""
+    try:
+        done = sync.sync_once()
+    except sync.HubUnreachable as problem:
+        raise click.ClickException(str(problem)) from problem
+    if done is None:
+        raise click.ClickException("This kiosk has joined no hub, or was revoked.")
+    click.echo(f"Sent {done.sent} records in {done.chunks} chunks; {done.forgotten} people erased.")
+
+
+@hub_group.command("status")
+def hub_status() -> None:
+    """At a table: the sync's state as JSON (hub, last_sync, waiting, last_error)."""
+    click.echo(json.dumps(sync.status(), indent=2))
+
+
 @click.group("service")
 def service_group() -> None:
     """Serve this kiosk as a system service (systemd): from boot, restarted when it stops."""
@@ -754,4 +833,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(erase_group)
     app.cli.add_command(import_command)
     app.cli.add_command(service_group)
+    app.cli.add_command(hub_group)
     app.cli.add_command(open_command)

@@ -79,6 +79,9 @@ def from_environment() -> dict[str, Any]:
         "KIOSK_LOCALE": "KIOSK_LOCALE",
         "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
         "KIOSK_TRUSTED_PROXIES": "KIOSK_TRUSTED_PROXIES",
+        # Seconds between a table's sync rounds with its hub (services/sync.py).
+        "KIOSK_SYNC_SECONDS": "KIOSK_SYNC_SECONDS",
+        "KIOSK_SYNC_CHUNK_RECORDS": "KIOSK_SYNC_CHUNK_RECORDS",
     }
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ

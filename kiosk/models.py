@@ -140,6 +140,8 @@ class Tally(FromKiosk, Model):
     key: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    # Whether the team's hub acknowledged this tap (services/sync.py); a tap never changes.
+    hub_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     event: Mapped[Event] = relationship()
 
@@ -164,6 +166,10 @@ class ExportMarks:
 
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     exported_revision: Mapped[int | None] = mapped_column(Integer)
+    # The revision a table last sent to its team's hub (services/sync.py), acknowledged by
+    # the hub: the record waits to be sent while the two differ. A fact about the record, so
+    # a sync cut anywhere resumes with exactly what the hub has not acknowledged.
+    hub_revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
@@ -498,3 +504,27 @@ class CheckBudget(Model):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     # When this slot's last check was made; free again a window later.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HubTable(Model):
+    """On the team's hub: a table (a kiosk of its own) allowed to send records to it.
+
+    The table holds a random token (in its join code); only the token's SHA-256 is kept.
+    The token may add records to `events` (event UUIDs) only and reads nothing personal
+    (kiosk/hub.py). Revoking it refuses the table from then on.
+    """
+
+    __tablename__ = "hub_table"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The UUIDs of the events the table may add records to.
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Shown on the hub's dashboard, never compared.
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Records the table sent (each chunk's count, resent ones included) and chunks taken.
+    records_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    chunks_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

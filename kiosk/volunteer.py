@@ -27,7 +27,7 @@ from kiosk.config import kiosk_command
 from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
 from kiosk.rendering import is_htmx, render, see_other
-from kiosk.services import email_typos, tallies, team, volunteers
+from kiosk.services import email_typos, sync, tallies, team, volunteers
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.records import InvalidInput
@@ -176,6 +176,8 @@ def _screen_context(**extra: Any) -> dict[str, Any]:
                 for at, (version, _wording) in enumerate(versions)
             ],
             "chosen_version": versions[0][0],
+            # A table joined to a hub: "Synced 2 min ago · 0 waiting" (services/sync.py).
+            "sync_line": sync.status_line(),
         }
         | extra
     )

@@ -59,9 +59,27 @@ def reads_only_view(view: Callable[..., Any] | None) -> bool:
     return bool(getattr(view, _READS_ONLY, False))
 
 
+_background = threading.local()
+
+
+@contextmanager
+def background_writer() -> Iterator[None]:
+    """Writes of a background thread inside the server (a table's sync to its hub) take
+    their turn like a request's: one transaction at a time, queued behind the visitors'
+    writes already waiting, never holding the lock over theirs."""
+    _background.active = True
+    try:
+        yield
+    finally:
+        _background.active = False
+
+
 def may_write() -> bool:
     """True inside a request that may change data: a POST, PUT, PATCH or DELETE, unless its
-    view is marked reads_only and this is not its separate write."""
+    view is marked reads_only and this is not its separate write; and in a background
+    writer's thread."""
+    if getattr(_background, "active", False):
+        return True
     if not has_request_context() or request.method in READ_ONLY_METHODS:
         return False
     if g.get(_WRITING):

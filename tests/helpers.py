@@ -50,6 +50,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.join_file": {"event_id": "1"},
     "lead.record": {"kind": "signup", "record_id": "1"},
     "lead.erase_record": {"kind": "signup", "record_id": "1"},
+    "lead.hub_revoke_table": {"table_id": "1"},
 }
 
 

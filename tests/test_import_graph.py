@@ -49,6 +49,7 @@ LAYERS = {
         "kiosk.proxies",
         "kiosk.fast_path",
         "kiosk.health",
+        "kiosk.hub",
         "kiosk.visitor",
         "kiosk.volunteer",
         "kiosk.lead",

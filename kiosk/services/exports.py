@@ -594,9 +594,93 @@ def _event_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
-    """The whole event as a dict in the format of this module's docstring."""
-    tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
+def signup_item(s: Signup) -> dict[str, Any]:
+    return {
+        "uuid": s.uuid,
+        "first_name": s.first_name,
+        "last_name": s.last_name,
+        "email": s.email,
+        "phone": s.phone,
+        "organisation": s.organisation,
+        "interests": [k for k in s.interests.split(",") if k],
+        "source": s.source,
+        "locale": s.locale,
+        **_consent(s),
+        "created_at": _time(s.created_at),
+        "kiosk_id": s.kiosk_id,
+        "updated_at": _time(s.updated_at),
+    }
+
+
+def pledge_item(p: Pledge) -> dict[str, Any]:
+    return {
+        "uuid": p.uuid,
+        "kind": p.kind,
+        "amount_cents": p.amount_cents,
+        "name": p.name,
+        "email": p.email,
+        **_consent(p),
+        "created_at": _time(p.created_at),
+        "kiosk_id": p.kiosk_id,
+    }
+
+
+def question_item(q: Question) -> dict[str, Any]:
+    return {
+        "uuid": q.uuid,
+        "text": q.text,
+        "email": q.email,
+        "answered": q.answered,
+        **_consent(q),
+        "created_at": _time(q.created_at),
+        "kiosk_id": q.kiosk_id,
+    }
+
+
+def press_request_item(p: PressRequest) -> dict[str, Any]:
+    return {
+        "uuid": p.uuid,
+        "name": p.name,
+        "email": p.email,
+        "outlet": p.outlet,
+        "website": p.website,
+        "past_work": p.past_work,
+        "commissioned": p.commissioned,
+        "outline": p.outline,
+        "deadline": p.deadline.isoformat() if p.deadline else None,
+        "message": p.message,
+        "recipient": p.recipient,
+        "locale": p.locale,
+        "handled": p.handled,
+        **_consent(p),
+        "created_at": _time(p.created_at),
+        "kiosk_id": p.kiosk_id,
+    }
+
+
+def tally_item(t: Tally) -> dict[str, Any]:
+    return {
+        "uuid": t.uuid,
+        "kind": t.kind,
+        "key": t.key,
+        "created_at": _time(t.created_at),
+        "kiosk_id": t.kiosk_id,
+    }
+
+
+# Each section of a bundle: its model and how one record is written into it. The bundle and
+# a table's sync to its hub (services/sync.py) write records the same way.
+BUNDLE_SECTIONS: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]]]] = {
+    "signups": (Signup, signup_item),
+    "pledges": (Pledge, pledge_item),
+    "questions": (Question, question_item),
+    "press_requests": (PressRequest, press_request_item),
+    "tallies": (Tally, tally_item),
+}
+
+
+def bundle_frame(event: Event) -> dict[str, Any]:
+    """A bundle of `event` without its records: the event and its erasure requests."""
     return {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
@@ -604,80 +688,21 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "event": _event_dict(event),
         "tombstones": sorted(digests_of(event.uuid)),
         "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
-        "signups": [
-            {
-                "uuid": s.uuid,
-                "first_name": s.first_name,
-                "last_name": s.last_name,
-                "email": s.email,
-                "phone": s.phone,
-                "organisation": s.organisation,
-                "interests": [k for k in s.interests.split(",") if k],
-                "source": s.source,
-                "locale": s.locale,
-                **_consent(s),
-                "created_at": _time(s.created_at),
-                "kiosk_id": s.kiosk_id,
-                "updated_at": _time(s.updated_at),
-            }
-            for s in _noted(marks, Signup, signups_of(event))
-        ],
-        "pledges": [
-            {
-                "uuid": p.uuid,
-                "kind": p.kind,
-                "amount_cents": p.amount_cents,
-                "name": p.name,
-                "email": p.email,
-                **_consent(p),
-                "created_at": _time(p.created_at),
-                "kiosk_id": p.kiosk_id,
-            }
-            for p in _noted(marks, Pledge, pledges_of(event))
-        ],
-        "questions": [
-            {
-                "uuid": q.uuid,
-                "text": q.text,
-                "email": q.email,
-                "answered": q.answered,
-                **_consent(q),
-                "created_at": _time(q.created_at),
-                "kiosk_id": q.kiosk_id,
-            }
-            for q in _noted(marks, Question, questions_of(event))
-        ],
+    }
+
+
+def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
+    """The whole event as a dict in the format of this module's docstring."""
+    tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
+    return {
+        **bundle_frame(event),
+        "signups": [signup_item(s) for s in _noted(marks, Signup, signups_of(event))],
+        "pledges": [pledge_item(p) for p in _noted(marks, Pledge, pledges_of(event))],
+        "questions": [question_item(q) for q in _noted(marks, Question, questions_of(event))],
         "press_requests": [
-            {
-                "uuid": p.uuid,
-                "name": p.name,
-                "email": p.email,
-                "outlet": p.outlet,
-                "website": p.website,
-                "past_work": p.past_work,
-                "commissioned": p.commissioned,
-                "outline": p.outline,
-                "deadline": p.deadline.isoformat() if p.deadline else None,
-                "message": p.message,
-                "recipient": p.recipient,
-                "locale": p.locale,
-                "handled": p.handled,
-                **_consent(p),
-                "created_at": _time(p.created_at),
-                "kiosk_id": p.kiosk_id,
-            }
-            for p in _noted(marks, PressRequest, press_requests_of(event))
+            press_request_item(p) for p in _noted(marks, PressRequest, press_requests_of(event))
         ],
-        "tallies": [
-            {
-                "uuid": t.uuid,
-                "kind": t.kind,
-                "key": t.key,
-                "created_at": _time(t.created_at),
-                "kiosk_id": t.kiosk_id,
-            }
-            for t in tallies
-        ],
+        "tallies": [tally_item(t) for t in tallies],
         # The team's own page travels with every event: joined kiosks and the hub show it.
         "team": team.as_dict(),
     }
