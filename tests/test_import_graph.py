@@ -34,6 +34,7 @@ LAYERS = {
         "kiosk.phones",
         "kiosk.config",
         "kiosk.hooks",
+        "kiosk.bounded",
         "kiosk.write_queue",
         "kiosk.extensions",
         "kiosk.models",

@@ -19,9 +19,9 @@ branch_labels = None
 depends_on = None
 
 PERSONAL = ("signup", "pledge", "question", "press_request")
-# ALTER TABLE in place, never SQLite's batch copy: a copied table loses the triggers that keep
-# the counts (migration b3f9d1c7a5e2). SQLite adds and drops a plain column in place (3.35+).
-IN_PLACE = {"recreate": "never"}
+# Every ALTER TABLE here runs in place (recreate="never"), never as SQLite's batch copy: a
+# copied table loses the triggers that keep the counts (migration b3f9d1c7a5e2). SQLite adds
+# and drops a plain column in place (3.35+).
 
 
 def upgrade():
@@ -41,18 +41,18 @@ def upgrade():
         sa.UniqueConstraint("token_hash", name=op.f("uq_hub_table_token_hash")),
     )
     for table in PERSONAL:
-        with op.batch_alter_table(table, **IN_PLACE) as batch:
+        with op.batch_alter_table(table, recreate="never") as batch:
             batch.add_column(sa.Column("hub_revision", sa.Integer(), nullable=True))
-    with op.batch_alter_table("tally", **IN_PLACE) as batch:
+    with op.batch_alter_table("tally", recreate="never") as batch:
         batch.add_column(
             sa.Column("hub_sent", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
 
 
 def downgrade():
-    with op.batch_alter_table("tally", **IN_PLACE) as batch:
+    with op.batch_alter_table("tally", recreate="never") as batch:
         batch.drop_column("hub_sent")
     for table in PERSONAL:
-        with op.batch_alter_table(table, **IN_PLACE) as batch:
+        with op.batch_alter_table(table, recreate="never") as batch:
             batch.drop_column("hub_revision")
     op.drop_table("hub_table")
