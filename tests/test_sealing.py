@@ -289,3 +289,16 @@ def test_the_upgrade_seals_clear_records_and_leaves_no_clear_byte(
             raw += wal.read_bytes()
         found = {v: n for v, n in hits(raw).items() if v in (FIRST, LAST, ORG, QUESTION)}
         assert found == dict.fromkeys((FIRST, LAST, ORG, QUESTION), 0)
+
+
+def test_a_form_sent_twice_is_stored_once_though_no_key_can_compare_it(app, client):
+    form = {"question": QUESTION, "idempotency_key": uuid.uuid4().hex}
+    assert client.post("/ask", data=form).status_code == 303
+    assert client.post("/ask", data=form).status_code == 303
+    pledge = {"kind": "once", "amount": "other", "amount_other": "25", "name": PLEDGER}
+    pledge["idempotency_key"] = uuid.uuid4().hex
+    assert client.post("/pledge", data=pledge).status_code == 303
+    assert client.post("/pledge", data=pledge).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM question")) == 1
+        assert db.session.scalar(text("SELECT count(*) FROM pledge")) == 1

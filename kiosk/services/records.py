@@ -209,7 +209,13 @@ def typed_content(record: object) -> dict[str, object]:
 
 
 def same_content(stored: object, content: Mapping[str, object]) -> bool:
-    return all(getattr(stored, name) == value for name, value in content.items())
+    """Whether a resend carries what is stored. A field still sealed (no key in use: a
+    visitor's request) cannot be compared and counts as the same: such a resend is the
+    stored record, as before changed resends were told apart (services/sealing.py)."""
+    return all(
+        isinstance(getattr(stored, name), sealing.Sealed) or getattr(stored, name) == value
+        for name, value in content.items()
+    )
 
 
 def key_of_changed_resend(key: str, content: Mapping[str, object]) -> str:
