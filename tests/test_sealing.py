@@ -3,6 +3,8 @@ file in clear; only the lead's passphrase (or the recovery code) opens it.
 
 These tests read only through keys the kiosk itself opened (`only_real_keys`)."""
 
+import contextlib
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from sqlalchemy import select, text
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Question, Signup
-from kiosk.services import lead_auth, sealing
+from kiosk.services import lead_auth, safety, sealing
 from tests.data_helpers import lead_exports
 from tests.lead_helpers import PASSPHRASE, log_in, session_cookie, set_passphrase
 
@@ -302,3 +304,17 @@ def test_a_form_sent_twice_is_stored_once_though_no_key_can_compare_it(app, clie
     with app.app_context():
         assert db.session.scalar(text("SELECT count(*) FROM question")) == 1
         assert db.session.scalar(text("SELECT count(*) FROM pledge")) == 1
+
+
+def test_kiosk_check_names_a_backup_made_before_sealing(app, client, runner):
+    visitors_type_everything(app, client)
+    assert runner.invoke(args=["backup"]).exit_code == 0
+    backups = Path(app.instance_path) / "backups"
+    old = backups / "kiosk-before-sealing.db"
+    with contextlib.closing(sqlite3.connect(old)) as copy:
+        copy.execute("CREATE TABLE signup (id INTEGER PRIMARY KEY, first_name TEXT)")
+        copy.execute("INSERT INTO signup (first_name) VALUES (?)", (FIRST,))
+        copy.commit()
+    with app.app_context():
+        problems = safety.clear_backup_problems()
+    assert len(problems) == 1 and "kiosk-before-sealing.db" in problems[0]
