@@ -80,10 +80,10 @@ def _team_public_key(connection):
 
 def upgrade():
     connection = op.get_bind()
-    if connection.dialect.name == "postgresql":
-        for table, columns in WIDENED.items():
+    for table, columns in WIDENED.items():
+        with op.batch_alter_table(table) as batch:
             for column in columns:
-                op.alter_column(table, column, type_=sa.Text())
+                batch.alter_column(column, type_=sa.Text())
     public = None
     for table, columns in SEALED.items():
         rows_table = sa.table(table, sa.column("id"), *(sa.column(c) for c in columns))
