@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
-from kiosk.models import Question, Signup
-from kiosk.services import lead_auth, safety, sealing
+from kiosk.models import Event, Question, Signup
+from kiosk.services import exports, imports, joining, lead_auth, safety, sealing
 from tests.data_helpers import lead_exports
 from tests.lead_helpers import PASSPHRASE, log_in, session_cookie, set_passphrase
 
@@ -46,6 +46,10 @@ def byte_forms(value: str) -> list[bytes]:
 
 def hits(raw: bytes) -> dict[str, int]:
     return {v: sum(raw.count(form) for form in byte_forms(v)) for v in VALUES}
+
+
+def none_of_them() -> dict[str, int]:
+    return dict.fromkeys(VALUES, 0)
 
 
 def visitors_type_everything(app, client, pin: str = "2468") -> None:
@@ -318,3 +322,47 @@ def test_kiosk_check_names_a_backup_made_before_sealing(app, client, runner):
     with app.app_context():
         problems = safety.clear_backup_problems()
     assert len(problems) == 1 and "kiosk-before-sealing.db" in problems[0]
+
+
+def test_a_join_file_and_the_server_log_hold_none_of_them(app, client, caplog):
+    caplog.set_level("DEBUG")
+    visitors_type_everything(app, client)
+    with app.app_context():
+        event = db.session.scalars(select(Event).where(Event.status == "active")).one()
+        joined = joining.join_file(event)
+    assert hits(joined.encode()) == none_of_them()
+    assert hits(caplog.text.encode()) == none_of_them()
+
+
+@pytest.mark.both_engines
+def test_merge_same_person_and_erasure_work_on_sealed_records_without_a_key(
+    app, client, more_databases, dialect
+):
+    visitors_type_everything(app, client)
+    again = {
+        "first_name": "Zy",
+        "email": "ZYX@example.org".replace("@", "＠"),
+        "consent": "y",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    assert client.post("/signup", data=again).status_code == 303  # the same person
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM signup")) == 2  # + the paper one
+        event = db.session.scalars(select(Event).where(Event.status == "active")).one()
+        bundle = exports.json_bundle(event)
+        from kiosk.services import erasure
+
+        assert erasure.erase_person("zyx@example.org").signups == 1
+        report = imports.import_bundle(bundle)  # the file from before does not restore her
+        assert "signups" not in report.added
+        assert db.session.scalar(text("SELECT count(*) FROM signup")) == 1
+    assert hits(bundle.encode()) == none_of_them()
+    other = create_app(
+        {"TESTING": True, "SECRET_KEY": "other", "SQLALCHEMY_DATABASE_URI": more_databases()}
+    )
+    with other.app_context():
+        imports.import_bundle(bundle)
+        stored = db.session.execute(text("SELECT first_name FROM signup")).scalars().all()
+        assert len(stored) == 2 and all(v.startswith(sealing.PREFIX) for v in stored)
+        db.session.remove()
+        db.engine.dispose()
