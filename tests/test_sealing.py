@@ -366,3 +366,14 @@ def test_merge_same_person_and_erasure_work_on_sealed_records_without_a_key(
         assert len(stored) == 2 and all(v.startswith(sealing.PREFIX) for v in stored)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_records_say_so_when_this_process_has_not_opened_the_key(app, client):
+    visitors_type_everything(app, client)
+    set_passphrase(app)
+    lead = app.test_client()
+    assert log_in(lead).status_code == 303
+    assert "sealed on this server" not in lead.get("/lead/records?q=").get_data(as_text=True)
+    sealing.opened_keys.forget_all()  # as on a hub's other process, or after a restart
+    page = lead.get("/lead/records?q=").get_data(as_text=True)
+    assert "sealed on this server" in page and FIRST not in page
