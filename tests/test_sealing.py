@@ -5,6 +5,7 @@ These tests read only through keys the kiosk itself opened (`only_real_keys`).""
 
 import contextlib
 import sqlite3
+import subprocess  # nosec B404
 import time
 import uuid
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
@@ -152,7 +153,7 @@ def test_nothing_visitors_type_is_in_the_database_file_or_its_wal(app, client, t
         assert isinstance(signup.first_name, sealing.Sealed)
 
 
-def test_a_json_bundle_and_a_backup_hold_only_sealed_values(app, client, runner, tmp_path):
+def test_a_json_bundle_and_a_backup_hold_only_sealed_values(app, client, runner, tmp_path, figure):
     visitors_type_everything(app, client)
     log_in_browser = app.test_client()
     set_passphrase(app)
@@ -324,12 +325,14 @@ def test_kiosk_check_names_a_backup_made_before_sealing(app, client, runner):
     assert len(problems) == 1 and "kiosk-before-sealing.db" in problems[0]
 
 
-def test_a_join_file_and_the_server_log_hold_none_of_them(app, client, caplog):
+def test_a_join_file_and_the_server_log_hold_none_of_them(app, client, caplog, figure):
     caplog.set_level("DEBUG")
     visitors_type_everything(app, client)
     with app.app_context():
         event = db.session.scalars(select(Event).where(Event.status == "active")).one()
         joined = joining.join_file(event)
+    figure(f"clear values in a join file: {sum(hits(joined.encode()).values())}")
+    figure(f"clear values in the log: {sum(hits(caplog.text.encode()).values())}")
     assert hits(joined.encode()) == none_of_them()
     assert hits(caplog.text.encode()) == none_of_them()
 
@@ -377,3 +380,26 @@ def test_records_say_so_when_this_process_has_not_opened_the_key(app, client):
     sealing.opened_keys.forget_all()  # as on a hub's other process, or after a restart
     page = lead.get("/lead/records?q=").get_data(as_text=True)
     assert "sealed on this server" in page and FIRST not in page
+
+
+@pytest.mark.postgresql_only
+def test_a_pg_dump_of_the_hub_holds_none_of_them(app, client, dialect, postgres, figure):
+    visitors_type_everything(app, client)
+    database = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    dump = subprocess.run(  # noqa: S603  # the test cluster's own pg_dump
+        [
+            str(postgres.bindir / "pg_dump"),
+            "-h",
+            str(postgres.folder),
+            "-p",
+            str(postgres.port),
+            "-U",
+            "postgres",
+            database,
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    found = hits(dump)
+    figure(f"clear values in a pg_dump of the hub ({len(dump)} bytes): {sum(found.values())}")
+    assert b"nacl1:" in dump and found == none_of_them()
