@@ -403,3 +403,20 @@ def test_a_pg_dump_of_the_hub_holds_none_of_them(app, client, dialect, postgres,
     found = hits(dump)
     figure(f"clear values in a pg_dump of the hub ({len(dump)} bytes): {sum(found.values())}")
     assert b"nacl1:" in dump and found == none_of_them()
+
+
+def test_a_kiosk_whose_passphrase_came_before_its_key_gets_a_recovery_code_printed_once(app):
+    with app.app_context():
+        db.session.execute(text("DELETE FROM setting WHERE key LIKE 'team_%'"))
+        db.session.commit()
+        sealing.forget_public_key()
+        from kiosk.services.settings import set_setting
+
+        set_setting(lead_auth.PASSPHRASE_HASH, "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        sealing.ensure_team_key()
+        note = lead_auth.setup_note()
+        code = note.split("RECOVERY CODE (shown once): ")[1].split()[0]
+        assert "RECOVERY CODE" not in lead_auth.setup_note()  # once
+        assert sealing.wrapped_by() == {"recovery"}
+        key = sealing.open_with_recovery_code(code)
+        assert bytes(key.public_key) == bytes(sealing.public_key())
