@@ -32,6 +32,7 @@ from kiosk.services import (
     lead_auth,
     network,
     safety,
+    sealing,
     sync,
     volunteers,
 )
@@ -102,8 +103,9 @@ def prepare_database() -> None:
     """
     with held_lock(MIGRATIONS):
         upgrade()
+        sealing.scrub_database()  # the clear values an upgrade sealed leave no old page
     identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
-    events.ensure_demo_event()
+    events.ensure_demo_event()  # and the team key: every personal field is sealed with it
     db.session.remove()
     g.pop("active_event", None)  # of the session just removed: looked up afresh when needed
 
@@ -406,24 +408,59 @@ def _event_or_active(event_id: int | None) -> "Event":
     is_flag=True,
     help="csv, mailchimp: only sign-ups no earlier export of that kind holds (new or changed)",
 )
+@click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the lead passphrase (or the recovery code) from stdin to open personal data",
+)
 def export_command(
-    event_id: int | None, format_name: str, out: Path | None, keep: bool, only_new: bool
+    event_id: int | None,
+    format_name: str,
+    out: Path | None,
+    keep: bool,
+    only_new: bool,
+    passphrase_stdin: bool,
 ) -> None:
-    """Export an event's sign-ups, pledges, questions, tallies or everything (json)."""
+    """Export an event's sign-ups, pledges, questions, tallies or everything (json).
+
+    Personal data is sealed at rest: the CSV formats holding it ask for the lead passphrase
+    (or read it with --passphrase-stdin) to open it; the json bundle stays sealed."""
     upgrade()
+    key = None
+    if exports.FORMATS[format_name].personal and format_name != "json":
+        # A key already in use (a caller's reading_with block) is used as it is.
+        key = sealing.opened_key() or _open_team_key(passphrase_stdin)
     event = _event_or_active(event_id)
     marks = exports.Marks()
-    chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
-    if out is None:
-        for chunk in chunks:
-            click.echo(chunk, nl=False)
-    else:
-        _write_private_file(out, chunks)
-        click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
-        say_where(err=True)  # standard output alone carries an export written there
+    with sealing.reading_with(key):
+        chunks = exports.export_chunks(event, format_name, marks, only_new=only_new)
+        if out is None:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+        else:
+            _write_private_file(out, chunks)
+            click.echo(f"Wrote {format_name} export of event {event.id} to {out}", err=True)
+            say_where(err=True)  # standard output alone carries an export written there
     exports.mark_exported(
         event, format_name, actor="cli", marks=marks, keep=keep, only_new=only_new
     )
+
+
+def _open_team_key(from_stdin: bool) -> sealing.PrivateKey:
+    """The team key opened by the lead passphrase or the recovery code, or a clear refusal."""
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("Team lead passphrase (or recovery code)", hide_input=True)
+    for opener in (sealing.open_with_passphrase, sealing.open_with_recovery_code):
+        try:
+            key = opener(secret)
+        except sealing.WrongSecret:
+            continue
+        record_audit("lead.key_opened", "Personal data opened for an export", "cli")
+        db.session.commit()
+        return key
+    raise click.ClickException("That passphrase opens nothing: the personal data stays sealed.")
 
 
 def _write_private_file(path: Path, chunks: Iterable[str]) -> None:
@@ -461,12 +498,20 @@ def pin_command(from_stdin: bool) -> None:
 
 @click.command("passphrase")
 @with_appcontext
-@click.option("--stdin", "from_stdin", is_flag=True, help="Read the passphrase from stdin.")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the new passphrase from stdin, then (a second line) the current one, the "
+    "recovery code or the setup code.",
+)
 def passphrase_command(from_stdin: bool) -> None:
-    """Set or reset the team lead passphrase (ends every lead session)."""
+    """Set or reset the team lead passphrase (ends every lead session); the personal data
+    stays sealed as it is, its key re-wrapped with the new passphrase."""
 
     say_where()
     warn_if_new_database()
+    sealing.ensure_team_key()
     if from_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -476,8 +521,30 @@ def passphrase_command(from_stdin: bool) -> None:
     problem = lead_auth.passphrase_problem(passphrase)
     if problem:
         raise click.ClickException(problem)
-    lead_auth.set_passphrase(passphrase, actor="cli")
+    key = None
+    made_here = sealing.setup_secret_made_here()
+    if lead_auth.has_passphrase() or not made_here:
+        prompt = "Current passphrase, recovery code or setup code (the end of the setup link)"
+        if from_stdin:
+            current = sys.stdin.readline().rstrip("\r\n")
+        else:
+            current = click.prompt(prompt, hide_input=True)
+        key = lead_auth.open_team_key(current)
+        if key is None:
+            raise click.ClickException(
+                "That opens nothing: the personal data can only be re-wrapped with the "
+                "current passphrase, the recovery code or the first run's setup code."
+            )
+    lead_auth.set_passphrase(passphrase, actor="cli", key=key)
     click.echo("Team lead passphrase set. Every lead session was logged out.")
+    if key is None or "recovery" not in sealing.wrapped_by():
+        code = sealing.new_recovery_code(key or lead_auth.open_team_key(passphrase))
+        db.session.commit()
+        click.echo(
+            f"Recovery code: {code}\n"
+            "Write it down and keep it apart from this kiosk: with it, a lost passphrase can "
+            "be replaced; without either, the visitors' data can never be opened."
+        )
 
 
 def _report_purge(purged: erasure.Erased) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from kiosk import clock
 from kiosk.emails import canonical_email
 from kiosk.extensions import Model
+from kiosk.services.sealing import SealedText
 
 
 def utcnow() -> datetime:
@@ -214,10 +215,11 @@ class Signup(PersonalRecord):
 
     # No index of its own: uq_signup_event_email leads with it.
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
-    first_name: Mapped[str] = mapped_column(String(80))
-    last_name: Mapped[str] = mapped_column(String(80), default="")
-    phone: Mapped[str] = mapped_column(String(40), default="")
-    organisation: Mapped[str] = mapped_column(String(120), default="")
+    # Sealed at rest (services/sealing.py): the lengths are the form's (services/signups.py).
+    first_name: Mapped[str] = mapped_column(SealedText)
+    last_name: Mapped[str] = mapped_column(SealedText, default="")
+    phone: Mapped[str] = mapped_column(SealedText, default="")
+    organisation: Mapped[str] = mapped_column(SealedText, default="")
     # Interest keys from the content pack, comma-separated: portable and exportable.
     interests: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
@@ -237,7 +239,7 @@ class Pledge(PersonalRecord):
 
     kind: Mapped[str] = mapped_column(String(10), default=ONCE)
     amount_cents: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(120), default="")
+    name: Mapped[str] = mapped_column(SealedText, default="")
     # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
 
@@ -245,7 +247,7 @@ class Pledge(PersonalRecord):
 class Question(PersonalRecord):
     __tablename__ = "question"
 
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText)
     # Optional here: the person may leave it out.
     email: Mapped[str] = mapped_column(String(254), default="")
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -259,16 +261,17 @@ class PressRequest(PersonalRecord):
 
     __tablename__ = "press_request"
 
-    name: Mapped[str] = mapped_column(String(120))
-    outlet: Mapped[str] = mapped_column(String(160), default="")
-    website: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # Sealed at rest (services/sealing.py), like every field the journalist typed.
+    name: Mapped[str] = mapped_column(SealedText)
+    outlet: Mapped[str] = mapped_column(SealedText, default="")
+    website: Mapped[str] = mapped_column(SealedText, default="", server_default="")
     # Links to past work, one per line.
-    past_work: Mapped[str] = mapped_column(Text, default="", server_default="")
+    past_work: Mapped[str] = mapped_column(SealedText, default="", server_default="")
     commissioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    outline: Mapped[str] = mapped_column(Text, default="", server_default="")
+    outline: Mapped[str] = mapped_column(SealedText, default="", server_default="")
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     # Questions or topics.
-    message: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(SealedText, default="")
     recipient: Mapped[str] = mapped_column(String(160), default="", server_default="")
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
     handled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -24,7 +24,7 @@ from sqlalchemy import event
 
 from kiosk import create_app
 from kiosk.extensions import db
-from kiosk.services import hashing
+from kiosk.services import hashing, sealing
 from kiosk.services.events import ensure_demo_event
 from tests.postgres import Cluster, PostgresNotFound, find_bindir, remove_abandoned_clusters
 
@@ -165,7 +165,83 @@ def quick_argon2(real_hasher: PasswordHasher) -> Iterator[None]:
         patch.setattr(
             hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         )
+        # The passphrase's wrapping of the team key: libsodium's least Argon2id.
+        patch.setattr(sealing, "KDF_OPSLIMIT", 1)
+        patch.setattr(sealing, "KDF_MEMLIMIT", 8192)
         yield
+
+
+# Every team key a test made, by its public key: the tests' own way to read sealed fields.
+TEST_KEYS: dict[bytes, sealing.PrivateKey] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_key_reader() -> Iterator[None]:
+    """Tests read sealed personal fields in clear, as the lead's opened key would: every key
+    a test makes is kept (here, in the test process only) and read through wherever no
+    key is in use. A test about who can read (tests/test_sealing.py) turns this off with
+    `only_real_keys`."""
+    made = sealing.generate_key
+    real_opened = sealing.opened_key
+
+    def keep() -> sealing.PrivateKey:
+        key = made()
+        TEST_KEYS[bytes(key.public_key)] = key
+        return key
+
+    def test_opened() -> sealing.PrivateKey | None:
+        found = real_opened()
+        if found is not None:
+            return found
+        try:
+            return TEST_KEYS.get(bytes(sealing.public_key()))
+        except Exception:  # noqa: BLE001  # outside an app, or before a key: nothing to read with
+            return None
+
+    real_clear = sealing.clear
+
+    def test_clear(value: str | None) -> str | None:
+        # Any test kiosk's key: a record merged from another test kiosk is sealed with its.
+        found = real_clear(value)
+        if isinstance(found, sealing.Sealed):
+            return open_with_test_keys(found)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sealing, "generate_key", keep)
+        patch.setattr(sealing, "opened_key", test_opened)
+        patch.setattr(sealing, "clear", test_clear)
+        patch.setattr(sealing, "_real_opened_key", real_opened, raising=False)
+        patch.setattr(sealing, "_real_clear", real_clear, raising=False)
+        yield
+
+
+def open_with_test_keys(value: str) -> str:
+    """A sealed value opened with whichever test key opens it (else as it is)."""
+    for key in TEST_KEYS.values():
+        try:
+            return sealing.open_sealed(value, key)
+        except Exception:  # noqa: BLE001, S112  # not this key: the next
+            continue
+    return value
+
+
+def opened_values(data: object) -> object:
+    """Parsed JSON (a bundle) with every sealed string opened with the tests' keys."""
+    if isinstance(data, dict):
+        return {name: opened_values(value) for name, value in data.items()}
+    if isinstance(data, list):
+        return [opened_values(value) for value in data]
+    if isinstance(data, str) and sealing.is_sealed(data):
+        return open_with_test_keys(data)
+    return data
+
+
+@pytest.fixture
+def only_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealed fields read in clear only through a key the kiosk itself opened."""
+    monkeypatch.setattr(sealing, "opened_key", sealing._real_opened_key)
+    monkeypatch.setattr(sealing, "clear", sealing._real_clear)
 
 
 @pytest.fixture

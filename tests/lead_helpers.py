@@ -21,8 +21,13 @@ class Clock:
 
 
 def set_passphrase(app, passphrase: str = PASSPHRASE) -> None:
+    """Set the passphrase, re-wrapping the team key with the test's own copy of it."""
+    from kiosk.services import sealing
+    from tests.conftest import TEST_KEYS
+
     with app.app_context():
-        lead_auth.set_passphrase(passphrase)
+        key = TEST_KEYS.get(bytes(sealing.public_key()))
+        lead_auth.set_passphrase(passphrase, key=key)
 
 
 def log_in(client, passphrase: str = PASSPHRASE):

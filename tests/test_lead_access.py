@@ -156,7 +156,13 @@ def test_the_passphrase_never_appears_in_the_database_in_clear(app, dialect, tmp
 def test_the_passphrase_cli_sets_it_from_stdin_and_ends_every_session(app, client, runner):
     set_passphrase(app)
     log_in(client)
-    result = runner.invoke(args=["passphrase", "--stdin"], input="a brand new passphrase\n")
+    wrong = runner.invoke(args=["passphrase", "--stdin"], input="a brand new passphrase\nguess\n")
+    assert wrong.exit_code != 0 and "opens nothing" in wrong.output
+    assert log_in(client, PASSPHRASE).status_code == 303  # nothing changed
+    # The second line opens the team key, to wrap it anew with the new passphrase.
+    result = runner.invoke(
+        args=["passphrase", "--stdin"], input=f"a brand new passphrase\n{PASSPHRASE}\n"
+    )
     assert result.exit_code == 0, result.output
     assert client.get("/lead/").status_code == 303
     assert log_in(client, PASSPHRASE).status_code == 422

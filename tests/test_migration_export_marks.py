@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from kiosk import create_app
 from kiosk.extensions import db
+from kiosk.services import sealing
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -17,6 +18,10 @@ BEFORE = "f27cab151a57"
 
 
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def opened(value: object) -> object:
+    return sealing.clear(value) if isinstance(value, str) else value
 
 
 @pytest.fixture
@@ -78,7 +83,8 @@ def old_kiosk(more_databases):
 
 
 def rows(sql: str) -> list[tuple]:
-    found = [tuple(row) for row in db.session.execute(text(sql))]
+    """The rows of `sql`, sealed values opened with the test's key (the upgrade seals them)."""
+    found = [tuple(map(opened, row)) for row in db.session.execute(text(sql))]
     # End the read: on PostgreSQL the migration's ALTER TABLE (another connection) waits
     # for every open transaction that touched the table.
     db.session.rollback()

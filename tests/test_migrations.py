@@ -8,6 +8,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from kiosk.extensions import db
+from kiosk.services import sealing
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -82,6 +83,8 @@ def test_the_one_sign_up_per_person_index_first_merges_people_stored_twice(app):
                 " FROM signup ORDER BY id"
             )
         ).all()
+        # The latest migration seals them: opened with the test's own key.
+        stored = [tuple(sealing.clear(v) if isinstance(v, str) else v for v in r) for r in stored]
     assert [tuple(row) for row in stored] == [
         (
             "00000000-0000-4000-8000-000000000000",  # the earliest row stays

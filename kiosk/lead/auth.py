@@ -105,9 +105,15 @@ def setup(token: str) -> Response:
     if request.method == "POST":
         passphrase = request.form.get("passphrase", "")
         problem = lead_auth.passphrase_problem(passphrase, request.form.get("confirmation", ""))
-        if problem is None and lead_auth.complete_setup(token, passphrase, client_address()):
+        opened = None
+        if problem is None:
+            opened = lead_auth.complete_setup(token, passphrase, client_address())
+        if opened is not None:
             response = redirect_to("lead.index")
-            _set_session_cookie(response, lead_auth.start_session())
+            session = lead_auth.start_session()
+            # The recovery code is shown once, on the next page (lead/dashboard.py).
+            lead_auth.remember_key(session, opened.key, opened.recovery_code)
+            _set_session_cookie(response, session)
             return response
         errors["passphrase"] = problem or _("This setup link has been used already.")
     return render_form("lead/setup.html", "setup_form", {}, errors, token=token)

@@ -3,7 +3,7 @@ and how a form answers (422 with a message next to each field at fault)."""
 
 from typing import Any
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, g, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
@@ -56,6 +56,9 @@ def require_lead() -> Response | None:
     with separate_write(db.session):
         lead = lead_auth.valid_session(request.cookies.get(SESSION_COOKIE), touch=touch)
     if lead:
+        # The team key this process opened for the session: personal data reads through it
+        # for this request (services/sealing.py), streamed exports included.
+        g.sealed_key = lead_auth.opened_key(request.cookies.get(SESSION_COOKIE))
         return None
     if is_htmx():
         response = Response(_("Please log in again."), 401, mimetype="text/plain")

@@ -22,6 +22,10 @@ def index() -> Response:
     """The live dashboard of the active event; htmx polls its block every few seconds."""
     event = events.active_event()
     picture = dashboard.event_picture(event) if event else None
+    # A recovery code made at setup is shown here once (never on an htmx refresh).
+    recovery_code = (
+        None if is_htmx() else lead_auth.recovery_code_to_show(request.cookies.get(SESSION_COOKIE))
+    )
     return render(
         "lead/dashboard.html",
         "dashboard",
@@ -29,6 +33,7 @@ def index() -> Response:
         session_status=session_status(),
         sync_line=sync.status_line(),
         hub_tables=hub.tables(),
+        recovery_code=recovery_code,
     )
 
 

@@ -19,6 +19,7 @@ from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, utcnow
 from kiosk.parsing import amount_text, clean_text
+from kiosk.services import sealing
 from kiosk.services.atomic import insert_new, serialise
 from kiosk.services.erasure import clock_problem, newest_record_time
 from kiosk.services.records import Checker
@@ -261,7 +262,9 @@ def list_events() -> list[Event]:
 
 
 def ensure_demo_event() -> Event:
-    """On a fresh kiosk, a demo event so the table works before the lead sets one up."""
+    """On a fresh kiosk, a demo event so the table works before the lead sets one up (and
+    the team key, before any record: services/sealing.py)."""
+    sealing.ensure_team_key()
     event = active_event()
     if event is not None:
         return event

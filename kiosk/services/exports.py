@@ -82,7 +82,7 @@ from kiosk.models import (
     utcnow,
 )
 from kiosk.parsing import amount_text
-from kiosk.services import team
+from kiosk.services import sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
 from kiosk.services.pledges import pledges_of
@@ -594,14 +594,16 @@ def _event_dict(event: Event) -> dict[str, Any]:
     }
 
 
+# Every personal field is written sealed (a value this request opened is sealed again),
+# whoever exports it: bundles and a table's sync carry nothing a file holder can read.
 def signup_item(s: Signup) -> dict[str, Any]:
     return {
         "uuid": s.uuid,
-        "first_name": s.first_name,
-        "last_name": s.last_name,
+        "first_name": sealing.seal(s.first_name),
+        "last_name": sealing.seal(s.last_name),
         "email": s.email,
-        "phone": s.phone,
-        "organisation": s.organisation,
+        "phone": sealing.seal(s.phone),
+        "organisation": sealing.seal(s.organisation),
         "interests": [k for k in s.interests.split(",") if k],
         "source": s.source,
         "locale": s.locale,
@@ -617,7 +619,7 @@ def pledge_item(p: Pledge) -> dict[str, Any]:
         "uuid": p.uuid,
         "kind": p.kind,
         "amount_cents": p.amount_cents,
-        "name": p.name,
+        "name": sealing.seal(p.name),
         "email": p.email,
         **_consent(p),
         "created_at": _time(p.created_at),
@@ -628,7 +630,7 @@ def pledge_item(p: Pledge) -> dict[str, Any]:
 def question_item(q: Question) -> dict[str, Any]:
     return {
         "uuid": q.uuid,
-        "text": q.text,
+        "text": sealing.seal(q.text),
         "email": q.email,
         "answered": q.answered,
         **_consent(q),
@@ -640,15 +642,15 @@ def question_item(q: Question) -> dict[str, Any]:
 def press_request_item(p: PressRequest) -> dict[str, Any]:
     return {
         "uuid": p.uuid,
-        "name": p.name,
+        "name": sealing.seal(p.name),
         "email": p.email,
-        "outlet": p.outlet,
-        "website": p.website,
-        "past_work": p.past_work,
+        "outlet": sealing.seal(p.outlet),
+        "website": sealing.seal(p.website),
+        "past_work": sealing.seal(p.past_work),
         "commissioned": p.commissioned,
-        "outline": p.outline,
+        "outline": sealing.seal(p.outline),
         "deadline": p.deadline.isoformat() if p.deadline else None,
-        "message": p.message,
+        "message": sealing.seal(p.message),
         "recipient": p.recipient,
         "locale": p.locale,
         "handled": p.handled,
@@ -686,6 +688,8 @@ def bundle_frame(event: Event) -> dict[str, Any]:
         "version": BUNDLE_VERSION,
         "exported_at": _time(utcnow()),
         "event": _event_dict(event),
+        # Personal fields travel sealed to this public key: the file opens nothing.
+        "team_public_key": sealing.public_key_text(),
         "tombstones": sorted(digests_of(event.uuid)),
         "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
     }

@@ -7,6 +7,7 @@ audit log, each before its passphrase is checked (reserve_attempt), so every thr
 server process (and every restart) sees the same count.
 """
 
+import contextlib
 import hashlib
 import math
 import secrets
@@ -20,13 +21,14 @@ from kiosk import clock
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, KnownDevice, LeadSession, Setting
+from kiosk.services import sealing
 from kiosk.services.atomic import changed_rows, serialise
 from kiosk.services.audit import record_audit
 from kiosk.services.hashing import hash_secret, verify_secret
+from kiosk.services.sealing import SETUP_TOKEN_HASH, PrivateKey
 from kiosk.services.settings import get_setting, set_setting
 
 PASSPHRASE_HASH = "lead_passphrase_hash"  # noqa: S105 (a setting key)  # nosec B105
-SETUP_TOKEN_HASH = "lead_setup_token_hash"  # noqa: S105 (a setting key)  # nosec B105
 SESSION_IDLE_MINUTES = "lead_session_idle_minutes"
 
 DEFAULT_IDLE_MINUTES = 30
@@ -77,12 +79,43 @@ def passphrase_problem(passphrase: str, confirmation: str | None = None) -> str 
     return None
 
 
-def set_passphrase(passphrase: str, actor: str = "") -> None:
-    """Store the passphrase's hash, end every lead session and spend any setup token."""
+class KeyLocked(Exception):
+    """The team key can't be opened to re-wrap it: the current passphrase (or the recovery
+    code, or the setup link) is needed."""
+
+
+def open_team_key(secret: str) -> PrivateKey | None:
+    """The team's private key opened by the passphrase, the recovery code or the setup
+    secret, whichever `secret` is; None if none of them."""
+    for opener in (
+        sealing.open_with_passphrase,
+        sealing.open_with_recovery_code,
+        sealing.open_with_setup_secret,
+    ):
+        try:
+            return opener(secret)
+        except sealing.WrongSecret:
+            continue
+    return None
+
+
+def set_passphrase(passphrase: str, actor: str = "", key: PrivateKey | None = None) -> None:
+    """Store the passphrase's hash and re-wrap the team key with it (the records stay as they
+    are), end every lead session and spend any setup token.
+
+    `key` is the team's opened private key; without it, only a first run's key this very
+    process made (its setup secret still in memory) can be re-wrapped: else KeyLocked."""
     problem = passphrase_problem(passphrase)
     if problem:
         raise ValueError(problem)
-    _store_passphrase_hash(hash_secret(passphrase), actor)
+    if key is None and not has_passphrase():
+        made_here = sealing.setup_secret_made_here()
+        key = open_team_key(made_here) if made_here else None
+    if key is None:
+        raise KeyLocked("the current passphrase or the recovery code is needed")
+    hashed = hash_secret(passphrase)
+    sealing.wrap_for_passphrase(key, passphrase)
+    _store_passphrase_hash(hashed, actor)
 
 
 def _store_passphrase_hash(hashed: str, actor: str) -> None:
@@ -98,12 +131,16 @@ def check_passphrase(passphrase: str) -> bool:
 
 
 def new_setup_token() -> str | None:
-    """A fresh one-time setup token while no passphrase is set (its hash is stored)."""
+    """The one-time setup token while no passphrase is set, if this process made it with
+    the team key (sealing.ensure_team_key); else None: the link printed then still works.
+
+    It is not made anew at each start: it wraps the team key, and records sealed since the
+    first start would stay sealed for good under a key no new token opens."""
     if has_passphrase():
         return None
-    token = secrets.token_urlsafe(24)
-    set_setting(SETUP_TOKEN_HASH, _sha256(token))
-    return token
+    sealing.ensure_team_key()
+    token = sealing.setup_secret_made_here()
+    return token if token and setup_token_valid(token) else None
 
 
 def setup_token_valid(token: str) -> bool:
@@ -115,7 +152,15 @@ def setup_token_valid(token: str) -> bool:
     )
 
 
-def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
+@dataclass(frozen=True)
+class Opened:
+    """What setting the first passphrase opened: the team key, and its new recovery code."""
+
+    key: PrivateKey
+    recovery_code: str
+
+
+def complete_setup(token: str, passphrase: str, actor: str = "") -> Opened | None:
     """Set the first passphrase with the setup token; the token works once.
 
     Spending the token is one DELETE of its row that must find it: of several posts of the
@@ -123,7 +168,7 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
     others find it gone and are refused.
     """
     if not setup_token_valid(token):
-        return False
+        return None
     problem = passphrase_problem(passphrase)
     if problem:
         raise ValueError(problem)
@@ -136,9 +181,16 @@ def complete_setup(token: str, passphrase: str, actor: str = "") -> bool:
     )
     if spent != 1 or has_passphrase():
         db.session.rollback()
-        return False
+        return None
+    try:
+        key = sealing.open_with_setup_secret(token)
+    except sealing.WrongSecret:
+        db.session.rollback()
+        return None
+    sealing.wrap_for_passphrase(key, passphrase)
+    code = sealing.new_recovery_code(key)
     _store_passphrase_hash(hashed, actor)
-    return True
+    return Opened(key, code)
 
 
 def setup_note() -> str:
@@ -150,6 +202,18 @@ def setup_note() -> str:
         host = "127.0.0.1"
     base = f"http://{host}:{params.get('port') or 8000}/lead"
     token = new_setup_token()
+    code = sealing.recovery_notes.pop(str(db.engine.url), None)
+    if code:
+        return (
+            f"  Personal data is sealed from now on. RECOVERY CODE (shown once): {code}\n"
+            f"  Keep it apart from this kiosk; run `{kiosk_command('passphrase')}` once and\n"
+            "  give it as the current secret, so that your passphrase opens the records."
+        )
+    if token is None and not has_passphrase():
+        return (
+            "  Team lead setup: open the link printed when this kiosk first started (it\n"
+            "  stays valid until used, and it alone opens what visitors gave until then)"
+        )
     if token is None:
         return f"  Team lead console:      {base}/"
     return (
@@ -200,11 +264,31 @@ def valid_session(token: str | None, *, touch: bool = True) -> LeadSession | Non
         return None
     moment = now()
     if _session_expired(lead_session, moment):
+        sealing.opened_keys.forget(lead_session.token_hash)
         return None
     if touch:
         lead_session.last_seen_at = moment
         db.session.commit()
     return lead_session
+
+
+def opened_key(token: str | None) -> PrivateKey | None:
+    """The team key this process opened for the session of `token`, while it is in use."""
+    if not token:
+        return None
+    return sealing.opened_keys.key_of(_sha256(token), idle_minutes() * 60)
+
+
+def remember_key(token: str, key: PrivateKey | None, recovery_code: str | None = None) -> None:
+    """Keep the team key opened for the session of `token`, in this process's memory, and a
+    new recovery code to show that session once."""
+    if key is not None:
+        sealing.opened_keys.remember(_sha256(token), key, recovery_code)
+
+
+def recovery_code_to_show(token: str | None) -> str | None:
+    """The recovery code made for this session, once: the next call has none."""
+    return sealing.opened_keys.take_note(_sha256(token)) if token else None
 
 
 def session_ends_in(lead_session: LeadSession) -> tuple[int, bool]:
@@ -220,6 +304,7 @@ def session_ends_in(lead_session: LeadSession) -> tuple[int, bool]:
 
 
 def revoke_session(token: str) -> None:
+    sealing.opened_keys.forget(_sha256(token))
     db.session.execute(
         update(LeadSession)
         .where(LeadSession.token_hash == _sha256(token), LeadSession.revoked_at.is_(None))
@@ -229,6 +314,7 @@ def revoke_session(token: str) -> None:
 
 
 def revoke_all_sessions() -> None:
+    sealing.opened_keys.forget_all()  # this process's; the others' end with their sessions
     db.session.execute(
         update(LeadSession).where(LeadSession.revoked_at.is_(None)).values(revoked_at=now())
     )
@@ -483,4 +569,8 @@ def attempt_login(
         .where(AuditEntry.id == attempt.entry_id)
         .values(action=LOGIN, detail="Team lead logged in")
     )
-    return start_session(previous_token), gate
+    token = start_session(previous_token)
+    # An upgraded kiosk's key opens with its recovery code until the lead re-wraps it.
+    with contextlib.suppress(sealing.WrongSecret):
+        remember_key(token, sealing.open_with_passphrase(passphrase))
+    return token, gate

@@ -16,7 +16,7 @@ from typing import Any, cast
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
@@ -70,22 +70,33 @@ def clean_query(value: str | None) -> str:
 
 
 def search(event: Event, query: str) -> Found:
-    """The event's records whose searched fields contain `query` (any case); all when empty."""
+    """The event's records whose searched fields contain `query` (any case); all when empty.
+
+    The fields are sealed at rest (services/sealing.py): the database cannot compare them,
+    so the event's records are read in batches, opened with the lead's key and matched
+    here, keeping SHOWN of each kind and counting the rest."""
     found = Found(query)
     needle = query.lower()
     for kind, model in MODELS.items():
-        where = [model.event_id == event.id]
-        if needle:
-            columns = [getattr(model, name) for name in SEARCHED[kind]]
-            where.append(or_(*(func.lower(c).contains(needle, autoescape=True) for c in columns)))
-        rows = list(
-            db.session.scalars(
-                select(model).where(*where).order_by(model.id.desc()).limit(SHOWN + 1)
-            )
-        )
-        found.records[kind] = rows[:SHOWN]
-        if len(rows) > SHOWN:
-            total = db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+        newest_first = select(model).where(model.event_id == event.id).order_by(model.id.desc())
+        if not needle:
+            rows = list(db.session.scalars(newest_first.limit(SHOWN + 1)))
+            found.records[kind] = rows[:SHOWN]
+            if len(rows) > SHOWN:
+                total = db.session.scalar(
+                    select(func.count()).select_from(model).where(model.event_id == event.id)
+                )
+                found.more[kind] = (total or 0) - SHOWN
+            continue
+        matches: list[Any] = []
+        total = 0
+        for record in db.session.scalars(newest_first.execution_options(yield_per=500)):
+            if any(needle in str(getattr(record, name) or "").lower() for name in SEARCHED[kind]):
+                total += 1
+                if len(matches) < SHOWN:
+                    matches.append(record)
+        found.records[kind] = matches
+        if total > SHOWN:
             found.more[kind] = total - SHOWN
     return found
 

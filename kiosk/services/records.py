@@ -25,6 +25,7 @@ from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import ConsentMixin, ExportMarks, PersonalRecord, utcnow
 from kiosk.parsing import NotANumber, clean_text, parse_cents, parse_whole
+from kiosk.services import sealing
 
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
@@ -48,6 +49,8 @@ class Checker:
     def text(
         self, field: str, value: str | None, limit: int, *, required: str = "", multiline=False
     ) -> str:
+        if sealing.is_sealed(value):
+            return value or ""  # sealed where it was typed (and checked): kept as it is
         cleaned = clean_text(value, multiline=multiline)
         if required and not cleaned:
             self.errors[field] = required
@@ -206,7 +209,13 @@ def typed_content(record: object) -> dict[str, object]:
 
 
 def same_content(stored: object, content: Mapping[str, object]) -> bool:
-    return all(getattr(stored, name) == value for name, value in content.items())
+    """Whether a resend carries what is stored. A field still sealed (no key in use: a
+    visitor's request) cannot be compared and counts as the same: such a resend is the
+    stored record, as before changed resends were told apart (services/sealing.py)."""
+    return all(
+        isinstance(getattr(stored, name), sealing.Sealed) or getattr(stored, name) == value
+        for name, value in content.items()
+    )
 
 
 def key_of_changed_resend(key: str, content: Mapping[str, object]) -> str:

@@ -1,8 +1,10 @@
 """What would make a deployment unsafe: checked by `kiosk serve` (the database part, which
 refuses to start) and reported in full by `kiosk check`."""
 
+import contextlib
 import functools
 import os
+import sqlite3
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +322,41 @@ def lead_problems() -> list[str]:
     return []
 
 
+# A personal column of each kind that a backup made before sealing holds in clear.
+_CLEAR_PROBES = (
+    ("signup", "first_name"),
+    ("pledge", "name"),
+    ("question", "text"),
+    ("press_request", "name"),
+)
+
+
+def clear_backup_problems() -> list[str]:
+    """Backups in the instance folder made before personal data was sealed (they still hold
+    names and questions in clear): `kiosk check` names them, to be deleted."""
+    problems = []
+    for path in sorted((Path(current_app.instance_path) / "backups").glob("*.db")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
+                tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master")}
+                clear = sum(
+                    copy.execute(
+                        f"SELECT count(*) FROM {table} "  # noqa: S608  # nosec B608 # fixed names
+                        f"WHERE {column} <> '' AND {column} NOT LIKE 'nacl1:%'"
+                    ).fetchone()[0]
+                    for table, column in _CLEAR_PROBES
+                    if table in tables
+                )
+        except sqlite3.Error:
+            continue
+        if clear:
+            problems.append(
+                f"{path} was made before personal data was sealed and holds {clear} record(s) "
+                "in clear: delete it (and its copies) once a newer backup exists"
+            )
+    return problems
+
+
 def deployment_problems() -> list[str]:
     """Everything `kiosk check` reports; the content pack was already validated by create_app."""
     problems = []
@@ -337,4 +374,5 @@ def deployment_problems() -> list[str]:
         if write_problem:
             problems.append(write_problem)
         problems += lead_problems()
+    problems += clear_backup_problems()
     return problems

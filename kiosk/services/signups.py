@@ -18,6 +18,7 @@ from kiosk.content import current_content, default_content
 from kiosk.emails import canonical_email
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, new_uuid, utcnow
+from kiosk.services import sealing
 from kiosk.services.atomic import insert_new
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
@@ -48,7 +49,7 @@ def phone_regions() -> tuple[str, str]:
 def check_phone(checker: Checker, value: str | None) -> str:
     """The phone in E.164 (kiosk.phones), read in phone_regions() in turn."""
     phone = checker.text("phone", value, PHONE_MAX)
-    if not phone or "phone" in checker.errors:
+    if not phone or "phone" in checker.errors or sealing.is_sealed(phone):
         return phone
     regions = phone_regions()
     try:
