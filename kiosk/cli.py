@@ -538,7 +538,10 @@ def passphrase_command(from_stdin: bool) -> None:
     lead_auth.set_passphrase(passphrase, actor="cli", key=key)
     click.echo("Team lead passphrase set. Every lead session was logged out.")
     if key is None or "recovery" not in sealing.wrapped_by():
-        code = sealing.new_recovery_code(key or lead_auth.open_team_key(passphrase))
+        opened = key or lead_auth.open_team_key(passphrase)
+        if opened is None:  # the passphrase just set opens the key it wrapped
+            raise click.ClickException("The team key could not be opened to make a recovery code.")
+        code = sealing.new_recovery_code(opened)
         db.session.commit()
         click.echo(
             f"Recovery code: {code}\n"

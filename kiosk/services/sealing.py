@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import nacl.exceptions
 import nacl.hash
@@ -225,7 +226,7 @@ def _unwrap(stored: str | None, secret: str) -> PrivateKey:
     return PrivateKey(raw)
 
 
-def _setting():  # type: ignore[no-untyped-def]  # models import this module for SealedText
+def _setting() -> Any:  # imported here: models import this module for SealedText
     from kiosk.models import Setting
 
     return Setting
