@@ -56,6 +56,7 @@ import re
 import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -270,11 +271,24 @@ def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
 
     buffer.write(BOM)
     writer.writerow([neutralise(cell) for cell in columns])
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([neutralise(cell) for cell in row])
-        if count % EXPORT_BATCH == 0:
-            yield flush()
+    # Closed when the lines stop early (a download broken off): a PostgreSQL cursor still
+    # reading the rows ends now, not whenever the garbage collector finds it.
+    reading = iter(rows)
+    try:
+        for count, row in enumerate(reading, start=1):
+            writer.writerow([neutralise(cell) for cell in row])
+            if count % EXPORT_BATCH == 0:
+                yield flush()
+    finally:
+        _close(reading)
     yield flush()
+
+
+def _close(rows: Iterator[Any]) -> None:
+    """End a generator of rows (and the query it reads) if it has not ended."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def _time(value: datetime | None) -> str:
@@ -344,7 +358,8 @@ def _signup_rows(
         .order_by(Signup.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
-    yield from db.session.execute(query)
+    with closing(db.session.execute(query)) as rows:
+        yield from rows
 
 
 def _records(model: Any, event: Event) -> Iterator[Any]:
@@ -356,7 +371,8 @@ def _records(model: Any, event: Event) -> Iterator[Any]:
         .order_by(model.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
-    yield from db.session.scalars(query)
+    with closing(db.session.scalars(query)) as records:
+        yield from records
 
 
 def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
@@ -365,12 +381,15 @@ def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
     return or_(mark.is_(None), mark != Signup.revision)
 
 
-def _noted(marks: Marks | None, model: type[PersonalRecord], rows: Iterable[Any]) -> Iterator[Any]:
+def _noted(marks: Marks | None, model: type[PersonalRecord], rows: Iterator[Any]) -> Iterator[Any]:
     """The rows, each noted in `marks` as it is written."""
-    for row in rows:
-        if marks is not None:
-            marks.note(model, row.id, row.revision)
-        yield row
+    try:
+        for row in rows:
+            if marks is not None:
+                marks.note(model, row.id, row.revision)
+            yield row
+    finally:
+        _close(rows)
 
 
 def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False) -> Iterator[str]:
@@ -469,30 +488,35 @@ def mailchimp_csv(
     trusted_from = _trusted_consent_floor(event)
 
     def rows() -> Iterator[list[object]]:
-        for row in _signup_rows(event, MAILCHIMP_FIELDS, *where):
-            email, first, last, number, interests, locale, version, consent_at, id_, revision = row
-            address = mailchimp_address(email) if consent_at is not None else None
-            if address is None:
-                continue
-            if marks is not None:
-                marks.note(Signup, id_, revision)
-            moment = _utc_moment(consent_at)
-            day = moment[:10]  # the date of the moment below
-            if trusted_from is not None and consent_at < trusted_from:
-                # No date rather than a wrong one in Mailchimp's Date field; the moment says
-                # why, in words a person reading the audience sees.
-                day, moment = "", f"{moment} ({CLOCK_WRONG})"
-            yield [
-                address,
-                first,
-                last,
-                phone(number),
-                tags_of(interests),
-                locale,
-                version,
-                day,
-                moment,
-            ]
+        signups = _signup_rows(event, MAILCHIMP_FIELDS, *where)
+        try:
+            for row in signups:
+                (email, first, last, number, interests, locale, version, consent_at, id_,
+                 revision) = row  # fmt: skip
+                address = mailchimp_address(email) if consent_at is not None else None
+                if address is None:
+                    continue
+                if marks is not None:
+                    marks.note(Signup, id_, revision)
+                moment = _utc_moment(consent_at)
+                day = moment[:10]  # the date of the moment below
+                if trusted_from is not None and consent_at < trusted_from:
+                    # No date rather than a wrong one in Mailchimp's Date field; the moment says
+                    # why, in words a person reading the audience sees.
+                    day, moment = "", f"{moment} ({CLOCK_WRONG})"
+                yield [
+                    address,
+                    first,
+                    last,
+                    phone(number),
+                    tags_of(interests),
+                    locale,
+                    version,
+                    day,
+                    moment,
+                ]
+        finally:
+            _close(signups)
 
     return csv_lines(MAILCHIMP_COLUMNS, rows())
 
