@@ -167,6 +167,11 @@ SERVER_MALLOC_ARENAS = 2
 # requests of 256 KB (issue 20) then left their blocks in the arenas: +40 MB that stayed.
 M_MMAP_THRESHOLD = -3
 SERVER_MMAP_THRESHOLD = 128 * 1024
+# How far a streamed response (an export) may run ahead of its reader before its thread
+# waits: waitress's default, 16 MB, spilled to a temporary file and back, and grew the
+# process by 25 MB per 20 MB export; and a download broken off is noticed this close to
+# where it stopped, so its records are not marked exported (lead/data.py's export).
+OUTBUF_AHEAD_BYTES = 512 * 1024
 
 
 def limit_malloc_arenas() -> bool:
@@ -216,6 +221,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
     erasure.start_daily_purge(app)
     health.watch_database_file(app)
     sync.start(app)  # a table joined to a hub sends it records by itself
+    # Every page of the file is read once the kiosk serves, not before: a start must not
+    # take longer as the season's data grows (issue 21.4).
+    safety.check_fully_in_background(app)
     # The lead console's "Connect a tablet" shows the address tablets can open.
     app.config.update(KIOSK_SERVE_HOST=host, KIOSK_SERVE_PORT=port)
     event = events.active_event()
@@ -231,7 +239,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
         # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
         # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
         extra["clear_untrusted_proxy_headers"] = False
-    serving.serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
+    serving.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kiosk",
+        outbuf_high_watermark=OUTBUF_AHEAD_BYTES,
+        **extra,
+    )
 
 
 def refuse_unsafe_database() -> None:

@@ -139,7 +139,9 @@ class Tally(FromKiosk, Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the retention's clock check reads the newest time (services/erasure.py)
+    # at every start and /healthz; without it, every tap of the season.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     # Whether the team's hub acknowledged this tap (services/sync.py); a tap never changes.
     hub_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -191,7 +193,7 @@ class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
     email: Mapped[str] = mapped_column(String(254))
     # One per rendered form: a form sent twice is stored once (services/records.save_once).
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     @declared_attr
     def event(cls) -> Mapped[Event]:
@@ -225,7 +227,9 @@ class Signup(PersonalRecord):
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
     # The language the person signed up in, so the team can write back in it ("" unknown).
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
     # The revision last written into a Mailchimp file: "only new since the last Mailchimp
     # export" without touching what the sign-ups CSV exported.
     mailchimp_revision: Mapped[int | None] = mapped_column(Integer)

@@ -274,3 +274,15 @@ def test_the_signup_and_mailchimp_files_carry_each_persons_language(app, filled)
     )
     bundle = json.loads(export_text(filled, "json"))
     assert {s["email"]: s["locale"] for s in bundle["signups"]}["jiwoo@example.kr"] == "ko"
+
+
+def test_the_streamed_json_is_the_bundle_as_json_dumps_writes_it(filled, monkeypatch):
+    """Written a batch of records at a time, yet the same text as the whole dict dumped."""
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 1)
+    moment = exports.utcnow()
+    monkeypatch.setattr(exports, "utcnow", lambda: moment)
+    pieces = list(exports.json_chunks(filled))
+    assert len(pieces) > 8  # a piece per record at least
+    whole = json.dumps(exports.bundle(filled), ensure_ascii=False, indent=2) + "\n"
+    assert "".join(pieces) == whole
+    assert exports.json_bundle(filled) == whole
