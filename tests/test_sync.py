@@ -3,6 +3,7 @@ and a table's sync rounds carried to the hub's app in this process (tests/test_s
 runs real processes over a link that fails). The hub is `app` (both engines where SQL
 decides); the table is a second kiosk on SQLite."""
 
+import base64
 import json
 import shutil
 from collections.abc import Iterator
@@ -10,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Event, HubTable, Signup, Tally
-from kiosk.services import erasure, events, hub, sync, volunteers
-from tests.conftest import _config
+from kiosk.services import erasure, events, hub, sealing, sync, volunteers
+from tests.conftest import TEST_KEYS, _config
 from tests.helpers import database_snapshot
 from tests.lead_helpers import log_in, set_passphrase
 from tests.test_imports import signup
@@ -218,8 +219,8 @@ def test_the_hubs_answers_hold_nothing_personal(app, client):
         client.post("/hub/hello", headers=auth).get_data(as_text=True),
         client.post("/hub/changes", headers=auth, json={"event": uuid}).get_data(as_text=True),
     ]
-    for text in answers:
-        assert "secret.person" not in text and "Secretname" not in text
+    for answer in answers:
+        assert "secret.person" not in answer and "Secretname" not in answer
 
 
 def test_the_hub_endpoints_need_no_csrf_token(app, client):
@@ -301,6 +302,20 @@ def test_a_table_whose_hub_never_answers_works_as_before(app, table, link):
         sync_round(table)
     with table.app_context():
         assert "not reachable since" in sync.status_line()
+
+
+def test_a_table_seals_to_the_hubs_key_from_the_moment_it_joins_reached_or_not(app, table, link):
+    link.mode = "down"
+    code = add_table(app, hub_event(app))
+    with app.app_context():
+        hub_public = bytes(sealing.public_key())
+    assert hub.read_code(code).key == base64.b64encode(hub_public).decode()
+    with table.app_context():
+        assert not sync.join(code).reached
+    sign_up(table, "ana@example.org", "Anastasia Table")
+    with table.app_context():
+        blob = db.session.scalar(text("SELECT first_name FROM signup WHERE first_name != ''"))
+    assert sealing.open_sealed(blob, TEST_KEYS[hub_public]) == "Anastasia Table"
 
 
 def test_an_edit_at_the_table_is_sent_again(app, table, link, clock):

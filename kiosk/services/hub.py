@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.extensions import db
 from kiosk.models import Event, HubTable, utcnow
-from kiosk.services import team
+from kiosk.services import sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.imports import ImportRefused, import_bundle
 from kiosk.services.joining import join_file
@@ -61,6 +61,9 @@ class JoinCode:
     token: str
     table: str  # the table's name, as the hub shows it
     fingerprint: str = ""  # SHA-256 of the hub's certificate, hex, when it is pinned
+    # The team's public key: the table seals to it from the moment it joins, reached or not,
+    # so the hub's lead opens what the table took (services/sealing.py).
+    key: str = ""
 
     def encode(self) -> str:
         data: dict[str, Any] = {
@@ -71,6 +74,8 @@ class JoinCode:
         }
         if self.fingerprint:
             data["fp"] = self.fingerprint
+        if self.key:
+            data["key"] = self.key
         raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         return CODE_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -137,6 +142,7 @@ def read_code(code: str) -> JoinCode:
         or not 0 < len(table) <= NAME_MAX
         or not isinstance(data.get("hub"), str)
         or not isinstance(data.get("fp", ""), str)
+        or not _is_public_key(data.get("key", ""))
     ):
         raise HubRefused("This join code is damaged: copy it again, whole.")
     return JoinCode(
@@ -145,7 +151,18 @@ def read_code(code: str) -> JoinCode:
         token=token,
         table=table,
         fingerprint=normal_fingerprint(data.get("fp", "")),
+        key=data.get("key", ""),
     )
+
+
+def _is_public_key(value: object) -> bool:
+    if value == "":
+        return True  # a code made before personal data was sealed
+    try:
+        sealing.read_public_key_text(value)
+    except ValueError:
+        return False
+    return True
 
 
 # ---- Tables -------------------------------------------------------------------------------------
@@ -181,7 +198,9 @@ def add_table(
         raise HubRefused(f"A table is already called {name!r}: choose another name.") from error
     names = ", ".join(e.name for e in events)
     record_audit("hub.add_table", f"Table {name!r} may send records of {names}", actor)
-    return JoinCode(address, tuple(e.uuid for e in events), token, name, fingerprint).encode()
+    events_joined = tuple(e.uuid for e in events)
+    key = sealing.public_key_text()
+    return JoinCode(address, events_joined, token, name, fingerprint, key).encode()
 
 
 def revoke_table(table_id: int, actor: str = "") -> HubTable | None:

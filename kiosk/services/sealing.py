@@ -43,6 +43,10 @@ from kiosk.extensions import db
 
 PREFIX = "nacl1:"
 PUBLIC_KEY = "team_public_key"
+# The public key of the team this kiosk joined (a join file, a hub's join code): what it seals
+# to from then on, so the lead who holds that team's key opens what this table takes. Its own
+# key pair (PUBLIC_KEY and its wrapped copies) stays for what it sealed before it joined.
+JOINED_KEY = "team_public_key_joined"
 BY_PASSPHRASE = "team_key_by_passphrase"  # noqa: S105 (a setting key)  # nosec B105
 BY_RECOVERY = "team_key_by_recovery"
 BY_SETUP = "team_key_by_setup"
@@ -103,7 +107,11 @@ def public_key() -> PublicKey:
     if found is not None:
         return found
     Setting = _setting()
-    stored = db.session.connection().scalar(select(Setting.value).where(Setting.key == PUBLIC_KEY))
+    rows = db.session.connection().execute(
+        select(Setting.key, Setting.value).where(Setting.key.in_((JOINED_KEY, PUBLIC_KEY)))
+    )
+    found_keys = {name: value for name, value in rows}
+    stored = found_keys.get(JOINED_KEY) or found_keys.get(PUBLIC_KEY)
     if stored is None:
         raise RuntimeError("this kiosk has no team key yet: run `kiosk serve` or `kiosk check`")
     found = PublicKey(base64.b64decode(stored))
@@ -114,6 +122,40 @@ def public_key() -> PublicKey:
 
 def public_key_text() -> str:
     return base64.b64encode(bytes(public_key())).decode("ascii")
+
+
+def own_public_key() -> PublicKey:
+    """The public half of this kiosk's own key pair: the one its lead's passphrase, recovery
+    code and setup secret wrap (a joined kiosk seals to the team's key instead)."""
+    stored = _stored(PUBLIC_KEY)
+    if stored is None:
+        raise RuntimeError("this kiosk has no key pair yet: run `kiosk serve` or `kiosk check`")
+    return PublicKey(base64.b64decode(stored))
+
+
+def read_public_key_text(text: object) -> PublicKey:
+    """A team public key as a file or code carries it (base64 of 32 bytes); ValueError else."""
+    if not isinstance(text, str) or len(text) > 64:
+        raise ValueError("not a team public key")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as error:
+        raise ValueError("not a team public key") from error
+    if len(raw) != PublicKey.SIZE:
+        raise ValueError("not a team public key")
+    return PublicKey(raw)
+
+
+def adopt_team_public_key(text: str) -> bool:
+    """Seal to the team's public key `text` from now on (this kiosk joined its event): whether
+    that changed anything. Not committed. ValueError when `text` is not a public key."""
+    key = read_public_key_text(text)
+    if bytes(key) == bytes(public_key()):
+        return False
+    _put(JOINED_KEY, _b64(bytes(key)))
+    db.session.flush()
+    forget_public_key()
+    return True
 
 
 def forget_public_key() -> None:

@@ -46,7 +46,7 @@ from sqlalchemy import func, or_, select, update
 from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import Event, PersonalRecord, Setting, Tally, TeamPage
-from kiosk.services import hub, team
+from kiosk.services import hub, sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_SECTIONS, bundle_frame
 from kiosk.services.imports import ImportRefused, check_bundle, import_bundle
@@ -314,6 +314,10 @@ def join(text: str, *, actor: str = "", activate: bool = True) -> Joined:
     """
     code = hub.read_code(text)
     data = asdict(code)
+    if code.key:
+        # Sealed to the team's key from the first record on, though the hub is not reached yet.
+        sealing.ensure_team_key()
+        sealing.adopt_team_public_key(code.key)
     _write_settings({LINK: json.dumps(data), STATUS: json.dumps(asdict(Status()))})
     record_audit("hub.join", f"Joined the hub {code.hub} as table {code.table!r}", actor)
     joined = Joined(code, reached=False)
