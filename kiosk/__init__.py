@@ -39,7 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         visitor,
         volunteer,
     )
-    from kiosk.services import tallies
+
+    # sealing: the models' personal columns seal through it (kiosk/sealed_text.py).
+    from kiosk.services import sealing, tallies  # noqa: F401
 
     app.config.from_mapping(config.defaults(app.instance_path))
     app.config.from_mapping(config.from_environment())

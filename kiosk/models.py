@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from kiosk import clock
 from kiosk.emails import canonical_email
 from kiosk.extensions import Model
-from kiosk.services.sealing import SealedText
+from kiosk.sealed_text import SealedText
 
 
 def utcnow() -> datetime:

@@ -35,6 +35,7 @@ LAYERS = {
         "kiosk.config",
         "kiosk.hooks",
         "kiosk.bounded",
+        "kiosk.sealed_text",
         "kiosk.write_queue",
         "kiosk.extensions",
         "kiosk.models",

@@ -177,6 +177,7 @@ BUNDLE_KEYS = [
     "version",
     "exported_at",
     "event",
+    "team_public_key",
     "tombstones",
     "erasures",
     "signups",
