@@ -90,12 +90,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def _check_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not (hasattr(config, "workerinput") and config.getvalue("loadgroup")):
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(lost)} test(s) marked xdist_group (first: "
+            f"{lost[0]}): this pytest and pytest-xdist disagree (see pyproject.toml)."
+        )
+
+
 # Set when PostgreSQL is not installed: how many [postgresql] runs were left out, and why.
 POSTGRES_MISSING = pytest.StashKey[tuple[int, str]]()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without PostgreSQL, leave its runs out and say so once (not one skip per test)."""
+    """Without PostgreSQL, leave its runs out and say so once (not one skip per test).
+
+    In a pytest-xdist worker under `--dist loadgroup`, check that every test marked
+    `xdist_group` was given its group: when pytest and xdist disagree on how a test's id is
+    stored, grouping stops silently, the crash tests run beside each other and the suite
+    runs minutes over its budget."""
+    _check_xdist_groups(config, items)
     runs = [item for item in items if item.get_closest_marker("postgresql")]
     if not runs:
         return
