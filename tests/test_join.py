@@ -261,6 +261,8 @@ def test_a_hostile_token_never_gives_a_server_error(app, token):
         + b"9" * 5000
         + b"}}",
     ],
+    # One carries a fresh UUID: numbered ids keep every xdist worker collecting the same names.
+    ids=["png", "list", "no-event", "bad-uuid", "bad-name", "huge-number"],
 )
 def test_a_bad_join_file_is_refused_beside_the_field_and_nothing_is_stored(app, content):
     client = lead(app)
