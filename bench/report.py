@@ -20,6 +20,8 @@ class Target:
     limit: float
     unit: str = ""
     of_floor: bool = False
+    # What the floor column holds: the bare floor, or (the growth scenario) "empty event".
+    versus: str = "floor"
 
     def met(self, value: float) -> bool:
         return {"<": value < self.limit, "<=": value <= self.limit, ">=": value >= self.limit}[
@@ -28,7 +30,7 @@ class Target:
 
     def __str__(self) -> str:
         if self.of_floor:
-            return f"{self.op} {self.limit:g}× floor"
+            return f"{self.op} {self.limit:g}× {self.versus}"
         return f"{self.op} {self.limit:g} {self.unit}".rstrip()
 
 

@@ -6,9 +6,10 @@ How to run
 
 It starts the kiosk as `kiosk serve` (waitress, the production threads) with a throw-away
 instance in a temporary folder, and the floors (bench/floor_app.py) under the same waitress
-settings, both on loopback ports 8120/8121. wrk drives both with the same Lua script
-(bench/kiosk.lua). Results print as a table and are written to bench/results.md, with the
-machine, the date, each target and met/MISSED, and issue 15's targets table on top.
+settings, both on loopback ports 8120/8121 ($BENCH_KIOSK_PORT, $BENCH_FLOOR_PORT). wrk
+drives both with the same Lua script (bench/kiosk.lua). Results print as a table and are
+written to bench/results.md, with the machine, the date, each target and met/MISSED, and
+issue 15's targets table on top.
 
 The floors, all bare Flask under the same waitress, measured in the same run:
     bare            GET / returning "ok": every "× floor" divides by it
@@ -52,6 +53,21 @@ What each figure means
     cold start                 seconds from starting `kiosk serve` to the first 200 on
                                /healthz: on a fresh instance (runs the migrations) and on a
                                restart; resident memory (VmRSS) of the server after the load.
+    hostile requests           after the load, 10,000 requests of up to 256 KB each from four
+                               clients (bench/hostile.py: long query strings, junk cookies,
+                               made-up paths, many Accept-Language tags): how much more
+                               resident memory they leave than the load did (issue 20: < 30 MB).
+    dashboard poll             the lead dashboard's 5-second htmx poll (GET /lead/ with
+                               HX-Request), median of 15, on the empty event after the load.
+    growth                     (unless --growth-taps 0) a second instance whose active event
+                               holds 1,000,000 taps and 100,000 sign-ups, written by direct
+                               SQL (bench/growth.py; $BENCH_GROWTH_TAPS, $BENCH_GROWTH_SIGNUPS
+                               make it smaller for a quick run): its restart, mixed traffic at
+                               8 tablets, each request alone, the dashboard poll and resident
+                               memory, each with the same figure of the empty event in the
+                               floor column (target: >= 0.9× it); then the lead's CSV and
+                               Mailchimp exports downloaded from the web, and the server's
+                               resident memory above what it was before them.
     profile (--profile FILE)   py-spy samples the server through one more mixed run; the
                                shares of the kiosk's functions go under the table. py-spy
                                samples threads that wait (for a lock, for fsync) as well as
@@ -72,12 +88,15 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import pages, profile, report, servers
+from bench import growth, hostile, pages, profile, report, servers
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
 
-KIOSK_PORT = 8120
-FLOOR_PORT = 8121
+# $BENCH_KIOSK_PORT / $BENCH_FLOOR_PORT: where several people bench on one machine.
+KIOSK_PORT = int(os.environ.get("BENCH_KIOSK_PORT", "8120"))
+FLOOR_PORT = int(os.environ.get("BENCH_FLOOR_PORT", "8121"))
+# Issue 20's target: what a script on the table's Wi-Fi sends (bench/hostile.py).
+HOSTILE_REQUESTS = 10_000
 TABLETS = (1, 8, 32)
 TARGET_TABLETS = 8
 WARM_UP_S = 2
@@ -92,6 +111,25 @@ MIXED_TARGET = 0.35
 FRAGMENT_LIMIT = 2000
 FORM_LIMIT = 5000
 PI_FSYNC_MS = 10
+# The growth scenario (issue 21): every visitor figure and the dashboard poll with a season's
+# data in the active event, against the same figure on the empty event of the same run.
+GROWTH_TARGET = 0.9
+DASHBOARD_LIMIT_MS = 50
+EXPORT_RSS_LIMIT_MB = 10
+
+
+@dataclass
+class Growth:
+    """The kiosk again, with `filled` (taps, sign-ups) in its active event."""
+
+    filled: dict
+    start_s: float
+    mixed: WrkResult
+    breakdown: dict[str, WrkResult]
+    dashboard_ms: float
+    rss_after_load: float
+    rss_after_exports: float
+    exports: dict[str, dict]
 
 
 @dataclass
@@ -111,6 +149,8 @@ class Run:
     exports: dict[str, dict] = field(default_factory=dict)
     profile: str = ""
     pi: WrkResult | None = None
+    dashboard_ms: float | None = None
+    growth: Growth | None = None
 
 
 def kiosk_env(instance: Path) -> dict[str, str]:
@@ -231,9 +271,9 @@ def synchronous_mode(python: Path, instance: Path) -> int:
     return int(done.stdout.strip() or -1)
 
 
-def export_probe(python: Path, *args: str) -> dict:
+def export_probe(python: Path, *args: str, module: str = "bench.export_probe") -> dict:
     done = subprocess.run(
-        [str(python), "-m", "bench.export_probe", *args],
+        [str(python), "-m", module, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -268,8 +308,17 @@ def profile_mixed(load: Load, seconds: int, out: Path) -> str:
     return profile.markdown(profile.parse_raw(out.read_text()))
 
 
+def lead_token(python: Path, instance: Path) -> str:
+    """A lead session in `instance`, made beside its running kiosk (bench/growth.py)."""
+    return export_probe(python, "lead", "--instance", str(instance), module="bench.growth")["token"]
+
+
 def measure_servers(
-    kiosk: servers.Server, floor: servers.Server, seconds: int, profile_to: Path | None
+    kiosk: servers.Server,
+    floor: servers.Server,
+    seconds: int,
+    profile_to: Path | None,
+    lead: str | None = None,
 ) -> Run:
     session = pages.start_session(kiosk.base_url)
     keys = pages.ContentKeys.from_default_pack()
@@ -286,9 +335,18 @@ def measure_servers(
     print(f"Durable writes: {writes_what} ...", flush=True)
     writes = load.on_kiosk(writes_mix, TARGET_TABLETS, seconds)
     rss = {"kiosk": kiosk.rss_mb(), "floor": floor.rss_mb()}
+    print(f"{HOSTILE_REQUESTS:,} hostile requests of up to 256 KB ...", flush=True)
+    screens = hostile.screens_of(KIOSK_PORT)
+    session = hostile.session_cookie(KIOSK_PORT)
+    failures = hostile.hostile_load(KIOSK_PORT, screens, session, HOSTILE_REQUESTS)
+    rss["hostile"] = kiosk.rss_mb()
+    rss["hostile_5xx"] = len(failures)
     run = Run(
         kiosk_runs, floor_runs, breakdown, writes, writes_what, weight, fragments, rss, floors
     )
+    if lead is not None:
+        print("Dashboard poll ...", flush=True)
+        run.dashboard_ms = growth.dashboard_poll_ms(kiosk.base_url, lead)
     if profile_to is not None:
         print(f"Profile of the mixed load, {TARGET_TABLETS} tablets ...", flush=True)
         run.profile = profile_mixed(load, seconds, profile_to)
@@ -343,6 +401,45 @@ def measure_pi(python: Path, workdir: Path, seconds: int) -> WrkResult | None:
         kiosk.stop()
 
 
+def measure_growth(python: Path, workdir: Path, seconds: int, taps: int, signups: int) -> Growth:
+    """The visitor figures, the dashboard poll, a restart and the web exports of an instance
+    whose active event holds `taps` taps and `signups` sign-ups (written by direct SQL)."""
+    instance = workdir / "growth-instance"
+    print(f"Growth: {taps:,} taps and {signups:,} sign-ups in the active event ...", flush=True)
+    filled = export_probe(
+        python, "fill", "--instance", str(instance), "--taps", str(taps),
+        "--signups", str(signups), module="bench.growth",
+    )  # fmt: skip
+    print(
+        f"  filled in {filled['seconds']:.0f} s ({filled['bytes'] / 1e6:.0f} MB); "
+        f"mixed traffic, {seconds} s, and each request alone, {BREAKDOWN_S} s ...",
+        flush=True,
+    )
+    kiosk = start_kiosk(python, instance, workdir / "servers.log")
+    try:
+        session = pages.start_session(kiosk.base_url)
+        load = Load(kiosk, kiosk, session, pages.ContentKeys.from_default_pack(), True)
+        load.on_kiosk("mixed", TARGET_TABLETS, WARM_UP_S)
+        mixed = load.on_kiosk("mixed", TARGET_TABLETS, seconds)
+        parts = (*BREAKDOWN, "signup")
+        breakdown = {part: load.on_kiosk(part, TARGET_TABLETS, BREAKDOWN_S) for part in parts}
+        lead = lead_token(python, instance)
+        dashboard = growth.dashboard_poll_ms(kiosk.base_url, lead)
+        rss_after_load = kiosk.rss_mb()
+        print(f"  web exports of {signups:,} sign-ups ...", flush=True)
+        exports = {
+            name: growth.web_export(kiosk.base_url, lead, name, filled["event"])
+            for name in ("csv", "mailchimp")
+        }
+        rss_after_exports = kiosk.rss_mb()
+    finally:
+        kiosk.stop()
+    return Growth(
+        filled, kiosk.startup_seconds, mixed, breakdown, dashboard, rss_after_load,
+        rss_after_exports, exports,
+    )  # fmt: skip
+
+
 def measure(
     python: Path,
     workdir: Path,
@@ -350,6 +447,7 @@ def measure(
     signups: int,
     profile_to: Path | None,
     pi: bool = True,
+    growth_size: tuple[int, int] | None = None,
 ) -> Run:
     """Every figure of the run: the servers under load, then cold starts and exports."""
     log = workdir / "servers.log"
@@ -363,7 +461,8 @@ def measure(
     page.write_bytes(pages.fetch(kiosk.base_url + "/").body)
     floor = start_floor(python, log, page, workdir / "floor.sqlite3")
     try:
-        run = measure_servers(kiosk, floor, seconds, profile_to)
+        lead = lead_token(python, instance)
+        run = measure_servers(kiosk, floor, seconds, profile_to, lead)
     finally:
         kiosk.stop()
         floor.stop()
@@ -377,6 +476,8 @@ def measure(
     if pi:
         print("Pi-class budget: one CPU, fsync slowed by 10 ms ...", flush=True)
         run.pi = measure_pi(python, workdir, seconds)
+    if growth_size is not None:
+        run.growth = measure_growth(python, workdir, seconds, *growth_size)
     print(f"Export of {signups:,} sign-ups ...", flush=True)
     run.exports = measure_exports(python, workdir, signups)
     return run
@@ -609,6 +710,66 @@ def start_figures(run: Run) -> list[Figure]:
     ]
 
 
+def hostile_figures(run: Run) -> list[Figure]:
+    if "hostile" not in run.rss:
+        return []
+    return [
+        Figure(
+            f"Resident memory after {HOSTILE_REQUESTS:,} hostile requests, above the load's",
+            run.rss["hostile"] - run.rss["kiosk"],
+            "MB",
+            target=Target("<", 30, "MB"),
+            note=f"{run.rss['hostile']:.0f} MB; {run.rss['hostile_5xx']:.0f} answers 5xx",
+        ),
+    ]
+
+
+def growth_figures(run: Run) -> list[Figure]:
+    """Each growth figure with the same figure of the empty event in the floor column."""
+    g = run.growth
+    if g is None:
+        return []
+    size = f"{g.filled['taps']:,} taps + {g.filled['signups']:,} sign-ups"
+    empty = Target(">=", GROWTH_TARGET, of_floor=True, versus="empty")
+    empty_mixed = run.kiosk[TARGET_TABLETS]
+    name = f"Growth ({size}): mixed, {TARGET_TABLETS} tablets"
+    figures = [
+        Figure(f"{name}: requests/s", g.mixed.rps, "req/s", empty_mixed.rps, empty,
+               note="floor column: the empty event, same run"),
+        Figure(f"{name}: p95", g.mixed.p95_ms, "ms", empty_mixed.p95_ms),
+        Figure(f"{name}: server CPU", g.mixed.cpu_ms_per_request, "ms/req",
+               empty_mixed.cpu_ms_per_request),
+        Figure(f"{name}: errors", g.mixed.errors, "", empty_mixed.errors, Target("<=", 0)),
+    ]  # fmt: skip
+    for part, result in g.breakdown.items():
+        alone = run.breakdown.get(part) or (run.writes if part == "signup" else None)
+        part_name = f"Growth: {part} alone, {TARGET_TABLETS} tablets"
+        figures += [
+            Figure(f"{part_name}: requests/s", result.rps, "req/s",
+                   alone.rps if alone else None, empty,
+                   f"{result.errors} errors" if result.errors else ""),
+            Figure(f"{part_name}: p95", result.p95_ms, "ms", alone.p95_ms if alone else None),
+        ]  # fmt: skip
+    csv = g.exports.get("csv", {})
+    figures += [
+        Figure("Growth: dashboard poll (median)", g.dashboard_ms, "ms", run.dashboard_ms,
+               Target("<", DASHBOARD_LIMIT_MS, "ms"),
+               f"{g.filled['signups']:,} sign-ups; floor column: the empty event"),
+        Figure("Growth: cold start, restart", g.start_s, "s", run.starts.get("restart"),
+               Target("<", 1, "s"), f"{g.filled['bytes'] / 1e6:.0f} MB file"),
+        Figure("Growth: resident memory after the load", g.rss_after_load, "MB",
+               run.rss["kiosk"], Target("<", 60, "MB")),
+        Figure("Growth: web exports (CSV, Mailchimp), RSS above before",
+               g.rss_after_exports - g.rss_after_load, "MB",
+               target=Target("<", EXPORT_RSS_LIMIT_MB, "MB"),
+               note=f"{number(g.rss_after_load, 'MB')} → {number(g.rss_after_exports, 'MB')}"),
+        Figure("Growth: web CSV export: time", csv.get("seconds"), "s",
+               target=Target("<", 3, "s"),
+               note=f"{csv.get('bytes', 0) / 1e6:.1f} MB, streamed"),
+    ]  # fmt: skip
+    return figures
+
+
 def figures(run: Run) -> list[Figure]:
     return [
         *traffic_figures(run),
@@ -619,6 +780,8 @@ def figures(run: Run) -> list[Figure]:
         *pi_figures(run),
         *export_figures(run),
         *start_figures(run),
+        *hostile_figures(run),
+        *growth_figures(run),
     ]
 
 
@@ -685,6 +848,48 @@ def goals(run: Run) -> list[Goal]:
             rss < 60 and start < 1,
         )
     )
+    g = run.growth
+    if g is not None:
+        ratios = {"mixed": ratio(g.mixed.rps, run.kiosk[TARGET_TABLETS].rps)}
+        for part, result in g.breakdown.items():
+            alone = run.breakdown.get(part) or (run.writes if part == "signup" else None)
+            ratios[part] = ratio(result.rps, alone.rps if alone else None)
+        ratios["dashboard"] = ratio(run.dashboard_ms, g.dashboard_ms)  # a time: the inverse
+        found.append(
+            Goal(
+                f"every visitor figure and the dashboard poll, {g.filled['taps']:,} taps + "
+                f"{g.filled['signups']:,} sign-ups",
+                f">= {GROWTH_TARGET:g}× the same figure on an empty event",
+                "; ".join(f"{name} {times(value)}" for name, value in ratios.items()),
+                all(value is not None and value >= GROWTH_TARGET for value in ratios.values()),
+            )
+        )
+        found.append(
+            Goal(
+                f"dashboard poll at {g.filled['signups']:,} sign-ups",
+                f"< {DASHBOARD_LIMIT_MS} ms",
+                number(g.dashboard_ms, "ms"),
+                g.dashboard_ms < DASHBOARD_LIMIT_MS,
+            )
+        )
+        grown = g.rss_after_exports - g.rss_after_load
+        found.append(
+            Goal(
+                f"RSS after exporting {g.filled['signups']:,} sign-ups from the web",
+                f"< {EXPORT_RSS_LIMIT_MB} MB above RSS before it",
+                f"+{grown:.1f} MB (CSV and Mailchimp, streamed)",
+                grown < EXPORT_RSS_LIMIT_MB,
+            )
+        )
+        found.append(
+            Goal(
+                "cold start at a large file",
+                "< 1 s",
+                f"{number(g.start_s, 's')} at {g.filled['bytes'] / 1e6:.0f} MB "
+                f"(empty: {number(run.starts['restart'], 's')})",
+                g.start_s < 1,
+            )
+        )
     pi = run.pi
     found.append(
         Goal(
@@ -719,6 +924,18 @@ def main() -> None:
     parser.add_argument(
         "--no-pi", action="store_true", help="skip the Pi-class run (one CPU, slow fsync)"
     )
+    parser.add_argument(
+        "--growth-taps",
+        type=int,
+        default=int(os.environ.get("BENCH_GROWTH_TAPS", "1000000")),
+        help="taps in the growth scenario's active event ($BENCH_GROWTH_TAPS; 0: no growth run)",
+    )
+    parser.add_argument(
+        "--growth-signups",
+        type=int,
+        default=int(os.environ.get("BENCH_GROWTH_SIGNUPS", "100000")),
+        help="sign-ups in the growth scenario's active event ($BENCH_GROWTH_SIGNUPS)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as workdir:
@@ -729,12 +946,14 @@ def main() -> None:
             args.signups,
             args.profile,
             pi=not args.no_pi,
+            growth_size=(args.growth_taps, args.growth_signups) if args.growth_taps else None,
         )
     results = figures(run)
     targets = goals(run)
     settings = (
         f"wrk {args.seconds} s per run, 1 wrk thread; waitress threads={servers.SERVER_THREADS}; "
-        f"{args.signups:,} sign-ups exported; load average (1, 5, 15 min) "
+        f"{args.signups:,} sign-ups exported; growth scenario {args.growth_taps:,} taps and "
+        f"{args.growth_signups:,} sign-ups; load average (1, 5, 15 min) "
         f"{loads(load_before)} before the run, {loads(os.getloadavg())} after it"
     )
     print("\n" + report.text_table(results))

@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         extensions,
         fast_path,
         health,
+        hub,
         i18n,
         lead,
         page_cache,
@@ -38,7 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         visitor,
         volunteer,
     )
-    from kiosk.services import tallies
+
+    # sealing: the models' personal columns seal through it (kiosk/sealed_text.py).
+    from kiosk.services import sealing, tallies  # noqa: F401
 
     app.config.from_mapping(config.defaults(app.instance_path))
     app.config.from_mapping(config.from_environment())
@@ -64,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteer.bp)
     app.register_blueprint(lead.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(hub.bp)
     # The fast path answers before Flask; the trusted proxies' layer sees requests first.
     fast_path.init_app(app)
     proxies.init_app(app)

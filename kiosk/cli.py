@@ -1,6 +1,7 @@
 """The `kiosk` command: serve the kiosk and look after its events and data."""
 
 import ctypes
+import json
 import os
 import shlex
 import subprocess  # nosec B404 # starts Chromium, found on PATH, with no shell
@@ -11,13 +12,12 @@ from pathlib import Path
 from typing import IO
 
 import click
-import waitress
 from flask import Flask, current_app, g
 from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
-from kiosk import clock, health, i18n, proxies
+from kiosk import clock, health, i18n, proxies, serving
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import Event
@@ -27,11 +27,13 @@ from kiosk.services import (
     erasure,
     events,
     exports,
+    hub,
     identity,
     lead_auth,
     network,
     safety,
     sealing,
+    sync,
     volunteers,
 )
 from kiosk.services.atomic import held_lock
@@ -160,14 +162,29 @@ def print_tablet_addresses(host: str, port: int) -> None:
 # glibc's M_ARENA_MAX (malloc.h): how many malloc arenas the process's threads spread over.
 M_ARENA_MAX = -8
 SERVER_MALLOC_ARENAS = 2
+# glibc's M_MMAP_THRESHOLD: blocks this large or larger get pages of their own, given back
+# when freed. Set, it stays put; left alone, glibc raises it to the largest block freed, and
+# requests of 256 KB (issue 20) then left their blocks in the arenas: +40 MB that stayed.
+M_MMAP_THRESHOLD = -3
+SERVER_MMAP_THRESHOLD = 128 * 1024
+# How far a streamed response (an export) may run ahead of its reader before its thread
+# waits: waitress's default, 16 MB, spilled to a temporary file and back, and grew the
+# process by 25 MB per 20 MB export; and a download broken off is noticed this close to
+# where it stopped, so its records are not marked exported (lead/data.py's export).
+OUTBUF_AHEAD_BYTES = 512 * 1024
 
 
 def limit_malloc_arenas() -> bool:
-    """Keep waitress's threads to two glibc malloc arenas: 3-4 MB less resident memory after
-    a busy spell, with no difference in speed we could measure (bench/findings.md).
-    False, and nothing changed, where the C library has no mallopt."""
+    """Keep waitress's threads to two glibc malloc arenas (3-4 MB less resident memory after
+    a busy spell, with no difference in speed we could measure: bench/findings.md), and
+    large blocks out of them. False, and nothing changed, where the C library has no
+    mallopt."""
     try:
-        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, SERVER_MALLOC_ARENAS))
+        libc = ctypes.CDLL(None)
+        return bool(
+            libc.mallopt(M_ARENA_MAX, SERVER_MALLOC_ARENAS)
+            and libc.mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD)
+        )
     except (OSError, AttributeError):
         return False
 
@@ -203,6 +220,10 @@ def serve_command(host: str, port: int, threads: int) -> None:
     _report_purge(erasure.purge_expired())
     erasure.start_daily_purge(app)
     health.watch_database_file(app)
+    sync.start(app)  # a table joined to a hub sends it records by itself
+    # Every page of the file is read once the kiosk serves, not before: a start must not
+    # take longer as the season's data grows (issue 21.4).
+    safety.check_fully_in_background(app)
     # The lead console's "Connect a tablet" shows the address tablets can open.
     app.config.update(KIOSK_SERVE_HOST=host, KIOSK_SERVE_PORT=port)
     event = events.active_event()
@@ -218,7 +239,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
         # Behind a reverse proxy the kiosk decides whom to trust (kiosk/proxies.py): waitress,
         # which trusts no proxy of its own, must pass the X-Forwarded-* headers on.
         extra["clear_untrusted_proxy_headers"] = False
-    waitress.serve(app, host=host, port=port, threads=threads, ident="kiosk", **extra)
+    serving.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kiosk",
+        outbuf_high_watermark=OUTBUF_AHEAD_BYTES,
+        **extra,
+    )
 
 
 def refuse_unsafe_database() -> None:
@@ -525,7 +554,10 @@ def passphrase_command(from_stdin: bool) -> None:
     lead_auth.set_passphrase(passphrase, actor="cli", key=key)
     click.echo("Team lead passphrase set. Every lead session was logged out.")
     if key is None or "recovery" not in sealing.wrapped_by():
-        code = sealing.new_recovery_code(key or lead_auth.open_team_key(passphrase))
+        opened = key or lead_auth.open_team_key(passphrase)
+        if opened is None:  # the passphrase just set opens the key it wrapped
+            raise click.ClickException("The team key could not be opened to make a recovery code.")
+        code = sealing.new_recovery_code(opened)
         db.session.commit()
         click.echo(
             f"Recovery code: {code}\n"
@@ -666,6 +698,81 @@ def import_command(file: IO[bytes], into_id: int | None) -> None:
     except ImportRefused as error:
         raise click.ClickException(f"{error}\nNothing was imported.") from error
     click.echo(f"Imported {report.describe()}")
+
+
+@click.group("hub", cls=AppGroup)
+def hub_group() -> None:
+    """Many tables, one hub: add tables on the hub, join one at a table, see its sync."""
+
+
+@hub_group.command("add-table")
+@click.argument("name")
+@click.option(
+    "--event", "event_ids", type=RecordId(), multiple=True, help="Event id (default: the active)."
+)
+@click.option("--url", default="", help="The hub's address as tables reach it (KIOSK_PUBLIC_URL).")
+@click.option("--fingerprint", default="", help="SHA-256 of the hub's self-signed certificate.")
+def hub_add_table(name: str, event_ids: tuple[int, ...], url: str, fingerprint: str) -> None:
+    """On the hub: allow a table to send records; prints its one-line join code."""
+    warn_if_new_database()
+    chosen = [_event_or_active(event_id) for event_id in event_ids] or [_event_or_active(None)]
+    address = url or current_app.config.get("KIOSK_PUBLIC_URL", "")
+    if not address:
+        raise click.ClickException("Give the hub's address: --url https://hub.example.org")
+    try:
+        code = hub.add_table(name, chosen, address, fingerprint, actor="cli")
+    except hub.HubRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(code)
+    click.echo(f"At the table, run:  kiosk hub join {code}", err=True)
+
+
+@hub_group.command("revoke")
+@click.argument("name")
+def hub_revoke(name: str) -> None:
+    """On the hub: refuse a table's token from now on."""
+    table = hub.table_named(name)
+    if table is None:
+        raise click.ClickException(f"No table is called {name!r}.")
+    hub.revoke_table(table.id, actor="cli")
+    click.echo(f"Table {name!r} is revoked: the hub refuses it from now on.")
+
+
+@hub_group.command("join")
+@click.argument("code")
+def hub_join(code: str) -> None:
+    """At a table: join the hub of a join code; the kiosk then syncs by itself."""
+    warn_if_new_database()
+    try:
+        joined = sync.join(code, actor="cli")
+    except hub.HubRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(f"This kiosk is table {joined.code.table!r} of the hub {joined.code.hub}.")
+    if joined.reached:
+        click.echo(f"Events taken on: {', '.join(joined.events)}.")
+    else:
+        click.echo(
+            f"The hub did not answer now ({joined.problem}); the kiosk takes its events on and "
+            "sends its records at the first sync that reaches it."
+        )
+
+
+@hub_group.command("sync")
+def hub_sync() -> None:
+    """At a table: one sync round now (the server does them by itself)."""
+    try:
+        done = sync.sync_once()
+    except sync.HubUnreachable as problem:
+        raise click.ClickException(str(problem)) from problem
+    if done is None:
+        raise click.ClickException("This kiosk has joined no hub, or was revoked.")
+    click.echo(f"Sent {done.sent} records in {done.chunks} chunks; {done.forgotten} people erased.")
+
+
+@hub_group.command("status")
+def hub_status() -> None:
+    """At a table: the sync's state as JSON (hub, last_sync, waiting, last_error)."""
+    click.echo(json.dumps(sync.status(), indent=2))
 
 
 @click.group("service")
@@ -812,4 +919,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(erase_group)
     app.cli.add_command(import_command)
     app.cli.add_command(service_group)
+    app.cli.add_command(hub_group)
     app.cli.add_command(open_command)

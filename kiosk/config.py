@@ -17,6 +17,13 @@ from kiosk.paths import PACKAGE_DIR, TRANSLATIONS_DIR
 DEFAULT_CONTENT = PACKAGE_DIR / "content" / "default"
 # A day at most: the lead's Settings page narrows it further (20 s to an hour).
 IDLE_SECONDS_RANGE = (1, 24 * 3600)
+# Whole numbers read from the environment, with the values they may take.
+WHOLE_SETTINGS = {
+    "KIOSK_IDLE_SECONDS": IDLE_SECONDS_RANGE,
+    "KIOSK_VOLUNTEER_IDLE_SECONDS": IDLE_SECONDS_RANGE,
+    "KIOSK_REQUEST_READ_SECONDS": (1, 3600),
+    "KIOSK_CONNECTION_LIMIT": (10, 100_000),
+}
 
 
 class ConfigError(Exception):
@@ -42,6 +49,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # A tablet's request without an answer after this many seconds is sent again (same
         # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
         "KIOSK_REQUEST_TIMEOUT_SECONDS": 10,
+        # The server's side (kiosk/serving.py): a request must arrive whole within this many
+        # seconds of its first byte, and an answer be taken as fast, or the connection is
+        # closed; at most this many connections, the longest-waiting closed first near it.
+        "KIOSK_REQUEST_READ_SECONDS": 10,
+        "KIOSK_CONNECTION_LIMIT": 1000,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS_DIR),
         "MAX_CONTENT_LENGTH": 64 * 1024,
@@ -67,14 +79,17 @@ def from_environment() -> dict[str, Any]:
         "KIOSK_LOCALE": "KIOSK_LOCALE",
         "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
         "KIOSK_TRUSTED_PROXIES": "KIOSK_TRUSTED_PROXIES",
+        # Seconds between a table's sync rounds with its hub (services/sync.py).
+        "KIOSK_SYNC_SECONDS": "KIOSK_SYNC_SECONDS",
+        "KIOSK_SYNC_CHUNK_RECORDS": "KIOSK_SYNC_CHUNK_RECORDS",
     }
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ
     }
-    for name in ("KIOSK_IDLE_SECONDS", "KIOSK_VOLUNTEER_IDLE_SECONDS"):
+    for name, (low, high) in WHOLE_SETTINGS.items():
         if name in os.environ:
             try:
-                found[name] = parse_whole(os.environ[name], *IDLE_SECONDS_RANGE)
+                found[name] = parse_whole(os.environ[name], low, high)
             except NotANumber as problem:
                 raise ConfigError(f"{name}: {problem}") from None
     return found

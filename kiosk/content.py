@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context
 
-from kiosk import i18n, phones
+from kiosk import hooks, i18n, phones
 
 DEFAULT_PHONE_REGION = "US"
 
@@ -469,6 +469,7 @@ def init_app(app: Flask) -> None:
     app.extensions["kiosk_content"] = next(iter(packs.values()))
 
     @app.context_processor
+    @hooks.for_everyone("the content pack of the locale, which is part of a kept screen's key")
     def inject_content() -> dict[str, Any]:
         return {"content": current_content()}
 

@@ -6,10 +6,14 @@ that looks a person up by email use the same function.
 
 import contextlib
 import functools
+import hashlib
+import os
 import re
+import threading
 import unicodedata
 
 import idna
+import nacl.pwhash
 
 from kiosk.parsing import clean_text
 
@@ -30,7 +34,7 @@ def canonical_email(value: str | None) -> str:
     Not a validator: an address that is not one comes back cleaned and lower-cased.
     """
     if value and value.startswith("nacl1:"):
-        return value  # sealed (services/sealing.py): made canonical before it was sealed
+        return value  # sealed (kiosk/sealed_text.py): made canonical before it was sealed
     if value and _ALREADY_CANONICAL.fullmatch(value) and not _CHANGED_BY_IDNA.search(value):
         return value  # nothing would change it: nearly every stored address, in an export
     return canonical_email_in_full(value)
@@ -55,3 +59,77 @@ def _idna_domain(domain: str) -> str:
     with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
         return idna.decode(idna.encode(domain.rstrip("."), uts46=True))
     return domain
+
+
+def mailchimp_address(email: str) -> str | None:
+    """The address as Mailchimp takes it, or None when it cannot.
+
+    Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
+    another script is written in its ASCII form (IDNA), which Mailchimp takes.
+    """
+    address = canonical_email(email)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not local.isascii():
+        return None
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+# ---- The email digest ------------------------------------------------------------------
+#
+# Emails are sealed at rest (services/sealing.py), so a person is recognised by a digest of
+# their canonical address under their event's erasure key: the same person once per event
+# (a unique index on the event and the digest), erasure by email, tombstones, merges and a
+# table's sync. Writing needs no secret, so every kiosk of the event holds the key, and
+# whoever takes a file holding it (kiosk.db, a backup, a bundle, a join file) can test a
+# guessed address against the digests. The digest is therefore slow on purpose: Argon2id
+# (libsodium) with the key in its salt, so each guess costs that much CPU and memory, per
+# event (README, "Privacy": the cost per guess, measured). A kiosk pays it once per record
+# it writes; imports and a table's sync carry the digest and do not pay it again.
+
+DIGEST_PURPOSE = b"rescue-team-kiosk/email-digest/v2\x00"
+DIGEST_OPSLIMIT = 2
+DIGEST_MEMLIMIT = 8 * 1024 * 1024
+# The test suite's own setting, for every kiosk it starts (served ones too): libsodium's least
+# Argon2id, as its thousands of imported addresses would take minutes at the real cost. Every
+# kiosk of a team must digest alike, so it is never a setting of a real kiosk.
+CHEAP_FOR_TESTS = "KIOSK_TEST_SUITE_CHEAP_EMAIL_DIGESTS"
+# At most two digests at once per process: each holds DIGEST_MEMLIMIT while it runs.
+_DIGESTS_AT_ONCE = threading.BoundedSemaphore(2)
+
+
+def digest_cost() -> tuple[int, int]:
+    """Argon2id's (opslimit, memlimit) for the email digest."""
+    if os.environ.get(CHEAP_FOR_TESTS) == "1":
+        return nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN
+    return DIGEST_OPSLIMIT, DIGEST_MEMLIMIT
+
+
+def email_digest(key: str, canonical: str) -> str:
+    """The digest of a canonical email under a hex event key (64 hex digits)."""
+    return argon2_digest(key, canonical, *digest_cost())
+
+
+@functools.lru_cache(maxsize=256)
+def argon2_digest(key: str, canonical: str, opslimit: int, memlimit: int) -> str:
+    """email_digest at a given cost. Cached for a few hundred addresses in this process's
+    memory (never on disk): an import asks for an address under each key it checks, and a
+    form sent again asks again."""
+    salt = hashlib.blake2b(DIGEST_PURPOSE + bytes.fromhex(key), digest_size=16).digest()
+    with _DIGESTS_AT_ONCE:
+        raw = nacl.pwhash.argon2id.kdf(
+            32, canonical.encode("utf-8"), salt, opslimit=opslimit, memlimit=memlimit
+        )
+    return raw.hex()
+
+
+def digest_of_record(key: str | None, email: str | None) -> str:
+    """The digest a personal record keeps of its (clear) email: "" without one or a key."""
+    canonical = canonical_email(email) if email else ""
+    if not canonical or not key or canonical.startswith("nacl1:"):
+        return ""
+    return email_digest(key, canonical)

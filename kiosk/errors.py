@@ -21,9 +21,12 @@ from werkzeug.exceptions import (
     MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    RequestURITooLarge,
 )
 from werkzeug.routing import RequestRedirect
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.rendering import render, wants_fragment
 from kiosk.services import database_health
@@ -45,6 +48,10 @@ def render_error(status: int, kind: str, title: str, message: str, **context: An
         response.headers["HX-Retarget"] = "#main"
         response.headers["HX-Reswap"] = "innerHTML"
     return response
+
+
+hooks.header("HX-Retarget", hooks.FOR_EVERYONE, "an error panel goes in #main")
+hooks.header("HX-Reswap", hooks.FOR_EVERYONE, "an error panel replaces what #main holds")
 
 
 def _form_page() -> str | None:
@@ -107,6 +114,18 @@ def too_large(error: RequestEntityTooLarge) -> Response:
         _l("That is more than we can take"),
         _l("What was sent is too long. Please shorten it and try again."),
         back_href=_form_page() or url_for("visitor.index"),
+    )
+
+
+def too_long(error: RequestURITooLarge | RequestHeaderFieldsTooLarge) -> Response:
+    """An address or cookies no page of the kiosk makes (kiosk/fast_path.py refuses them
+    before they are read): the same words as a form sent too long."""
+    return render_error(
+        error.code or 414,
+        "too_large",
+        _l("That is more than we can take"),
+        _l("What was sent is too long. Please shorten it and try again."),
+        back_href=url_for("visitor.index"),
     )
 
 
@@ -202,6 +221,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(BadRequest, bad_request)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(RequestURITooLarge, too_long)
+    app.register_error_handler(RequestHeaderFieldsTooLarge, too_long)
     app.register_error_handler(NotFound, not_found)
     app.register_error_handler(MethodNotAllowed, method_not_allowed)
     app.register_error_handler(DatabaseError, database_failed)

@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
-from kiosk import write_queue
+from kiosk import hooks, write_queue
 from kiosk.paths import MIGRATIONS_DIR
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
@@ -64,6 +64,7 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+@hooks.for_everyone("ends the request's database session; the fast path opens none")
 def end_session(_error: BaseException | None = None) -> None:
     """Return the request's connection, whatever became of the database server meanwhile.
 
@@ -81,10 +82,14 @@ def end_session(_error: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    db.init_app(app)
+    with hooks.registered(app, hooks.FOR_EVERYONE, "Flask-SQLAlchemy ends the session"):
+        db.init_app(app)
     app.teardown_appcontext(end_session)
     migrate.init_app(app, db)
-    csrf.init_app(app)
+    # CSRFProtect checks POSTs (a kept screen is a GET) and gives templates csrf_token,
+    # which page_cache replaces with a placeholder in a shared render.
+    with hooks.registered(app, hooks.FOR_EVERYONE, "CSRFProtect: POSTs only, csrf_token"):
+        csrf.init_app(app)
     htmx.init_app(app)
     with app.app_context():
         engine = db.engine

@@ -8,8 +8,10 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
 - It only ever repeats an answer Flask gave. When a GET is answered from a shared screen
   (`page_cache.personal` leaves an Offer in the environ), and Flask's whole answer is a 200
   without a cookie whose body is that screen, its status, headers and screen are kept as a
-  Recipe, under everything the answer can depend on: the path and query, the htmx headers,
-  and the visitor's language choice.
+  Recipe, under everything the answer can depend on: the path, the query parameters its
+  view reads (page_cache.cached's `query`: a request that sent exactly the values Flask
+  used, so made-up parameters share the one recipe and odd values go to Flask), whether
+  htmx asked, and the visitor's language choice.
 - It repeats it only to a request that Flask would have answered the same way: a GET
   without conditional or range headers, with no cookie but the session, the language and
   the visit cookies, whose session holds nothing but its CSRF token (nothing to flash,
@@ -19,8 +21,16 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
 - The visitor's own values are filled in as Flask would: the session's CSRF token, signed
   (one signature per session is reused, as the token never expires: WTF_CSRF_TIME_LIMIT),
   and a fresh tap key.
+- It keeps to the declared contract (kiosk/hooks.py, page_cache.SCREENS): only a declared
+  screen is kept; a header declared per request is made afresh for each answer; a hook
+  declared per request runs its stand-in (`fast`) before each answer, and Flask answers when
+  it says so. An answer with an undeclared hook or header, or a per-request one that has no
+  stand-in, is never kept.
 
 Anything else, and any database error, goes to Flask, which answers it the kiosk's way.
+
+What it keeps is bounded in bytes (kiosk/bounded.py), and only ever what Flask made or a
+signature it checked: never a cookie whose signature failed, nor a raw query string.
 """
 
 from __future__ import annotations
@@ -33,14 +43,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.http import parse_cookie
 
-from kiosk import page_cache
+from kiosk import hooks, page_cache
+from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
@@ -63,13 +77,26 @@ CONDITIONAL_HEADERS = (
 # A session cookie is trusted this long after its signature was checked, then checked again
 # (Flask's own limit, the cookie's age, is checked each time it is).
 SESSION_RECHECK_S = 60.0
-# Bounds on what one process keeps: beyond them, start again (made-up query strings or
-# cookies only make requests go to Flask, never grow the process).
-MAX_RECIPES = 512
-MAX_SESSIONS = 4096
+# Bytes one process keeps: every screen of both languages as page and fragment is about
+# 4 MB of recipes; sessions and their signed tokens are a few hundred bytes each (a
+# session's cookie is kept only once its signature was checked). Beyond a budget the least
+# recently used goes; Flask answers it again.
+RECIPE_BYTES = 12 * 1024 * 1024
+SESSION_BYTES = 2 * 1024 * 1024
+# Browsers keep no cookie longer than 4 KB, and a session holding a CSRF token is ~100
+# bytes: a longer one is not even opened here.
+MAX_COOKIE = 4096
+# Refused before anything reads them (414, 431; the kiosk's error page): a request target
+# longer than this (the kiosk's own are under 1 KB; the language switch's way back under
+# 4 KB), or more cookies than this (the kiosk sets three small ones; browsers keep at most
+# 4 KB a cookie).
+MAX_TARGET = 8 * 1024
+MAX_COOKIES = 16 * 1024
 EXTENSION = "kiosk_fast_path"
 
-Key = tuple[str | None, ...]
+Key = tuple[object, ...]
+# A path's place: SCRIPT_NAME (a trusted proxy's prefix) and PATH_INFO.
+Where = tuple[str, str]
 
 
 # Where a kept answer's body takes the visitor's values (kiosk/page_cache.py's placeholders).
@@ -77,17 +104,29 @@ CSRF, TAP_KEY = 0, 1
 SLOTS = re.compile(f"({re.escape(page_cache.CSRF_SLOT)}|{re.escape(page_cache.TAP_KEY_SLOT)})")
 
 
+HeaderValue = Callable[[dict[str, Any], bytes], str]
+Check = Callable[[dict[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Flask's answer to one kind of request, with places for the visitor's values."""
 
     status: str
-    headers: list[tuple[str, str]]  # as Flask sent them; Content-Length set per answer
+    # As Flask sent them, in its order; a per-request header's value is made per answer.
+    headers: list[tuple[str, str | HeaderValue]]
     pieces: tuple[bytes | int, ...]  # the body's bytes, and CSRF or TAP_KEY between them
     counters: tuple[tuple[str, int], ...]
+    checks: tuple[Check, ...] = ()  # the per-request hooks' stand-ins: all must say yes
 
     @classmethod
-    def of(cls, status: str, headers: list[tuple[str, str]], offer: page_cache.Offer) -> Recipe:
+    def of(
+        cls,
+        status: str,
+        headers: list[tuple[str, str | HeaderValue]],
+        offer: page_cache.Offer,
+        checks: tuple[Check, ...] = (),
+    ) -> Recipe:
         pieces: list[bytes | int] = []
         for part in SLOTS.split(offer.text):
             if part == page_cache.CSRF_SLOT:
@@ -96,7 +135,7 @@ class Recipe:
                 pieces.append(TAP_KEY)
             elif part:
                 pieces.append(part.encode())
-        return cls(status, list(headers), tuple(pieces), offer.counters)
+        return cls(status, list(headers), tuple(pieces), offer.counters, checks)
 
     @property
     def needs_csrf(self) -> bool:
@@ -106,13 +145,16 @@ class Recipe:
         values = {CSRF: csrf, TAP_KEY: tap_key}
         return b"".join(values[p] if isinstance(p, int) else p for p in self.pieces)
 
-    def headers_for(self, body: bytes) -> list[tuple[str, str]]:
-        """Flask's headers, in Flask's order, with this body's length."""
-        length = str(len(body))
+    def headers_for(self, environ: dict[str, Any], body: bytes) -> list[tuple[str, str]]:
+        """Flask's headers, in Flask's order, the per-request ones made for this answer."""
         return [
-            (name, length if name.lower() == "content-length" else value)
+            (name, value if isinstance(value, str) else value(environ, body))
             for name, value in self.headers
         ]
+
+    def allows(self, environ: dict[str, Any]) -> bool:
+        """Whether every per-request hook's stand-in lets this request have the answer."""
+        return all(check(environ) for check in self.checks)
 
     def stands(self, counters: dict[str, int]) -> bool:
         return all(counters.get(name, 0) == value for name, value in self.counters)
@@ -166,34 +208,56 @@ class FastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self.counters = Counters(engine)
-        self.recipes: dict[Key, Recipe] = {}
-        # cookie value -> (the session's raw CSRF token, or None: not for us; checked at)
-        self.sessions: dict[str, tuple[str | None, float]] = {}
+        self.recipes: ByteBudget[Key, Recipe] = ByteBudget(RECIPE_BYTES)
+        # a kept screen's path -> the query parameters its view reads (Offer.query)
+        self.reads: ByteBudget[Where, tuple[str, ...]] = ByteBudget(SESSION_BYTES)
+        # a verified cookie's value -> (its session's raw CSRF token, checked at)
+        self.sessions: ByteBudget[str, tuple[str, float]] = ByteBudget(SESSION_BYTES)
         # raw CSRF token -> its signed form, as Flask-WTF makes it
-        self.signed: dict[str, str] = {}
+        self.signed: ByteBudget[str, str] = ByteBudget(SESSION_BYTES)
         self.hits = 0  # answers given here (the tests read it)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._call(environ, start_response)
+        finally:
+            forget_long_addresses(environ)
+
+    def _call(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refusal = _too_long(environ)
+        if refusal is not None:
+            return self._refuse(environ, start_response, refusal)
         if environ.get("REQUEST_METHOD") != "GET" or _conditional(environ):
             return self.wsgi_app(environ, start_response)
         visitor = self._visitor(environ)
         if visitor is None:
             return self.wsgi_app(environ, start_response)
         key, raw_token = visitor
-        recipe = self.recipes.get(key)
+        recipe = self.recipes.get(key) if key is not None else None
         if recipe is not None:
             counters = self.counters.read()
             if counters is None:
                 return self.wsgi_app(environ, start_response)  # Flask says what is wrong
-            if recipe.stands(counters):
-                return self._answer(recipe, raw_token, start_response)
+            if recipe.stands(counters) and recipe.allows(environ):
+                return self._answer(recipe, raw_token, environ, start_response)
         return self._learn(environ, start_response, key, raw_token)
+
+    def _refuse(
+        self, environ: dict[str, Any], start_response: StartResponse, error: HTTPException
+    ) -> Iterable[bytes]:
+        """Flask's answer to `error` (its error page, its response hooks), made without
+        reading what was too long: the request as if it asked for the opener, cookieless."""
+        short = environ | {"PATH_INFO": "/", "QUERY_STRING": "", "HTTP_COOKIE": ""}
+        with self.app.request_context(short):
+            response = self.app.finalize_request(self.app.handle_user_exception(error))
+        return response(environ, start_response)
 
     # ---- who asks: the request's key and the session's CSRF token --------------------------
 
-    def _visitor(self, environ: dict[str, Any]) -> tuple[Key, str] | None:
-        """The key of what this request would be answered, and its session's raw CSRF
-        token; None when Flask must answer it (other cookies, a session to set or save)."""
+    def _visitor(self, environ: dict[str, Any]) -> tuple[Key | None, str] | None:
+        """The key of what this request would be answered (None: not known yet), and its
+        session's raw CSRF token; None when Flask must answer it (other cookies, a session
+        to set or save)."""
         cookies = parse_cookie(environ.get("HTTP_COOKIE"))
         session_cookie = self.app.config["SESSION_COOKIE_NAME"]
         if not set(cookies).issubset({session_cookie, LANG_COOKIE, VISIT_COOKIE}):
@@ -204,27 +268,38 @@ class FastPath:
         language = cookies.get(LANG_COOKIE)
         if language not in self.app.extensions["kiosk_packs"]:
             language = None  # Flask ignores a language the kiosk does not speak
-        key = (
-            environ.get("SCRIPT_NAME", ""),
-            environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
-            *(environ.get(name) for name in HTMX_HEADERS),
-            language,
-        )
-        return key, raw_token
+        where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        names = self.reads.get(where)
+        if names is None:
+            return None, raw_token  # Flask answers; its offer says what the view reads
+        return self._key(environ, where, _sent(environ, names), language), raw_token
+
+    @staticmethod
+    def _key(
+        environ: dict[str, Any],
+        where: Where,
+        query: tuple[tuple[str, str | None], ...],
+        language: str | None,
+    ) -> Key:
+        # htmx_flask reads its headers as "true" or not: nothing else of them can matter.
+        htmx = tuple(environ.get(name, "").lower() == "true" for name in HTMX_HEADERS)
+        return (*where, query, *htmx, language)
 
     def _session_token(self, cookie: str | None) -> str | None:
         """The raw CSRF token of a session that holds nothing else, as Flask opens it."""
-        if not cookie:
-            return None
+        if not cookie or len(cookie) > MAX_COOKIE:
+            return None  # Flask tells a made-up one
         now = time.monotonic()
         known = self.sessions.get(cookie)
         if known is not None and now - known[1] < SESSION_RECHECK_S:
             return known[0]
         token = self._open_session(cookie)
-        if len(self.sessions) >= MAX_SESSIONS:
-            self.sessions.clear()
-        self.sessions[cookie] = (token, now)
+        if token is None:
+            # Not kept: a cookie whose signature failed (or a session holding more) is
+            # checked again each time, so junk cookies never take a byte of the process.
+            self.sessions.pop(cookie)
+            return None
+        self.sessions.put(cookie, (token, now))
         return token
 
     def _open_session(self, cookie: str) -> str | None:
@@ -260,23 +335,29 @@ class FastPath:
     def _remember_signed(self, raw_token: str, signed: str) -> None:
         if self.app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
             return  # a token that expires is signed afresh for each answer
-        if len(self.signed) >= MAX_SESSIONS:
-            self.signed.clear()
-        self.signed[raw_token] = signed
+        self.signed.put(raw_token, signed)
 
     # ---- answering, and learning from Flask's answers ---------------------------------------
 
     def _answer(
-        self, recipe: Recipe, raw_token: str, start_response: StartResponse
+        self,
+        recipe: Recipe,
+        raw_token: str,
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> Iterable[bytes]:
         csrf = self._signed(raw_token).encode() if recipe.needs_csrf else b""
         body = recipe.body(csrf, new_form_key().encode())
-        start_response(recipe.status, recipe.headers_for(body))
+        start_response(recipe.status, recipe.headers_for(environ, body))
         self.hits += 1
         return [body]
 
     def _learn(
-        self, environ: dict[str, Any], start_response: StartResponse, key: Key, raw_token: str
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        key: Key | None,
+        raw_token: str,
     ) -> Iterable[bytes]:
         """Flask answers; a shared screen answered in full and without a cookie is kept."""
         seen: list[Any] = []
@@ -298,18 +379,86 @@ class FastPath:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        if data == offer.filled.encode():
-            self._keep(key, Recipe.of(status, headers, offer))
+        recipe = self._recipe(status, headers, offer)
+        if recipe is not None and data == offer.filled.encode():
+            self._keep(environ, offer, recipe)
             if offer.csrf:
                 # No cookie was set, so the session and its token are the ones we opened:
                 # Flask signed this visitor's token, and the signature can be sent again.
                 self._remember_signed(raw_token, offer.csrf)
         return [data]
 
-    def _keep(self, key: Key, recipe: Recipe) -> None:
-        if len(self.recipes) >= MAX_RECIPES:
-            self.recipes.clear()
-        self.recipes[key] = recipe
+    def _recipe(
+        self, status: str, headers: list[tuple[str, str]], offer: page_cache.Offer
+    ) -> Recipe | None:
+        """Flask's answer as a recipe, if the contract lets it be sent again (kiosk/hooks.py)."""
+        if offer.endpoint not in page_cache.SCREENS:
+            return None
+        kept: list[tuple[str, str | HeaderValue]] = []
+        same_body = SLOTS.search(offer.text) is None  # nothing per visitor in it (a QR code)
+        for name, value in headers:
+            declared = hooks.header_declaration(name)
+            if declared is None:
+                return None
+            if declared.kind == hooks.FOR_EVERYONE or (same_body and declared.from_body):
+                kept.append((name, value))
+            elif declared.value is not None:
+                kept.append((name, declared.value))
+            else:
+                return None
+        checks = self._checks(offer.endpoint)
+        if checks is None:
+            return None
+        return Recipe.of(status, kept, offer, checks)
+
+    def _checks(self, endpoint: str) -> tuple[Check, ...] | None:
+        """The stand-ins of the per-request hooks that run for `endpoint`; None when a hook
+        is undeclared or has no stand-in (Flask must answer every time)."""
+        blueprint = endpoint.rpartition(".")[0] or None
+        checks: list[Check] = []
+        for function in hooks.all_hooks(self.app, blueprint):
+            declared = hooks.declaration(self.app, function)
+            if declared is None or (declared.kind == hooks.PER_REQUEST and declared.fast is None):
+                return None
+            if declared.kind == hooks.PER_REQUEST and declared.fast is not None:
+                checks.append(declared.fast)
+        return tuple(checks)
+
+    def _keep(self, environ: dict[str, Any], offer: page_cache.Offer, recipe: Recipe) -> None:
+        """Keep Flask's answer for the requests that send exactly the parameters its view
+        read, with the values it used: another value of one (a made-up view, a second copy)
+        went to Flask for a screen kept under another address, and goes to Flask again."""
+        where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        names = tuple(name for name, _ in offer.query)
+        if _sent(environ, names) != offer.query:
+            return
+        if self.reads.get(where) != names:
+            self.reads.put(where, names)
+        language = self._language(environ)
+        self.recipes.put(self._key(environ, where, offer.query, language), recipe)
+
+    def _language(self, environ: dict[str, Any]) -> str | None:
+        language = parse_cookie(environ.get("HTTP_COOKIE")).get(LANG_COOKIE)
+        return language if language in self.app.extensions["kiosk_packs"] else None
+
+
+def _sent(environ: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """The values the request sent for the parameters `names` (the first of each, as Flask's
+    request.args.get reads them; None when absent), in their order."""
+    if not names:
+        return ()  # nothing read: the query string is not even parsed
+    sent = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    return tuple((name, sent.get(name)) for name in names)
+
+
+def _too_long(environ: dict[str, Any]) -> HTTPException | None:
+    """A refusal for a target or cookies no page of the kiosk makes, else None."""
+    target = len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
+    if target > MAX_TARGET:
+        return RequestURITooLarge()
+    if len(environ.get("HTTP_COOKIE", "")) > MAX_COOKIES:
+        return RequestHeaderFieldsTooLarge()
+    return None
 
 
 def _conditional(environ: dict[str, Any]) -> bool:

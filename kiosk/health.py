@@ -8,11 +8,12 @@ from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.wrappers import Response
 from flask_babel import lazy_gettext as _l
 
+from kiosk import hooks
 from kiosk.errors import _resend_fields, render_error
 from kiosk.extensions import db
 from kiosk.services import erasure, safety
 from kiosk.services.database_health import database_problem, forget_database_problem
-from kiosk.write_queue import may_write
+from kiosk.write_queue import READ_ONLY_METHODS, may_write
 
 bp = Blueprint("health", __name__)
 
@@ -71,6 +72,10 @@ def show() -> tuple[Response, int]:
 
 
 @bp.before_app_request
+@hooks.per_request(
+    "refuses a write while the database file is lost (a 503)",
+    fast=lambda environ: environ.get("REQUEST_METHOD") in READ_ONLY_METHODS,  # reads pass
+)
 def refuse_writes_to_a_lost_database() -> Response | None:
     """A request that may write, while the database file is deleted or replaced, gets the
     calm "Please tell a volunteer" screen instead of a thank-you for nothing."""

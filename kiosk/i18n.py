@@ -30,7 +30,7 @@ from flask.wrappers import Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk import page_cache
+from kiosk import hooks, page_cache
 from kiosk.catalogues import compile_catalogues
 from kiosk.extensions import babel, db
 from kiosk.models import Event
@@ -89,10 +89,22 @@ def current_locale() -> str:
     return g.kiosk_locale
 
 
+# The longest address the language switch echoes back: a page is never made to carry a
+# client's 200 KB query string (issue 20); a longer one comes back to the page's path.
+MAX_ECHO = 1024
+
+
 def _here() -> str:
-    """Where the language switch comes back to: this page, if it can be fetched again."""
-    if request.method == "GET" and request.endpoint != "i18n.switch":
-        return request.full_path.rstrip("?")
+    """Where the language switch comes back to: this page, if it can be fetched again. A
+    screen kept for everyone echoes the address it is kept under (page_cache), nothing the
+    request added; any page echoes at most MAX_ECHO characters."""
+    if page_cache.shared_render():
+        return page_cache.screen_address()
+    if request.method != "GET" or request.endpoint == "i18n.switch":
+        return url_for("visitor.index")
+    for here in (request.full_path.rstrip("?"), request.path):
+        if len(here) <= MAX_ECHO:
+            return here
     return url_for("visitor.index")
 
 
@@ -126,6 +138,12 @@ def forget_choice(response: Response) -> Response:
     return response
 
 
+hooks.header(
+    "Content-Language", hooks.FOR_EVERYONE, "the answer's language, part of a kept screen's key"
+)
+
+
+@hooks.for_everyone("the language, which is part of a kept screen's key")
 def add_content_language(response: Response) -> Response:
     """Say which language a page or fragment speaks (only if it spoke one)."""
     if "kiosk_locale" in g:
@@ -167,6 +185,7 @@ def init_app(app: Flask) -> None:
     app.after_request(add_content_language)
 
     @app.context_processor
+    @hooks.for_everyone("the languages and the locale, which is part of a kept screen's key")
     def inject_languages() -> dict[str, object]:
         return {
             "languages": languages,

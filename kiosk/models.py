@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -28,10 +29,10 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, relati
 from sqlalchemy.types import TypeDecorator
 
 from kiosk import clock
-from kiosk.emails import canonical_email
+from kiosk.emails import canonical_email, digest_of_record, mailchimp_address
 from kiosk.extensions import Model
-from kiosk.services.sealing import PREFIX as SEALED_PREFIX
-from kiosk.services.sealing import SealedText
+from kiosk.sealed_text import PREFIX as SEALED_PREFIX
+from kiosk.sealed_text import SealedText
 
 
 def utcnow() -> datetime:
@@ -142,8 +143,12 @@ class Tally(FromKiosk, Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the retention's clock check reads the newest time (services/erasure.py)
+    # at every start and /healthz; without it, every tap of the season.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    # Whether the team's hub acknowledged this tap (services/sync.py); a tap never changes.
+    hub_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     event: Mapped[Event] = relationship()
 
@@ -168,6 +173,10 @@ class ExportMarks:
 
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     exported_revision: Mapped[int | None] = mapped_column(Integer)
+    # The revision a table last sent to its team's hub (services/sync.py), acknowledged by
+    # the hub: the record waits to be sent while the two differ. A fact about the record, so
+    # a sync cut anywhere resumes with exactly what the hub has not acknowledged.
+    hub_revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
@@ -187,13 +196,13 @@ class PersonalRecord(ConsentMixin, ExportMarks, FromKiosk, Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     # Sealed at rest (services/sealing.py); `email_digest` recognises the person without it.
     email: Mapped[str] = mapped_column(SealedText)
-    # The keyed digest of the canonical email under the event's erasure key: the same value
-    # as the event's tombstone of the address (services/tombstones.py), "" without an email.
-    # Set on every write (_digest_emails below, or explicitly by Core inserts).
+    # The digest of the canonical email under the event's erasure key (kiosk/emails.py): the
+    # same value as the event's tombstone of the address (services/tombstones.py), "" without
+    # an email. Set on every write (email_fields below).
     email_digest: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # One per rendered form: a form sent twice is stored once (services/records.save_once).
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     @declared_attr
     def event(cls) -> Mapped[Event]:
@@ -228,8 +237,13 @@ class Signup(PersonalRecord):
     KIOSK = "kiosk"
     VOLUNTEER = "volunteer"
 
-    # No index of its own: uq_signup_event_email leads with it.
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    # Whether Mailchimp would refuse the address (exports.not_for_mailchimp), known when it
+    # was written: the sealed address cannot be read without the lead's key.
+    mailchimp_refuses: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # An index of its own: uq_signup_event_email leads with it but holds only the sign-ups
+    # with a digest (partial), so a query by event alone could not use it.
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     # Sealed at rest (services/sealing.py): the lengths are the form's (services/signups.py).
     first_name: Mapped[str] = mapped_column(SealedText)
     last_name: Mapped[str] = mapped_column(SealedText, default="")
@@ -240,7 +254,9 @@ class Signup(PersonalRecord):
     source: Mapped[str] = mapped_column(String(12), default=KIOSK)
     # The language the person signed up in, so the team can write back in it ("" unknown).
     locale: Mapped[str] = mapped_column(String(12), default="", server_default="")
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
     # The revision last written into a Mailchimp file: "only new since the last Mailchimp
     # export" without touching what the sign-ups CSV exported.
     mailchimp_revision: Mapped[int | None] = mapped_column(Integer)
@@ -297,18 +313,19 @@ class PressRequest(PersonalRecord):
 PERSONAL_MODELS: tuple[type[PersonalRecord], ...] = (Signup, Pledge, Question, PressRequest)
 
 
-def email_digest(erasure_key: str | None, email: str | None) -> str:
-    """The digest a personal record keeps of its email: "" without one (or without a key)."""
-    from kiosk.services.tombstones import digest
-
-    canonical = canonical_email(email) if email else ""
-    if not canonical or not erasure_key or canonical.startswith(SEALED_PREFIX):
-        return ""
-    return digest(erasure_key, canonical)
+def email_fields(model: type["PersonalRecord"], key: str | None, email: str | None) -> dict:
+    """What a record keeps about its clear email besides the sealed address itself: its
+    digest under the event's key (kiosk/emails.py) and, for a sign-up, whether Mailchimp
+    would refuse it (the lead's "N not sent to Mailchimp" counts without opening a record).
+    Every write sets them: the ORM through _email_fields below, Core inserts by calling this."""
+    fields: dict[str, object] = {"email_digest": digest_of_record(key, email)}
+    if model is Signup:
+        fields["mailchimp_refuses"] = bool(email) and mailchimp_address(email or "") is None
+    return fields
 
 
 @event.listens_for(Session, "before_flush")
-def _digest_emails(session: Session, _context: object, _instances: object) -> None:
+def _email_fields(session: Session, _context: object, _instances: object) -> None:
     """Every personal record written through the ORM carries its email's digest."""
     with session.no_autoflush:
         for record in [*session.new, *session.dirty]:
@@ -325,7 +342,8 @@ def _digest_emails(session: Session, _context: object, _instances: object) -> No
                 if record.event_id is not None
                 else getattr(record.event, "erasure_key", None)
             )
-            record.email_digest = email_digest(key, email)
+            for name, value in email_fields(type(record), key, email).items():
+                setattr(record, name, value)
 
 
 class Tombstone(Model):
@@ -383,7 +401,51 @@ class Generation(Model):
     __tablename__ = "generation"
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # Each PostgreSQL connection bumps its own shard (the processes of a hub never queue on
+    # one row); the generation is the sum of its shards.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CounterRow:
+    """A count kept as records arrive (kiosk/services/counts.py): the database's triggers add
+    to it and take from it in the transaction that writes the record. Each PostgreSQL
+    connection writes its own `shard`; a count is the sum of its shards' `value`s."""
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class TallyCount(CounterRow, Model):
+    """Taps of an event by kind and key: the opener chart, the FAQ tallies, conversations."""
+
+    __tablename__ = "tally_count"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class RecordCount(CounterRow, Model):
+    """Sign-ups, pledges and questions of an event by the kiosk that made them."""
+
+    __tablename__ = "record_count"
+
+    # `kind` is the record's table ("signup", "pledge", "question"); `kiosk_id` is "" for
+    # records made before kiosk ids.
+    kiosk_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)  # pledges' sum, else 0
+    # The lowest id counted here: the order in which each kiosk's records first arrived.
+    first_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class HourCount(CounterRow, Model):
+    """Sign-ups and conversations of an event per 15 minutes (UTC, since 1970): any local
+    hour, whole or half-hour time zone, is a sum of whole buckets."""
+
+    __tablename__ = "hour_count"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class KnownDevice(Model):
@@ -509,3 +571,27 @@ class CheckBudget(Model):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     # When this slot's last check was made; free again a window later.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HubTable(Model):
+    """On the team's hub: a table (a kiosk of its own) allowed to send records to it.
+
+    The table holds a random token (in its join code); only the token's SHA-256 is kept.
+    The token may add records to `events` (event UUIDs) only and reads nothing personal
+    (kiosk/hub.py). Revoking it refuses the table from then on.
+    """
+
+    __tablename__ = "hub_table"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The UUIDs of the events the table may add records to.
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Shown on the hub's dashboard, never compared.
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Records the table sent (each chunk's count, resent ones included) and chunks taken.
+    records_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    chunks_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

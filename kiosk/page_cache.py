@@ -8,11 +8,23 @@ each screen and sends it again until what it shows changes.
 What it shows changes with a write, and a hub has several server processes on one
 PostgreSQL database, so no process can learn of a change by itself. The database tells:
 
-- `generation` holds a counter per kind of change: TALLIES (a tap) and SETUP (an event, a
-  setting, the team's page). Any transaction that inserts, updates or deletes rows of the
-  tables in WATCHED bumps the counter of that kind just before it commits (`install`: SQLAlchemy
-  statement and commit events, whatever code wrote, ORM or Core, request or command), so the
-  new counter is committed together with the change or not at all.
+- `generation` holds a counter per kind of change: TALLIES (an opener tap: its chart) and
+  SETUP (an event, a setting, the team's page). Any transaction that inserts, updates or
+  deletes rows of the tables in WATCHED bumps the counter of that kind just before it
+  commits (`install`: SQLAlchemy statement and commit events, whatever code wrote, ORM or
+  Core, request or command); an opener tap bumps TALLIES in the database's own trigger on
+  `tally` (migration b3f9d1c7a5e2, which also keeps the chart's counts: FAQ taps and
+  conversations bump nothing). Either way the new counter is committed together with the
+  change or not at all. What a statement writes is read from the statement SQLAlchemy runs
+  (the tables of every INSERT, UPDATE and DELETE in it, CTEs included: `written_tables`),
+  never from its SQL text. Raw SQL (text(), exec_driver_sql) says what it writes with the
+  WRITES execution option; raw SQL that does not is taken to write every watched table (the
+  screens render again, never stale).
+- Each counter has a row per shard: each PostgreSQL connection bumps the shard it owns
+  (services/counts.py; SQLite has one writer and shard 0), so the processes of a hub never
+  queue their commits on one row. A counter's value is the sum of its shards, read in
+  one statement: shards only grow, and the commits a process sees only grow, so every
+  commit that bumps raises the sum and an equal sum means the same commits.
 - A cached screen is found by the counters it depends on, read from the database *before*
   anything it shows: what is then read is at least as new as the counters, so a screen kept
   under a counter value is never older than what that value stands for. The next read after
@@ -22,24 +34,39 @@ Never kept: anything per visitor. A cached screen is rendered with placeholders 
 CSRF token and the tap forms' idempotency key go; each answer fills in this session's token
 and a fresh key. Forms that take personal data (sign-up, pledge, ask) are never cached, nor
 is any lead or volunteer screen; the cached screens stay `no-store` for the browser.
+
+Never grown by a client: a screen is kept under the parameters its view reads, checked and
+in one order (`cached(query=...)`), never the raw query string, so made-up parameters and
+unreadable values share the one screen they are answered with; the address the page echoes
+(the language switch's way back) is that canonical one. What a process keeps is bounded in
+bytes (kiosk/bounded.py), not entries.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.expression import TableClause
 
+from kiosk import hooks
+from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
 
@@ -48,23 +75,55 @@ T = TypeVar("T")
 TALLIES = "tallies"
 SETUP = "setup"
 # The tables whose changes the visitor screens show, and the counter each change bumps.
+# (`tally` bumps TALLIES in its trigger, and only for an opener tap: see above.)
 WATCHED = {
-    "tally": TALLIES,
+    # The opener chart's counts: kept by the database's trigger on `tally`, which bumps
+    # TALLIES itself for an opener tap; a statement that writes the counts directly (a
+    # repair, a purge) bumps it here.
+    "tally_count": TALLIES,
     "event": SETUP,
     "setting": SETUP,
     # The team's own page (services/team.py): Get involved, its QR codes, every brand line.
     "team_page": SETUP,
     "team_event": SETUP,
 }
-DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
+# The screens that are the same for every visitor: the only ones the page cache keeps and the
+# fast path (kiosk/fast_path.py, GETs only) answers, each with the generations of what it
+# shows. `cached()` refuses any other endpoint; tests/test_page_cache_contract.py renders each
+# and checks that every table it reads is watched under one of these.
+SCREENS: dict[str, tuple[str, ...]] = {
+    "visitor.index": (SETUP, TALLIES),  # the opener, and its chart
+    "visitor.reframe": (SETUP, TALLIES),
+    "visitor.answer": (SETUP,),  # a tap's htmx answer: the reframe panel, no chart (POST)
+    "visitor.opener_chart": (SETUP, TALLIES),
+    "visitor.faq": (SETUP,),
+    "visitor.faq_entry": (SETUP,),
+    "visitor.faq_open": (SETUP,),  # an answer opened, counted (POST)
+    "visitor.involved": (SETUP,),
+    "visitor.qr": (SETUP,),
+}
+# An execution option of raw SQL (text(), exec_driver_sql): the names of the tables it may
+# write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
+WRITES = "kiosk_writes"
 BUMP = (
-    "INSERT INTO generation (name, value) VALUES ('{name}', 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = generation.value + 1"
+    "INSERT INTO generation (name, shard, value) VALUES ('{name}', {shard}, 1) "
+    "ON CONFLICT (name, shard) DO UPDATE SET value = generation.value + 1"
 )
-# A database at an older schema (a command or test working on one) has no table to bump:
-# PostgreSQL checks first (a failed statement would abort the transaction), SQLite says so.
-PG_BUMP = "DO $$ BEGIN IF to_regclass('generation') IS NOT NULL THEN {bumps}; END IF; END $$"
-NO_TABLE = "no such table: generation"
+# This connection's shard of a generation: the one it owns (services/counts.py), else one
+# it shares; the counters' triggers use the same.
+SHARD = {
+    "postgresql": (
+        "coalesce(nullif(current_setting('kiosk.shard', true), '')::integer, pg_backend_pid() % 64)"
+    )
+}
+# A database at an older schema (a command or test working on one) has no table to bump, or
+# one without shards: PostgreSQL checks first (a failed statement would abort the
+# transaction; one look-up in the catalogue's index), SQLite says so.
+PG_BUMP = (
+    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('generation')"
+    " AND attname = 'shard' AND NOT attisdropped) THEN {bumps}; END IF; END $$"
+)
+NO_TABLE = ("no such table: generation", "table generation has no column named shard")
 _TOUCHED = "kiosk_generations_touched"
 # An execution option for connections that must not bump (Alembic's: the table may not
 # exist yet while earlier migrations change events).
@@ -73,9 +132,10 @@ NO_BUMP = "kiosk_no_generation_bump"
 # Placeholders a shared render leaves where per-visitor values go (never escaped by Jinja).
 CSRF_SLOT = "kiosk-csrf-slot-8c1e4f"
 TAP_KEY_SLOT = "kiosk-tap-key-slot-8c1e4f"
-# Beyond this many screens of one generation, start again: the screens a tablet asks for
-# are a few dozen; made-up query strings only make the kiosk render again, never grow it.
-MAX_ENTRIES = 512
+# The bytes of screens one process keeps per set of generations (a few kinds, named in the
+# code): every screen of both languages, pages and fragments, is about 5 MB; beyond the
+# budget the least recently asked for goes and is rendered again when asked.
+PAGE_BYTES = 12 * 1024 * 1024
 _CACHE = "kiosk_page_cache"
 _SHARED = "kiosk_shared_render"
 # The counters as this request first read them (a screen made of two cached parts reads
@@ -83,18 +143,61 @@ _SHARED = "kiosk_shared_render"
 _COUNTERS = "kiosk_generations"
 # The generations the cached parts of this request depend on, and where its offer goes.
 _USED = "kiosk_generations_used"
+# The parameters the screen of this request was kept under (`cached(query=...)`).
+_QUERY = "kiosk_screen_query"
 OFFER = "kiosk.shared_screen"
+_MISSING = object()
+
+
+def written_tables(statement: ClauseElement) -> frozenset[str] | None:
+    """The names of the tables `statement` writes: of every INSERT, UPDATE and DELETE in it,
+    at its top or in a CTE (`WITH ... UPDATE`, a data-modifying `WITH u AS (UPDATE ...)`).
+    None for raw SQL, whose tables SQLAlchemy does not know."""
+    if isinstance(statement, TextClause):
+        return None
+    names: set[str] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, UpdateBase):
+            # The table itself, or the one under an alias of it (UPDATE setting AS s ...).
+            names |= {t.name for t in visitors.iterate(element.table) if isinstance(t, TableClause)}
+    return frozenset(names)
+
+
+# Per compiled statement (SQLAlchemy keeps one per statement shape): walked once.
+_WRITTEN: weakref.WeakKeyDictionary[Compiled, frozenset[str] | None] = weakref.WeakKeyDictionary()
+
+
+def _written_by(context: ExecutionContext) -> frozenset[str] | None:
+    declared: Collection[str] | None = context.execution_options.get(WRITES)
+    if declared is not None:
+        return frozenset(declared)
+    compiled = context.compiled
+    if compiled is None or compiled.statement is None:
+        return None  # exec_driver_sql: a string
+    try:
+        return _WRITTEN[compiled]
+    except KeyError:
+        written = _WRITTEN[compiled] = written_tables(compiled.statement)
+        return written
 
 
 def _note_write(
-    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    _params: Any,
+    context: ExecutionContext,
+    _many: bool,
 ) -> None:
-    match = DML.match(statement)
-    if match is None or match.group(1).lower() not in WATCHED:
+    if context.execution_options.get(NO_BUMP):
         return
-    if conn.get_execution_options().get(NO_BUMP):
-        return
-    conn.info.setdefault(_TOUCHED, set()).add(WATCHED[match.group(1).lower()])
+    written = _written_by(context)
+    if written is None:  # raw SQL that did not say: it may have written anything
+        kinds = set(WATCHED.values())
+    else:
+        kinds = {WATCHED[name] for name in written if name in WATCHED}
+    if kinds:
+        conn.info.setdefault(_TOUCHED, set()).update(kinds)
 
 
 def _bump_before_commit(conn: Connection) -> None:
@@ -103,7 +206,8 @@ def _bump_before_commit(conn: Connection) -> None:
     if not touched:
         return
     # One order everywhere (no deadlock between processes); the names are ours, not input.
-    bumps = [BUMP.format(name=name) for name in sorted(touched)]
+    shard = SHARD.get(conn.dialect.name, "0")
+    bumps = [BUMP.format(name=name, shard=shard) for name in sorted(touched)]
     if conn.dialect.name == "postgresql":
         bumps = [PG_BUMP.format(bumps="; ".join(bumps))]
     statement = "; ".join(bumps)  # what an error names
@@ -117,7 +221,7 @@ def _bump_before_commit(conn: Connection) -> None:
         finally:
             cursor.close()
     except sqlite3.OperationalError as error:
-        if NO_TABLE not in str(error):
+        if not any(reason in str(error) for reason in NO_TABLE):
             raise _wrapped(error, statement, conn.dialect) from error
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(error, statement, conn.dialect) from error
@@ -144,7 +248,7 @@ def install(engine: Engine) -> None:
     event.listen(engine, "rollback", _forget_after_rollback)
 
 
-READ = "SELECT name, value FROM generation"
+READ = "SELECT name, CAST(sum(value) AS BIGINT) FROM generation GROUP BY name"
 
 
 def generations() -> dict[str, int]:
@@ -155,7 +259,8 @@ def generations() -> dict[str, int]:
     if session.in_transaction():
         # The request holds a connection already (and on SQLite perhaps the write turn):
         # read on it, never take a second one from the pool while holding the first.
-        rows = session.connection().exec_driver_sql(READ).all()
+        connection = session.connection()
+        rows = connection.exec_driver_sql(READ, execution_options={WRITES: ()}).all()
         return {name: value for name, value in rows}
     return read_generations(db.engine)
 
@@ -210,12 +315,17 @@ class Offer:
     path (kiosk/fast_path.py) may send again, once Flask's whole answer is seen to match.
 
     `text` has the placeholders, `filled` is what this request's body holds, `csrf` the
-    signed token filled in ("" if none), `counters` the generations it was made under."""
+    signed token filled in ("" if none), `counters` the generations it was made under,
+    `endpoint` the screen (one of SCREENS), `query` the parameters its view reads with the
+    values it used (None: left out, the view's default): the fast path keeps it only for a
+    request that sent exactly those."""
 
     text: str
     filled: str
     csrf: str
     counters: tuple[tuple[str, int], ...]
+    endpoint: str
+    query: tuple[tuple[str, str | None], ...] = ()
 
 
 def personal(text: str) -> str:
@@ -229,7 +339,9 @@ def personal(text: str) -> str:
         counters = _request_counters()
         names = sorted(g.get(_USED, set()) | {SETUP})
         values = tuple((name, counters.get(name, 0)) for name in names)
-        request.environ[OFFER] = Offer(text, filled, csrf, values)
+        query = g.get(_QUERY, ())
+        endpoint = request.endpoint or ""
+        request.environ[OFFER] = Offer(text, filled, csrf, values, endpoint, query)
     return filled
 
 
@@ -270,7 +382,7 @@ def _group(depends: tuple[str, ...]) -> _Group:
     values = tuple(counters.get(name, 0) for name in depends)
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
     group = groups.get(depends)
-    if group is None or group.values != values or len(group.pages) >= MAX_ENTRIES:
+    if group is None or group.values != values:
         # What older generations made is never asked for again: let it go.
         group = groups[depends] = _Group(values)
     return group
@@ -281,34 +393,62 @@ def remembered(name: str, depends: tuple[str, ...], compute: Callable[[], T]) ->
     event's language), kept per process while they stand. An error is raised, not kept."""
     group = _group(depends)
     key = ("value", name)
-    if key not in group.pages:
-        group.pages[key] = compute()
-    return group.pages[key]
+    kept = group.pages.get(key, _MISSING)  # one look: another thread may let it go
+    if kept is not _MISSING:
+        return cast(T, kept)
+    value = compute()
+    group.pages.put(key, value)
+    return value
 
 
-def cached(key: Hashable, depends: tuple[str, ...], render: Callable[[], str]) -> str:
+Query = dict[str, str | None]
+
+
+def cached(
+    key: Hashable,
+    depends: tuple[str, ...],
+    render: Callable[[], str],
+    query: Query | None = None,
+) -> str:
     """The text `render()` makes for `key`, kept while the generations `depends` stand,
     with placeholders for the per-visitor values: answer with `personal(text)`.
 
     `render` must show nothing per visitor but csrf_token() and tap_key(), and must read
     what it shows from the database only when called (after the generations are read).
+    Only a screen of SCREENS is kept, and only under generations it declares there.
+    `query` names every request parameter the view reads, with the value it checked and
+    used (None: the view's default); the request's other parameters change nothing and are
+    never kept. The first screen of a request names them for the whole answer.
     """
+    declared = SCREENS.get(request.endpoint or "")
+    if declared is None or not set(depends) <= set(declared):
+        raise UndeclaredScreen(
+            f"{request.endpoint} keeps a screen under {depends}: declare it in "
+            "page_cache.SCREENS with every generation it shows (README: Add a visitor screen)."
+        )
     group = _group(depends)
-    # The path and query string too: a template that echoes them (a link back here, like
-    # the language switch of issue 14) must never hand one visitor's made-up query to the
-    # next. No visitor screen shows the host.
-    full_key = (
-        key,
-        str(get_locale()),
-        request.script_root,
-        request.path,
-        request.query_string,
-    )
+    if _QUERY not in g:
+        setattr(g, _QUERY, tuple(sorted((query or {}).items())))
+    # The path and the parameters read too: a template that echoes them (a link back here,
+    # like the language switch of issue 14) echoes `screen_address()`, made of nothing else.
+    # No visitor screen shows the host.
+    full_key = (key, str(get_locale()), request.script_root, request.path, g.get(_QUERY))
     text = group.pages.get(full_key)
     if text is None:
         text = _render_for_everyone(render)
-        group.pages[full_key] = text
+        group.pages.put(full_key, text)
     return text
+
+
+def screen_address() -> str:
+    """This screen's address as it is kept: the path and the parameters its view read, in
+    one order, defaults left out (what a shared screen may echo: a link back to itself)."""
+    query = [(name, value) for name, value in g.get(_QUERY, ()) if value is not None]
+    return f"{request.path}?{urlencode(query)}" if query else request.path
+
+
+class UndeclaredScreen(RuntimeError):
+    """A view kept a screen that page_cache.SCREENS does not declare (a programming error)."""
 
 
 class _Group:
@@ -317,7 +457,17 @@ class _Group:
 
     def __init__(self, values: tuple[int, ...]) -> None:
         self.values = values
-        self.pages: dict[Hashable, Any] = {}
+        self.pages: ByteBudget[Hashable, Any] = ByteBudget(PAGE_BYTES)
+
+
+def forget(app: Flask) -> None:
+    """Let go of every screen and value this process keeps (the next asks render afresh)."""
+    app.extensions[_CACHE].clear()
+
+
+@hooks.for_everyone("a placeholder in a shared render, filled in for each answer")
+def inject_csrf_token() -> dict[str, object]:
+    return {"csrf_token": csrf_token}
 
 
 def init_app(app: Flask) -> None:
@@ -325,6 +475,6 @@ def init_app(app: Flask) -> None:
     # After CSRFProtect's own (kiosk.extensions): the later context processor wins.
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["tap_key"] = tap_key
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.context_processor(inject_csrf_token)
     with app.app_context():
         install(db.engine)

@@ -68,6 +68,7 @@ def render_shared(
     depends: tuple[str, ...],
     context: Callable[[], dict[str, Any]],
     parts: dict[str, Callable[[], str]] | None = None,
+    query: page_cache.Query | None = None,
 ) -> Response:
     """`render` for a screen that is the same for every visitor: kept per generation.
 
@@ -76,7 +77,9 @@ def render_shared(
     screen must be rendered, so it reads the database after the generations were read.
     `parts` fill placeholders the context put in the page with text cached on its own
     (the opener's chart: a tap renews the chart, not the page around it), placeholders and
-    all: the visitor's values go in last (`page_cache.personal`).
+    all: the visitor's values go in last (`page_cache.personal`). `query`: every request
+    parameter the view reads, with the checked value it used (None: its default); the
+    screen is kept under these alone (`page_cache.cached`).
     """
     fragment = wants_fragment()
 
@@ -85,7 +88,9 @@ def render_shared(
             return render_blocks(template, [block], **context())
         return render_template(template, **context())
 
-    text = page_cache.cached((template, block, fragment, request.endpoint, key), depends, make)
+    text = page_cache.cached(
+        (template, block, fragment, request.endpoint, key), depends, make, query=query
+    )
     for slot, part in (parts or {}).items():
         if slot in text:
             text = text.replace(slot, part())

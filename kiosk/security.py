@@ -6,6 +6,7 @@ import secrets
 from flask import Flask, request
 from flask.wrappers import Response
 
+from kiosk import hooks
 from kiosk.config import secure_cookies
 
 # Nothing inline, nothing eval'd, nothing from anywhere else: htmx is configured for it
@@ -46,6 +47,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+for _name in SECURITY_HEADERS:
+    hooks.header(_name, hooks.FOR_EVERYONE, "the same lock-down on every answer")
+hooks.header("Cache-Control", hooks.FOR_EVERYONE, "per view: no-store, no-cache, a static file's")
 
 # Changed after every stored sign-up, pledge or question, and whenever a kiosk page with
 # fields is left (kiosk.js posts to /visit/end). Chromium keeps a no-store page in its
@@ -63,6 +67,7 @@ PERSONAL_FORMS = {
 }
 
 
+@hooks.for_everyone("constant headers; Cache-Control by endpoint")
 def add_security_headers(response: Response) -> Response:
     """Every response: the headers above; every dynamic one: never stored by the browser."""
     for name, value in SECURITY_HEADERS.items():
@@ -90,6 +95,7 @@ def end_visit() -> Response:
     return rotate_visit_cookie(Response(status=204))
 
 
+@hooks.for_everyone("acts on a stored form's POST only; a kept screen is a GET")
 def end_visit_after_personal_data(response: Response) -> Response:
     """A stored sign-up (303, or 200 for htmx; 422 is a form to fix) rotates the cookie."""
     stored = response.status_code in (200, 303)

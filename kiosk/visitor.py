@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
 
-from kiosk import clock, i18n, page_cache
+from kiosk import clock, hooks, i18n, page_cache
 from kiosk.content import current_content
 from kiosk.models import Pledge, Tally
 from kiosk.page_cache import SETUP, TALLIES
@@ -30,6 +30,7 @@ bp = Blueprint("visitor", __name__)
 FAQ_VIEWS = ("closed", "short", "more")
 # The event an opener tap's answer triggers (HX-Trigger): the chart refreshes on it.
 TALLIED = "tallied"
+hooks.header("HX-Trigger", hooks.FOR_EVERYONE, "names the event a tap's answer raises")
 # Where the chart goes in a kept opener page (kiosk.page_cache: never escaped by Jinja).
 CHART_SLOT = "kiosk-chart-slot-8c1e4f"
 
@@ -45,6 +46,7 @@ NAV = [
 
 
 @bp.app_context_processor
+@hooks.for_everyone("the visitor's navigation: constant")
 def inject_nav() -> dict[str, object]:
     return {"visitor_nav": NAV}
 
@@ -137,6 +139,7 @@ def _render_faq(slug: str | None, view: str) -> Response:
         key=(slug, view),
         depends=(SETUP,),
         context=lambda: {"entry": entry, "open_slug": slug, "view": view},
+        query={"view": None if view == "short" else view},
     )
 
 

@@ -22,12 +22,12 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 from werkzeug.datastructures import ImmutableMultiDict
 
-from kiosk import i18n
+from kiosk import hooks, i18n
 from kiosk.config import kiosk_command
 from kiosk.models import Signup, Tally, VolunteerUnlock
 from kiosk.privacy import new_form_key
 from kiosk.rendering import is_htmx, render, see_other
-from kiosk.services import email_typos, tallies, team, volunteers
+from kiosk.services import email_typos, sync, tallies, team, volunteers
 from kiosk.services.events import event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.records import InvalidInput
@@ -37,6 +37,7 @@ bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
 
 # The unlock's token; only its hash is in the database.
 UNLOCK_COOKIE = "kiosk_volunteer"
+hooks.header("HX-Redirect", hooks.FOR_EVERYONE, "where htmx goes instead (a locked screen)")
 # Blank rows on a printed paper sign-up sheet (one page, A4 or Letter).
 SHEET_ROWS = 16
 
@@ -85,6 +86,11 @@ def unlocked_only(view: Callable[..., Response]) -> Callable[..., Response]:
 
 
 @bp.before_app_request
+@hooks.per_request(
+    "ends an unlocked tablet's unlock on a visitor screen",
+    # No unlock cookie, nothing to end (a mere look-alike only sends the request to Flask).
+    fast=lambda environ: UNLOCK_COOKIE not in environ.get("HTTP_COOKIE", ""),
+)
 def lock_on_visitor_screens() -> None:
     """A visitor screen ends this tablet's unlock on the server, so the next visitor never
     inherits it (the idle reset always lands on one)."""
@@ -170,6 +176,8 @@ def _screen_context(**extra: Any) -> dict[str, Any]:
                 for at, (version, _wording) in enumerate(versions)
             ],
             "chosen_version": versions[0][0],
+            # A table joined to a hub: "Synced 2 min ago · 0 waiting" (services/sync.py).
+            "sync_line": sync.status_line(),
         }
         | extra
     )
@@ -315,6 +323,7 @@ def idle_seconds() -> int:
 
 
 @bp.app_context_processor
+@hooks.for_everyone("the volunteer screens' idle limit: a setting of the whole kiosk")
 def inject_volunteer_idle() -> dict[str, object]:
     return {"volunteer_idle_seconds": idle_seconds}
 

@@ -59,9 +59,27 @@ def reads_only_view(view: Callable[..., Any] | None) -> bool:
     return bool(getattr(view, _READS_ONLY, False))
 
 
+_background = threading.local()
+
+
+@contextmanager
+def background_writer() -> Iterator[None]:
+    """Writes of a background thread inside the server (a table's sync to its hub) take
+    their turn like a request's: one transaction at a time, queued behind the visitors'
+    writes already waiting, never holding the lock over theirs."""
+    _background.active = True
+    try:
+        yield
+    finally:
+        _background.active = False
+
+
 def may_write() -> bool:
     """True inside a request that may change data: a POST, PUT, PATCH or DELETE, unless its
-    view is marked reads_only and this is not its separate write."""
+    view is marked reads_only and this is not its separate write; and in a background
+    writer's thread."""
+    if getattr(_background, "active", False):
+        return True
     if not has_request_context() or request.method in READ_ONLY_METHODS:
         return False
     if g.get(_WRITING):
@@ -132,6 +150,11 @@ class Turn:
         return len(self._waiting)
 
 
+# Raw SQL that writes no table says so (kiosk/page_cache.py's WRITES option; spelled out
+# here: this module is imported before it): else its transaction renews every kept screen.
+WRITES_NOTHING = {"kiosk_writes": ()}
+
+
 def install(engine: Engine, timeout_s: float) -> Turn | None:
     """Attach the write policy to a SQLite `engine`; returns the turn its writers share."""
     if engine.dialect.name != "sqlite":
@@ -146,7 +169,7 @@ def install(engine: Engine, timeout_s: float) -> Turn | None:
         # Never wait for ever: after timeout_s SQLite's own busy timeout decides, as before.
         if lock.acquire(timeout=timeout_s):
             connection.connection.info[TURN] = lock
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE", execution_options=WRITES_NOTHING)
 
     def give_turn(_dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
         turn = record.info.pop(TURN, None) if record is not None else None

@@ -22,7 +22,7 @@ from flask_migrate import upgrade
 from hypothesis import settings
 from sqlalchemy import event
 
-from kiosk import create_app
+from kiosk import create_app, emails
 from kiosk.extensions import db
 from kiosk.services import hashing, sealing
 from kiosk.services.events import ensure_demo_event
@@ -37,6 +37,11 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
     settings.load_profile("ci")
 TEMPLATE_DATABASE = "kiosk_template"
+
+# Email digests at libsodium's least Argon2id cost, in this process and every `kiosk serve` it
+# starts (they inherit the environment): the suite imports tens of thousands of addresses.
+# tests/test_sealing.py measures the real cost.
+os.environ[emails.CHEAP_FOR_TESTS] = "1"
 
 
 def _config(database_url: str, **extra: object) -> dict[str, object]:
@@ -90,12 +95,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def _check_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not (hasattr(config, "workerinput") and config.getvalue("loadgroup")):
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(lost)} test(s) marked xdist_group (first: "
+            f"{lost[0]}): this pytest and pytest-xdist disagree (see pyproject.toml)."
+        )
+
+
 # Set when PostgreSQL is not installed: how many [postgresql] runs were left out, and why.
 POSTGRES_MISSING = pytest.StashKey[tuple[int, str]]()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without PostgreSQL, leave its runs out and say so once (not one skip per test)."""
+    """Without PostgreSQL, leave its runs out and say so once (not one skip per test).
+
+    In a pytest-xdist worker under `--dist loadgroup`, check that every test marked
+    `xdist_group` was given its group: when pytest and xdist disagree on how a test's id is
+    stored, grouping stops silently, the crash tests run beside each other and the suite
+    runs minutes over its budget."""
+    _check_xdist_groups(config, items)
     runs = [item for item in items if item.get_closest_marker("postgresql")]
     if not runs:
         return
@@ -198,17 +221,50 @@ def test_key_reader() -> Iterator[None]:
         except Exception:  # noqa: BLE001  # outside an app, or before a key: nothing to read with
             return None
 
+    real_clear = sealing.clear
+
+    def test_clear(value: str | None) -> str | None:
+        # Any test kiosk's key: a record merged from another test kiosk is sealed with its.
+        found = real_clear(value)
+        if isinstance(found, sealing.Sealed):
+            return open_with_test_keys(found)
+        return found
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sealing, "generate_key", keep)
         patch.setattr(sealing, "opened_key", test_opened)
+        patch.setattr(sealing, "clear", test_clear)
         patch.setattr(sealing, "_real_opened_key", real_opened, raising=False)
+        patch.setattr(sealing, "_real_clear", real_clear, raising=False)
         yield
+
+
+def open_with_test_keys(value: str) -> str:
+    """A sealed value opened with whichever test key opens it (else as it is)."""
+    for key in TEST_KEYS.values():
+        try:
+            return sealing.open_sealed(value, key)
+        except Exception:  # noqa: BLE001, S112  # not this key: the next
+            continue
+    return value
+
+
+def opened_values(data: object) -> object:
+    """Parsed JSON (a bundle) with every sealed string opened with the tests' keys."""
+    if isinstance(data, dict):
+        return {name: opened_values(value) for name, value in data.items()}
+    if isinstance(data, list):
+        return [opened_values(value) for value in data]
+    if isinstance(data, str) and sealing.is_sealed(data):
+        return open_with_test_keys(data)
+    return data
 
 
 @pytest.fixture
 def only_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sealed fields read in clear only through a key the kiosk itself opened."""
     monkeypatch.setattr(sealing, "opened_key", sealing._real_opened_key)
+    monkeypatch.setattr(sealing, "clear", sealing._real_clear)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from flask import has_app_context
 from sqlalchemy import func, select
 
 import kiosk.clock
@@ -120,8 +121,40 @@ def lead_imports(lead, raw: bytes, into: str = "new"):
     return lead.post("/lead/import/confirm", data=data, headers=HX)
 
 
+class _WithEmail:
+    """`with_email` asked outside an app context: made into SQL by `count`, inside one."""
+
+    def __init__(self, model, emails: tuple[str, ...]) -> None:
+        self.model, self.emails = model, emails
+
+    def clause(self):
+        return with_any_email(self.model, self.emails)
+
+
+def with_any_email(model, emails):
+    """Records of `model` holding one of `emails`. Emails are sealed (a sealed bind never
+    equals a stored value), so this compares their digests under each event's key, as the
+    kiosk does (services/erasure.of_person)."""
+    if not has_app_context():
+        return _WithEmail(model, tuple(emails))
+    from kiosk.emails import digest_of_record
+
+    # The keys of the events holding such records: fewer digests, fewer bound values.
+    keys = db.session.scalars(
+        select(Event.erasure_key).where(Event.id.in_(select(model.event_id).distinct()))
+    ).all()
+    digests = {digest_of_record(key, email) for key in keys for email in emails} - {""}
+    return model.email_digest.in_(sorted(digests))
+
+
+def with_email(model, email: str):
+    """Records of `model` holding `email` (with_any_email)."""
+    return with_any_email(model, (email,))
+
+
 def count(app, model, *where) -> int:
     with app.app_context():
+        where = tuple(w.clause() if isinstance(w, _WithEmail) else w for w in where)
         return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 

@@ -50,6 +50,7 @@ SAMPLE_ARGS: dict[str, dict[str, str]] = {
     "lead.join_file": {"event_id": "1"},
     "lead.record": {"kind": "signup", "record_id": "1"},
     "lead.erase_record": {"kind": "signup", "record_id": "1"},
+    "lead.hub_revoke_table": {"table_id": "1"},
 }
 
 
@@ -115,3 +116,30 @@ def assert_calm_503_without_generations(app, client) -> None:
     response = client.get("/faq")
     assert response.status_code == 503
     assert "Please tell a volunteer" in response.get_data(as_text=True)
+
+
+def screen_requests(app) -> list[tuple[str, str, str, dict[str, str], dict[str, str]]]:
+    """(endpoint, method, path, headers, form) of a request to each kept screen of
+    page_cache.SCREENS, as a page and as the htmx fragment a tablet asks for."""
+    from kiosk.content import current_content
+
+    with app.app_context():
+        pack = current_content()
+        choice, slug = pack.choices[0].key, pack.faq_entries[0].slug
+        link = next(iter(pack.links))
+    return [
+        ("visitor.index", "GET", "/", {}, {}),
+        ("visitor.index", "GET", "/", HX, {}),
+        ("visitor.reframe", "GET", f"/opener/{choice}", {}, {}),
+        ("visitor.reframe", "GET", f"/opener/{choice}", HX, {}),
+        ("visitor.answer", "POST", "/opener", HX, {"choice": choice}),
+        ("visitor.opener_chart", "GET", "/opener/chart", HX, {}),
+        ("visitor.faq", "GET", "/faq", {}, {}),
+        ("visitor.faq", "GET", "/faq", HX, {}),
+        ("visitor.faq_entry", "GET", f"/faq/{slug}", HX, {}),
+        ("visitor.faq_entry", "GET", f"/faq/{slug}?view=more", {}, {}),
+        ("visitor.faq_open", "POST", f"/faq/{slug}", HX, {"depth": "more"}),
+        ("visitor.involved", "GET", "/involved", {}, {}),
+        ("visitor.involved", "GET", "/involved", HX, {}),
+        ("visitor.qr", "GET", f"/qr/{link}.svg", {}, {}),
+    ]

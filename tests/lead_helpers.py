@@ -26,7 +26,7 @@ def set_passphrase(app, passphrase: str = PASSPHRASE) -> None:
     from tests.conftest import TEST_KEYS
 
     with app.app_context():
-        key = TEST_KEYS.get(bytes(sealing.public_key()))
+        key = TEST_KEYS.get(bytes(sealing.own_public_key()))
         lead_auth.set_passphrase(passphrase, key=key)
 
 

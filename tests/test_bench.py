@@ -143,3 +143,28 @@ def test_a_profile_adds_samples_where_a_function_is_on_the_stack() -> None:
     assert profile.top(profile.self_time, 1) == [
         (75.0, "do_execute (sqlalchemy/engine/default.py)")
     ]
+
+
+def test_a_growth_figure_is_judged_against_the_same_figure_on_the_empty_event() -> None:
+    target = Target(">=", 0.9, of_floor=True, versus="empty")
+    kept_up = Figure("opener_tap req/s", 950.0, "req/s", floor=1000.0, target=target)
+    slowed = Figure("opener_tap req/s", 70.0, "req/s", floor=1000.0, target=target)
+
+    assert str(target) == ">= 0.9× empty"
+    assert (kept_up.verdict, slowed.verdict) == ("met", "MISSED")
+
+
+def test_the_growth_scenarios_taps_are_opener_answers_and_faq_opens_in_time_order() -> None:
+    from bench.growth import tap_rows
+
+    rows = list(tap_rows(7, "kiosk-a", 8, ["people", "hope"], ["faq-1"]))
+
+    assert [(kind, key) for _, _, kind, key, _, _ in rows[:4]] == [
+        ("opener", "people"),
+        ("opener", "hope"),
+        ("opener", "people"),
+        ("faq_open", "faq-1"),
+    ]
+    assert {row[1] for row in rows} == {7} and {row[5] for row in rows} == {"kiosk-a"}
+    assert [row[4] for row in rows] == sorted(row[4] for row in rows)
+    assert len({row[0] for row in rows}) == 8  # a UUID each

@@ -46,3 +46,4 @@ def test_a_download_is_named_and_typed_from_the_registry(app, client):
         response = client.post("/lead/export", data={"event": event_id, "format": chosen.name})
         assert response.mimetype == chosen.media_type
         assert f".{chosen.extension}" in response.headers["Content-Disposition"]
+        assert response.get_data()

@@ -9,9 +9,10 @@ import pytest
 
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, Tally
-from kiosk.services import events, exports, pledges, questions, signups, tallies
+from kiosk.services import events, exports, pledges, questions, sealing, signups, tallies
 from kiosk.services.hashing import verify_secret
 from kiosk.services.settings import VOLUNTEER_PIN_HASH, get_setting
+from tests.conftest import opened_values
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -126,12 +127,14 @@ def test_the_pledges_questions_and_tallies_csvs_name_their_columns(filled):
 
 
 def test_the_json_bundle_carries_every_record_with_its_uuid(filled):
-    bundle = json.loads(export_text(filled, "json"))
+    # Personal fields travel sealed (services/sealing.py): opened here with the tests' key.
+    bundle = opened_values(json.loads(export_text(filled, "json")))
     assert list(bundle) == [
         "format",
         "version",
         "exported_at",
         "event",
+        "team_public_key",
         "tombstones",
         "erasures",
         "signups",
@@ -194,7 +197,9 @@ def test_kiosk_export_writes_every_format_to_a_private_file_and_marks_the_event(
     assert result.exit_code == 0, result.output
     text = out.read_bytes().decode("utf-8")
     if name == "json":
-        written, fresh = json.loads(text), json.loads(export_text(filled, name))
+        # Sealing is randomised: the same values, each sealed anew.
+        written = opened_values(json.loads(text))
+        fresh = opened_values(json.loads(export_text(filled, name)))
         assert written | {"exported_at": ""} == fresh | {"exported_at": ""}
     else:
         assert text == export_text(filled, name)
@@ -269,3 +274,18 @@ def test_the_signup_and_mailchimp_files_carry_each_persons_language(app, filled)
     )
     bundle = json.loads(export_text(filled, "json"))
     assert {s["email"]: s["locale"] for s in bundle["signups"]}["jiwoo@example.kr"] == "ko"
+
+
+def test_the_streamed_json_is_the_bundle_as_json_dumps_writes_it(filled, monkeypatch):
+    """Written a batch of records at a time, yet the same text as the whole dict dumped."""
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 1)
+    moment = exports.utcnow()
+    monkeypatch.setattr(exports, "utcnow", lambda: moment)
+    # Sealing is randomised (a fresh ephemeral key per value): the same record seals to other
+    # bytes each time, so each sealed value is compared as the text it opens to.
+    monkeypatch.setattr(sealing, "seal", lambda text, public=None: text)
+    pieces = list(exports.json_chunks(filled))
+    assert len(pieces) > 8  # a piece per record at least
+    whole = json.dumps(exports.bundle(filled), ensure_ascii=False, indent=2) + "\n"
+    assert "".join(pieces) == whole
+    assert exports.json_bundle(filled) == whole

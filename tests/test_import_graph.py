@@ -5,7 +5,8 @@ dodge a cycle is still the cycle.
 Layers, lowest first; a module imports modules of its own layer or lower ones:
 
 - low: what every part stands on (paths, clock, parsing, emails, phones, config, the
-  extensions, the models, the content pack, languages, the page cache)
+  declared hooks and headers, the extensions, the models, the content pack, languages, the
+  page cache)
 - services: domain work, kiosk/services/
 - web: what answers requests or commands (blueprints, rendering, error pages, the CLI)
 - app: the app factory (kiosk/__init__.py) and the console entry point (kiosk/__main__.py)
@@ -32,6 +33,9 @@ LAYERS = {
         "kiosk.emails",
         "kiosk.phones",
         "kiosk.config",
+        "kiosk.hooks",
+        "kiosk.bounded",
+        "kiosk.sealed_text",
         "kiosk.write_queue",
         "kiosk.extensions",
         "kiosk.models",
@@ -47,10 +51,12 @@ LAYERS = {
         "kiosk.proxies",
         "kiosk.fast_path",
         "kiosk.health",
+        "kiosk.hub",
         "kiosk.visitor",
         "kiosk.volunteer",
         "kiosk.lead",
         "kiosk.lead.*",
+        "kiosk.serving",
         "kiosk.cli",
     },
     "app": {"kiosk", "kiosk.__main__"},

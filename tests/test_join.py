@@ -2,6 +2,7 @@
 export merges into A as one list; a hand-made event is mapped onto A's at merge time, with a
 preview first. Two real kiosk instances, each on its own database."""
 
+import base64
 import io
 import json
 import re
@@ -9,15 +10,16 @@ import shutil
 import uuid
 from pathlib import Path
 
+import nacl.exceptions
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Event, Signup
-from kiosk.services import events, identity
-from tests.conftest import _config
+from kiosk.services import events, identity, sealing
+from tests.conftest import TEST_KEYS, _config
 from tests.helpers import HX, assert_fragment
 from tests.lead_helpers import log_in, set_passphrase
 
@@ -254,7 +256,13 @@ def test_a_hostile_token_never_gives_a_server_error(app, token):
                 "event": {"uuid": str(uuid.uuid4()), "name": "\ud800", "goal_cents": 1},
             }
         ).encode(),
+        # A number longer than Python will parse (int_max_str_digits): refused, never a 500.
+        b'{"format": "rescue-team-kiosk/event-join", "version": 1, "event": {"goal_cents": '
+        + b"9" * 5000
+        + b"}}",
     ],
+    # One carries a fresh UUID: numbered ids keep every xdist worker collecting the same names.
+    ids=["png", "list", "no-event", "bad-uuid", "bad-name", "huge-number"],
 )
 def test_a_bad_join_file_is_refused_beside_the_field_and_nothing_is_stored(app, content):
     client = lead(app)
@@ -356,3 +364,37 @@ def test_each_record_keeps_its_kiosk_and_the_dashboard_counts_each_kiosks_record
         "ben@example.org": b_id,
         "cho@example.org": b_id,
     }
+
+
+@pytest.mark.sqlite_only  # which key seals a field does not depend on the engine
+def test_a_joined_kiosk_seals_to_the_first_kiosks_key_so_its_lead_opens_what_b_took(app, kiosk_b):
+    a, b = lead(app), lead(kiosk_b)
+    event_id, _uuid = fall_fair(app)
+    join_file = a.get(f"/lead/events/{event_id}/join-file").data
+    with app.app_context():
+        a_public = bytes(sealing.public_key())
+    with kiosk_b.app_context():
+        b_own = base64.b64decode(sealing._stored(sealing.PUBLIC_KEY) or "")
+    assert json.loads(join_file)["team_public_key"] == base64.b64encode(a_public).decode()
+    assert b_own != a_public
+
+    assert upload(b, "/lead/join", join_file, activate="yes").status_code == 200
+    sign_up(kiosk_b, "ben@example.org", "Benedikt Joined")
+    with kiosk_b.app_context():
+        blob = db.session.scalar(text("SELECT first_name FROM signup WHERE first_name != ''"))
+    assert sealing.is_sealed(blob)
+    assert sealing.open_sealed(blob, TEST_KEYS[a_public]) == "Benedikt Joined"
+    with pytest.raises(nacl.exceptions.CryptoError):
+        sealing.open_sealed(blob, TEST_KEYS[b_own])  # B's own key opens nothing B took
+
+
+@pytest.mark.sqlite_only
+def test_a_join_file_with_a_damaged_team_key_is_refused_and_nothing_is_taken(app, kiosk_b):
+    a, b = lead(app), lead(kiosk_b)
+    event_id, _uuid = fall_fair(app)
+    document = json.loads(a.get(f"/lead/events/{event_id}/join-file").data)
+    document["team_public_key"] = "not-a-key"
+    response = upload(b, "/lead/join", json.dumps(document).encode())
+    assert response.status_code == 422 and "team key is damaged" in response.get_data(as_text=True)
+    with kiosk_b.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 1  # the demo

@@ -101,6 +101,20 @@ def test_the_dashboard_counts_signups_pledges_conversations_and_questions(app, l
     assert "Already answered" not in html
 
 
+def test_a_first_small_pledge_reads_less_than_1_percent_on_the_dashboard_not_0(app, lead_client):
+    add(app, Pledge(event_id=active_id(app), amount_cents=1_500))
+    html = lead_client.get("/lead/", headers=HX).get_data(as_text=True)
+    assert "&lt;1% of the $3,000 goal · &lt;1% of one rescue ($3,000)" in html
+    assert '<rect class="progress-fill" width="1"' in html
+
+
+def test_a_goal_passed_says_by_how_much_and_the_bar_stays_full(app, lead_client):
+    add(app, Pledge(event_id=active_id(app), amount_cents=750_000))
+    html = lead_client.get("/lead/", headers=HX).get_data(as_text=True)
+    assert "250% of the $3,000 goal" in html
+    assert '<rect class="progress-fill" width="100"' in html
+
+
 def test_marking_a_question_answered_takes_it_off_the_dashboard(app, lead_client):
     add(app, Question(event_id=active_id(app), text="Can I volunteer abroad?"))
     with app.app_context():

@@ -142,7 +142,7 @@ def test_erasing_an_exported_event_keeps_its_tallies(app, lead_client):
     with app.app_context():
         event_id = events.active_event().id
     lead_client.post(f"/lead/events/{event_id}/close")
-    lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
+    lead_client.post("/lead/export", data={"event": event_id, "format": "csv"}).get_data()
     response = lead_client.post(
         f"/lead/events/{event_id}/erase", data={"confirm": "yes"}, headers=HX
     )

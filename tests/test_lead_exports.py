@@ -157,10 +157,11 @@ def test_an_event_exported_in_the_browser_may_then_be_erased(app, lead_client):
     refused = lead_client.post(f"/lead/events/{event_id}/erase", data={"confirm": "yes"})
     assert refused.status_code == 409
     # A JSON made to merge tablets is no export of record; one the lead keeps is.
-    lead_client.post("/lead/export", data={"event": event_id, "format": "json"})
+    lead_client.post("/lead/export", data={"event": event_id, "format": "json"}).get_data()
     again = lead_client.post(f"/lead/events/{event_id}/erase", data={"confirm": "yes"})
     assert again.status_code == 409
-    lead_client.post("/lead/export", data={"event": event_id, "format": "json", "keep": "yes"})
+    kept = {"event": event_id, "format": "json", "keep": "yes"}
+    lead_client.post("/lead/export", data=kept).get_data()
     assert (
         lead_client.post(f"/lead/events/{event_id}/erase", data={"confirm": "yes"}).status_code
         == 200
@@ -239,3 +240,93 @@ def test_retention_leaves_every_export_of_a_purged_event_without_people(app):
         export_now(event, "csv")  # retention erases only what was exported
         erasure.purge_expired()
         assert "a@example.org" not in all_exports()
+
+
+# ---- Streamed downloads: marked only once the whole file is out ---------------------------------
+
+
+def _audited_exports(app) -> list[str]:
+    with app.app_context():
+        return list(
+            db.session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "export"))
+        )
+
+
+def _unmarked(app) -> int:
+    with app.app_context():
+        unmarked = select(Signup).where(Signup.exported_revision.is_(None))
+        return len(list(db.session.scalars(unmarked)))
+
+
+@pytest.mark.both_engines
+def test_a_download_is_sent_a_batch_at_a_time_and_marked_only_after_its_last_piece(
+    app, lead_client, monkeypatch
+):
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 2)
+    with app.app_context():
+        for n in range(5):
+            sign_up(f"p{n}@example.org", f"P{n}")
+        event_id = events.active_event().id
+    response = lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
+    pieces = iter(response.response)
+    sent = [next(pieces) for _ in range(3)]  # the header and 2 rows, then 2 rows, then 1 row
+    assert b"".join(sent).decode("utf-8-sig").count("@example.org") == 5
+    # Every row is out, but the server has not asked for more: nothing is marked yet.
+    assert _unmarked(app) == 5
+    assert list(pieces) == []
+    assert _unmarked(app) == 0
+    assert any("as csv" in detail for detail in _audited_exports(app))
+
+
+@pytest.mark.both_engines
+def test_a_download_broken_off_before_its_end_marks_nothing_and_is_audited(
+    app, lead_client, monkeypatch
+):
+    """The lead's browser closed, or the network went, mid-file: the records it held may not
+    be in any file the lead keeps, so none counts as exported; the next export takes them."""
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 2)
+    with app.app_context():
+        for n in range(5):
+            sign_up(f"p{n}@example.org", f"P{n}")
+        event_id = events.active_event().id
+    response = lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
+    pieces = iter(response.response)
+    assert b"@example.org" in next(pieces)
+    response.close()  # what waitress does when the client goes away
+    assert _unmarked(app) == 5
+    assert any("broken off" in detail for detail in _audited_exports(app))
+    with app.app_context():
+        assert db.session.get(Event, event_id).exported_at is None
+    whole = lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
+    assert whole.get_data().decode("utf-8-sig").count("@example.org") == 5
+    assert _unmarked(app) == 0
+
+
+def test_a_zip_of_every_event_streams_and_marks_each_events_records(app, lead_client):
+    with app.app_context():
+        sign_up("a@example.org", "Ana")
+        second = events.create_event("둘째 행사", on=date(2027, 1, 5))
+        events.activate_event(second)
+        sign_up("b@example.org", "Bo")
+    response = lead_client.post("/lead/export", data={"event": "all", "format": "csv"})
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"] or (
+        "all-events" in response.headers["Content-Disposition"]
+    )
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert archive.testzip() is None
+    texts = [archive.read(name).decode("utf-8-sig") for name in archive.namelist()]
+    assert sorted(t.count("@example.org") for t in texts) == [1, 1]
+    assert _unmarked(app) == 0
+
+
+def test_a_korean_event_name_downloads_with_an_ascii_fallback_file_name(app, lead_client):
+    with app.app_context():
+        korean = events.create_event("봄 축제", on=date(2027, 4, 2))
+        event_id = korean.id
+    response = lead_client.post("/lead/export", data={"event": event_id, "format": "tallies"})
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename=")
+    assert "filename*=UTF-8''rescue-team_%EB%B4%84-%EC%B6%95%EC%A0%9C_2027-04-02_tallies.csv" in (
+        disposition
+    )
+    assert response.get_data().startswith("\ufeff".encode())

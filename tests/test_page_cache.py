@@ -8,11 +8,11 @@ its own cache, and only the database tells one of the other's writes. Both engin
 import re
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, literal, select, text, update
 
-from kiosk import page_cache
+from kiosk import page_cache, write_queue
 from kiosk.extensions import db
-from kiosk.models import Event
+from kiosk.models import Event, Setting, Tally
 from kiosk.services import events, settings
 from tests.helpers import HX, assert_calm_503_without_generations
 
@@ -68,8 +68,8 @@ def test_a_screen_is_rendered_once_until_something_it_shows_changes(app, client,
     renders: list[str] = []
     real = page_cache.cached
 
-    def counting(key, depends, render):
-        return real(key, depends, lambda: renders.append(str(key)) or render())
+    def counting(key, depends, render, **kwargs):
+        return real(key, depends, lambda: renders.append(str(key)) or render(), **kwargs)
 
     monkeypatch.setattr(page_cache, "cached", counting)
     for _ in range(3):
@@ -126,8 +126,8 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
     renders: list[object] = []
     real = page_cache.cached
 
-    def counting(key, depends, render):
-        return real(key, depends, lambda: renders.append(key[0]) or render())
+    def counting(key, depends, render, **kwargs):
+        return real(key, depends, lambda: renders.append(key[0]) or render(), **kwargs)
 
     monkeypatch.setattr(page_cache, "cached", counting)
     for _ in range(3):
@@ -157,3 +157,102 @@ def test_an_events_language_changed_in_one_process_shows_in_the_others_pages(app
         db.session.commit()
     assert '<html lang="ko">' in here.get("/faq").get_data(as_text=True)
     assert '<html lang="ko">' in here.get("/").get_data(as_text=True)
+
+
+# ---- writes are recognised from the statement SQLAlchemy runs, not from its SQL text ------
+
+
+def idle_shown(client) -> str:
+    match = re.search(r'data-idle-seconds="(\d+)"', client.get("/faq").get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+def cte_write(value: str, dialect: str):
+    """A write to `setting` that starts with WITH, on each engine the way it allows: a
+    CTE read by an UPDATE (`WITH new AS (SELECT ...) UPDATE setting ...`) on SQLite, a
+    data-modifying CTE (`WITH changed AS (UPDATE setting ... RETURNING ...) SELECT ...`)
+    on PostgreSQL."""
+    if dialect == "sqlite":
+        new = select(literal(value).label("value")).cte("new")
+        return (
+            update(Setting)
+            .where(Setting.key == settings.IDLE_SECONDS)
+            .values(value=select(new.c.value).scalar_subquery())
+            .add_cte(new)
+        )
+    changed = (
+        update(Setting)
+        .where(Setting.key == settings.IDLE_SECONDS)
+        .values(value=value)
+        .returning(Setting.key)
+        .cte("changed")
+    )
+    return select(changed.c.key)
+
+
+def test_a_cte_write_to_a_watched_table_renews_the_screens_that_show_it(app, client, dialect):
+    with app.app_context():
+        settings.set_setting(settings.IDLE_SECONDS, "20")
+    assert idle_shown(client) == "20"
+    assert idle_shown(client) == "20"  # kept
+    with app.app_context():
+        statement = cte_write("33", dialect)
+        assert str(statement.compile(db.engine)).lstrip().upper().startswith("WITH")
+        db.session.execute(statement)
+        db.session.commit()
+    assert idle_shown(client) == "33"
+
+
+def test_raw_sql_that_does_not_say_what_it_writes_renews_every_screen(app, client):
+    with app.app_context():
+        settings.set_setting(settings.IDLE_SECONDS, "20")
+    assert idle_shown(client) == "20"
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE setting SET value = '44' WHERE key = :key"),
+            {"key": settings.IDLE_SECONDS},
+        )
+        db.session.commit()
+        after_text = page_cache.generations()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE setting SET value = '45' WHERE key = 'idle_seconds'")
+        after_driver_sql = page_cache.generations()
+    assert after_driver_sql[page_cache.SETUP] == after_text[page_cache.SETUP] + 1
+    assert after_driver_sql[page_cache.TALLIES] == after_text[page_cache.TALLIES] + 1
+    assert idle_shown(client) == "45"
+
+
+def test_raw_sql_that_says_it_writes_nothing_watched_renews_nothing(app):
+    with app.app_context():
+        before = page_cache.generations()
+        quiet = {page_cache.WRITES: ()}
+        db.session.execute(text("SELECT count(*) FROM setting").execution_options(**quiet))
+        db.session.commit()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("SELECT 1", execution_options=quiet)
+        assert page_cache.generations() == before
+    # The write turn's BEGIN IMMEDIATE (SQLite) says so too: every write transaction has one.
+    assert set(write_queue.WRITES_NOTHING) == {page_cache.WRITES}
+
+
+def test_the_tables_a_statement_writes_are_those_of_its_inserts_updates_and_deletes():
+    setting, tally, event = Setting.__table__, Tally.__table__, Event.__table__
+    changed = update(setting).values(value="1").returning(setting.c.key).cte("changed")
+    added = insert(tally).values(kind="x").returning(tally.c.id).cte("added")
+    read = select(event.c.id).cte("read")
+    cases = [
+        (select(setting), set()),
+        (select(changed.c.key), {"setting"}),  # WITH changed AS (UPDATE ...) SELECT
+        (select(event).add_cte(changed), {"setting"}),  # a CTE nothing reads still runs
+        (select(event).where(event.c.id.in_(select(added.c.id))), {"tally"}),
+        (update(setting).values(value="2").add_cte(read), {"setting"}),  # WITH ... UPDATE
+        (insert(tally).from_select(["id"], select(event.c.id)), {"tally"}),  # reads event
+        (delete(event).add_cte(changed, nest_here=True), {"event", "setting"}),
+        (update(Setting).values(value="3"), {"setting"}),  # ORM-enabled
+        (update(setting.alias("s")).values(value="4"), {"setting"}),  # UPDATE setting AS s
+        (text("UPDATE setting SET value = '4'"), None),  # raw: SQLAlchemy cannot say
+    ]
+    for statement, expected in cases:
+        written = page_cache.written_tables(statement)
+        assert written == (None if expected is None else frozenset(expected)), statement

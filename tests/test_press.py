@@ -157,7 +157,7 @@ def test_a_press_request_is_stored_with_the_guidelines_wording_and_version(app, 
     assert stored.consent_version == "press-2026-12-v2"
     assert stored.consent_text == "I have read the interview guidelines and I will follow them."
     assert stored.consent_at is not None
-    assert stored.recipient == "Rescue Team"  # for the team itself, never passed on
+    assert stored.recipient == "LiNK Rescue Team"  # for the team itself, never passed on
     assert (stored.locale, stored.handled) == ("en", False)
 
 
@@ -320,6 +320,13 @@ def test_the_desk_reads_the_teams_contact_through_one_function(client, monkeypat
     for url in ("/press", "/press/request"):
         page = client.get(url).get_data(as_text=True)
         assert "hello@our-team.example.org" in page and "rescueteams@" not in page, url
+
+
+def test_a_request_names_the_team_by_the_name_its_lead_saved(app, client, monkeypatch):
+    monkeypatch.setattr(team, "team_name", lambda: "Riverside Rescue Team")
+    client.post("/press/request", data=REQUEST)
+    [stored] = press_requests(app)
+    assert stored.recipient == "Riverside Rescue Team"
 
 
 def test_the_team_contact_defaults_to_the_packs_contact_email(copy_pack):

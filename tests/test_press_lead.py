@@ -97,7 +97,7 @@ def test_the_press_csv_names_its_columns_and_keeps_the_csv_rules(app):
     korean = rows[1]
     assert korean["Name"] == "김기자"
     assert korean["Past Work"] == "https://daily.example.com/a; https://daily.example.com/b"
-    assert (korean["Deadline"], korean["For"]) == ("2026-12-20", "Rescue Team")
+    assert (korean["Deadline"], korean["For"]) == ("2026-12-20", "LiNK Rescue Team")
     assert (korean["Guidelines Version"], korean["Handled"]) == ("press-2026-12-v2", "no")
     assert korean["Agreed"] and len(korean["UUID"]) == 36
 

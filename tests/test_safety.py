@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy import insert as sa_insert
 
 from kiosk.extensions import db
 from kiosk.models import Tally
-from kiosk.services import lead_auth, safety
+from kiosk.services import events, lead_auth, safety
 
 STRONG_KEY = "k" * 64
 
@@ -100,8 +101,66 @@ def test_kiosk_serve_refuses_to_start_loudly_when_a_pragma_is_wrong(
     assert served == []
 
 
+def damage_a_page_deep_in_an_index(app) -> None:
+    """Damage a leaf page of the tallies' UUID index, far from its first one: only a check
+    reading every page finds it (nothing at start looks a tally up by its UUID)."""
+    path = database_file(app)
+    with app.app_context():
+        event_id = events.active_event().id
+        taps = [{"event_id": event_id, "kind": Tally.OPENER, "key": "people"}] * 3000
+        db.session.execute(sa_insert(Tally), taps)
+        db.session.commit()
+        db.engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        [index] = [
+            name
+            for _, name, *_ in connection.execute("PRAGMA index_list(tally)")
+            if [c[2] for c in connection.execute(f"PRAGMA index_info({name})")] == ["uuid"]
+        ]
+        pages = connection.execute(
+            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
+            (index,),
+        ).fetchall()
+    assert len(pages) > 3
+    data = bytearray(path.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    start = (pages[-1][0] - 1) * page_size
+    data[start : start + 12] = b"\x0d" + b"\xff" * 11
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.sqlite_only
-def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
+def test_a_damaged_database_file_is_found_once_the_kiosk_serves_and_refuses_writes(
+    app, runner, monkeypatch
+):
+    """The start reads a few pages; the full check reads the rest once the kiosk serves, and
+    what it finds stops the sign-ups as a refused start did (and `kiosk check` finds it)."""
+    served, checks = [], []
+    monkeypatch.setattr("waitress.serve", lambda app, **kw: served.append(app))
+    real_check = safety.check_fully_in_background
+    monkeypatch.setattr(
+        safety, "check_fully_in_background", lambda app: checks.append(real_check(app))
+    )
+    damage_a_page_deep_in_an_index(app)
+    result = runner.invoke(args=["serve", "--port", "8119"])
+    assert result.exit_code == 0, result.output
+    assert served == [app] and len(checks) == 1
+    checks[0].join(timeout=30)
+    with app.test_request_context():
+        problem = safety.database_file_problem()
+    assert problem and "damaged" in problem
+    assert "quick_check" in problem or "malformed" in problem
+    response = app.test_client().post("/opener", data={"choice": "people"})
+    assert response.status_code == 503
+    assert app.test_client().get("/healthz").status_code == 503
+    checked = runner.invoke(args=["check"])
+    assert checked.exit_code != 0
+    assert "quick_check" in checked.output or "malformed" in checked.output
+
+
+@pytest.mark.sqlite_only
+def test_kiosk_serve_refuses_a_database_file_whose_first_page_is_damaged(app, runner, monkeypatch):
     monkeypatch.setattr("waitress.serve", lambda app, **kw: pytest.fail("served"))
     path = database_file(app)
     with app.app_context():
@@ -109,15 +168,60 @@ def test_kiosk_serve_refuses_a_damaged_database_file(app, runner, monkeypatch):
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
-    page_size = int.from_bytes(data[16:18], "big")
-    last_page = len(data) - page_size  # a table's page: the schema on page 1 still reads
-    data[last_page : last_page + 12] = b"\x0d" + b"\xff" * 11
+    data[:16] = b"not a database!\x00"
     path.write_bytes(bytes(data))
     result = runner.invoke(args=["serve", "--port", "8119"])
-    assert result.exit_code != 0
-    assert "REFUSING TO START" in result.output
-    # Found by quick_check, or so damaged that SQLite cannot open it at all: either is named.
-    assert "quick_check" in result.output or "malformed" in result.output
+    assert result.exit_code == 1
+    assert "REFUSING TO START" in result.output and "not a database" in result.output
+
+
+def bytes_read_by_this_process() -> int:
+    """rchar: every byte this process read through read()/pread(), SQLite's pages among them
+    (from the disk or the page cache alike: a count, not a time)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.sqlite_only
+def test_the_start_up_check_reads_as_much_of_a_large_database_as_of_a_small_one(app):
+    """Issue 21.4: every start ran quick_check over the whole file (+1 s at 360 MB). The
+    start's checks now read the same few pages however large the file grows."""
+    from bench.export_probe import batched, signup_rows
+    from kiosk import cli
+    from kiosk.models import Signup
+
+    statements: list[str] = []
+
+    def read_by_a_start() -> int:
+        with app.app_context():
+            db.engine.dispose()  # fresh connections: no page already in a connection's cache
+            event.listen(db.engine, "before_cursor_execute", note)
+            before = bytes_read_by_this_process()
+            try:
+                cli.refuse_unsafe_database()
+                cli.prepare_database()
+            finally:
+                event.remove(db.engine, "before_cursor_execute", note)
+            return bytes_read_by_this_process() - before
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    small = read_by_a_start()
+    with app.app_context():
+        event_id = events.active_event().id
+        for batch in batched(signup_rows(event_id, 20_000, ["team"]), 5000):
+            db.session.execute(sa_insert(Signup), batch)
+        db.session.commit()
+        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.session.remove()
+    grown = database_file(app).stat().st_size
+    assert grown > 8_000_000
+    large = read_by_a_start()
+    assert large - small < 256 * 1024, (small, large, grown)
+    assert not [s for s in statements if "quick_check" in s or "integrity_check" in s]
 
 
 def ready_for_the_table(app) -> None:

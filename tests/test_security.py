@@ -151,3 +151,4 @@ def test_every_lead_page_and_export_is_strict_and_never_stored(app, client):
         response = client.post("/lead/export", data={"event": "1", "format": export})
         assert response.status_code == 200, export
         assert response.headers.get("Cache-Control") == "no-store", export
+        response.close()  # read no further: a download broken off

@@ -510,6 +510,17 @@ def test_a_paper_signup_with_an_unknown_consent_version_is_refused(app, unlocked
         assert db.session.scalars(select(Signup)).all() == []
 
 
+def test_a_paper_signup_without_the_tick_asks_the_volunteer_about_the_sheet_not_the_visitor(
+    app, unlocked
+):
+    response = unlocked.post("/volunteer/signup", data=paper(consent=""), headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "only if they ticked" in html and "so we may email you" not in html
+    with app.app_context():
+        assert db.session.scalars(select(Signup)).all() == []
+
+
 def test_the_paper_sheet_carries_the_consent_wording_and_its_version(client):
     html = client.get("/volunteer/sheet").get_data(as_text=True)
     assert "2026-11-v1" in html and "unsubscribe at any time" in html

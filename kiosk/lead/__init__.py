@@ -8,6 +8,7 @@
 - data.py: exports, merging another tablet's file, erasure
 - records.py: searching, correcting and erasing one record
 - settings.py: the volunteer PIN, timeouts, retention
+- hub.py: many tables, one hub: tables and their join codes (on the hub), joining one
 - team.py: Our team, the team's own page (name, fundraising page, contact, next events)
 - audit.py: the audit log
 - blueprint.py: the blueprint and what every page shares: the session guard, no-store,
@@ -24,6 +25,7 @@ from kiosk.lead import (  # noqa: F401
     dashboard,
     data,
     events,
+    hub,
     records,
     settings,
     team,

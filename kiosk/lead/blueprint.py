@@ -7,6 +7,7 @@ from flask import Blueprint, g, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.rendering import is_htmx, render, see_other
 from kiosk.services import lead_auth
@@ -43,6 +44,7 @@ def render_form(
 
 
 @bp.before_request
+@hooks.per_request("refuses lead pages without a live session (no lead page is kept)")
 def require_lead() -> Response | None:
     """Refuse every lead page and fragment without a live session."""
     if request.endpoint in OPEN_ENDPOINTS:
@@ -66,6 +68,7 @@ def require_lead() -> Response | None:
 
 
 @bp.after_request
+@hooks.for_everyone("no-store on every lead page")
 def no_store(response: Response) -> Response:
     """Lead pages carry people's data: never kept by the browser or a proxy."""
     response.headers["Cache-Control"] = "no-store"

@@ -7,7 +7,7 @@ from flask.wrappers import Response
 from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address, redirect_to
 from kiosk.lead.events import event_or_404
 from kiosk.rendering import is_htmx, render
-from kiosk.services import dashboard, events, lead_auth, press
+from kiosk.services import dashboard, events, hub, lead_auth, press, sync
 
 
 def session_status() -> dict[str, object]:
@@ -31,6 +31,8 @@ def index() -> Response:
         "dashboard",
         picture=picture,
         session_status=session_status(),
+        sync_line=sync.status_line(),
+        hub_tables=hub.tables(),
         recovery_code=recovery_code,
     )
 

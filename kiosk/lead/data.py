@@ -1,12 +1,16 @@
 """The lead's data: exports, merging another tablet's file, and erasure."""
 
-import io
+import unicodedata
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
-from flask import abort, request, send_file
+from flask import abort, current_app, request, stream_with_context
 from flask.wrappers import Response
 from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
 
+from kiosk import hooks
 from kiosk.extensions import db
 from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
@@ -21,6 +25,7 @@ from kiosk.write_queue import reads_only, separate_write
 IMPORT_MAX_BYTES = 32 * 1024 * 1024
 
 
+@hooks.for_everyone("acts on a lead's import only, never a kept screen")
 def allow_large_import() -> None:
     """Let a logged-in lead upload a tablet's file larger than a visitor's form may be.
 
@@ -250,10 +255,13 @@ def _chosen_event(which: str) -> Event | None:
 def export() -> Response:
     """Download one event's data (or every event's, as a zip) in one of the export formats.
 
-    A POST, not a GET: an export marks the event as exported and is audited. It only reads
-    while it builds the file, so taps and sign-ups go on meanwhile; the mark and the audit
-    entry are a short write of their own once the file is ready. A JSON file counts as
-    the event's export only when the lead keeps it as the record (`keep=yes`).
+    A POST, not a GET: an export marks the event as exported and is audited. The file is
+    streamed as it is read, a batch of records at a time, so taps and sign-ups go on
+    meanwhile and its size is not the kiosk's memory. Only once the last piece is handed to
+    the server are its records marked exported (a short write of its own), and audited: a
+    download broken off before that (the lead's browser closed, the network gone) marks
+    nothing, so no record counts as exported that may not be in a file the lead has. A JSON
+    file counts as the event's export only when the lead keeps it as the record (`keep=yes`).
     """
     format_name = request.form.get("format", "")
     if format_name not in exports.FORMATS:
@@ -263,13 +271,36 @@ def export() -> Response:
         _chosen_event(request.form.get("event", "")),
         only_new=request.form.get("only_new") == "yes",
     )
-    with separate_write(db.session):
-        exports.note_download(
-            done, actor=client_address(), keep=request.values.get("keep") == "yes"
-        )
-    return send_file(
-        io.BytesIO(done.body),
-        mimetype=done.media_type,
-        as_attachment=True,
-        download_name=done.file_name,
-    )
+    actor, keep = client_address(), request.values.get("keep") == "yes"
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from done.chunks()
+        except GeneratorExit:
+            _note_broken_off(done, actor)
+            raise
+        with separate_write(db.session):
+            exports.note_download(done, actor=actor, keep=keep)
+
+    response = Response(stream_with_context(body()), mimetype=done.media_type)
+    response.headers.set("Content-Disposition", "attachment", **_file_name(done.file_name))
+    return response
+
+
+def _note_broken_off(done: exports.Download, actor: str) -> None:
+    """Audit a download that stopped before its end; said in the log when even that fails
+    (the response is over: nothing can reach the lead any more)."""
+    try:
+        with separate_write(db.session):
+            exports.note_broken_off(done, actor=actor)
+    except SQLAlchemyError:
+        current_app.logger.exception("An export was broken off and could not be audited")
+
+
+def _file_name(name: str) -> dict[str, str]:
+    """Content-Disposition's file name, as send_file writes it: an event named in Korean
+    gets an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    if name.isascii():
+        return {"filename": name}
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return {"filename": plain, "filename*": f"UTF-8''{quote(name, safe='!#$&+^`|~')}"}

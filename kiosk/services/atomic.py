@@ -27,6 +27,7 @@ from sqlalchemy import CursorResult, Executable, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk.extensions import Model, db
+from kiosk.write_queue import WRITES_NOTHING
 
 
 def lock_key(name: str) -> int:
@@ -101,7 +102,7 @@ def serialise(name: str) -> None:
         if not raw.in_transaction:  # type: ignore[union-attr]  # pysqlite's sqlite3.Connection, never None
             # Outside a request (a command, a test): take the write lock now, not at the
             # first write, so what this transaction reads next is still true when it writes.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE", execution_options=WRITES_NOTHING)
 
 
 @contextmanager

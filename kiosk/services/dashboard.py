@@ -6,23 +6,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import (
     KIOSK_ID_SETTING,
     Event,
-    PersonalRecord,
-    Pledge,
     PressRequest,
     Question,
     Setting,
-    Signup,
     Tally,
 )
-from kiosk.services import tallies
-from kiosk.services.pledges import pledged_total_cents
+from kiosk.services import counts, tallies
+from kiosk.services.pledges import bar_width, share_label
 
 # The hourly chart shows at most this many hours, ending at the latest sign-up.
 MAX_HOURS = 24
@@ -41,8 +38,6 @@ class EventPicture:
     signups: int
     pledged_cents: int
     pledges: int
-    goal_percent: int
-    rescue_percent: int
     conversations: int
     questions_left: list[Question]
     opener_bars: list[dict[str, object]]
@@ -50,6 +45,19 @@ class EventPicture:
     hours: list[HourBar] = field(default_factory=list)
     press_waiting: list[PressRequest] = field(default_factory=list)
     kiosks: list["KioskCount"] = field(default_factory=list)
+
+    # Shown as the visitor's progress is: a first $15 pledge reads "<1%", never "0%".
+    @property
+    def goal_share(self) -> str:
+        return share_label(self.pledged_cents, self.event.goal_cents)
+
+    @property
+    def rescue_share(self) -> str:
+        return share_label(self.pledged_cents, self.event.rescue_cost_cents)
+
+    @property
+    def goal_bar(self) -> int:
+        return bar_width(self.pledged_cents, self.event.goal_cents)
 
 
 @dataclass
@@ -75,13 +83,6 @@ class KioskCount:
         return self.signups + self.pledges + self.questions
 
 
-def _count(model: type[PersonalRecord], event: Event) -> int:
-    return (
-        db.session.scalar(select(func.count()).select_from(model).where(model.event_id == event.id))
-        or 0
-    )
-
-
 def _not_done(model: Any, done: Any, event: Event) -> list[Any]:
     """The event's records of `model` whose flag `done` is not set yet, oldest first."""
     query = select(model).where(model.event_id == event.id, done.is_(False))
@@ -97,18 +98,24 @@ def waiting_press_requests(event: Event) -> list[PressRequest]:
     return _not_done(PressRequest, PressRequest.handled, event)
 
 
-def percent(part: int, whole: int) -> int:
-    return min(100, round(100 * part / whole)) if whole > 0 else 0
-
-
 def signups_per_hour(event: Event) -> list[HourBar]:
-    """Sign-ups per hour of the kiosk's local time, every hour shown even when empty."""
-    times = db.session.scalars(select(Signup.created_at).where(Signup.event_id == event.id))
-    hours = Counter(t.astimezone().replace(minute=0, second=0, microsecond=0) for t in times)
-    if not hours:
+    """Sign-ups per hour of the kiosk's local time, every hour shown even when empty: from
+    the sign-ups kept per 15 minutes (services/counts.py), at most a day's buckets read."""
+    last_bucket = counts.edge_bucket(event.id, counts.SIGNUP, last=True)
+    if last_bucket is None:
         return []
-    last = max(hours)
-    first = max(min(hours), last - timedelta(hours=MAX_HOURS - 1))
+    last = _local_hour(last_bucket)
+    earliest = last - timedelta(hours=MAX_HOURS - 1)
+    first_bucket = counts.bucket_of(earliest)
+    hours: Counter[datetime] = Counter()
+    for bucket, number in counts.buckets(
+        event.id, counts.SIGNUP, first_bucket, last_bucket
+    ).items():
+        hours[_local_hour(bucket)] += number
+    first_bucket_ever = counts.edge_bucket(event.id, counts.SIGNUP, last=False)
+    first = max(
+        _local_hour(first_bucket_ever if first_bucket_ever is not None else last_bucket), earliest
+    )
     slots: list[datetime] = []
     moment = first
     while moment <= last:
@@ -120,57 +127,61 @@ def signups_per_hour(event: Event) -> list[HourBar]:
     ]
 
 
+def _local_hour(bucket: int) -> datetime:
+    return counts.bucket_start(bucket).astimezone().replace(minute=0, second=0, microsecond=0)
+
+
 def faq_labels() -> list[tuple[str, str]]:
     return [(entry.slug, entry.question) for entry in current_content().faq_entries]
 
 
-def records_per_kiosk(event: Event) -> list[KioskCount]:
+def records_per_kiosk(
+    event: Event, kept: list[tuple[str, str | None, int, int, int | None]] | None = None
+) -> list[KioskCount]:
     """How many sign-ups, pledges and questions of `event` came from each kiosk: this kiosk
     first, then the others by their number ("Kiosk 2", "Kiosk 3", ...), then records made
-    before kiosk ids."""
+    before kiosk ids. From the kept counts (`kept`: counts.records, read once per poll)."""
     mine = db.session.get(Setting, KIOSK_ID_SETTING)
     mine_id = mine.value if mine is not None else None
-    counts: dict[str | None, KioskCount] = {}
-    models = ((Signup, "signups"), (Pledge, "pledges"), (Question, "questions"))
-    for place, (model, name) in enumerate(models):
-        rows = db.session.execute(
-            select(model.kiosk_id, func.count(), func.min(model.id))
-            .where(model.event_id == event.id)
-            .group_by(model.kiosk_id)
-        )
-        for kiosk_id, number, first_id in rows:
-            row = counts.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
-            setattr(row, name, number)
-            firsts = list(row.first_ids)
-            firsts[place] = first_id
-            row.first_ids = tuple(firsts)
+    found: dict[str | None, KioskCount] = {}
+    places = {"signup": 0, "pledge": 1, "question": 2}
+    for kind, kiosk_id, number, _cents, first_id in (
+        counts.records(event.id) if kept is None else kept
+    ):
+        row = found.setdefault(kiosk_id, KioskCount(kiosk_id, kiosk_id == mine_id))
+        setattr(row, f"{kind}s", number)
+        firsts = list(row.first_ids)
+        firsts[places[kind]] = first_id if first_id is not None else math.inf
+        row.first_ids = tuple(firsts)
     # Ids grow as records arrive (typed here or merged in), never by a tablet's clock: the
     # kiosk merged first keeps the lower number as others join.
     others = sorted(
-        (row for row in counts.values() if row.kiosk_id and not row.this_kiosk),
+        (row for row in found.values() if row.kiosk_id and not row.this_kiosk),
         key=lambda row: (row.first_ids, row.kiosk_id),
     )
     for number, row in enumerate(others, start=2):
         row.number = number
     return sorted(
-        counts.values(),
+        found.values(),
         key=lambda row: (not row.this_kiosk, row.kiosk_id is None, row.number),
     )
 
 
 def event_picture(event: Event) -> EventPicture:
+    """The dashboard's figures, all from kept counts: a poll costs the same at any size."""
     pack = current_content()
-    pledged = pledged_total_cents(event)
+    kept = counts.records(event.id)
+    signups = sum(number for kind, _k, number, _c, _f in kept if kind == "signup")
+    pledges = sum(number for kind, _k, number, _c, _f in kept if kind == "pledge")
+    pledged = sum(cents for kind, _k, _n, cents, _f in kept if kind == "pledge")
     faq_counts = tallies.count_by_key(event, Tally.FAQ_OPEN)
     # Only the questions someone opened: the full guide would bury the chart.
     asked = [(slug, label) for slug, label in faq_labels() if faq_counts.get(slug)]
     return EventPicture(
         event=event,
-        signups=_count(Signup, event),
+        signups=signups,
         pledged_cents=pledged,
-        pledges=_count(Pledge, event),
-        goal_percent=percent(pledged, event.goal_cents),
-        rescue_percent=percent(pledged, event.rescue_cost_cents),
+        pledges=pledges,
         conversations=tallies.total(event, Tally.CONVERSATION),
         questions_left=open_questions(event),
         opener_bars=tallies.bars(
@@ -181,7 +192,7 @@ def event_picture(event: Event) -> EventPicture:
             key=lambda row: -int(str(row["count"])),
         ),
         hours=signups_per_hour(event),
-        kiosks=records_per_kiosk(event),
+        kiosks=records_per_kiosk(event, kept),
         press_waiting=waiting_press_requests(event),
     )
 

@@ -24,7 +24,7 @@ from flask_babel import ngettext
 from sqlalchemy import ColumnElement, Delete, Update, delete, false, func, or_, select, true, update
 
 from kiosk import clock
-from kiosk.emails import canonical_email
+from kiosk.emails import canonical_email, digest_of_record
 from kiosk.extensions import db
 from kiosk.models import (
     PERSONAL_MODELS,
@@ -37,7 +37,6 @@ from kiosk.models import (
     Question,
     Signup,
     Tally,
-    email_digest,
     new_uuid,
     utcnow,
 )
@@ -222,7 +221,7 @@ def of_person(model: type[PersonalRecord], canonical: str) -> ColumnElement[bool
     """Records of `model` holding `canonical`: emails are sealed, so by their digest, one per
     event (each event's key makes its own; a digest names its event too)."""
     digests = [
-        email_digest(key, canonical) for key in db.session.scalars(select(Event.erasure_key))
+        digest_of_record(key, canonical) for key in db.session.scalars(select(Event.erasure_key))
     ]
     return model.email_digest.in_([d for d in digests if d]) if canonical else false()
 
@@ -290,7 +289,9 @@ def forget_tombstoned(key: str, requests: set[tuple[str, str]]) -> Erased:
             elif digest_ in by_digest:
                 erased.add(_erase_sealed(model, digest_, sorted(by_digest[digest_])))
     for email in sorted(emails):
-        found = by_digest.get(tombstones.digest(key, email))
+        found = by_digest.get(tombstones.digest(key, email)) or by_digest.get(
+            tombstones.legacy_digest(key, email)
+        )
         if found:
             erased.add(_erase_person(email, sorted(found)))
     return erased

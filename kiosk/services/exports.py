@@ -19,16 +19,18 @@ can import it and merge tablets of one event without duplicates:
                     "erasure_key"},
       "tombstones": [hex digests of the people erased, under the event's erasure_key],
       "erasures":  [[digest, request]: each erasure request of a tombstone's person],
-      "signups":   [{"uuid", "first_name", "last_name", "email", "phone", "organisation",
-                     "interests": [keys], "source", "locale", "consent_version",
-                     "consent_text", "consent_at", "created_at", "updated_at"}],
-      "pledges":   [{"uuid", "kind", "amount_cents", "name", "email", "consent_version",
+      "signups":   [{"uuid", "first_name", "last_name", "email", "email_digest",
+                     "mailchimp_refuses", "phone", "organisation", "interests": [keys],
+                     "source", "locale", "consent_version", "consent_text", "consent_at",
+                     "created_at", "updated_at"}],
+      "pledges":   [{"uuid", "kind", "amount_cents", "name", "email", "email_digest",
+                     "consent_version", "consent_text", "consent_at", "created_at"}],
+      "questions": [{"uuid", "text", "email", "email_digest", "answered", "consent_version",
                      "consent_text", "consent_at", "created_at"}],
-      "questions": [{"uuid", "text", "email", "answered", "consent_version", "consent_text",
+      "press_requests": [{"uuid", "name", "email", "email_digest", "outlet", "website",
+                     "past_work", "commissioned", "outline", "deadline", "message",
+                     "recipient", "locale", "handled", "consent_version", "consent_text",
                      "consent_at", "created_at"}],
-      "press_requests": [{"uuid", "name", "email", "outlet", "website", "past_work",
-                     "commissioned", "outline", "deadline", "message", "recipient", "locale",
-                     "handled", "consent_version", "consent_text", "consent_at", "created_at"}],
       "tallies":   [{"uuid", "kind", "key", "created_at"}],
       "team":      {"uuid", "revision", "name", "fundraising_url", "goal_cents",
                     "contact_email", "signup_url", "kiosk_id",
@@ -38,7 +40,9 @@ can import it and merge tablets of one event without duplicates:
 Times are ISO 8601 in UTC; dates are YYYY-MM-DD; money is in cents. Version 2 added the
 event's erasure key, the tombstones (services/tombstones.py) and the press requests;
 "erasures" came later within version 2 (a file without it counts one request per digest),
-and so did "team", the team's own page (services/team.py; older kiosks ignore it);
+and so did "team", the team's own page (services/team.py; older kiosks ignore it), each
+record's "email_digest" (its sealed email's digest, kiosk/emails.py) and a sign-up's
+"mailchimp_refuses" (a file without them holds clear emails, digested on import);
 version 1 files still import.
 
 Export marks: an export notes, for every record it wrote, the revision it wrote
@@ -56,12 +60,12 @@ import re
 import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any, cast
 
-import idna
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import ColumnElement, DateTime, func, or_, select, type_coerce, update
@@ -69,7 +73,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from kiosk import clock, phones
 from kiosk.content import default_content
-from kiosk.emails import canonical_email
+from kiosk.emails import mailchimp_address
 from kiosk.extensions import db
 from kiosk.models import (
     Event,
@@ -85,10 +89,6 @@ from kiosk.parsing import amount_text
 from kiosk.services import sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.events import list_events
-from kiosk.services.pledges import pledges_of
-from kiosk.services.press import press_requests_of
-from kiosk.services.questions import questions_of
-from kiosk.services.signups import signups_of
 from kiosk.services.tombstones import digests_of, requests_of
 
 BUNDLE_FORMAT = "rescue-team-kiosk/event"
@@ -180,6 +180,7 @@ BUNDLE_KEYS = [
     "version",
     "exported_at",
     "event",
+    "team_public_key",
     "tombstones",
     "erasures",
     "signups",
@@ -239,24 +240,6 @@ def _phone_cell(region: str) -> Callable[[str], str]:
     return cell
 
 
-def mailchimp_address(email: str) -> str | None:
-    """The address as Mailchimp takes it, or None when it cannot.
-
-    Mailchimp refuses a local part (before the @) with letters outside ASCII; a domain in
-    another script is written in its ASCII form (IDNA), which Mailchimp takes.
-    """
-    address = canonical_email(email)
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not local.isascii():
-        return None
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return None
-
-
 def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     """The header and rows as CSV lines (CRLF), the first one starting with a BOM.
 
@@ -274,11 +257,24 @@ def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Itera
 
     buffer.write(BOM)
     writer.writerow([neutralise(cell) for cell in columns])
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([neutralise(cell) for cell in row])
-        if count % EXPORT_BATCH == 0:
-            yield flush()
+    # Closed when the lines stop early (a download broken off): a PostgreSQL cursor still
+    # reading the rows ends now, not whenever the garbage collector finds it.
+    reading = iter(rows)
+    try:
+        for count, row in enumerate(reading, start=1):
+            writer.writerow([neutralise(cell) for cell in row])
+            if count % EXPORT_BATCH == 0:
+                yield flush()
+    finally:
+        _close(reading)
     yield flush()
+
+
+def _close(rows: Iterator[Any]) -> None:
+    """End a generator of rows (and the query it reads) if it has not ended."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def _time(value: datetime | None) -> str:
@@ -348,7 +344,21 @@ def _signup_rows(
         .order_by(Signup.id)
         .execution_options(yield_per=EXPORT_BATCH)
     )
-    yield from db.session.execute(query)
+    with closing(db.session.execute(query)) as rows:
+        yield from rows
+
+
+def _records(model: Any, event: Event) -> Iterator[Any]:
+    """The event's records of `model` in order, read EXPORT_BATCH at a time (on PostgreSQL
+    through a server-side cursor), so an export holds a batch, not the event."""
+    query = (
+        select(model)
+        .where(model.event_id == event.id)
+        .order_by(model.id)
+        .execution_options(yield_per=EXPORT_BATCH)
+    )
+    with closing(db.session.scalars(query)) as records:
+        yield from records
 
 
 def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
@@ -357,12 +367,15 @@ def _not_yet_in(mark: InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
     return or_(mark.is_(None), mark != Signup.revision)
 
 
-def _noted(marks: Marks | None, model: type[PersonalRecord], rows: Iterable[Any]) -> Iterator[Any]:
+def _noted(marks: Marks | None, model: type[PersonalRecord], rows: Iterator[Any]) -> Iterator[Any]:
     """The rows, each noted in `marks` as it is written."""
-    for row in rows:
-        if marks is not None:
-            marks.note(model, row.id, row.revision)
-        yield row
+    try:
+        for row in rows:
+            if marks is not None:
+                marks.note(model, row.id, row.revision)
+            yield row
+    finally:
+        _close(rows)
 
 
 def signups_csv(event: Event, marks: Marks | None = None, only_new: bool = False) -> Iterator[str]:
@@ -461,42 +474,52 @@ def mailchimp_csv(
     trusted_from = _trusted_consent_floor(event)
 
     def rows() -> Iterator[list[object]]:
-        for row in _signup_rows(event, MAILCHIMP_FIELDS, *where):
-            email, first, last, number, interests, locale, version, consent_at, id_, revision = row
-            address = mailchimp_address(email) if consent_at is not None else None
-            if address is None:
-                continue
-            if marks is not None:
-                marks.note(Signup, id_, revision)
-            moment = _utc_moment(consent_at)
-            day = moment[:10]  # the date of the moment below
-            if trusted_from is not None and consent_at < trusted_from:
-                # No date rather than a wrong one in Mailchimp's Date field; the moment says
-                # why, in words a person reading the audience sees.
-                day, moment = "", f"{moment} ({CLOCK_WRONG})"
-            yield [
-                address,
-                first,
-                last,
-                phone(number),
-                tags_of(interests),
-                locale,
-                version,
-                day,
-                moment,
-            ]
+        signups = _signup_rows(event, MAILCHIMP_FIELDS, *where)
+        try:
+            for row in signups:
+                (email, first, last, number, interests, locale, version, consent_at, id_,
+                 revision) = row  # fmt: skip
+                address = mailchimp_address(email) if consent_at is not None else None
+                if address is None:
+                    continue
+                if marks is not None:
+                    marks.note(Signup, id_, revision)
+                moment = _utc_moment(consent_at)
+                day = moment[:10]  # the date of the moment below
+                if trusted_from is not None and consent_at < trusted_from:
+                    # No date rather than a wrong one in Mailchimp's Date field; the moment says
+                    # why, in words a person reading the audience sees.
+                    day, moment = "", f"{moment} ({CLOCK_WRONG})"
+                yield [
+                    address,
+                    first,
+                    last,
+                    phone(number),
+                    tags_of(interests),
+                    locale,
+                    version,
+                    day,
+                    moment,
+                ]
+        finally:
+            _close(signups)
 
     return csv_lines(MAILCHIMP_COLUMNS, rows())
 
 
 def not_for_mailchimp(event: Event) -> int:
-    """Consenting sign-ups of `event` whose address Mailchimp would refuse (kept in the CSV)."""
-    emails = db.session.scalars(
-        select(Signup.email)
-        .where(Signup.event_id == event.id, Signup.consent_at.is_not(None))
-        .execution_options(yield_per=EXPORT_BATCH)
+    """Consenting sign-ups of `event` whose address Mailchimp would refuse (kept in the CSV):
+    known when each was written (Signup.mailchimp_refuses), as the addresses are sealed."""
+    return (
+        db.session.scalar(
+            select(func.count()).where(
+                Signup.event_id == event.id,
+                Signup.consent_at.is_not(None),
+                Signup.mailchimp_refuses,
+            )
+        )
+        or 0
     )
-    return sum(1 for email in emails if mailchimp_address(email) is None)
 
 
 def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
@@ -511,7 +534,7 @@ def pledges_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             _time(p.created_at),
             p.uuid,
         ]
-        for p in _noted(marks, Pledge, pledges_of(event))
+        for p in _noted(marks, Pledge, _records(Pledge, event))
     )
     return csv_lines(PLEDGE_COLUMNS, rows)
 
@@ -527,7 +550,7 @@ def questions_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             _time(q.created_at),
             q.uuid,
         ]
-        for q in _noted(marks, Question, questions_of(event))
+        for q in _noted(marks, Question, _records(Question, event))
     )
     return csv_lines(QUESTION_COLUMNS, rows)
 
@@ -553,7 +576,7 @@ def press_csv(event: Event, marks: Marks | None = None) -> Iterator[str]:
             _time(p.created_at),
             p.uuid,
         ]
-        for p in _noted(marks, PressRequest, press_requests_of(event))
+        for p in _noted(marks, PressRequest, _records(PressRequest, event))
     )
     return csv_lines(PRESS_COLUMNS, rows)
 
@@ -594,11 +617,100 @@ def _event_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
-    """The whole event as a dict in the format of this module's docstring; every personal
-    field sealed (a value this request opened is sealed again), whoever exports it."""
-    seal = sealing.seal
-    tallies = db.session.scalars(select(Tally).where(Tally.event_id == event.id).order_by(Tally.id))
+# Every personal field is written sealed (a value this request opened is sealed again),
+# whoever exports it: bundles and a table's sync carry nothing a file holder can read.
+def signup_item(s: Signup) -> dict[str, Any]:
+    return {
+        "uuid": s.uuid,
+        "first_name": sealing.seal(s.first_name),
+        "last_name": sealing.seal(s.last_name),
+        "email": sealing.seal(s.email),
+        "email_digest": s.email_digest,
+        "mailchimp_refuses": s.mailchimp_refuses,
+        "phone": sealing.seal(s.phone),
+        "organisation": sealing.seal(s.organisation),
+        "interests": [k for k in s.interests.split(",") if k],
+        "source": s.source,
+        "locale": s.locale,
+        **_consent(s),
+        "created_at": _time(s.created_at),
+        "kiosk_id": s.kiosk_id,
+        "updated_at": _time(s.updated_at),
+    }
+
+
+def pledge_item(p: Pledge) -> dict[str, Any]:
+    return {
+        "uuid": p.uuid,
+        "kind": p.kind,
+        "amount_cents": p.amount_cents,
+        "name": sealing.seal(p.name),
+        "email": sealing.seal(p.email),
+        "email_digest": p.email_digest,
+        **_consent(p),
+        "created_at": _time(p.created_at),
+        "kiosk_id": p.kiosk_id,
+    }
+
+
+def question_item(q: Question) -> dict[str, Any]:
+    return {
+        "uuid": q.uuid,
+        "text": sealing.seal(q.text),
+        "email": sealing.seal(q.email),
+        "email_digest": q.email_digest,
+        "answered": q.answered,
+        **_consent(q),
+        "created_at": _time(q.created_at),
+        "kiosk_id": q.kiosk_id,
+    }
+
+
+def press_request_item(p: PressRequest) -> dict[str, Any]:
+    return {
+        "uuid": p.uuid,
+        "name": sealing.seal(p.name),
+        "email": sealing.seal(p.email),
+        "email_digest": p.email_digest,
+        "outlet": sealing.seal(p.outlet),
+        "website": sealing.seal(p.website),
+        "past_work": sealing.seal(p.past_work),
+        "commissioned": p.commissioned,
+        "outline": sealing.seal(p.outline),
+        "deadline": p.deadline.isoformat() if p.deadline else None,
+        "message": sealing.seal(p.message),
+        "recipient": p.recipient,
+        "locale": p.locale,
+        "handled": p.handled,
+        **_consent(p),
+        "created_at": _time(p.created_at),
+        "kiosk_id": p.kiosk_id,
+    }
+
+
+def tally_item(t: Tally) -> dict[str, Any]:
+    return {
+        "uuid": t.uuid,
+        "kind": t.kind,
+        "key": t.key,
+        "created_at": _time(t.created_at),
+        "kiosk_id": t.kiosk_id,
+    }
+
+
+# Each section of a bundle: its model and how one record is written into it. The bundle and
+# a table's sync to its hub (services/sync.py) write records the same way.
+BUNDLE_SECTIONS: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]]]] = {
+    "signups": (Signup, signup_item),
+    "pledges": (Pledge, pledge_item),
+    "questions": (Question, question_item),
+    "press_requests": (PressRequest, press_request_item),
+    "tallies": (Tally, tally_item),
+}
+
+
+def bundle_frame(event: Event) -> dict[str, Any]:
+    """A bundle of `event` without its records: the event and its erasure requests."""
     return {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
@@ -608,91 +720,64 @@ def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
         "team_public_key": sealing.public_key_text(),
         "tombstones": sorted(digests_of(event.uuid)),
         "erasures": [list(pair) for pair in sorted(requests_of(event.uuid))],
-        "signups": [
-            {
-                "uuid": s.uuid,
-                "first_name": seal(s.first_name),
-                "last_name": seal(s.last_name),
-                "email": seal(s.email),
-                "email_digest": s.email_digest,
-                "phone": seal(s.phone),
-                "organisation": seal(s.organisation),
-                "interests": [k for k in s.interests.split(",") if k],
-                "source": s.source,
-                "locale": s.locale,
-                **_consent(s),
-                "created_at": _time(s.created_at),
-                "kiosk_id": s.kiosk_id,
-                "updated_at": _time(s.updated_at),
-            }
-            for s in _noted(marks, Signup, signups_of(event))
-        ],
-        "pledges": [
-            {
-                "uuid": p.uuid,
-                "kind": p.kind,
-                "amount_cents": p.amount_cents,
-                "name": seal(p.name),
-                "email": seal(p.email),
-                "email_digest": p.email_digest,
-                **_consent(p),
-                "created_at": _time(p.created_at),
-                "kiosk_id": p.kiosk_id,
-            }
-            for p in _noted(marks, Pledge, pledges_of(event))
-        ],
-        "questions": [
-            {
-                "uuid": q.uuid,
-                "text": seal(q.text),
-                "email": seal(q.email),
-                "email_digest": q.email_digest,
-                "answered": q.answered,
-                **_consent(q),
-                "created_at": _time(q.created_at),
-                "kiosk_id": q.kiosk_id,
-            }
-            for q in _noted(marks, Question, questions_of(event))
-        ],
-        "press_requests": [
-            {
-                "uuid": p.uuid,
-                "name": seal(p.name),
-                "email": seal(p.email),
-                "email_digest": p.email_digest,
-                "outlet": seal(p.outlet),
-                "website": seal(p.website),
-                "past_work": seal(p.past_work),
-                "commissioned": p.commissioned,
-                "outline": seal(p.outline),
-                "deadline": p.deadline.isoformat() if p.deadline else None,
-                "message": seal(p.message),
-                "recipient": p.recipient,
-                "locale": p.locale,
-                "handled": p.handled,
-                **_consent(p),
-                "created_at": _time(p.created_at),
-                "kiosk_id": p.kiosk_id,
-            }
-            for p in _noted(marks, PressRequest, press_requests_of(event))
-        ],
-        "tallies": [
-            {
-                "uuid": t.uuid,
-                "kind": t.kind,
-                "key": t.key,
-                "created_at": _time(t.created_at),
-                "kiosk_id": t.kiosk_id,
-            }
-            for t in tallies
-        ],
+    }
+
+
+def _bundle_parts(event: Event, marks: Marks | None) -> dict[str, Any]:
+    """The bundle's keys in order; the records' lists are iterators, read as they are written
+    (each record through its section's writer, as a table's sync writes it)."""
+    return {
+        **bundle_frame(event),
+        "signups": (signup_item(s) for s in _noted(marks, Signup, _records(Signup, event))),
+        "pledges": (pledge_item(p) for p in _noted(marks, Pledge, _records(Pledge, event))),
+        "questions": (question_item(q) for q in _noted(marks, Question, _records(Question, event))),
+        "press_requests": (
+            press_request_item(p)
+            for p in _noted(marks, PressRequest, _records(PressRequest, event))
+        ),
+        "tallies": (tally_item(t) for t in _records(Tally, event)),
         # The team's own page travels with every event: joined kiosks and the hub show it.
         "team": team.as_dict(),
     }
 
 
+def bundle(event: Event, marks: Marks | None = None) -> dict[str, Any]:
+    """The whole event as a dict in the format of this module's docstring."""
+    return {
+        key: list(value) if isinstance(value, Iterator) else value
+        for key, value in _bundle_parts(event, marks).items()
+    }
+
+
+def json_chunks(event: Event, marks: Marks | None = None) -> Iterator[str]:
+    """The bundle as JSON text, written a batch of records at a time: the same text as
+    json.dumps(bundle(event), ensure_ascii=False, indent=2), never all of it in memory."""
+
+    def dumped(value: object, depth: int) -> str:
+        # json.dumps escapes a newline inside a string, so each one here is layout.
+        text = json.dumps(value, ensure_ascii=False, indent=2)
+        return text.replace("\n", "\n" + "  " * depth)
+
+    yield "{"
+    for number, (key, value) in enumerate(_bundle_parts(event, marks).items()):
+        head = f"{',' if number else ''}\n  {json.dumps(key)}: "
+        if not isinstance(value, Iterator):
+            yield head + dumped(value, 1)
+            continue
+        pieces = [head + "["]
+        count = 0
+        for count, record in enumerate(value, start=1):
+            pieces.append(("\n    " if count == 1 else ",\n    ") + dumped(record, 2))
+            if count % EXPORT_BATCH == 0:
+                yield "".join(pieces)
+                pieces.clear()
+        pieces.append("\n  ]" if count else "]")
+        yield "".join(pieces)
+    yield "\n}\n"
+
+
 def json_bundle(event: Event, marks: Marks | None = None) -> str:
-    return json.dumps(bundle(event, marks), ensure_ascii=False, indent=2) + "\n"
+    return "".join(json_chunks(event, marks))
 
 
 @dataclass(frozen=True)
@@ -765,7 +850,7 @@ FORMATS: dict[str, ExportFormat] = {
             "json",
             "application/json",
             BUNDLE_KEYS,
-            json_bundle,
+            json_chunks,
             kinds=(Signup, Pledge, Question, PressRequest),
             kept_on_request=True,
         ),
@@ -862,56 +947,120 @@ def export_file_name(
     return f"rescue-team_{_slug(event.name)}_{day}_{kind}.{extension}"
 
 
+class _Spool:
+    """Where a zip being streamed is written: its bytes are taken out as they come."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.pieces.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.pieces)
+        self.pieces.clear()
+        self.size = 0
+        return data
+
+
+# A streamed zip hands on what it compressed once it holds this much.
+ZIP_PIECE_BYTES = 64 * 1024
+
+
+def _zip_entry(file_name: str) -> zipfile.ZipInfo:
+    """A zip member as ZipFile.writestr makes one: now, deflated, readable by its owner."""
+    entry = zipfile.ZipInfo(file_name, date_time=clock.now().astimezone().timetuple()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o600 << 16
+    return entry
+
+
 @dataclass
 class Download:
-    """An export read into memory, not yet noted: `note_download` marks and audits it."""
+    """An export to send, read and written as it goes: iterate `chunks()` once; once every
+    chunk is out, `note_download` marks what it held and audits it."""
 
     file_name: str
     media_type: str
-    body: bytes
     format_name: str
-    events: list[Event]
-    # What each event's file holds, by event id: marked exported by note_download.
+    # Its events, by id: a streamed response reads them in the session it is sent in (the
+    # view's own session ends as the view returns).
+    event_ids: list[int]
+    # What each event's file holds, by event id: filled as the chunks are made, marked
+    # exported by note_download.
     marks: dict[int, Marks] = field(default_factory=dict)
     only_new: bool = False  # only what no earlier export of its kind held
+
+    @property
+    def events(self) -> list[Event]:
+        """Its events, in the session in use now."""
+        found = (db.session.get(Event, event_id) for event_id in self.event_ids)
+        return [event for event in found if event is not None]
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file, piece by piece (UTF-8 text, or a zip of each event's file)."""
+        if self.media_type != "application/zip":
+            (event,) = self.events
+            marks = self.marks.setdefault(event.id, Marks())
+            for text in export_chunks(event, self.format_name, marks, only_new=self.only_new):
+                yield text.encode("utf-8")
+            return
+        spool = _Spool()
+        # ZipFile only writes to it and streams (no seek): a file object in all but its type.
+        with zipfile.ZipFile(cast("IO[bytes]", spool), "w", zipfile.ZIP_DEFLATED) as archive:
+            for event in self.events:
+                marks = self.marks.setdefault(event.id, Marks())
+                name = export_file_name(event, self.format_name, only_new=self.only_new)
+                with archive.open(_zip_entry(name), "w") as member:
+                    for text in export_chunks(
+                        event, self.format_name, marks, only_new=self.only_new
+                    ):
+                        member.write(text.encode("utf-8"))
+                        if spool.size >= ZIP_PIECE_BYTES:
+                            yield spool.take()
+        yield spool.take()
 
 
 def download(format_name: str, event: Event | None, *, only_new: bool = False) -> Download:
     """One event's export as a file, or (event None) every event's, one file each in a zip;
     `only_new`: only what no export of its kind holds yet (formats that offer it).
 
-    It only reads, so the lead's export takes no write lock while it runs.
+    Nothing is read until its chunks are: the file is read and written a batch of records
+    at a time, so its size is not the kiosk's memory. It only reads, so the lead's export
+    takes no write lock while it runs.
     """
     only_new = FORMATS[format_name].only_new(only_new)
+    name = export_file_name(event, format_name, only_new=only_new)
     if event is not None:
-        marks = Marks()
-        text = "".join(export_chunks(event, format_name, marks, only_new=only_new))
-        name = export_file_name(event, format_name, only_new=only_new)
         media_type = FORMATS[format_name].media_type
-        return Download(
-            name, media_type, text.encode("utf-8"), format_name, [event], {event.id: marks},
-            only_new=only_new,
-        )  # fmt: skip
-    every = list_events()
-    noted: dict[int, Marks] = {}
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle_file:
-        for each in every:
-            noted[each.id] = Marks()
-            text = "".join(export_chunks(each, format_name, noted[each.id], only_new=only_new))
-            file_name = export_file_name(each, format_name, only_new=only_new)
-            bundle_file.writestr(file_name, text.encode("utf-8"))
-    name = export_file_name(None, format_name, only_new=only_new)
-    return Download(
-        name, "application/zip", archive.getvalue(), format_name, every, noted, only_new=only_new
-    )
+        return Download(name, media_type, format_name, [event.id], only_new=only_new)
+    every = [each.id for each in list_events()]
+    return Download(name, "application/zip", format_name, every, only_new=only_new)
 
 
 def note_download(done: Download, actor: str = "", *, keep: bool = False) -> None:
-    """Mark what a download holds exported and audit it; call it once the file is read.
+    """Mark what a download holds exported and audit it; call it once every chunk is out.
     A JSON file counts only when the lead keeps it as the event's record (`keep`)."""
     for event in done.events:
         marks = done.marks.get(event.id)
         mark_exported(
             event, done.format_name, actor, marks=marks, keep=keep, only_new=done.only_new
+        )
+
+
+def note_broken_off(done: Download, actor: str = "") -> None:
+    """Audit a download broken off before its end: part of a file may have left the kiosk,
+    but none of its records is marked exported (a later export takes them again)."""
+    for event in done.events:
+        record_audit(
+            "export",
+            f"event {event.id} ({event.name}) as {done.format_name}: broken off before the "
+            "end of the file, nothing marked exported",
+            actor,
         )

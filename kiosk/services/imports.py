@@ -63,7 +63,7 @@ from kiosk.models import (
     Setting,
     Signup,
     Tally,
-    email_digest,
+    email_fields,
     new_erasure_key,
 )
 from kiosk.parsing import without_unstorable
@@ -179,7 +179,8 @@ class ImportReport:
 MAX_INTEGER_DIGITS = 30
 
 
-def _integer(digits: str) -> int:
+def bounded_json_integer(digits: str) -> int:
+    """json's parse_int for every file the kiosk reads: a clear refusal, not a ValueError."""
     if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
         raise ImportRefused(
             f"This file holds a number of {len(digits.lstrip('-')):,} digits; no kiosk export "
@@ -192,7 +193,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     """The bundle as a dict, or ImportRefused when the file isn't one."""
     try:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
-        data = json.loads(text, parse_int=_integer)
+        data = json.loads(text, parse_int=bounded_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ImportRefused(
             f"This file is not a kiosk export: it is not valid JSON ({error})."
@@ -306,11 +307,17 @@ class _Fields:
         return value
 
     def email(self, key: str, *, required: bool = False) -> str:
-        return canonical_email(self.text(key, 254, required=required))
+        value = self.text(key, 1000, required=required)
+        if not sealing.is_sealed(value) and len(value) > 254:
+            raise self.fail(key, "too long (at most 254 characters).")
+        return canonical_email(value)
 
     def email_digest(self) -> str:
-        """The digest the file gives its record's email (services/tombstones.py)."""
-        return self.text("email_digest", 64)
+        """The digest the file gives its record's sealed email (kiosk/emails.py), or ""."""
+        value = self.text("email_digest", 64)
+        if value and not HEX_64.match(value):
+            raise self.fail("email_digest", "expected 64 hexadecimal digits.")
+        return value
 
     def consent(self) -> dict[str, Any]:
         return {
@@ -339,7 +346,7 @@ def _event(data: object) -> dict[str, Any]:
 
 def _as_forms_would(f: _Fields, check: Callable[[Checker], dict[str, Any]]) -> dict[str, Any]:
     """Values cleaned and checked by the visitor form's own rules; the first fault refuses."""
-    checker = Checker()
+    checker = Checker(sealed_emails=True)
     cleaned = check(checker)
     for name, problem in checker.errors.items():
         raise f.fail(name, str(problem))
@@ -358,6 +365,8 @@ def _signup(f: _Fields) -> dict[str, Any]:
     return {
         "uuid": f.uuid(),
         "email_digest": f.email_digest(),
+        # Known where the address was typed: a sealed one cannot be read here.
+        "mailchimp_refuses": f.boolean("mailchimp_refuses"),
         **cleaned,
         "interests": ",".join(known_interests(interests)),
         "source": f.choice("source", (Signup.KIOSK, Signup.VOLUNTEER), Signup.KIOSK),
@@ -737,12 +746,16 @@ def _write_batch(
     """
     by_section: dict[str, list[dict[str, Any]]] = {}
     for section, record in batch:
-        if erased.erased(record.get("email", ""), record.get("email_digest", "")):
+        model = SECTIONS[section][0]
+        ours = _with_email_fields(model, event, erased.file_key, record)
+        if erased.erased(record.get("email", ""), record.get("email_digest", "")) or (
+            ours["email_digest"] and erased.erased("", ours["email_digest"])
+        ):
             not_restored.add(record.get("email_digest") or record["email"])
-            if SECTIONS[section][0] is not Pledge:
+            if model is not Pledge:
                 continue
             # The money stays (an event's total does not change), the person does not.
-            record = record | {
+            ours = ours | {
                 "name": "",
                 "email": "",
                 "email_digest": "",
@@ -750,10 +763,9 @@ def _write_batch(
                 "consent_text": None,
                 "consent_at": None,
             }
-        by_section.setdefault(section, []).append(record)
+        by_section.setdefault(section, []).append(ours)
     for section, records in by_section.items():
         model = SECTIONS[section][0]
-        records = [_with_digest(event, erased.file_key, r) for r in records]
         stored = insert_new_many(model, [{"event_id": event.id, **r} for r in records])
         for record in records:
             if record["uuid"] in stored:
@@ -764,22 +776,27 @@ def _write_batch(
                 _merge_signup_of_file(event, record, report)
 
 
-def _with_digest(event: Event, file_key: str | None, record: dict[str, Any]) -> dict[str, Any]:
-    """The record with its email's digest under `event`'s key (Core inserts set it here).
+def _with_email_fields(
+    model: type[PersonalRecord] | type[Tally], event: Event, file_key: str | None, record: dict
+) -> dict[str, Any]:
+    """The record with its email's digest under `event`'s key, and a sign-up's Mailchimp
+    flag (models.email_fields; Core inserts set them here).
 
-    A clear email is digested here. A sealed one keeps the file's digest when the file's
-    event key is this event's; else it is opened if the lead's key is in use, and without
-    it the record keeps no digest (it is not recognised as the same person)."""
+    A clear email (a file made before emails were sealed) is digested here. A sealed one
+    keeps the file's digest when the file's event key is this event's; else it is opened if
+    the lead's key is in use and digested, and without it the record keeps no digest (it is
+    not recognised as the same person, and says so in no count)."""
+    if not issubclass(model, PersonalRecord):
+        return record  # a tally holds no one
     email = record.get("email") or ""
-    if not email:
-        return record | {"email_digest": ""}
     if not sealing.is_sealed(email):
-        return record | {"email_digest": email_digest(event.erasure_key, email)}
+        return record | email_fields(model, event.erasure_key, email)
     if file_key == event.erasure_key and record.get("email_digest"):
         return record
     opened = sealing.clear(email)
-    if opened is not None and not isinstance(opened, sealing.Sealed):
-        return record | {"email_digest": email_digest(event.erasure_key, opened)}
+    if opened and not isinstance(opened, sealing.Sealed):
+        digest = email_fields(model, event.erasure_key, opened)["email_digest"]
+        return record | {"email_digest": digest}
     return record | {"email_digest": ""}
 
 
@@ -859,10 +876,13 @@ def _write_for_a_while(
     return written
 
 
-def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) -> ImportReport:
+def import_bundle(
+    raw: bytes | str, actor: str = "", into: Event | None = None, *, audit: bool = True
+) -> ImportReport:
     """Check the whole file, then write it in short transactions (CHUNK_BUDGET_S); audit it.
 
     `into`: the local event to merge a file of an unknown event into (else a new event).
+    `audit`: False for a table's chunks arriving at the hub (counted on its HubTable row).
     A file refused while checking, or for a record of another event, changes nothing; an
     import cut short keeps the transactions it committed, and importing the file again
     completes it.
@@ -884,7 +904,8 @@ def import_bundle(raw: bytes | str, actor: str = "", into: Event | None = None) 
             written = _write_for_a_while(bundle, event, batches, report, not_restored)
             del batches[:written]
     report.not_restored = len(not_restored)
-    record_audit("import", report.describe(), actor)
+    if audit:
+        record_audit("import", report.describe(), actor)
     return report
 
 

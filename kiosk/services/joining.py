@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, new_erasure_key
-from kiosk.services import events, team
+from kiosk.services import events, sealing, team
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, export_file_name
-from kiosk.services.imports import ImportRefused, _Fields
+from kiosk.services.imports import ImportRefused, _Fields, bounded_json_integer
 
 JOIN_FORMAT = "rescue-team-kiosk/event-join"
 JOIN_VERSION = 1
@@ -55,6 +55,8 @@ def join_file(event: Event) -> str:
         },
         # The team's own page (services/team.py): the joined kiosk shows it too.
         "team": team.as_dict(),
+        # What the joined kiosk seals personal data to: the team lead's key opens it.
+        "team_public_key": sealing.public_key_text(),
     }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
@@ -66,7 +68,7 @@ def join_file_name(event: Event) -> str:
 def _read(raw: bytes | str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.lstrip("\ufeff")
-        data = json.loads(text)
+        data = json.loads(text, parse_int=bounded_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ImportRefused(f"This is not a join file: it is not valid JSON ({error}).") from error
     if not isinstance(data, dict) or data.get("format") not in (JOIN_FORMAT, BUNDLE_FORMAT):
@@ -83,9 +85,18 @@ def _read(raw: bytes | str) -> dict[str, Any]:
         team_page = team.read(data.get("team"))
     except team.TeamRefused as refused:
         raise ImportRefused(str(refused)) from refused
+    public_key = data.get("team_public_key")
+    if public_key is not None:
+        try:
+            sealing.read_public_key_text(public_key)
+        except ValueError as error:
+            raise ImportRefused(
+                "This join file's team key is damaged: make the file again on the first kiosk."
+            ) from error
     f = _Fields("event", data.get("event"))
     return {
         "team": team_page,
+        "team_public_key": public_key,
         "uuid": f.uuid(),
         "name": f.text("name", 120, required=True).strip(),
         "date": f.day("date"),
@@ -106,6 +117,7 @@ def join_event(raw: bytes | str, *, activate: bool = False, actor: str = "") -> 
     values = _read(raw)
     language = values.pop("language")
     team_page = values.pop("team")
+    team_public_key = values.pop("team_public_key")
     event = db.session.scalar(select(Event).where(Event.uuid == values["uuid"]))
     created = event is None
     if event is not None and event.erased_at is not None:
@@ -120,6 +132,10 @@ def join_event(raw: bytes | str, *, activate: bool = False, actor: str = "") -> 
             return join_event(raw, activate=activate, actor=actor)
         record_audit("event.join", f"Event {event.id} ({event.name}) joined from a file", actor)
     outcome = team.take(team_page)
+    if team_public_key is not None:
+        sealing.ensure_team_key()  # this kiosk's own pair first (its lead's setup needs one)
+        if sealing.adopt_team_public_key(team_public_key):
+            record_audit("team.key_joined", "Personal data is now sealed to the team's key", actor)
     db.session.commit()
     if outcome == team.TAKEN:
         record_audit("team.joined", "Our team: the page of the join file is shown", actor)

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Event, Pledge
 from kiosk.parsing import NotANumber, dollars, normalise, parse_cents, parse_whole
+from kiosk.services import counts
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import Checker, clean_idempotency_key, save_once
 
@@ -95,11 +96,25 @@ def record_pledge(
 
 
 def pledged_total_cents(event: Event) -> int:
-    """Everything pledged at the event; a monthly pledge counts its first month."""
-    total = db.session.scalar(
-        select(func.sum(Pledge.amount_cents)).where(Pledge.event_id == event.id)
-    )
-    return int(total or 0)
+    """Everything pledged at the event; a monthly pledge counts its first month (a kept
+    count: services/counts.py)."""
+    return counts.records_total(event.id, "pledge")[1]
+
+
+def share_label(part_cents: int, whole_cents: int) -> str:
+    """A share as shown: "0%" only when nothing is pledged, "<1%" for a first small pledge (a
+    visitor's $15 must never read as nothing), else whole percents (above 100 when passed)."""
+    if part_cents <= 0:
+        return "0%"
+    percent = part_cents * 100 // max(whole_cents, 1)
+    return "<1%" if percent < 1 else f"{percent:,}%"
+
+
+def bar_width(part_cents: int, whole_cents: int) -> int:
+    """A bar's width in percent: at least a sliver once anything is pledged, at most full."""
+    if part_cents <= 0:
+        return 0
+    return max(1, min(part_cents * 100 // max(whole_cents, 1), 100))
 
 
 @dataclass(frozen=True)
@@ -114,20 +129,12 @@ class Progress:
 
     @property
     def share(self) -> str:
-        """The share of one rescue as shown: "0%" only before any pledge, "<1%" for a first
-        small pledge (a visitor's $15 must never read as nothing), else whole percents."""
-        if self.total_cents <= 0:
-            return "0%"
-        if self.percent < 1:
-            return "<1%"
-        return f"{self.percent:,}%"
+        """The share of one rescue as shown (see share_label)."""
+        return share_label(self.total_cents, self.rescue_cost_cents)
 
     @property
     def bar_percent(self) -> int:
-        """Width of the bar: at least a sliver once anything is pledged, at most full."""
-        if self.total_cents <= 0:
-            return 0
-        return max(1, min(self.percent, 100))
+        return bar_width(self.total_cents, self.rescue_cost_cents)
 
     @property
     def rescues(self) -> int:

@@ -15,6 +15,7 @@ from kiosk import i18n
 from kiosk.content import current_content
 from kiosk.extensions import db
 from kiosk.models import Event, PressRequest
+from kiosk.services import team
 from kiosk.services.atomic import changed_rows
 from kiosk.services.audit import record_audit
 from kiosk.services.events import current_event
@@ -108,7 +109,7 @@ def record_press_request(
         deadline=day,
         message=cleaned_topics,
         email=cleaned_email,
-        recipient=pack.org["team_name"],
+        recipient=team.team_name(),  # "Our team"'s name, else the pack's
         locale=i18n.current_locale(),
         idempotency_key=clean_idempotency_key(idempotency_key),
     )

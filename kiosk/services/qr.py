@@ -22,11 +22,16 @@ def link_url(link: Link, tracking_source: str) -> str:
 @lru_cache(maxsize=128)
 def qr_svg(url: str) -> bytes:
     """An SVG QR code of `url`; cached, since the same few links are asked for all day."""
+    return make_svg(url)
+
+
+def make_svg(text: str) -> bytes:
+    """An SVG QR code of `text`, not cached (a hub's join code holds a table's token)."""
     code = qrcode.QRCode(
         error_correction=qrcode.constants.ERROR_CORRECT_M,
         border=2,
         image_factory=qrcode.image.svg.SvgPathFillImage,
     )
-    code.add_data(url)
+    code.add_data(text)
     code.make(fit=True)
     return code.make_image().to_string(encoding="unicode").encode()

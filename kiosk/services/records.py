@@ -43,8 +43,11 @@ class InvalidInput(Exception):
 class Checker:
     """Collects cleaned values and per-field errors, then raises them all at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sealed_emails: bool = False) -> None:
         self.errors: dict[str, str] = {}
+        # An import's file carries emails sealed where they were typed (and checked) with
+        # their digests; a form never does: there, text that looks sealed is checked as typed.
+        self.sealed_emails = sealed_emails
 
     def text(
         self, field: str, value: str | None, limit: int, *, required: str = "", multiline=False
@@ -59,7 +62,7 @@ class Checker:
         return cleaned
 
     def email(self, field: str, value: str | None, *, required: bool) -> str:
-        if sealing.is_sealed(value):
+        if self.sealed_emails and sealing.is_sealed(value):
             return value or ""  # sealed where it was typed (and checked): kept as it is
         # Full-width letters and ＠ are the ASCII ones they show (canonical_email).
         cleaned = clean_text(unicodedata.normalize("NFKC", value or ""))
@@ -213,7 +216,7 @@ def typed_content(record: object) -> dict[str, object]:
 def same_content(stored: object, content: Mapping[str, object]) -> bool:
     """Whether a resend carries what is stored. A field still sealed (no key in use: a
     visitor's request) cannot be compared and counts as the same: such a resend is the
-    stored record, as it was before changed resends were told apart."""
+    stored record, as before changed resends were told apart (services/sealing.py)."""
     return all(
         isinstance(getattr(stored, name), sealing.Sealed) or getattr(stored, name) == value
         for name, value in content.items()

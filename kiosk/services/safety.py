@@ -1,15 +1,18 @@
 """What would make a deployment unsafe: checked by `kiosk serve` (the database part, which
 refuses to start) and reported in full by `kiosk check`."""
 
+import contextlib
 import functools
 import os
+import sqlite3
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from flask import current_app
-from sqlalchemy import inspect, text
+from flask import Flask, current_app
+from sqlalchemy import inspect, literal, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
@@ -54,8 +57,11 @@ class DatabaseState:
         self.problems.append(problem)
 
 
-def database_state(*, deep: bool = False, schema: bool = True) -> DatabaseState:
-    """The database's connection, schema and writability; `deep` adds SQLite's quick_check.
+def database_state(*, check: str = "", schema: bool = True) -> DatabaseState:
+    """The database's connection, schema and writability; SQLite's file itself is checked
+    with `check`: "full" reads every page (quick_check: `kiosk check`, and in the background
+    once `kiosk serve` serves), "bounded" reads the header, the schema and each table's first
+    pages, whatever the file's size (`kiosk serve` before it starts), "" not at all (/healthz).
 
     SQLite: the file's pragmas (WAL, synchronous FULL, busy timeout, foreign keys). PostgreSQL:
     the server's version, whether this connection may write (not a standby, not read-only),
@@ -68,7 +74,7 @@ def database_state(*, deep: bool = False, schema: bool = True) -> DatabaseState:
             if state.dialect == "postgresql":
                 _postgresql_state(connection, state)
             elif state.dialect == "sqlite":
-                _sqlite_state(connection, state, deep=deep)
+                _sqlite_state(connection, state, check=check)
             if schema:
                 _schema_state(connection, state)
     except SQLAlchemyError as error:
@@ -109,8 +115,13 @@ def database_file_problem() -> str | None:
     """Whether the SQLite file at the database's path is still the one the kiosk opened.
 
     A deleted file stays readable and writable through the connections that have it open,
-    so every sign-up would be thanked for and then vanish with the last connection.
+    so every sign-up would be thanked for and then vanish with the last connection. Damage
+    that the full check found once the kiosk served (check_fully_in_background) is a
+    problem of the file too.
     """
+    damage = current_app.extensions.get(DATABASE_DAMAGE)
+    if damage:
+        return damage
     path = _watched_file(current_app.config["SQLALCHEMY_DATABASE_URI"])
     opened = current_app.extensions.get(DATABASE_FILE_IDENTITY)
     if path is None or opened is None:
@@ -202,30 +213,31 @@ def _postgresql_host(connection: Connection) -> str:
     return host if isinstance(host, str) else ""
 
 
-def _sqlite_state(connection: Connection, state: DatabaseState, *, deep: bool) -> None:
+def _sqlite_state(connection: Connection, state: DatabaseState, *, check: str) -> None:
     state.facts["file"] = connection.engine.url.database
-    state.problems += _sqlite_problems(connection, deep=deep)
+    state.problems += _sqlite_problems(connection, check=check)
     state.ok = not state.problems
 
 
 def database_problems() -> list[str]:
     """What makes the database unsafe to take sign-ups, in its engine's terms; [] when sound:
-    the SQLite file gone or replaced, the engine's own settings (SQLite's pragmas and quick
-    check; a PostgreSQL standby or read-only connection), writes refused.
+    the SQLite file gone or replaced, the engine's own settings (SQLite's pragmas and the
+    bounded check of its file; a PostgreSQL standby or read-only connection), writes refused.
 
-    Checked by `kiosk serve` before it migrates: the schema is not looked at here.
+    Checked by `kiosk serve` before it migrates: the schema is not looked at here. Its cost
+    does not grow with the file: the full check runs once the kiosk serves.
     """
     file_problem = database_file_problem()
     if file_problem:
         return [file_problem]
-    state = database_state(deep=True, schema=False)
+    state = database_state(check="bounded", schema=False)
     if not state.ok:
         return state.problems
     write_problem = database_write_problem()
     return [write_problem] if write_problem else []
 
 
-def _sqlite_problems(connection: Connection, *, deep: bool) -> list[str]:
+def _sqlite_problems(connection: Connection, *, check: str) -> list[str]:
 
     def pragma(name: str) -> object:
         return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
@@ -242,14 +254,75 @@ def _sqlite_problems(connection: Connection, *, deep: bool) -> list[str]:
     if pragma("foreign_keys") != 1:
         problems.append("SQLite foreign_keys is off")
     try:
-        checks = (
-            [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")] if deep else ["ok"]
-        )
+        if check == "full":
+            checks = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")]
+        elif check == "bounded":
+            checks = _bounded_check(connection)
+        else:
+            checks = ["ok"]
     except DatabaseError as error:  # damage bad enough that the check itself cannot read on
         checks = [str(error.orig)]
     if checks != ["ok"]:
-        problems.append("SQLite quick_check found damage: " + "; ".join(map(str, checks[:5])))
+        found = "; ".join(map(str, checks[:5]))
+        if check == "full":
+            problems.append(f"SQLite quick_check found damage: {found}")
+        else:
+            problems.append(f"SQLite found damage reading the file's first pages: {found}")
     return problems
+
+
+def _bounded_check(connection: Connection) -> list[str]:
+    """What SQLite finds reading the file's header, its schema and each table's first rows:
+    a few pages, whatever the file's size (quick_check reads every page: 1 s at 360 MB, on
+    every start). A file damaged further in is found by the full check in the background."""
+    tables = connection.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).scalars()
+    for name in list(tables):
+        # A row exists or not: SQLite reads from the table's root down to its first leaf.
+        connection.execute(select(literal(1)).select_from(table(name)).limit(1)).all()
+    return ["ok"]
+
+
+# Where the full check's finding on a served kiosk's SQLite file is kept (app.extensions).
+DATABASE_DAMAGE = "kiosk_database_damage"
+
+
+def full_check() -> str | None:
+    """SQLite's quick_check over the whole file, on a connection of its own that takes no
+    lock; what it found, or None when the file is sound (or no SQLite file)."""
+    if db.engine.dialect.name != "sqlite":
+        return None  # PostgreSQL checks its own pages
+    state = database_state(check="full", schema=False)
+    damage = [p for p in state.problems if p.startswith("SQLite quick_check")]
+    if not state.ok and not damage:  # it could not even read on: the cause names it
+        damage = state.problems
+    return "; ".join(damage) or None
+
+
+def check_fully_in_background(app: Flask) -> threading.Thread:
+    """Run full_check once `kiosk serve` serves: a damaged file found by it refuses writes
+    from then on (database_file_problem) and /healthz says so, as a start would have."""
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                damage = full_check()
+            except Exception:  # noqa: BLE001  # a check that fails is said, never fatal to serving
+                app.logger.exception("The full check of the database file could not run")
+                return
+            if damage:
+                app.extensions[DATABASE_DAMAGE] = (
+                    f"The database file is damaged ({damage}): nothing more can be saved "
+                    "safely. Stop the kiosk and put back a copy from the instance folder's "
+                    f"backups/ (`{kiosk_command('restore')}`)."
+                )
+                app.logger.error("DATABASE FILE PROBLEM: %s", app.extensions[DATABASE_DAMAGE])
+            db.session.remove()
+
+    thread = threading.Thread(target=run, name="kiosk-full-check", daemon=True)
+    thread.start()
+    return thread
 
 
 def secret_key_problems() -> list[str]:
@@ -320,6 +393,46 @@ def lead_problems() -> list[str]:
     return []
 
 
+# Personal columns of each kind that a backup made before sealing holds in clear (the
+# emails were sealed after the other fields: a backup of that time holds them in clear).
+_CLEAR_PROBES = (
+    ("signup", ("first_name", "email")),
+    ("pledge", ("name", "email")),
+    ("question", ("text", "email")),
+    ("press_request", ("name", "email")),
+)
+
+
+def _clear_where(columns: tuple[str, ...]) -> str:
+    return " OR ".join(f"({c} <> '' AND {c} NOT LIKE 'nacl1:%')" for c in columns)
+
+
+def clear_backup_problems() -> list[str]:
+    """Backups in the instance folder made before personal data was sealed (they still hold
+    names, emails and questions in clear): `kiosk check` names them, to be deleted."""
+    problems = []
+    for path in sorted((Path(current_app.instance_path) / "backups").glob("*.db")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
+                tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master")}
+                clear = sum(
+                    copy.execute(
+                        f"SELECT count(*) FROM {table} "  # noqa: S608  # nosec B608 # fixed names
+                        f"WHERE {_clear_where(columns)}"
+                    ).fetchone()[0]
+                    for table, columns in _CLEAR_PROBES
+                    if table in tables
+                )
+        except sqlite3.Error:
+            continue
+        if clear:
+            problems.append(
+                f"{path} was made before personal data was sealed and holds {clear} record(s) "
+                "in clear: delete it (and its copies) once a newer backup exists"
+            )
+    return problems
+
+
 def deployment_problems() -> list[str]:
     """Everything `kiosk check` reports; the content pack was already validated by create_app."""
     problems = []
@@ -330,11 +443,12 @@ def deployment_problems() -> list[str]:
     file_problem = database_file_problem()
     if file_problem:
         problems.append(file_problem)
-    state = database_state(deep=True)
+    state = database_state(check="full")
     problems += state.problems + state.advice
     if state.ok:
         write_problem = database_write_problem()
         if write_problem:
             problems.append(write_problem)
         problems += lead_problems()
+    problems += clear_backup_problems()
     return problems

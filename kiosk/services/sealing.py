@@ -18,6 +18,7 @@ key, and only the team lead's passphrase (or the recovery code) opens it.
 """
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -36,14 +37,22 @@ import nacl.utils
 from flask import g, has_app_context
 from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey, PublicKey, SealedBox
-from sqlalchemy import Boolean, ColumnElement, Text, delete, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
+from kiosk import sealed_text
 from kiosk.extensions import db
+from kiosk.models import Setting
+from kiosk.sealed_text import (
+    PREFIX,
+    SealedText,  # noqa: F401  # the models' column type, named here too
+)
 
-PREFIX = "nacl1:"
 PUBLIC_KEY = "team_public_key"
+# The public key of the team this kiosk joined (a join file, a hub's join code): what it seals
+# to from then on, so the lead who holds that team's key opens what this table takes. Its own
+# key pair (PUBLIC_KEY and its wrapped copies) stays for what it sealed before it joined.
+JOINED_KEY = "team_public_key_joined"
 BY_PASSPHRASE = "team_key_by_passphrase"  # noqa: S105 (a setting key)  # nosec B105
 BY_RECOVERY = "team_key_by_recovery"
 BY_SETUP = "team_key_by_setup"
@@ -104,7 +113,11 @@ def public_key() -> PublicKey:
     if found is not None:
         return found
     Setting = _setting()
-    stored = db.session.connection().scalar(select(Setting.value).where(Setting.key == PUBLIC_KEY))
+    rows = db.session.connection().execute(
+        select(Setting.key, Setting.value).where(Setting.key.in_((JOINED_KEY, PUBLIC_KEY)))
+    )
+    found_keys = {name: value for name, value in rows}
+    stored = found_keys.get(JOINED_KEY) or found_keys.get(PUBLIC_KEY)
     if stored is None:
         raise RuntimeError("this kiosk has no team key yet: run `kiosk serve` or `kiosk check`")
     found = PublicKey(base64.b64decode(stored))
@@ -115,6 +128,40 @@ def public_key() -> PublicKey:
 
 def public_key_text() -> str:
     return base64.b64encode(bytes(public_key())).decode("ascii")
+
+
+def own_public_key() -> PublicKey:
+    """The public half of this kiosk's own key pair: the one its lead's passphrase, recovery
+    code and setup secret wrap (a joined kiosk seals to the team's key instead)."""
+    stored = _stored(PUBLIC_KEY)
+    if stored is None:
+        raise RuntimeError("this kiosk has no key pair yet: run `kiosk serve` or `kiosk check`")
+    return PublicKey(base64.b64decode(stored))
+
+
+def read_public_key_text(text: object) -> PublicKey:
+    """A team public key as a file or code carries it (base64 of 32 bytes); ValueError else."""
+    if not isinstance(text, str) or len(text) > 64:
+        raise ValueError("not a team public key")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as error:
+        raise ValueError("not a team public key") from error
+    if len(raw) != PublicKey.SIZE:
+        raise ValueError("not a team public key")
+    return PublicKey(raw)
+
+
+def adopt_team_public_key(text: str) -> bool:
+    """Seal to the team's public key `text` from now on (this kiosk joined its event): whether
+    that changed anything. Not committed. ValueError when `text` is not a public key."""
+    key = read_public_key_text(text)
+    if bytes(key) == bytes(public_key()):
+        return False
+    _put(JOINED_KEY, _b64(bytes(key)))
+    db.session.flush()
+    forget_public_key()
+    return True
 
 
 def forget_public_key() -> None:
@@ -159,61 +206,17 @@ def clear(value: str | None) -> str | None:
         return Sealed(value)  # sealed to another key, or typed to look sealed
 
 
-class EmailIs(ColumnElement[bool]):
-    """`email_digest` is the digest of `email` under one of the events' keys: made into SQL
-    when the statement runs (the keys are read then, in the app's session)."""
-
-    inherit_cache = False
-    type = Boolean()
-
-    def __init__(self, digest_column: Any, email: str) -> None:
-        self.digest_column = digest_column
-        self.email = email
+# The models' personal columns seal and open through these (kiosk/sealed_text.py). Looked up
+# when called, so a test that replaces `clear` or `seal` here is heard.
+def _seal_field(text: str) -> str:
+    return seal(text)
 
 
-@compiles(EmailIs)
-def _compile_email_is(element: EmailIs, compiler: Any, **kw: Any) -> str:
-    from kiosk.models import Event, email_digest
-
-    keys = db.session.scalars(select(Event.erasure_key)).all()
-    digests = [email_digest(key, element.email) for key in keys]
-    return compiler.process(element.digest_column.in_([d for d in digests if d]), **kw)
+def _clear_field(value: str) -> str:
+    return clear(value) or ""
 
 
-class SealedText(TypeDecorator[str]):
-    """A personal column: sealed on every write, opened on read only with the key in use.
-
-    Sealed values never compare equal in SQL. An email column compares by its digest
-    instead: `Signup.email == address` finds the records of `address` at any event, through
-    their `email_digest` (models.email_digest, one per event key)."""
-
-    impl = Text
-    cache_ok = True
-
-    class comparator_factory(Text.Comparator[str]):  # noqa: N801  # SQLAlchemy's name
-        def __eq__(self, other: object) -> Any:  # type: ignore[override]
-            column = self.expr
-            table = getattr(column, "table", None)
-            if (
-                getattr(column, "name", None) != "email"
-                or table is None
-                or "email_digest" not in table.c
-                or not isinstance(other, str)
-                or other == ""
-            ):
-                return super().__eq__(other)
-            return EmailIs(table.c.email_digest, other)
-
-        def __hash__(self) -> int:
-            return id(self)
-
-    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
-        if value is None:
-            return None
-        return seal(value)
-
-    def process_result_value(self, value: str | None, dialect: object) -> str | None:
-        return clear(value)
+sealed_text.use(_seal_field, _clear_field)
 
 
 # ---- The wrapped private key ---------------------------------------------------------------
@@ -269,9 +272,7 @@ def _unwrap(stored: str | None, secret: str) -> PrivateKey:
     return PrivateKey(raw)
 
 
-def _setting():  # type: ignore[no-untyped-def]  # models import this module for SealedText
-    from kiosk.models import Setting
-
+def _setting() -> Any:
     return Setting
 
 
@@ -448,10 +449,6 @@ def ensure_team_key() -> None:
     SHA-256 lets the link in); this process keeps the secret to print it once. Two processes
     starting at once: the setting's primary key keeps the first key pair.
     """
-    import hashlib
-
-    from sqlalchemy.exc import IntegrityError
-
     if has_team_key():
         return
     db.session.commit()

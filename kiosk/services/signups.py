@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, inspect, or_, select
+from sqlalchemy import and_, case, false, inspect, or_, select
 from werkzeug.datastructures import MultiDict
 
 from kiosk import i18n, phones
 from kiosk.content import current_content, default_content
-from kiosk.emails import canonical_email
+from kiosk.emails import digest_of_record
 from kiosk.extensions import db
-from kiosk.models import Event, Signup, email_digest, new_uuid, utcnow
+from kiosk.models import Event, Signup, email_fields, new_uuid, utcnow
 from kiosk.services import sealing
 from kiosk.services.atomic import insert_new
 from kiosk.services.events import event_taking_records
@@ -106,12 +106,15 @@ def merge_interests(stored: str, added: Iterable[str]) -> str:
 
 
 def find_signup(event: Event, email: str) -> Signup | None:
-    """The first sign-up of this email at this event, if any (emails in their one form)."""
+    """The first sign-up of this email at this event, if any: by the email's digest, as the
+    address is sealed (kiosk/emails.py)."""
+    if not digest_of_record(event.erasure_key, email):
+        return None
     return db.session.scalar(
         select(Signup)
         .where(
             Signup.event_id == event.id,
-            Signup.email_digest == email_digest(event.erasure_key, canonical_email(email)),
+            Signup.email_digest == digest_of_record(event.erasure_key, email),
         )
         .order_by(Signup.id)
         .limit(1)
@@ -130,6 +133,17 @@ def form_fields(form: MultiDict[str, str]) -> dict[str, Any]:
         "consent": form.get("consent") == "y",
         "idempotency_key": form.get("idempotency_key"),
     }
+
+
+def _consent_message(source: str) -> str:
+    """The visitor is asked to tick the box; the volunteer typing a paper sheet is asked
+    whether the person ticked theirs (the default wording speaks to the visitor)."""
+    if source == Signup.VOLUNTEER:
+        return _(
+            "Tick this only if they ticked “I agree” on the sheet: without it, the row can’t be"
+            " typed in."
+        )
+    return ""
 
 
 def record_signup(
@@ -164,7 +178,7 @@ def record_signup(
         phone=phone,
         organisation=organisation,
     )
-    check.consent("consent", consent, needed=True)
+    check.consent("consent", consent, needed=True, message=_consent_message(source))
     check.done()
     if source not in SOURCES:
         raise ValueError(f"unknown sign-up source {source!r}")
@@ -235,9 +249,10 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Si
     }
     values.setdefault("uuid", new_uuid())
     if not sealing.is_sealed(values.get("email")):
-        # A Core insert: the ORM's before_flush (models._digest_emails) does not see it.
+        # A Core insert: the ORM's before_flush (models._email_fields) does not see it.
         key = db.session.scalar(select(Event.erasure_key).where(Event.id == values["event_id"]))
-        values["email_digest"] = email_digest(key, values.get("email"))
+        values |= email_fields(Signup, key, values.get("email"))
+    digest = values.get("email_digest") or ""
     # Someone may erase the row between the insert and the look-up: then insert again.
     for _attempt in range(3):
         new_id = insert_new(Signup, values)
@@ -245,12 +260,12 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Si
             return db.session.get_one(Signup, new_id), INSERTED
         if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
             return again, UNCHANGED
+        # A sign-up without a digest (sealed, from a file keyed otherwise) is no one's twin.
         same_person = or_(
             Signup.uuid == values["uuid"],
-            and_(
-                Signup.event_id == values["event_id"],
-                Signup.email_digest == values["email_digest"],
-            ),
+            and_(Signup.event_id == values["event_id"], Signup.email_digest == digest)
+            if digest
+            else false(),
         )
         earlier = db.session.scalar(
             select(Signup)

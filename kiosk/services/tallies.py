@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
+from kiosk.services import counts
 from kiosk.services.atomic import insert_new, insert_new_statement
 from kiosk.services.database_health import forget_database_problem
 from kiosk.services.events import current_event
@@ -129,26 +130,17 @@ def write_batch(batch: list[Tap]) -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions[BATCHER] = TapBatcher()
+    with app.app_context():
+        counts.install(db.engine)
 
 
 def count_by_key(event: Event, kind: str) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Tally.key, func.count())
-        .where(Tally.event_id == event.id, Tally.kind == kind)
-        .group_by(Tally.key)
-    )
-    return {key: count for key, count in rows}
+    """Taps of `kind` at `event` by key: kept counts (services/counts.py), not a recount."""
+    return counts.tallies_by_key(event.id, kind)
 
 
 def total(event: Event, kind: str) -> int:
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Tally)
-            .where(Tally.event_id == event.id, Tally.kind == kind)
-        )
-        or 0
-    )
+    return counts.tally_total(event.id, kind)
 
 
 def bars(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[dict[str, object]]:
@@ -166,15 +158,9 @@ def bars(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[dict[str
 
 
 def total_since(event: Event, kind: str, since: datetime) -> int:
-    """Taps of `kind` at `event` from `since` on (e.g. today's conversations)."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Tally)
-            .where(Tally.event_id == event.id, Tally.kind == kind, Tally.created_at >= since)
-        )
-        or 0
-    )
+    """Taps of `kind` (conversations: the ones counted per hour) at `event` from `since` on
+    (e.g. today's conversations), `since` at the start of a local hour."""
+    return counts.since(event.id, kind, since)
 
 
 def start_of_today() -> datetime:

@@ -1,9 +1,14 @@
 """Tombstones: what stays of a person erased on request, so that no merge brings them back.
 
-A tombstone is HMAC-SHA256(key, canonical email): no plaintext, and without the key not
-even a guessed address can be tested against it. Which key, is the design question: a
-tombstone made on kiosk B must be recognised by kiosk A when A imports B's file, so the
-hash that travels must be one every kiosk holding the event can compute.
+A tombstone is the email digest of kiosk/emails.py (Argon2id of the canonical email, the key
+in its salt): no plaintext, without the key not even a guessed address can be tested against
+it, and with the key each guess costs what the README's privacy section measures. It is the
+very digest each record keeps of its (sealed) email, so a record arriving sealed is checked
+against the tombstones without opening it. Tombstones made before emails were sealed are
+HMAC-SHA256(key, canonical email) (`legacy_digest`): they still stop clear addresses.
+Which key, is the design question: a tombstone made on kiosk B must be recognised by kiosk A
+when A imports B's file, so the hash that travels must be one every kiosk holding the event
+can compute.
 
 - Each event has its own erasure key (Event.erasure_key), made with the event and carried
   with it: in the "event" part of its JSON bundle, so the kiosk that learns the event from
@@ -16,13 +21,13 @@ hash that travels must be one every kiosk holding the event can compute.
   never had), so this kiosk never takes the person back from any file.
 
 Privacy, weighed: an event key lets whoever holds it test a guessed email against that
-event's tombstones. It travels only inside that event's JSON bundles, which already hold
-every other person of the event in plaintext and are handled as personal data (written
-0600, lead only); what a guess reveals is "this address was erased from this event", and
-digests of different events cannot be linked to each other without each key. The
-alternatives are worse: an instance key that never travels cannot be checked by another
-kiosk at all (erasure would not stick across tablets), and an unkeyed or team-wide salted
-hash is testable by anyone holding any file and links a person across every event.
+event's tombstones and records, one slow digest per guess. It travels inside that event's
+JSON bundles and join files, whose other personal fields are sealed; what a guess reveals
+is "this address signed up at (or was erased from) this event", and digests of different
+events cannot be linked to each other without each key. The alternatives are worse: an
+instance key that never travels cannot be checked by another kiosk at all (erasure would
+not stick across tablets), and an unkeyed or team-wide salted hash is testable by anyone
+holding any file and links a person across every event.
 
 Each erasure is a request of its own (Tombstone.request, a fresh UUID): a person erased,
 back at the table, then erased again leaves two. A kiosk applies each request it has not
@@ -46,17 +51,24 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from kiosk.emails import email_digest
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tombstone, utcnow
 from kiosk.services.atomic import dialect_insert
 
 KIOSK_KEY_SETTING = "erasure_key"
-# Names what the digest is for, so the same key could never yield it for anything else.
+# Names what the digest was for, so the same key could never yield it for anything else.
 PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"
 
 
 def digest(key: str, canonical: str) -> str:
-    """The tombstone of a canonical email (emails.canonical_email) under a hex key."""
+    """The tombstone of a canonical email (emails.canonical_email) under a hex key: the
+    digest records keep of their email (kiosk/emails.py)."""
+    return email_digest(key, canonical)
+
+
+def legacy_digest(key: str, canonical: str) -> str:
+    """A tombstone as made before emails were sealed (fast: HMAC-SHA256)."""
     return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -151,4 +163,8 @@ class Checker:
             return True
         if not canonical or canonical.startswith("nacl1:"):
             return False
-        return any(digests and digest(key, canonical) in digests for key, digests in self.keyed)
+        return any(
+            digests
+            and (digest(key, canonical) in digests or legacy_digest(key, canonical) in digests)
+            for key, digests in self.keyed
+        )

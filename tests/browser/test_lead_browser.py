@@ -92,3 +92,15 @@ def test_when_the_session_ends_the_polling_dashboard_goes_to_the_login(app, live
     # The next poll gets 401 with HX-Redirect, and htmx takes the browser to the login.
     lead_page.wait_for_url(live_server.url + "/lead/login", timeout=9000)
     assert lead_page.get_by_label("Passphrase").is_visible()
+
+
+def test_the_lead_menu_keeps_one_row_at_tablet_width_with_log_out_top_right(lead_page):
+    # Landscape tablet (1280 px): every menu link on one row; Log out beside the language switch.
+    tops = lead_page.locator(".mainnav a").evaluate_all(
+        "links => links.map(link => Math.round(link.getBoundingClientRect().top))"
+    )
+    assert len(tops) >= 8 and len(set(tops)) == 1, tops
+    logout = lead_page.get_by_role("button", name="Log out").bounding_box()
+    switch = lead_page.locator(".language-switch").bounding_box()
+    assert logout is not None and switch is not None
+    assert abs(logout["y"] - switch["y"]) < 24 and logout["x"] > switch["x"]

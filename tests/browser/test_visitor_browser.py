@@ -36,6 +36,9 @@ def test_tapping_an_opener_choice_swaps_in_the_reframe_without_a_page_load(live_
     assert still_same_page(page)
     assert page.locator("#opener_panel .reframe").is_visible()
     assert page.get_by_role("link", name="Ask a question").is_visible()
+    # The chart refreshes in its own request, fired by the tap's "tallied" trigger: it may land
+    # a moment after the reframe, so wait for it rather than read it at once.
+    page.locator("#opener_chart").get_by_text("1", exact=True).wait_for(timeout=5000)
     assert page.locator("#opener_chart").get_by_text("1", exact=True).count() == 1
     assert page.console_errors == []
 

@@ -1,5 +1,9 @@
-"""Personal data sealed at rest: every name, phone, organisation, question and press request
-already stored is sealed with the team's public key (kiosk/services/sealing.py).
+"""Personal data sealed at rest: every name, email, phone, organisation, question and press
+request already stored is sealed with the team's public key (kiosk/services/sealing.py).
+
+Each record first gets its email's digest under its event's erasure key (kiosk/emails.py),
+which recognises the person from then on (the sign-up's one-per-person index moves onto it),
+and a sign-up whether Mailchimp would refuse its address, both while the emails are clear.
 
 A kiosk without a team key gets one here if it holds records: wrapped by a recovery code
 printed once (the lead passphrase, if set, cannot be read from its hash) or, before any
@@ -8,23 +12,23 @@ overwritten; `kiosk serve` then compacts the file (sealing.scrub_database: VACUU
 truncated WAL on SQLite, VACUUM FULL on PostgreSQL) so no old page keeps them.
 
 Revision ID: b9e4d7c2a8f5
-Revises: c4a7e2f9b1d3
+Revises: b3e9d7a5c2f1
 Create Date: 2026-12-07 06:15:00
 
 """
 
 import base64
 import hashlib
-import hmac
 import secrets
 
 import sqlalchemy as sa
 from alembic import op
 
+from kiosk.emails import digest_of_record, mailchimp_address
 from kiosk.services import sealing
 
 revision = "b9e4d7c2a8f5"
-down_revision = "c4a7e2f9b1d3"
+down_revision = "b3e9d7a5c2f1"
 branch_labels = None
 depends_on = None
 
@@ -41,7 +45,6 @@ WIDENED = {
     "question": ("email",),
     "press_request": ("name", "outlet", "website", "email"),
 }
-PURPOSE = b"rescue-team-kiosk/tombstone/v1\x00"  # services/tombstones.py, as it was here
 BATCH = 500
 
 setting = sa.table("setting", sa.column("key"), sa.column("value"), sa.column("updated_at"))
@@ -81,22 +84,31 @@ def _team_public_key(connection):
     return key.public_key
 
 
-def _digest(key: str, canonical: str) -> str:
-    return hmac.new(bytes.fromhex(key), PURPOSE + canonical.encode(), hashlib.sha256).hexdigest()
+def _sqlite_triggers(connection, table: str) -> list[tuple[str, str]]:
+    """The triggers on `table` (name, SQL): SQLite's batch copy of a table drops them, and they
+    keep the counts (migration b3f9d1c7a5e2). PostgreSQL alters in place and keeps them."""
+    if connection.dialect.name != "sqlite":
+        return []
+    return [
+        (name, sql)
+        for name, sql in connection.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+            {"t": table},
+        )
+    ]
 
 
-def _digest_emails(connection) -> None:
-    """Each record's email digest under its event's key, while the emails are still clear."""
+def _email_fields(connection) -> None:
+    """Each record's email digest under its event's key (kiosk/emails.py) and a sign-up's
+    Mailchimp flag, while the emails are still clear."""
     event = sa.table("event", sa.column("id"), sa.column("erasure_key"))
     keys = dict(connection.execute(sa.select(event.c.id, event.c.erasure_key)).all())
     for table in SEALED:
-        rows_table = sa.table(
-            table,
-            sa.column("id"),
-            sa.column("event_id"),
-            sa.column("email"),
-            sa.column("email_digest"),
-        )
+        columns = [sa.column("id"), sa.column("event_id"), sa.column("email")]
+        columns.append(sa.column("email_digest"))
+        if table == "signup":
+            columns.append(sa.column("mailchimp_refuses"))
+        rows_table = sa.table(table, *columns)
         last = 0
         while True:
             rows = connection.execute(
@@ -108,25 +120,40 @@ def _digest_emails(connection) -> None:
             if not rows:
                 break
             for row in rows:
-                key = keys.get(row.event_id)
-                if key and not row.email.startswith(sealing.PREFIX):
-                    connection.execute(
-                        sa.update(rows_table)
-                        .where(rows_table.c.id == row.id)
-                        .values(email_digest=_digest(key, row.email))
-                    )
+                if sealing.is_sealed(row.email):
+                    continue
+                values = {"email_digest": digest_of_record(keys.get(row.event_id), row.email)}
+                if table == "signup":
+                    values["mailchimp_refuses"] = mailchimp_address(row.email) is None
+                connection.execute(
+                    sa.update(rows_table).where(rows_table.c.id == row.id).values(**values)
+                )
             last = rows[-1].id
 
 
 def upgrade():
     connection = op.get_bind()
-    for table in SEALED:
+    # The sign-up's one-per-person index moves from the email (sealed: never equal) to its
+    # digest; dropped before the batch copy, which would otherwise copy it.
+    op.drop_index("uq_signup_event_email", table_name="signup")
+    for table, columns in WIDENED.items():
+        triggers = _sqlite_triggers(connection, table)
         with op.batch_alter_table(table) as batch:
             batch.add_column(
                 sa.Column("email_digest", sa.String(length=64), server_default="", nullable=False)
             )
-    _digest_emails(connection)
-    op.drop_index("uq_signup_event_email", table_name="signup")
+            if table == "signup":
+                batch.add_column(
+                    sa.Column(
+                        "mailchimp_refuses", sa.Boolean(), server_default=sa.false(), nullable=False
+                    )
+                )
+            for column in columns:
+                batch.alter_column(column, type_=sa.Text())
+        for name, sql in triggers:
+            op.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+            op.execute(sql)
+    _email_fields(connection)
     # A record without a digest (a sealed email from a file keyed otherwise) is no one's twin.
     op.create_index(
         "uq_signup_event_email",
@@ -136,10 +163,8 @@ def upgrade():
         sqlite_where=sa.text("email_digest <> ''"),
         postgresql_where=sa.text("email_digest <> ''"),
     )
-    for table, columns in WIDENED.items():
-        with op.batch_alter_table(table) as batch:
-            for column in columns:
-                batch.alter_column(column, type_=sa.Text())
+    # The partial index above cannot serve a query by event alone, as the full one did.
+    op.create_index("ix_signup_event_id", "signup", ["event_id"])
     public = None
     for table, columns in SEALED.items():
         rows_table = sa.table(table, sa.column("id"), *(sa.column(c) for c in columns))
@@ -174,8 +199,16 @@ def downgrade():
     # Sealed values stay sealed (only the lead's key could open them) and the columns stay
     # wide enough to hold them: the older code shows them as they are. One sign-up per
     # person per event goes back to the (sealed, so never equal) email column.
+    connection = op.get_bind()
+    op.drop_index("ix_signup_event_id", table_name="signup")
     op.drop_index("uq_signup_event_email", table_name="signup")
-    op.create_index("uq_signup_event_email", "signup", ["event_id", "email"], unique=True)
     for table in SEALED:
+        triggers = _sqlite_triggers(connection, table)
         with op.batch_alter_table(table) as batch:
             batch.drop_column("email_digest")
+            if table == "signup":
+                batch.drop_column("mailchimp_refuses")
+        for name, sql in triggers:
+            op.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+            op.execute(sql)
+    op.create_index("uq_signup_event_email", "signup", ["event_id", "email"], unique=True)

@@ -1,0 +1,102 @@
+"""The hub's endpoints for tables (machines, not people): a table's kiosk sends its records
+here and takes the hub's erasures and event settings (services/sync.py is the other end).
+
+Every call is a POST with a JSON body and the table's token as `Authorization: Bearer`;
+no cookie, so no CSRF token (the blueprint is exempt). A revoked token gets 403 with
+`"revoked": true`; each table is rate-limited (429). Nothing personal is ever answered:
+records only come in (services/hub.py).
+"""
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.wrappers import Response
+
+from kiosk.extensions import csrf, db
+from kiosk.models import HubTable
+from kiosk.services import hub
+from kiosk.services.imports import ImportRefused
+
+bp = Blueprint("hub", __name__, url_prefix="/hub")
+csrf.exempt(bp)
+
+# A chunk of records is at most this big: the app's MAX_CONTENT_LENGTH (a table sends
+# smaller ones: services/sync.CHUNK_BYTES).
+MAX_CHUNK_BYTES = 64 * 1024
+_rate = hub.RateLimit()
+
+
+def answer(data: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def refused(message: str, status: int, **extra: Any) -> Response:
+    return answer({"error": message, **extra}, status)
+
+
+def the_table() -> HubTable | Response:
+    """The calling table, or the answer refusing it."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    table = hub.table_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    if table is None:
+        return refused("Unknown table token.", 401)
+    if table.revoked_at is not None:
+        return refused("This table was revoked on the hub.", 403, revoked=True)
+    if not _rate.allow(table.id):
+        response = refused("Too many requests: slow down.", 429)
+        response.headers["Retry-After"] = "5"
+        return response
+    return table
+
+
+def json_body() -> dict[str, Any] | None:
+    if (request.content_length or 0) > MAX_CHUNK_BYTES:
+        return None
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else None
+
+
+@bp.post("/hello")
+def hello() -> Response:
+    """The table's name and its events as join files (settings and erasure keys, nothing
+    personal): what `kiosk hub join` takes on."""
+    table = the_table()
+    if isinstance(table, Response):
+        return table
+    events = [e for uuid in table.events if (e := hub.event_of(table, uuid)) is not None]
+    return answer({"table": table.name, "events": [hub.join_document(e) for e in events]})
+
+
+@bp.post("/changes")
+def changes() -> Response:
+    """One event's settings, erasure requests (when the table lacks some) and team page."""
+    table = the_table()
+    if isinstance(table, Response):
+        return table
+    data = json_body() or {}
+    event = hub.event_of(table, data.get("event"))
+    if event is None:
+        return refused("This table may not read that event.", 403)
+    tag = data.get("erasures_tag")
+    return answer(hub.changes(table, event, tag if isinstance(tag, str) else ""))
+
+
+@bp.post("/records")
+def records() -> Response:
+    """Store a chunk of the table's records (a bundle of one of its events)."""
+    table = the_table()
+    if isinstance(table, Response):
+        return table
+    if (request.content_length or 0) > MAX_CHUNK_BYTES:
+        return refused(f"A chunk is at most {MAX_CHUNK_BYTES} bytes.", 413)
+    raw = request.get_data(cache=False)
+    try:
+        result = hub.receive_chunk(table, raw)
+    except ImportRefused as refusal:
+        db.session.rollback()
+        return refused(str(refusal), 422)
+    return answer(result)

@@ -1,0 +1,491 @@
+"""Many tables, one hub, at the level of requests: the hub's endpoints for tables, join codes,
+and a table's sync rounds carried to the hub's app in this process (tests/test_sync_crash.py
+runs real processes over a link that fails). The hub is `app` (both engines where SQL
+decides); the table is a second kiosk on SQLite."""
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, text
+
+from kiosk import create_app
+from kiosk.extensions import db
+from kiosk.models import Event, HubTable, Signup, Tally
+from kiosk.services import erasure, events, hub, sealing, sync, volunteers
+from tests.conftest import TEST_KEYS, _config
+from tests.helpers import database_snapshot
+from tests.lead_helpers import log_in, set_passphrase
+from tests.test_imports import signup
+
+HUB_URL = "http://127.0.0.1:9"  # never dialled here: requests go to the hub's app in-process
+
+
+@pytest.fixture
+def table(request, tmp_path: Path, monkeypatch, app) -> Iterator[Flask]:
+    """A table's kiosk: its own instance folder and SQLite database."""
+    path = tmp_path / "table.db"
+    shutil.copy(request.getfixturevalue("migrated_db"), path)
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance-table"))
+    other = create_app(_config(f"sqlite:///{path}"))
+    with other.app_context():
+        events.ensure_demo_event()
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+class Link:
+    """The network between the table and the hub's app: up, down, or losing the hub's
+    answers to chunks of records after the hub has stored them."""
+
+    def __init__(self, hub_app: Flask) -> None:
+        self.hub_app = hub_app
+        self.mode = "up"
+        self.calls: list[str] = []
+
+    def exchange(self, client: sync.Client, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.mode == "down":
+            raise sync.HubUnreachable("The hub refused the connection.")
+        self.calls.append(path)
+        answer = self.hub_app.test_client().post(
+            path,
+            data=body,
+            headers={"Authorization": f"Bearer {client.code.token}"},
+            content_type="application/json",
+        )
+        if self.mode == "lose_answers" and path == "/hub/records":
+            raise sync.HubUnreachable("The connection dropped.")
+        return answer.status_code, answer.get_data()
+
+
+@pytest.fixture
+def link(app, monkeypatch) -> Link:
+    wire = Link(app)
+    monkeypatch.setattr(
+        sync.Client, "exchange", lambda client, path, body: wire.exchange(client, path, body)
+    )
+    return wire
+
+
+def hub_event(app: Flask, name: str = "Spring fair") -> str:
+    with app.app_context():
+        return events.create_event(name).uuid
+
+
+def add_table(app: Flask, event_uuid: str, name: str = "Library steps") -> str:
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == event_uuid))
+        return hub.add_table(name, [event], HUB_URL)
+
+
+def joined_table(table: Flask, code: str) -> None:
+    with table.app_context():
+        joined = sync.join(code)
+        assert joined.reached, joined.problem
+
+
+def sign_up(app: Flask, email: str, first: str = "Ana") -> None:
+    data = {"first_name": first, "email": email, "consent": "y"}
+    assert app.test_client().post("/signup", data=data).status_code == 303
+
+
+def tap(app: Flask) -> None:
+    with app.app_context():
+        db.session.add(Tally(event=events.active_event(), kind=Tally.OPENER, key="people"))
+        db.session.commit()
+
+
+def emails(app: Flask, event_uuid: str) -> list[str]:
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == event_uuid))
+        return sorted(db.session.scalars(select(Signup.email).where(Signup.event_id == event.id)))
+
+
+def sync_round(table: Flask) -> sync.Round | None:
+    with table.app_context():
+        return sync.sync_once()
+
+
+def state(table: Flask) -> dict:
+    with table.app_context():
+        return sync.status()
+
+
+# ---- Join codes -------------------------------------------------------------------------------
+
+
+def test_a_join_code_is_one_line_and_reads_back(app):
+    uuid = hub_event(app)
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        code = hub.add_table("Library steps", [event], "https://hub.example.org", "AB:" * 31 + "CD")
+        stored = db.session.scalar(select(HubTable))
+    assert "\n" not in code and code.startswith("RTK1-")
+    read = hub.read_code(code)
+    assert read.hub == "https://hub.example.org"
+    assert read.events == (uuid,)
+    assert read.table == "Library steps"
+    assert read.fingerprint == "ab" * 31 + "cd"
+    # Only the token's hash stays on the hub.
+    assert stored.token_hash == hub.token_hash(read.token)
+    assert read.token not in json.dumps(stored.events)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["http://hub.example.org", "http://192.168.1.5:8000", "ftp://hub.example.org", "hub"],
+)
+def test_a_hub_address_must_be_https_except_to_this_machine(address):
+    with pytest.raises(hub.HubRefused):
+        hub.checked_address(address)
+
+
+@pytest.mark.parametrize("address", ["https://hub.example.org", "http://127.0.0.1:8170"])
+def test_https_and_loopback_http_are_accepted(address):
+    assert hub.checked_address(address + "/") == address
+
+
+@pytest.mark.parametrize("code", ["", "hello", "RTK1-!!!!", "RTK1-e30", "RTK1-" + "A" * 40])
+def test_a_damaged_join_code_is_refused_with_a_message(code):
+    with pytest.raises(hub.HubRefused, match="join code"):
+        hub.read_code(code)
+
+
+def test_a_second_table_of_the_same_name_is_refused(app):
+    uuid = hub_event(app)
+    add_table(app, uuid)
+    with pytest.raises(hub.HubRefused, match="already called"):
+        add_table(app, uuid)
+
+
+# ---- The hub's endpoints -------------------------------------------------------------------------
+
+
+def test_the_hub_refuses_a_missing_or_wrong_token_and_changes_nothing(app, client):
+    uuid = hub_event(app)
+    add_table(app, uuid)
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        from kiosk.services.exports import bundle
+
+        chunk = bundle(event) | {"signups": [signup("ana@example.org", "Ana")]}
+    before = database_snapshot(app)
+    for path in ("/hub/hello", "/hub/changes", "/hub/records"):
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
+            answer = client.post(path, headers=headers, json=chunk)
+            assert answer.status_code == 401
+            assert answer.json == {"error": "Unknown table token."}
+    assert database_snapshot(app) == before
+
+
+def test_a_revoked_table_is_told_so(app, client):
+    code = hub.read_code(add_table(app, hub_event(app)))
+    with app.app_context():
+        hub.revoke_table(db.session.scalar(select(HubTable.id)))
+    answer = client.post("/hub/hello", headers={"Authorization": f"Bearer {code.token}"})
+    assert answer.status_code == 403
+    assert answer.json["revoked"] is True
+
+
+def test_a_table_may_not_send_or_read_another_event(app, client):
+    mine, other = hub_event(app), hub_event(app, "Other fair")
+    code = hub.read_code(add_table(app, mine))
+    auth = {"Authorization": f"Bearer {code.token}"}
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == other))
+        from kiosk.services.exports import bundle
+
+        chunk = bundle(event)
+    answer = client.post("/hub/records", headers=auth, json=chunk)
+    assert answer.status_code == 422
+    assert client.post("/hub/changes", headers=auth, json={"event": other}).status_code == 403
+
+
+def test_the_hubs_answers_hold_nothing_personal(app, client):
+    uuid = hub_event(app)
+    code = hub.read_code(add_table(app, uuid))
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        events.activate_event(event)
+    sign_up(app, "secret.person@example.org", "Secretname")
+    auth = {"Authorization": f"Bearer {code.token}"}
+    answers = [
+        client.post("/hub/hello", headers=auth).get_data(as_text=True),
+        client.post("/hub/changes", headers=auth, json={"event": uuid}).get_data(as_text=True),
+    ]
+    for answer in answers:
+        assert "secret.person" not in answer and "Secretname" not in answer
+
+
+def test_the_hub_endpoints_need_no_csrf_token(app, client):
+    app.config["WTF_CSRF_ENABLED"] = True
+    code = hub.read_code(add_table(app, hub_event(app)))
+    answer = client.post("/hub/hello", headers={"Authorization": f"Bearer {code.token}"})
+    assert answer.status_code == 200
+    assert answer.json["table"] == "Library steps"
+
+
+def test_each_table_is_rate_limited():
+    limit = hub.RateLimit(per_minute=3)
+    assert [limit.allow(1) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow(2)  # another table has its own budget
+
+
+def test_an_oversized_chunk_is_refused_whole(app, client):
+    code = hub.read_code(add_table(app, hub_event(app)))
+    answer = client.post(
+        "/hub/records",
+        headers={"Authorization": f"Bearer {code.token}"},
+        data=b"x" * (70 * 1024),
+        content_type="application/json",
+    )
+    assert answer.status_code == 413
+
+
+# ---- A table's sync rounds ---------------------------------------------------------------------
+
+
+@pytest.mark.both_engines  # the hub's import merges and erases in SQL
+def test_a_table_sends_what_the_hub_lacks_once(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    for n in range(5):
+        sign_up(table, f"person{n}@example.org")
+    tap(table)
+    assert state(table)["waiting"] == 6
+    done = sync_round(table)
+    assert done.sent == 6
+    assert emails(app, uuid) == [f"person{n}@example.org" for n in range(5)]
+    assert state(table)["waiting"] == 0
+    assert state(table)["last_error"] is None
+    # A second round sends nothing: the records say the hub has them.
+    assert sync_round(table).sent == 0
+    with app.app_context():
+        row = db.session.scalar(select(HubTable))
+        assert row.records_received == 6
+        assert db.session.scalar(select(func.count()).select_from(Tally)) == 1
+
+
+@pytest.mark.both_engines  # the hub's import merges and erases in SQL
+def test_an_answer_lost_after_the_hub_stored_the_chunk_is_resent_harmlessly(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    for n in range(3):
+        sign_up(table, f"person{n}@example.org")
+    link.mode = "lose_answers"
+    with pytest.raises(sync.HubUnreachable):
+        sync_round(table)
+    assert state(table)["waiting"] == 3  # nothing acknowledged...
+    assert len(emails(app, uuid)) == 3  # ...though the hub stored it
+    assert state(table)["unreachable_since"] is not None
+    link.mode = "up"
+    assert sync_round(table).sent == 3
+    assert emails(app, uuid) == [f"person{n}@example.org" for n in range(3)]
+    assert state(table)["waiting"] == 0
+    assert state(table)["unreachable_since"] is None
+
+
+def test_a_table_whose_hub_never_answers_works_as_before(app, table, link):
+    link.mode = "down"
+    with table.app_context():
+        code = hub.JoinCode(HUB_URL, ("00000000-0000-4000-8000-000000000000",), "t" * 43, "T")
+        joined = sync.join(code.encode())
+    assert not joined.reached
+    sign_up(table, "ana@example.org")
+    with pytest.raises(sync.HubUnreachable):
+        sync_round(table)
+    with table.app_context():
+        assert "not reachable since" in sync.status_line()
+
+
+def test_a_table_seals_to_the_hubs_key_from_the_moment_it_joins_reached_or_not(app, table, link):
+    link.mode = "down"
+    code = add_table(app, hub_event(app))
+    with app.app_context():
+        hub_public = bytes(sealing.public_key())
+    assert hub.read_code(code).key == base64.b64encode(hub_public).decode()
+    with table.app_context():
+        assert not sync.join(code).reached
+    sign_up(table, "ana@example.org", "Anastasia Table")
+    with table.app_context():
+        blob = db.session.scalar(text("SELECT first_name FROM signup WHERE first_name != ''"))
+    assert sealing.open_sealed(blob, TEST_KEYS[hub_public]) == "Anastasia Table"
+
+
+def test_an_edit_at_the_table_is_sent_again(app, table, link, clock):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org", "Ana")
+    sync_round(table)
+    clock.move(minutes=1)  # bundles carry whole seconds: the later sign-up is newer
+    sign_up(table, "ana@example.org", "Anna")  # the same person again: a merge, a new revision
+    assert state(table)["waiting"] == 1
+    sync_round(table)
+    with app.app_context():
+        assert db.session.scalar(select(Signup.first_name)) == "Anna"
+
+
+@pytest.mark.both_engines  # the hub's import merges and erases in SQL
+def test_erasure_at_the_hub_reaches_the_table_and_is_never_sent_back(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "gone@example.org")
+    sign_up(table, "stays@example.org")
+    sync_round(table)
+    with app.app_context():
+        erasure.erase_person("gone@example.org")
+    done = sync_round(table)
+    assert done.forgotten == 1
+    assert emails(table, uuid) == ["stays@example.org"]
+    sync_round(table)
+    assert emails(app, uuid) == ["stays@example.org"]
+
+
+@pytest.mark.both_engines  # the hub's import merges and erases in SQL
+def test_erasure_at_a_table_reaches_the_hub(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "gone@example.org")
+    sync_round(table)
+    with table.app_context():
+        erasure.erase_person("gone@example.org")
+    sync_round(table)
+    assert emails(app, uuid) == []
+
+
+def test_a_revoked_table_stops_and_says_so(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    with app.app_context():
+        hub.revoke_table(db.session.scalar(select(HubTable.id)))
+    sign_up(table, "ana@example.org")
+    assert sync_round(table) is None
+    assert state(table)["revoked"] is True
+    with table.app_context():
+        assert "revoked" in sync.status_line()
+    assert emails(app, uuid) == []
+
+
+def test_the_hubs_event_settings_reach_the_table(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        event.place = "Main quad"
+        db.session.commit()
+    sync_round(table)
+    with table.app_context():
+        assert db.session.scalar(select(Event.place).where(Event.uuid == uuid)) == "Main quad"
+
+
+def test_hub_status_prints_json(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    result = table.test_cli_runner().invoke(args=["hub", "status"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["hub"] == HUB_URL
+    assert printed["waiting"] == 1
+    assert {"hub", "last_sync", "waiting", "last_error"} <= printed.keys()
+
+
+def test_add_table_command_prints_a_join_code(app):
+    hub_event(app)
+    result = app.test_cli_runner().invoke(
+        args=["hub", "add-table", "Quad", "--url", "https://hub.example.org"]
+    )
+    assert result.exit_code == 0, result.output
+    assert hub.read_code(result.stdout.strip().splitlines()[-1]).table == "Quad"
+
+
+# ---- The lead's pages ------------------------------------------------------------------------
+
+
+def test_the_lead_adds_a_table_sees_its_code_and_revokes_it(app):
+    set_passphrase(app)
+    lead = app.test_client()
+    log_in(lead)
+    with app.app_context():
+        event_id = events.active_event().id
+    page = lead.post(
+        "/lead/hub/tables",
+        data={
+            "name": "Library steps",
+            "event": str(event_id),
+            "hub_url": "https://hub.example.org",
+        },
+    )
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "kiosk hub join RTK1-" in text
+    assert "data:image/svg+xml;base64," in text
+    with app.app_context():
+        table_id = db.session.scalar(select(HubTable.id))
+    assert lead.post(f"/lead/hub/tables/{table_id}/revoke").status_code == 303
+    assert "revoked" in lead.get("/lead/hub").get_data(as_text=True)
+
+
+def test_the_lead_form_says_what_is_wrong(app):
+    set_passphrase(app)
+    lead = app.test_client()
+    log_in(lead)
+    page = lead.post("/lead/hub/tables", data={"name": "", "event": "x", "hub_url": "http://a.b"})
+    assert page.status_code == 422
+    page = lead.post("/lead/hub/join", data={"code": "nonsense"})
+    assert page.status_code == 422
+    assert "RTK1-" in page.get_data(as_text=True)
+
+
+def test_the_table_shows_its_status_on_the_lead_console(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sync_round(table)
+    set_passphrase(table)
+    lead = table.test_client()
+    log_in(lead)
+    assert "Synced 0 min ago · 0 waiting" in lead.get("/lead/").get_data(as_text=True)
+    assert "Synced 0 min ago" in lead.get("/lead/hub").get_data(as_text=True)
+
+
+def test_the_volunteer_screen_says_how_the_sync_stands(app, table, link):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    link.mode = "down"
+    with pytest.raises(sync.HubUnreachable):
+        sync_round(table)
+    with table.app_context():
+        volunteers.set_volunteer_pin("4821")
+    volunteer = table.test_client()
+    assert volunteer.post("/volunteer/unlock", data={"pin": "4821"}).status_code == 303
+    page = volunteer.get("/volunteer/").get_data(as_text=True)
+    assert "Hub not reachable since" in page and "1 waiting" in page
+
+
+def test_a_kiosk_without_a_hub_shows_no_sync_status(app, client):
+    set_passphrase(app)
+    log_in(client)
+    assert "sync-status" not in client.get("/lead/").get_data(as_text=True)
+
+
+def test_a_round_ends_after_its_chunks_and_the_next_goes_on(app, table, link, monkeypatch):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    for n in range(3):
+        sign_up(table, f"person{n}@example.org")
+    table.config["KIOSK_SYNC_CHUNK_RECORDS"] = "1"
+    monkeypatch.setattr(sync, "CHUNKS_PER_ROUND", 2)
+    first = sync_round(table)
+    assert (first.sent, first.more) == (2, True)
+    assert state(table)["waiting"] == 1
+    assert state(table)["last_sync"] is not None  # noted at the end of each round
+    second = sync_round(table)
+    assert (second.sent, second.more) == (1, False)
+    assert len(emails(app, uuid)) == 3
