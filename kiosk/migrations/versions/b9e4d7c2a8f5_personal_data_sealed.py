@@ -104,8 +104,8 @@ def _email_fields(connection) -> None:
     event = sa.table("event", sa.column("id"), sa.column("erasure_key"))
     keys = dict(connection.execute(sa.select(event.c.id, event.c.erasure_key)).all())
     for table in SEALED:
-        columns = [sa.column("id"), sa.column("event_id"), sa.column("email")]
-        columns.append(sa.column("email_digest"))
+        columns: list[sa.ColumnClause] = [sa.column("id"), sa.column("event_id")]
+        columns += [sa.column("email"), sa.column("email_digest")]
         if table == "signup":
             columns.append(sa.column("mailchimp_refuses"))
         rows_table = sa.table(table, *columns)
@@ -122,7 +122,9 @@ def _email_fields(connection) -> None:
             for row in rows:
                 if sealing.is_sealed(row.email):
                     continue
-                values = {"email_digest": digest_of_record(keys.get(row.event_id), row.email)}
+                values: dict[str, object] = {
+                    "email_digest": digest_of_record(keys.get(row.event_id), row.email)
+                }
                 if table == "signup":
                     values["mailchimp_refuses"] = mailchimp_address(row.email) is None
                 connection.execute(
