@@ -455,6 +455,8 @@ def test_merge_same_person_and_erasure_work_on_sealed_records_without_a_key(
         # The same person signing up at this kiosk too is recognised by the digest she
         # brought: merged into her row, never a second one.
         imported = db.session.scalars(select(Event)).one()
+        imported.status = Event.ACTIVE  # the table takes sign-ups at the imported event
+        db.session.commit()
         fields = signups.form_fields(MultiDict(again))
         with other.test_request_context():
             assert signups.record_signup(event=imported, **fields) is not None

@@ -415,14 +415,14 @@ def clear_backup_problems() -> list[str]:
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as copy:
                 tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master")}
-                clear = sum(
-                    copy.execute(
-                        f"SELECT count(*) FROM {table} "  # noqa: S608  # nosec B608 # fixed names
-                        f"WHERE {_clear_where(columns)}"
-                    ).fetchone()[0]
-                    for table, columns in _CLEAR_PROBES
-                    if table in tables
-                )
+                clear = 0
+                for table, columns in _CLEAR_PROBES:
+                    held = {row[1] for row in copy.execute(f"PRAGMA table_info({table})")}
+                    if table in tables and (present := tuple(c for c in columns if c in held)):
+                        clear += copy.execute(
+                            f"SELECT count(*) FROM {table} "  # noqa: S608  # nosec B608 # fixed names
+                            f"WHERE {_clear_where(present)}"
+                        ).fetchone()[0]
         except sqlite3.Error:
             continue
         if clear:
