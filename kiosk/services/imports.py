@@ -749,7 +749,7 @@ def _write_batch(
         model = SECTIONS[section][0]
         ours = _with_email_fields(model, event, erased.file_key, record)
         if erased.erased(record.get("email", ""), record.get("email_digest", "")) or (
-            ours["email_digest"] and erased.erased("", ours["email_digest"])
+            ours.get("email_digest") and erased.erased("", ours["email_digest"])
         ):
             not_restored.add(record.get("email_digest") or record["email"])
             if model is not Pledge:
