@@ -110,7 +110,7 @@ def digest_cost() -> tuple[int, int]:
 
 
 def email_digest(key: str, canonical: str) -> str:
-    """The digest of a canonical email under a hex event key (64 hex digits)."""
+    """The digest of a canonical email under an event's key (64 hex digits)."""
     return argon2_digest(key, canonical, *digest_cost())
 
 
@@ -119,7 +119,8 @@ def argon2_digest(key: str, canonical: str, opslimit: int, memlimit: int) -> str
     """email_digest at a given cost. Cached for a few hundred addresses in this process's
     memory (never on disk): an import asks for an address under each key it checks, and a
     form sent again asks again."""
-    salt = hashlib.blake2b(DIGEST_PURPOSE + bytes.fromhex(key), digest_size=16).digest()
+    # The key as text: every kiosk writes it alike, and a malformed one still digests.
+    salt = hashlib.blake2b(DIGEST_PURPOSE + key.encode("utf-8"), digest_size=16).digest()
     with _DIGESTS_AT_ONCE:
         raw = nacl.pwhash.argon2id.kdf(
             32, canonical.encode("utf-8"), salt, opslimit=opslimit, memlimit=memlimit
