@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from flask import has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select, type_coerce
 
 import kiosk.clock
 from kiosk.extensions import db
@@ -150,6 +150,17 @@ def with_any_email(model, emails):
 def with_email(model, email: str):
     """Records of `model` holding `email` (with_any_email)."""
     return with_any_email(model, (email,))
+
+
+def sealed_traces(app, email: str) -> list[str]:
+    """The sealed values of `email`'s sign-ups as stored: what a copy of the file holds of the
+    person now that her fields are sealed (`grep` finds these, never her address)."""
+    from kiosk.models import Signup
+
+    with app.app_context():
+        stored = [type_coerce(c, Text()) for c in (Signup.email, Signup.organisation)]
+        rows = db.session.execute(select(*stored).where(with_email(Signup, email))).all()
+    return [value for row in rows for value in row if value]
 
 
 def count(app, model, *where) -> int:

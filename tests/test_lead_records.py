@@ -5,12 +5,12 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, Event, Pledge, Question, Signup
 from kiosk.services import events, pledges, questions, signups
-from tests.data_helpers import with_email
+from tests.data_helpers import count, with_email
 from tests.helpers import HX, assert_fragment, assert_full_page, csrf_token_of
 from tests.lead_helpers import log_in, set_passphrase
 
@@ -46,11 +46,6 @@ def people(app) -> dict[str, int]:
             "pledge": pledge.id,
             "question": question.id,
         }
-
-
-def count(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def audit_details(app, action: str) -> list[str]:

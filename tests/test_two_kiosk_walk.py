@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import PERSONAL_MODELS, AuditEntry, Signup
+from tests.conftest import opened_values
 from tests.data_helpers import (
     active_event_id,
     count,
@@ -20,6 +21,7 @@ from tests.data_helpers import (
     lead_exports,
     lead_imports,
     logged_in_lead,
+    sealed_traces,
     visitor_signs_up,
     with_email,
 )
@@ -94,15 +96,19 @@ def test_a_person_erased_on_b_stays_gone_when_a_old_file_is_merged_again(
     visitor_signs_up(visitor, "ana.walk@example.org", first_name="Ana")
     lead_a = logged_in_lead(kiosk_a)
     file_of_a = lead_exports(lead_a, active_event_id(kiosk_a), "json")
-    assert EMAIL in file_of_a.decode("utf-8")
+    # Her address travels sealed: the file holds her (opened with the tests' keys), in no clear.
+    assert EMAIL not in file_of_a.decode("utf-8")
+    assert EMAIL in [s["email"] for s in opened_values(json.loads(file_of_a))["signups"]]
 
     # 2. Kiosk B merges A's export (and, on SQLite, takes a backup that holds her).
     assert lead_imports(lead, file_of_a).status_code == 200
     assert count(app, Signup, with_email(Signup, EMAIL)) == 1
     if dialect == "sqlite":
         assert runner.invoke(args=["backup"]).exit_code == 0
-        before = grep_instance(app, EMAIL)
-        assert before, "the walk must see her email in B's instance folder before the erasure"
+        # Her fields are sealed: what B's files hold of her is their blobs.
+        traces = sealed_traces(app, EMAIL)
+        before = sorted({f for t in traces for f in grep_instance(app, t)})
+        assert before, "the walk must see her in B's instance folder before the erasure"
 
     # 3. Kiosk B erases her, on her request.
     erased = lead_erases_person(lead, EMAIL)
@@ -119,16 +125,19 @@ def test_a_person_erased_on_b_stays_gone_when_a_old_file_is_merged_again(
     # B's own JSON export carries her tombstone, not her.
     file_of_b = lead_exports(lead, active_event_id(app), "json")
     assert EMAIL not in file_of_b.decode("utf-8")
+    assert EMAIL not in [s["email"] for s in opened_values(json.loads(file_of_b))["signups"]]
     assert len(json.loads(file_of_b)["tombstones"]) == 1
 
     if dialect == "sqlite":
         instance = Path(app.instance_path)
         files = sorted(p for p in instance.rglob("*") if p.is_file())
         assert any(p.suffix == ".db" and p.parent.name == "backups" for p in files)
+        assert [grep_instance(app, t) for t in traces] == [[] for _t in traces]
         assert grep_instance(app, EMAIL) == []
         assert grep_instance(app, ORGANISATION) == []
         figure(
-            f"two-kiosk walk [sqlite]: grep -ra {EMAIL} over B's instance folder: before the "
+            f"two-kiosk walk [sqlite]: grep -ra of her sealed fields over B's instance folder: "
+            "before the "
             f"erasure {len(before)} file(s) ({', '.join(Path(f).name for f in before)}); after "
             f"the re-merge 0 of {len(files)} file(s), "
             f"{sum(p.stat().st_size for p in files):,} bytes "
