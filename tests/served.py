@@ -5,6 +5,7 @@ migrations, start-up checks), real sockets, and a process that can be SIGKILLed.
 """
 
 import contextlib
+import functools
 import http.client
 import os
 import re
@@ -14,10 +15,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
+
+from kiosk.emails import digest_of_record
 
 KIOSK = Path(sys.executable).parent / "kiosk"
 
@@ -216,8 +219,20 @@ class Visitor:
 
 
 def stored_signups(database: Path) -> list[tuple[str, str]]:
+    """(email digest, idempotency key) of each stored sign-up: the emails are sealed, so a
+    person is her address's digest under her event's key (kiosk/emails.py; see people_of)."""
     with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT email, idempotency_key FROM signup").fetchall()
+        return connection.execute("SELECT email_digest, idempotency_key FROM signup").fetchall()
+
+
+def people_of(database: Path) -> Callable[[str], str]:
+    """An address's digest as the kiosk's sign-ups keep it (they went to one event)."""
+    with sqlite3.connect(database) as connection:
+        keys = connection.execute(
+            "SELECT DISTINCT e.erasure_key FROM event e JOIN signup s ON s.event_id = e.id"
+        ).fetchall()
+    assert len(keys) == 1, keys
+    return functools.partial(digest_of_record, keys[0][0])
 
 
 def integrity(database: Path) -> list[str]:

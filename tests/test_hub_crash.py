@@ -7,13 +7,16 @@ session's test cluster trades it for speed): a commit is acknowledged only once 
 written. fsync stays off: the machine itself does not crash here, only processes do.
 """
 
+import functools
 import os
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from kiosk.emails import digest_of_record
 from tests.postgres import Cluster, find_bindir
 from tests.served import Kiosk, free_port
 from tests.test_crash import Typist
@@ -33,16 +36,23 @@ def durable_cluster():
         cluster.stop()
 
 
-def stored_signups(url: str) -> list[tuple[str, str]]:
+def stored_signups(url: str) -> tuple[list[tuple[str, str]], Callable[[str], str]]:
+    """(email digest, idempotency key) of each stored sign-up, and an address's digest as
+    they keep it: the emails are sealed, so a person is her digest (kiosk/emails.py)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return [
-                (row.email, row.idempotency_key)
-                for row in connection.execute(text("SELECT email, idempotency_key FROM signup"))
-            ]
+            rows = connection.execute(text("SELECT email_digest, idempotency_key FROM signup"))
+            stored = [(row.email_digest, row.idempotency_key) for row in rows]
+            keys = connection.execute(
+                text(
+                    "SELECT DISTINCT e.erasure_key FROM event e JOIN signup s ON s.event_id = e.id"
+                )
+            ).all()
     finally:
         engine.dispose()
+    assert len(keys) == 1, keys
+    return stored, functools.partial(digest_of_record, keys[0][0])
 
 
 def test_no_thanked_sign_up_is_lost_when_the_kiosk_or_postgresql_is_killed(
@@ -80,22 +90,22 @@ def test_no_thanked_sign_up_is_lost_when_the_kiosk_or_postgresql_is_killed(
         kiosk.stop()
 
     thanked = [s for s in typist.submissions if s.acknowledged]
-    stored = stored_signups(url)
-    stored_emails = [email for email, _key in stored]
+    stored, person = stored_signups(url)
+    stored_people = [digest for digest, _key in stored]
     unavailable = sum(1 for status in typist.visitor.statuses if status == 503)
     figure(
         f"[hub] kill -9 on PostgreSQL: {kills['kiosk']} kiosk and {kills['postgresql']} "
         f"PostgreSQL SIGKILLs in {time.monotonic() - started:.0f} s; "
         f"{len(typist.submissions)} sign-ups filled in, {len(thanked)} thanked, "
         f"{unavailable} answered 503 while PostgreSQL was down (not thanked, sent again); "
-        f"{len(stored)} rows stored, {len(set(stored_emails))} distinct"
+        f"{len(stored)} rows stored, {len(set(stored_people))} distinct"
     )
     assert typist.pending() == [], "every form was thanked in the end"
     assert len(thanked) >= ROUNDS, "enough sign-ups went through to mean something"
     for submission in thanked:
-        assert stored_emails.count(submission.email) == 1, submission.email
-    assert len(stored) == len(set(stored_emails)) == len(typist.submissions)
-    assert len({key for _email, key in stored}) == len(stored)
+        assert stored_people.count(person(submission.email)) == 1, submission.email
+    assert len(stored) == len(set(stored_people)) == len(typist.submissions)
+    assert len({key for _digest, key in stored}) == len(stored)
     assert [s for s in typist.visitor.statuses if s >= 500 and s != 503] == [], (
         typist.visitor.bodies_with_errors
     )
