@@ -31,10 +31,10 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench import pages, servers
+from bench import pages, profile, servers
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
 from tests.postgres import Cluster, find_bindir
@@ -125,7 +125,7 @@ class Setup:
     runs: list[WrkResult]
     kiosk_cpu_s: float
     postgres_cpu_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    profile: str = ""  # py-spy's summary of its first process, in a run after the measured one
 
     @property
     def requests(self) -> int:
@@ -153,9 +153,15 @@ class Setup:
 
 
 def drive(
-    name: str, kiosks: list[servers.Server], tablets: int, seconds: int, cluster: Cluster | None
+    name: str,
+    kiosks: list[servers.Server],
+    tablets: int,
+    seconds: int,
+    cluster: Cluster | None,
+    profile_to: Path | None = None,
 ) -> Setup:
-    """Mixed traffic from `tablets` connections split over `kiosks` (one wrk each, at once)."""
+    """Mixed traffic from `tablets` connections split over `kiosks` (one wrk each, at once);
+    with `profile_to`, once more with py-spy sampling the first process."""
     keys = pages.ContentKeys.from_default_pack()
     envs = [wrk_env(pages.start_session(k.base_url), keys) for k in kiosks]
     shares = [tablets // len(kiosks) + (n < tablets % len(kiosks)) for n in range(len(kiosks))]
@@ -178,16 +184,27 @@ def drive(
     kiosk_before = sum(k.cpu_seconds() for k in kiosks)
     postgres_before = postgres_cpu_seconds(cluster) if cluster else 0.0
     runs = together(seconds)
-    return Setup(
+    setup = Setup(
         name,
         runs,
         sum(k.cpu_seconds() for k in kiosks) - kiosk_before,
         (postgres_cpu_seconds(cluster) - postgres_before) if cluster else 0.0,
     )
+    if profile_to is not None:
+        recording = profile.start_recording(kiosks[0].process.pid, seconds + 1, profile_to)
+        if recording is not None:
+            together(seconds)
+            recording.wait()
+            if profile_to.exists():
+                setup.profile = profile.markdown(profile.parse_raw(profile_to.read_text()), 12)
+    return setup
 
 
-def measure(python: Path, seconds: int = 10, tablets: int = 8) -> dict[str, Setup]:
-    """The three set-ups, one after another, each on a fresh database."""
+def measure(
+    python: Path, seconds: int = 10, tablets: int = 8, profiles: bool = False
+) -> dict[str, Setup]:
+    """The three set-ups, one after another, each on a fresh database; with `profiles`, each
+    set-up's first process is profiled in a run of its own after the measured one."""
     found: dict[str, Setup] = {}
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-hub-") as folder:
         root = Path(folder)
@@ -195,7 +212,14 @@ def measure(python: Path, seconds: int = 10, tablets: int = 8) -> dict[str, Setu
         print("Hub scenario: one SQLite process ...", flush=True)
         kiosk = start_kiosk(python, root / "sqlite", log)
         try:
-            found["sqlite"] = drive("sqlite", [kiosk], tablets, seconds, None)
+            found["sqlite"] = drive(
+                "sqlite",
+                [kiosk],
+                tablets,
+                seconds,
+                None,
+                root / "sqlite.prof" if profiles else None,
+            )
         finally:
             kiosk.stop()
         with postgres_cluster() as cluster:
@@ -209,7 +233,8 @@ def measure(python: Path, seconds: int = 10, tablets: int = 8) -> dict[str, Setu
                     for _ in range(count):
                         kiosks.append(start_kiosk(python, instance, log, url))
                     name = f"postgresql x{count}"
-                    found[name] = drive(name, kiosks, tablets, seconds, cluster)
+                    out = root / f"postgresql-{count}.prof" if profiles else None
+                    found[name] = drive(name, kiosks, tablets, seconds, cluster, out)
                 finally:
                     for started in kiosks:
                         started.stop()
@@ -299,12 +324,21 @@ def main() -> None:
     parser.add_argument("--tablets", type=int, default=8)
     parser.add_argument("--server-python", type=Path, default=Path(sys.executable))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile each set-up (py-spy, one more run)"
+    )
     args = parser.parse_args()
     load = os.getloadavg()
-    found = measure(args.server_python, args.seconds, args.tablets)
+    found = measure(args.server_python, args.seconds, args.tablets, args.profile)
     print(json.dumps(summary(found), indent=2))
     rows, targets = figures(found, args.tablets), goals(found)
     print("\n" + report.text_table(rows) + "\n\n" + report.goals_table(targets))
+    profiles = "\n\n".join(
+        f"### Profile: {name} (its first process)\n\n{s.profile}"
+        for name, s in found.items()
+        if s.profile
+    )
+    print(profiles)
     if not args.no_write:
         report.splice(
             "bench.hub",
@@ -313,6 +347,7 @@ def main() -> None:
             targets,
             f"wrk {args.seconds} s per set-up, {args.tablets} tablets; load average "
             f"{load[0]:.2f} before, {os.getloadavg()[0]:.2f} after",
+            profiles,
         )
 
 
