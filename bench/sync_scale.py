@@ -38,6 +38,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import create_engine, text
 
+from bench import profile
 from bench.hub import postgres_cluster, postgres_cpu_seconds
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.servers import cpu_seconds
@@ -68,6 +69,8 @@ class SyncScale:
     visitors_stored: int
     cpu_s: dict[str, float]
     received: tuple[int, int]  # chunks and records the hub received (resent ones again)
+    sync_process: bool = False  # the tables sent to a second hub process, not the visitors'
+    profile: str = ""  # py-spy's summary of the visitors' hub process during the sync
 
     @property
     def sync_s(self) -> float:
@@ -106,8 +109,17 @@ def lead_at(instance: Path, url: str) -> Iterator[Flask]:
 
 
 def measure(
-    tables: int = 20, records: int = 500, seconds: float = 10, executable: Path = KIOSK
+    tables: int = 20,
+    records: int = 500,
+    seconds: float = 10,
+    executable: Path = KIOSK,
+    sync_process: bool = False,
+    profile_to: Path | None = None,
 ) -> SyncScale:
+    """See the module's docstring. `sync_process`: the tables' join codes name a second hub
+    process (same database, same instance folder), as a reverse proxy sending /hub/ to a
+    process of its own would; the visitors keep the first. `profile_to`: py-spy samples the
+    visitors' hub process during the sync."""
     shared = max(2, int(records * SHARED_SHARE))
     began = time.monotonic()
     with (
@@ -119,6 +131,9 @@ def measure(
         central = Kiosk(
             root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
         )
+        second = Kiosk(
+            root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
+        )
         chunk = str(sync.CHUNK_RECORDS)
         sites = [
             Table(root, f"table-{n:02d}", chunk, SYNC_SECONDS, executable) for n in range(tables)
@@ -128,13 +143,16 @@ def measure(
         central.start()
         try:
             central.wait_ready(timeout=120)
+            if sync_process:
+                second.start()
+                second.wait_ready(timeout=120)
             print(f"Sync scale: starting {tables} tables ...", flush=True)
             for site in sites:
                 site.kiosk.start()
             with lead_at(root / "hub-lead", url):
                 event = events.create_event("Sync scale", activate=True)
                 event_id, join_file = event.id, joining.join_file(event)
-                address = f"http://127.0.0.1:{central.port}"
+                address = f"http://127.0.0.1:{(second if sync_process else central).port}"
                 for site in sites:
                     site.code = hub.add_table(site.name, [event], address)
             bundles = [bundle_of(n, tables, records, shared) for n in range(tables)]
@@ -153,7 +171,7 @@ def measure(
                 flush=True,
             )
             alone = tablets_signing_up(central.port, "alone", seconds)
-            processes = {"hub": [central], "tables": [s.kiosk for s in sites]}
+            processes = {"hub": [central, second], "tables": [s.kiosk for s in sites]}
 
             def cpu() -> dict[str, float]:
                 used = {
@@ -176,8 +194,13 @@ def measure(
 
             print(f"  {tables} tables join and sync, the hub's visitors meanwhile ...", flush=True)
             before = cpu()
+            recording = None
+            if profile_to is not None and central.process is not None:
+                recording = profile.start_recording(central.process.pid, 30, profile_to)
             during = tablets_signing_up(central.port, "during", sync_all)
             after = cpu()
+            if recording is not None:
+                recording.wait()
             with engine.connect() as connection:
                 stored = connection.execute(
                     text("SELECT email, uuid FROM signup WHERE event_id = :e"), {"e": event_id}
@@ -200,6 +223,7 @@ def measure(
                     db.engine.dispose()
             for site in sites:
                 site.kiosk.stop()
+            second.stop()
             central.stop()
             engine.dispose()
     visitors = set(alone.thanked) | set(during.thanked)
@@ -216,11 +240,16 @@ def measure(
         visitors_stored=len({e for e, _u in stored} & visitors),
         cpu_s={name: after[name] - before[name] for name in after},
         received=(int(chunks or 0), int(received or 0)),
+        sync_process=sync_process,
+        profile=profile.markdown(profile.parse_raw(profile_to.read_text()), 12)
+        if profile_to is not None and profile_to.exists()
+        else "",
     )
 
 
 def figures(s: SyncScale) -> list[Figure]:
-    name = f"Sync scale ({s.tables} tables × {s.records} records)"
+    name = f"Sync scale ({s.tables} tables × {s.records} records"
+    name += ", tables to a second hub process)" if s.sync_process else ")"
     cpu = ", ".join(f"{k} {v:.1f} s" for k, v in s.cpu_s.items())
     versus = "no sync"
     return [
@@ -250,7 +279,8 @@ def goals(s: SyncScale) -> list[Goal]:
     lost, duplicated = len(s.found["lost"]), len(s.found["duplicated"])
     return [
         Goal(
-            f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)",
+            f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)"
+            + (", tables to a second hub process" if s.sync_process else ""),
             f"visitor p95 <= {P95_TARGET:g}× without the sync; 0 lost; 0 duplicated",
             f"p95 {number(_ms(s.during, 95), 'ms')} vs {number(_ms(s.alone, 95), 'ms')} "
             f"({p95 or 0:.2f}×); {lost} lost; {duplicated} duplicated; {s.failures} visitor "
@@ -273,21 +303,40 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="length of the baseline")
     parser.add_argument("--server-python", type=Path, default=Path(sys.executable))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--sync-process",
+        action="store_true",
+        help="the tables send to a second hub process (same database); visitors use the first",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE", help="py-spy the visitors' hub during the sync"
+    )
     args = parser.parse_args()
     load = os.getloadavg()
-    found = measure(args.tables, args.records, args.seconds, args.server_python.with_name("kiosk"))
+    found = measure(
+        args.tables,
+        args.records,
+        args.seconds,
+        args.server_python.with_name("kiosk"),
+        args.sync_process,
+        args.profile,
+    )
     rows, targets = figures(found), goals(found)
     print("\n" + report.text_table(rows) + "\n\n" + report.goals_table(targets))
+    notes = f"### Profile: the visitors' hub process during the sync\n\n{found.profile}"
+    print(notes if found.profile else "")
+    variant = " --sync-process" if args.sync_process else ""
     if not args.no_write:
         report.splice(
-            "bench.sync_scale",
-            "Sync scale (issue 23), run on its own: `python -m bench.sync_scale`",
+            "bench.sync_scale" + variant.replace(" --", "."),
+            f"Sync scale (issue 23), run on its own: `python -m bench.sync_scale{variant}`",
             rows,
             targets,
             f"{args.tables} `kiosk serve` tables on SQLite (KIOSK_SYNC_SECONDS={SYNC_SECONDS}, "
             f"{sync.CHUNK_RECORDS} records a chunk), one `kiosk serve` hub on PostgreSQL "
             f"(durable), two tablets signing up at the hub; load average {load[0]:.2f} "
             f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s",
+            notes if found.profile else "",
         )
 
 
