@@ -198,3 +198,28 @@ def markdown(
         f"{facts}\n- **Run:** {settings}\n\n{summary}{markdown_table(figures)}\n\n"
         f"{profile}{findings}"
     )
+
+
+def splice(
+    key: str, title: str, figures: list[Figure], goals: list[Goal], settings: str, notes: str = ""
+) -> None:
+    """Put a scenario run on its own (bench/hub.py, bench/sync_scale.py) into results.md, in
+    a marked section above the findings that replaces the scenario's previous one. A whole
+    `make bench` writes the file afresh, with the scenario in its tables."""
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = (
+        f"{start}\n## {title}\n\n- **Date:** {when}\n- **Run:** {settings}\n\n"
+        f"{goals_table(goals)}\n\n{markdown_table(figures)}\n\n"
+        f"{notes.strip() + chr(10) + chr(10) if notes.strip() else ''}{end}\n"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block.rstrip("\n") + rest.split(end, 1)[1]
+    elif "## Reading these figures" in text:
+        before, after = text.split("## Reading these figures", 1)
+        text = f"{before}{block}\n## Reading these figures{after}"
+    else:
+        text = f"{text.rstrip()}\n\n{block}"
+    RESULTS.write_text(text)

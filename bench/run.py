@@ -68,6 +68,16 @@ What each figure means
                                floor column (target: >= 0.9× it); then the lead's CSV and
                                Mailchimp exports downloaded from the web, and the server's
                                resident memory above what it was before them.
+    hub                        (unless --no-hub) issue 21's hub scenario (bench/hub.py): mixed
+                               traffic on one SQLite process, one PostgreSQL process and two
+                               on one PostgreSQL database (a port each, the tablets split),
+                               fresh databases; requests/s and the CPU per request of the
+                               kiosk processes plus PostgreSQL (from /proc), as ratios.
+    sync scale                 (unless --sync-tables 0) issue 23's twenty tables
+                               (bench/sync_scale.py): twenty `kiosk serve` tables sync 500
+                               records each to a hub on PostgreSQL at once while two tablets
+                               sign up at the hub: the hub's visitor p95 against the same
+                               tablets without the sync, records lost, people duplicated.
     profile (--profile FILE)   py-spy samples the server through one more mixed run; the
                                shares of the kiosk's functions go under the table. py-spy
                                samples threads that wait (for a lock, for fsync) as well as
@@ -88,7 +98,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import growth, hostile, pages, profile, report, servers
+from bench import growth, hostile, pages, profile, report, servers, sync_scale
+from bench import hub as hub_scenario
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
 
@@ -151,6 +162,9 @@ class Run:
     pi: WrkResult | None = None
     dashboard_ms: float | None = None
     growth: Growth | None = None
+    # Issue 21's hub scenario (bench/hub.py) and issue 23's twenty tables (bench/sync_scale.py).
+    hub: dict[str, hub_scenario.Setup] | None = None
+    syncing: sync_scale.SyncScale | None = None
 
 
 def kiosk_env(instance: Path) -> dict[str, str]:
@@ -782,6 +796,8 @@ def figures(run: Run) -> list[Figure]:
         *start_figures(run),
         *hostile_figures(run),
         *growth_figures(run),
+        *(hub_scenario.figures(run.hub) if run.hub else []),
+        *(sync_scale.figures(run.syncing) if run.syncing else []),
     ]
 
 
@@ -890,6 +906,10 @@ def goals(run: Run) -> list[Goal]:
                 g.start_s < 1,
             )
         )
+    if run.hub:
+        found += hub_scenario.goals(run.hub)
+    if run.syncing:
+        found += sync_scale.goals(run.syncing)
     pi = run.pi
     found.append(
         Goal(
@@ -936,6 +956,15 @@ def main() -> None:
         default=int(os.environ.get("BENCH_GROWTH_SIGNUPS", "100000")),
         help="sign-ups in the growth scenario's active event ($BENCH_GROWTH_SIGNUPS)",
     )
+    parser.add_argument(
+        "--no-hub", action="store_true", help="skip the hub scenario (bench/hub.py)"
+    )
+    parser.add_argument(
+        "--sync-tables",
+        type=int,
+        default=int(os.environ.get("BENCH_SYNC_TABLES", "20")),
+        help="tables of the sync scenario (bench/sync_scale.py; $BENCH_SYNC_TABLES; 0: none)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as workdir:
@@ -947,6 +976,13 @@ def main() -> None:
             args.profile,
             pi=not args.no_pi,
             growth_size=(args.growth_taps, args.growth_signups) if args.growth_taps else None,
+        )
+    if not args.no_hub:
+        run.hub = hub_scenario.measure(args.server_python, args.seconds)
+    if args.sync_tables:
+        print(f"Sync scale: {args.sync_tables} tables, 500 records each ...", flush=True)
+        run.syncing = sync_scale.measure(
+            args.sync_tables, executable=args.server_python.with_name("kiosk")
         )
     results = figures(run)
     targets = goals(run)

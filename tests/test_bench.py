@@ -168,3 +168,57 @@ def test_the_growth_scenarios_taps_are_opener_answers_and_faq_opens_in_time_orde
     assert {row[1] for row in rows} == {7} and {row[5] for row in rows} == {"kiosk-a"}
     assert [row[4] for row in rows] == sorted(row[4] for row in rows)
     assert len({row[0] for row in rows}) == 8  # a UUID each
+
+
+def test_a_scenario_run_on_its_own_replaces_its_section_of_the_results(tmp_path, monkeypatch):
+    from bench import report
+
+    results = tmp_path / "results.md"
+    results.write_text("# Benchmark results\n\n| table |\n\n## Reading these figures\n\nnotes\n")
+    monkeypatch.setattr(report, "RESULTS", results)
+    figure = Figure("Hub: p95", 12.0, "ms", 10.0, Target("<=", 1.2, of_floor=True))
+
+    report.splice("bench.x", "X, run on its own", [figure], [], "first run")
+    report.splice("bench.x", "X, run on its own", [figure], [], "second run")
+
+    text = results.read_text()
+    assert text.count("## X, run on its own") == 1
+    assert "second run" in text and "first run" not in text
+    assert text.index("## X, run on its own") < text.index("## Reading these figures")
+    assert text.endswith("notes\n")
+
+
+def test_two_hub_processes_add_their_requests_and_keep_the_slower_p95() -> None:
+    from bench.hub import Setup
+
+    one = parse_wrk_output(WRK_OUTPUT)  # 3,770 requests in 10 s, p95 54.2 ms
+    slower = replace(one, p95_ms=80.0)
+    setup = Setup("postgresql x2", [one, slower], kiosk_cpu_s=7.54, postgres_cpu_s=3.77)
+
+    assert setup.rps == pytest.approx(754.0)
+    assert setup.p95_ms == 80.0
+    assert (setup.cpu_ms("kiosk"), setup.cpu_ms("postgres"), setup.cpu_ms()) == pytest.approx(
+        (1.0, 0.5, 1.5)
+    )
+
+
+def test_the_sync_check_counts_a_record_the_hub_lacks_and_a_person_stored_twice() -> None:
+    from tests.test_sync_scale import TABLE_OF, bundle_of, check_hub
+
+    bundles = [bundle_of(n) for n in range(4)]
+    first: dict[str, str] = {}
+    for bundle in bundles:
+        for person in bundle["signups"]:
+            first.setdefault(person["email"], person["uuid"])
+    stored = list(first.items())
+    held = {t: [r["uuid"] for b in bundles for r in b[s]] for s, t in TABLE_OF.items()}
+
+    whole = check_hub(bundles, stored, held)
+    assert (whole["lost"], whole["duplicated"]) == ([], [])
+    assert whole["records"] == 400
+
+    email, uuid = stored[0]
+    dropped = check_hub(bundles, stored[1:], {**held, "tally": held["tally"][1:]})
+    assert dropped["lost"] == [email, held["tally"][0]]
+    twice = check_hub(bundles, [*stored, (email, "another-uuid")], held)
+    assert twice["duplicated"] == [email]

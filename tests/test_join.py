@@ -387,6 +387,12 @@ def test_a_joined_kiosk_seals_to_the_first_kiosks_key_so_its_lead_opens_what_b_t
     with pytest.raises(nacl.exceptions.CryptoError):
         sealing.open_sealed(blob, TEST_KEYS[b_own])  # B's own key opens nothing B took
 
+    # B's Records page says where those names open instead of "log in again"; A's does not.
+    b_records = b.get("/lead/records").get_data(as_text=True)
+    assert "seals what it takes with the team's key" in b_records
+    assert "Log out and log in again" not in b_records
+    assert "seals what it takes" not in a.get("/lead/records").get_data(as_text=True)
+
 
 @pytest.mark.sqlite_only
 def test_a_join_file_with_a_damaged_team_key_is_refused_and_nothing_is_taken(app, kiosk_b):

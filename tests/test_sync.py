@@ -426,6 +426,9 @@ def test_the_lead_adds_a_table_sees_its_code_and_revokes_it(app):
     text = page.get_data(as_text=True)
     assert "kiosk hub join RTK1-" in text
     assert "data:image/svg+xml;base64," in text
+    # The answer to the form is still the Hub page: the menu marks Hub, and only Hub.
+    assert 'href="/lead/hub" aria-current="page"' in text
+    assert text.count('aria-current="page"') == 1
     with app.app_context():
         table_id = db.session.scalar(select(HubTable.id))
     assert lead.post(f"/lead/hub/tables/{table_id}/revoke").status_code == 303

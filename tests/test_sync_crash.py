@@ -147,10 +147,17 @@ def sign_up(port: int, name: str, emails: list[str]) -> None:
 
 
 class Table:
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        chunk_records: str = CHUNK_RECORDS,
+        sync_seconds: str = SYNC_SECONDS,
+        executable: Path = KIOSK,
+    ) -> None:
         self.name = name
-        env = {"KIOSK_SYNC_SECONDS": SYNC_SECONDS, "KIOSK_SYNC_CHUNK_RECORDS": CHUNK_RECORDS}
-        self.kiosk = Kiosk(root / name, free_port(), env=env)
+        env = {"KIOSK_SYNC_SECONDS": sync_seconds, "KIOSK_SYNC_CHUNK_RECORDS": chunk_records}
+        self.kiosk = Kiosk(root / name, free_port(), env=env, executable=executable)
         self.env = {"KIOSK_INSTANCE": str(self.kiosk.instance)}
         self.code = ""
 

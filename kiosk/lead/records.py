@@ -12,7 +12,7 @@ from kiosk.lead.events import event_or_404
 from kiosk.models import Event
 from kiosk.parsing import NotANumber, parse_id
 from kiosk.rendering import render
-from kiosk.services import events, record_edits
+from kiosk.services import events, record_edits, sealing
 from kiosk.services.records import InvalidInput
 
 KINDS = "any(signup, pledge, question)"
@@ -49,6 +49,7 @@ def records() -> Response:
         errors=errors,
         erased=request.args.get("erased") in record_edits.MODELS,
         nouns=record_edits.NOUNS,
+        sealed_to_team=sealing.seals_to_a_joined_key(),
     )
 
 

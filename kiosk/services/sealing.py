@@ -164,6 +164,13 @@ def adopt_team_public_key(text: str) -> bool:
     return True
 
 
+def seals_to_a_joined_key() -> bool:
+    """Whether this kiosk joined an event and seals to that team's key, which its own lead's
+    passphrase does not open (what it takes opens on the hub or the kiosk that made the join)."""
+    stored = _stored(JOINED_KEY)
+    return stored is not None and stored != _stored(PUBLIC_KEY)
+
+
 def forget_public_key() -> None:
     """Read the public key afresh (after a new key was made for this database)."""
     _public_keys.pop(str(db.engine.url), None)

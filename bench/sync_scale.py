@@ -1,0 +1,344 @@
+"""Twenty tables syncing to one hub at once (issue 23's scale), measured:
+`python -m bench.sync_scale [--tables 20] [--records 500] [--seconds 10]` (a few minutes;
+`make bench` runs it too).
+
+A hub (`kiosk serve` on PostgreSQL: a throw-away durable cluster, bench/hub.py's) and
+--tables tables, each a real `kiosk serve` on SQLite of its own with the sync's production
+settings (a round every KIOSK_SYNC_SECONDS, 40 records a chunk), each holding --records
+records of the hub's event taken before it knew the hub: sign-ups (some people at two tables,
+two people at every table), pledges, questions and taps (tests/test_sync_scale.py's records).
+
+First two tablets sign visitors up at the hub for --seconds (the baseline: no sync). Then
+every table is given its own join code at once (what `kiosk hub join CODE` does, its token
+its own, through the real HTTP path to the hub) and the same two tablets sign up at the hub
+until every table has nothing waiting. Prints, and writes to bench/results.md:
+
+    hub visitor p95 / p50       with the sync against without it, this run (target: <= 1.2×)
+    sync time                   from the first join until every table has nothing waiting
+    records lost                a table's record the hub lacks, by UUID (target: 0)
+    people duplicated           an email twice in the hub's event (target: 0)
+    visitor failures            visitors at the hub not thanked, or thanked and not stored
+    CPU during the sync         seconds used by the hub process, PostgreSQL, the tables
+
+Every process runs on this machine: the tables' own CPU competes with the hub's (the CPU line
+says how much), which a real hub with its tables on other machines would not see.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import create_engine, text
+
+from bench import profile
+from bench.hub import postgres_cluster, postgres_cpu_seconds
+from bench.report import Figure, Goal, Target, number, ratio
+from bench.servers import cpu_seconds
+from kiosk.extensions import db
+from kiosk.services import events, hub, imports, joining, sync
+from tests.served import KIOSK, Kiosk, free_port
+from tests.test_import_beside_tablets import Run, app_of, tablets_signing_up
+from tests.test_sync_crash import Table
+from tests.test_sync_scale import TABLE_OF, bundle_of, check_hub
+
+P95_TARGET = 1.2  # the hub's visitor p95 with the sync, at most × without it
+# Twenty tables with a person or two in common: 5% of each table's sign-ups, at least two.
+SHARED_SHARE = 0.05
+# Rounds a second apart (the default is 10 s): the sync starts within a second of the join.
+SYNC_SECONDS = "1"
+TIMEOUT_S = 600
+
+
+@dataclass
+class SyncScale:
+    tables: int
+    records: int
+    shared: int
+    start_s: float  # until every table served, joined its event and held its records
+    alone: Run
+    during: Run
+    found: dict[str, object]
+    visitors_stored: int
+    cpu_s: dict[str, float]
+    received: tuple[int, int]  # chunks and records the hub received (resent ones again)
+    sync_process: bool = False  # the tables sent to a second hub process, not the visitors'
+    profile: str = ""  # py-spy's summary of the visitors' hub process during the sync
+
+    @property
+    def sync_s(self) -> float:
+        return float(self.during.outcome)
+
+    @property
+    def failures(self) -> int:
+        thanked = len(self.alone.thanked) + len(self.during.thanked)
+        return len(self.alone.failures) + len(self.during.failures) + thanked - self.visitors_stored
+
+
+def _ms(run: Run, quantile: int) -> float:
+    ordered = sorted(run.seconds)
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * quantile / 100))]
+
+
+@contextlib.contextmanager
+def lead_at(instance: Path, url: str) -> Iterator[Flask]:
+    """The hub's lead at work in this process, on the hub's database."""
+    before = os.environ.get("KIOSK_DATABASE_URL")
+    os.environ["KIOSK_DATABASE_URL"] = url
+    try:
+        app = app_of(instance)
+    finally:
+        if before is None:
+            os.environ.pop("KIOSK_DATABASE_URL")
+        else:
+            os.environ["KIOSK_DATABASE_URL"] = before
+    try:
+        with app.app_context():
+            yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def measure(
+    tables: int = 20,
+    records: int = 500,
+    seconds: float = 10,
+    executable: Path = KIOSK,
+    sync_process: bool = False,
+    profile_to: Path | None = None,
+) -> SyncScale:
+    """See the module's docstring. `sync_process`: the tables' join codes name a second hub
+    process (same database, same instance folder), as a reverse proxy sending /hub/ to a
+    process of its own would; the visitors keep the first. `profile_to`: py-spy samples the
+    visitors' hub process during the sync."""
+    shared = max(2, int(records * SHARED_SHARE))
+    began = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="kiosk-sync-scale-") as folder,
+        postgres_cluster() as cluster,
+    ):
+        root = Path(folder)
+        url = cluster.url(cluster.create_database("hub"))
+        central = Kiosk(
+            root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
+        )
+        second = Kiosk(
+            root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
+        )
+        chunk = str(sync.CHUNK_RECORDS)
+        sites = [
+            Table(root, f"table-{n:02d}", chunk, SYNC_SECONDS, executable) for n in range(tables)
+        ]
+        apps: list[Flask] = []
+        engine = create_engine(url)
+        central.start()
+        try:
+            central.wait_ready(timeout=120)
+            if sync_process:
+                second.start()
+                second.wait_ready(timeout=120)
+            print(f"Sync scale: starting {tables} tables ...", flush=True)
+            for site in sites:
+                site.kiosk.start()
+            with lead_at(root / "hub-lead", url):
+                event = events.create_event("Sync scale", activate=True)
+                event_id, join_file = event.id, joining.join_file(event)
+                address = f"http://127.0.0.1:{(second if sync_process else central).port}"
+                for site in sites:
+                    site.code = hub.add_table(site.name, [event], address)
+            bundles = [bundle_of(n, tables, records, shared) for n in range(tables)]
+            for site, bundle in zip(sites, bundles, strict=True):
+                site.kiosk.wait_ready(timeout=TIMEOUT_S)
+                app = app_of(site.kiosk.instance)
+                with app.app_context():
+                    joined = joining.join_event(join_file, activate=True)
+                    imports.import_bundle(json.dumps(bundle), into=joined.event)
+                    db.session.remove()
+                apps.append(app)
+            assert all(site.waiting() == records for site in sites)  # noqa: S101
+            start_s = time.monotonic() - began
+            print(
+                f"  ready in {start_s:.0f} s; the hub's visitors alone, {seconds:g} s ...",
+                flush=True,
+            )
+            alone = tablets_signing_up(central.port, "alone", seconds)
+            processes = {"hub": [central, second], "tables": [s.kiosk for s in sites]}
+
+            def cpu() -> dict[str, float]:
+                used = {
+                    name: sum(cpu_seconds(k.process.pid) for k in kiosks if k.process)
+                    for name, kiosks in processes.items()
+                }
+                return used | {"postgresql": postgres_cpu_seconds(cluster)}
+
+            def sync_all() -> float:
+                started = time.perf_counter()
+                for site, app in zip(sites, apps, strict=True):
+                    with app.app_context():
+                        sync.join(site.code)
+                        db.session.remove()
+                while any(site.waiting() for site in sites):
+                    if time.perf_counter() - started > TIMEOUT_S:
+                        raise TimeoutError([site.status() for site in sites])
+                    time.sleep(0.5)
+                return time.perf_counter() - started
+
+            print(f"  {tables} tables join and sync, the hub's visitors meanwhile ...", flush=True)
+            before = cpu()
+            recording = None
+            if profile_to is not None and central.process is not None:
+                recording = profile.start_recording(central.process.pid, 30, profile_to)
+            during = tablets_signing_up(central.port, "during", sync_all)
+            after = cpu()
+            if recording is not None:
+                recording.wait()
+            with engine.connect() as connection:
+                stored = connection.execute(
+                    text("SELECT email, uuid FROM signup WHERE event_id = :e"), {"e": event_id}
+                ).all()
+                held = {
+                    table: list(
+                        connection.scalars(
+                            text(f"SELECT uuid FROM {table} WHERE event_id = :e"),  # noqa: S608
+                            {"e": event_id},
+                        )
+                    )
+                    for table in TABLE_OF.values()
+                }
+                chunks, received = connection.execute(
+                    text("SELECT sum(chunks_received), sum(records_received) FROM hub_table")
+                ).one()
+        finally:
+            for app in apps:
+                with app.app_context():
+                    db.engine.dispose()
+            for site in sites:
+                site.kiosk.stop()
+            second.stop()
+            central.stop()
+            engine.dispose()
+    visitors = set(alone.thanked) | set(during.thanked)
+    from_tables = [(str(e), str(u)) for e, u in stored if e not in visitors]
+    found = check_hub(bundles, from_tables, held)
+    return SyncScale(
+        tables=tables,
+        records=records,
+        shared=shared,
+        start_s=start_s,
+        alone=alone,
+        during=during,
+        found=found,
+        visitors_stored=len({e for e, _u in stored} & visitors),
+        cpu_s={name: after[name] - before[name] for name in after},
+        received=(int(chunks or 0), int(received or 0)),
+        sync_process=sync_process,
+        profile=profile.markdown(profile.parse_raw(profile_to.read_text()), 12)
+        if profile_to is not None and profile_to.exists()
+        else "",
+    )
+
+
+def figures(s: SyncScale) -> list[Figure]:
+    name = f"Sync scale ({s.tables} tables × {s.records} records"
+    name += ", tables to a second hub process)" if s.sync_process else ")"
+    cpu = ", ".join(f"{k} {v:.1f} s" for k, v in s.cpu_s.items())
+    versus = "no sync"
+    return [
+        Figure(f"{name}: hub visitor p95", _ms(s.during, 95), "ms", _ms(s.alone, 95),
+               Target("<=", P95_TARGET, of_floor=True, versus=versus),
+               f"{len(s.during.seconds)} sign-ups at the hub during the sync, "
+               f"{len(s.alone.seconds)} without; floor column: without the sync"),
+        Figure(f"{name}: hub visitor p50", _ms(s.during, 50), "ms", _ms(s.alone, 50)),
+        Figure(f"{name}: hub visitor max", 1000 * max(s.during.seconds), "ms",
+               1000 * max(s.alone.seconds)),
+        Figure(f"{name}: sync time", s.sync_s, "s",
+               note=f"{s.found['records']:,} records, {s.found['records'] / s.sync_s:.0f} "
+               f"records/s; hub received {s.received[0]} chunks, {s.received[1]:,} records; "
+               f"CPU meanwhile: {cpu}"),
+        Figure(f"{name}: records lost", len(s.found["lost"]), "", target=Target("<=", 0),
+               note="by UUID; a person at several tables keeps one of theirs"),
+        Figure(f"{name}: people duplicated", len(s.found["duplicated"]), "",
+               target=Target("<=", 0),
+               note=f"{s.found['people']:,} people, {s.shared} of them at 2 tables or more"),
+        Figure(f"{name}: hub visitor failures", s.failures, "", target=Target("<=", 0),
+               note="not thanked, or thanked and not stored"),
+    ]  # fmt: skip
+
+
+def goals(s: SyncScale) -> list[Goal]:
+    p95 = ratio(_ms(s.during, 95), _ms(s.alone, 95))
+    lost, duplicated = len(s.found["lost"]), len(s.found["duplicated"])
+    return [
+        Goal(
+            f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)"
+            + (", tables to a second hub process" if s.sync_process else ""),
+            f"visitor p95 <= {P95_TARGET:g}× without the sync; 0 lost; 0 duplicated",
+            f"p95 {number(_ms(s.during, 95), 'ms')} vs {number(_ms(s.alone, 95), 'ms')} "
+            f"({p95 or 0:.2f}×); {lost} lost; {duplicated} duplicated; {s.failures} visitor "
+            f"failures; synced in {s.sync_s:.0f} s",
+            p95 is not None
+            and p95 <= P95_TARGET
+            and lost == 0
+            and duplicated == 0
+            and s.failures == 0,
+        )
+    ]
+
+
+def main() -> None:
+    from bench import report
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=20)
+    parser.add_argument("--records", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10, help="length of the baseline")
+    parser.add_argument("--server-python", type=Path, default=Path(sys.executable))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--sync-process",
+        action="store_true",
+        help="the tables send to a second hub process (same database); visitors use the first",
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE", help="py-spy the visitors' hub during the sync"
+    )
+    args = parser.parse_args()
+    load = os.getloadavg()
+    found = measure(
+        args.tables,
+        args.records,
+        args.seconds,
+        args.server_python.with_name("kiosk"),
+        args.sync_process,
+        args.profile,
+    )
+    rows, targets = figures(found), goals(found)
+    print("\n" + report.text_table(rows) + "\n\n" + report.goals_table(targets))
+    notes = f"### Profile: the visitors' hub process during the sync\n\n{found.profile}"
+    print(notes if found.profile else "")
+    variant = " --sync-process" if args.sync_process else ""
+    if not args.no_write:
+        report.splice(
+            "bench.sync_scale" + variant.replace(" --", "."),
+            f"Sync scale (issue 23), run on its own: `python -m bench.sync_scale{variant}`",
+            rows,
+            targets,
+            f"{args.tables} `kiosk serve` tables on SQLite (KIOSK_SYNC_SECONDS={SYNC_SECONDS}, "
+            f"{sync.CHUNK_RECORDS} records a chunk), one `kiosk serve` hub on PostgreSQL "
+            f"(durable), two tablets signing up at the hub; load average {load[0]:.2f} "
+            f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s",
+            notes if found.profile else "",
+        )
+
+
+if __name__ == "__main__":
+    main()
