@@ -26,6 +26,7 @@ says how much), which a real hub with its tables on other machines would not see
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -42,6 +43,7 @@ from bench import profile
 from bench.hub import postgres_cluster, postgres_cpu_seconds
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.servers import cpu_seconds
+from kiosk.emails import digest_of_record
 from kiosk.extensions import db
 from kiosk.services import events, hub, imports, joining, sync
 from tests.served import KIOSK, Kiosk, free_port
@@ -151,6 +153,7 @@ def measure(
                 site.kiosk.start()
             with lead_at(root / "hub-lead", url):
                 event = events.create_event("Sync scale", activate=True)
+                person = functools.partial(digest_of_record, event.erasure_key)
                 event_id, join_file = event.id, joining.join_file(event)
                 address = f"http://127.0.0.1:{(second if sync_process else central).port}"
                 for site in sites:
@@ -203,7 +206,9 @@ def measure(
                 recording.wait()
             with engine.connect() as connection:
                 stored = connection.execute(
-                    text("SELECT email, uuid FROM signup WHERE event_id = :e"), {"e": event_id}
+                    # The emails are sealed: each person is her address's digest.
+                    text("SELECT email_digest, uuid FROM signup WHERE event_id = :e"),
+                    {"e": event_id},
                 ).all()
                 held = {
                     table: list(
@@ -226,9 +231,9 @@ def measure(
             second.stop()
             central.stop()
             engine.dispose()
-    visitors = set(alone.thanked) | set(during.thanked)
-    from_tables = [(str(e), str(u)) for e, u in stored if e not in visitors]
-    found = check_hub(bundles, from_tables, held)
+    visitors = {person(email) for email in set(alone.thanked) | set(during.thanked)}
+    from_tables = [(str(d), str(u)) for d, u in stored if d not in visitors]
+    found = check_hub(bundles, from_tables, held, person)
     return SyncScale(
         tables=tables,
         records=records,
@@ -237,7 +242,7 @@ def measure(
         alone=alone,
         during=during,
         found=found,
-        visitors_stored=len({e for e, _u in stored} & visitors),
+        visitors_stored=len({d for d, _u in stored} & visitors),
         cpu_s={name: after[name] - before[name] for name in after},
         received=(int(chunks or 0), int(received or 0)),
         sync_process=sync_process,
