@@ -98,7 +98,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import growth, hostile, pages, profile, report, servers, sync_scale
+from bench import growth, hostile, pages, profile, report, sealing_probe, servers, sync_scale
 from bench import hub as hub_scenario
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
@@ -165,6 +165,8 @@ class Run:
     # Issue 21's hub scenario (bench/hub.py) and issue 23's twenty tables (bench/sync_scale.py).
     hub: dict[str, hub_scenario.Setup] | None = None
     syncing: sync_scale.SyncScale | None = None
+    # Issue 22: what sealing a sign-up costs, in this process (bench/sealing_probe.py).
+    sealing: sealing_probe.SealingCost | None = None
 
 
 def kiosk_env(instance: Path) -> dict[str, str]:
@@ -798,6 +800,7 @@ def figures(run: Run) -> list[Figure]:
         *growth_figures(run),
         *(hub_scenario.figures(run.hub) if run.hub else []),
         *(sync_scale.figures(run.syncing) if run.syncing else []),
+        *(sealing_probe.figures(run.sealing) if run.sealing else []),
     ]
 
 
@@ -984,6 +987,8 @@ def main() -> None:
         run.syncing = sync_scale.measure(
             args.sync_tables, executable=args.server_python.with_name("kiosk")
         )
+    print("Sealing a sign-up ...", flush=True)
+    run.sealing = sealing_probe.measure()
     results = figures(run)
     targets = goals(run)
     settings = (

@@ -226,3 +226,12 @@ def test_the_sync_check_counts_a_record_the_hub_lacks_and_a_person_stored_twice(
     assert dropped["lost"] == [digest, held["tally"][0]]
     twice = check_hub(bundles, [*stored, (digest, "another-uuid")], held, person)
     assert twice["duplicated"] == [digest]
+
+
+def test_sealing_a_sign_up_is_judged_against_half_a_millisecond_and_the_digest_only_reported():
+    from bench.sealing_probe import SealingCost, figures  # noqa: PLC0415
+
+    fast, slow = figures(SealingCost(0.3, 8.0)), figures(SealingCost(0.7, 8.0))
+    assert [f.verdict for f in fast] == ["met", ""]
+    assert slow[0].verdict == "MISSED"
+    assert slow[1].target is None and slow[1].value == 8.0
