@@ -5,6 +5,12 @@ Every call is a POST with a JSON body and the table's token as `Authorization: B
 no cookie, so no CSRF token (the blueprint is exempt). A revoked token gets 403 with
 `"revoked": true`; each table is rate-limited (429). Nothing personal is ever answered:
 records only come in (services/hub.py).
+
+The hub writes one import at a time (services/imports.py's turn, across its processes). A
+chunk that arrives while another import holds the turn is not parked in a server thread,
+where the visitors' requests would queue behind it: it is answered at once with 503,
+`Retry-After: BUSY_RETRY_AFTER_S` and `{"busy": true, "retry_after": ...}`, and nothing of it
+is stored; the table sends it again after that pause (services/sync.py), not as a failure.
 """
 
 from typing import Any
@@ -15,7 +21,7 @@ from flask.wrappers import Response
 from kiosk.extensions import csrf, db
 from kiosk.models import HubTable
 from kiosk.services import hub
-from kiosk.services.imports import ImportRefused
+from kiosk.services.imports import ImportBusy, ImportRefused
 
 bp = Blueprint("hub", __name__, url_prefix="/hub")
 csrf.exempt(bp)
@@ -23,6 +29,8 @@ csrf.exempt(bp)
 # A chunk of records is at most this big: the app's MAX_CONTENT_LENGTH (a table sends
 # smaller ones: services/sync.CHUNK_BYTES).
 MAX_CHUNK_BYTES = 64 * 1024
+# Seconds a table waits before sending again a chunk the hub was too busy to take.
+BUSY_RETRY_AFTER_S = 1
 _rate = hub.RateLimit()
 
 
@@ -99,4 +107,14 @@ def records() -> Response:
     except ImportRefused as refusal:
         db.session.rollback()
         return refused(str(refusal), 422)
+    except ImportBusy:
+        db.session.rollback()
+        response = refused(
+            "The hub is writing other records: send this chunk again in a moment.",
+            503,
+            busy=True,
+            retry_after=BUSY_RETRY_AFTER_S,
+        )
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
     return answer(result)

@@ -4,8 +4,10 @@ runs real processes over a link that fails). The hub is `app` (both engines wher
 decides); the table is a second kiosk on SQLite."""
 
 import base64
+import functools
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlalchemy import func, select, text
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Event, HubTable, Signup, Tally
-from kiosk.services import erasure, events, hub, sealing, sync, volunteers
+from kiosk.services import erasure, events, hub, imports, sealing, sync, volunteers
 from tests.conftest import TEST_KEYS, _config
 from tests.helpers import database_snapshot
 from tests.lead_helpers import log_in, set_passphrase
@@ -42,23 +44,32 @@ def table(request, tmp_path: Path, monkeypatch, app) -> Iterator[Flask]:
 
 class Link:
     """The network between the table and the hub's app: up, down, or losing the hub's
-    answers to chunks of records after the hub has stored them."""
+    answers to chunks of records after the hub has stored them. `busy`: how many of the
+    next chunks reach the hub while another import holds its turn."""
 
     def __init__(self, hub_app: Flask) -> None:
         self.hub_app = hub_app
         self.mode = "up"
         self.calls: list[str] = []
+        self.busy = 0
 
     def exchange(self, client: sync.Client, path: str, body: bytes) -> tuple[int, bytes]:
         if self.mode == "down":
             raise sync.HubUnreachable("The hub refused the connection.")
         self.calls.append(path)
-        answer = self.hub_app.test_client().post(
+        post = functools.partial(
+            self.hub_app.test_client().post,
             path,
             data=body,
             headers={"Authorization": f"Bearer {client.code.token}"},
             content_type="application/json",
         )
+        if path == "/hub/records" and self.busy:
+            self.busy -= 1
+            with self.hub_app.app_context(), imports._import_turn():
+                answer = post()
+            return answer.status_code, answer.get_data()
+        answer = post()
         if self.mode == "lose_answers" and path == "/hub/records":
             raise sync.HubUnreachable("The connection dropped.")
         return answer.status_code, answer.get_data()
@@ -246,6 +257,65 @@ def test_an_oversized_chunk_is_refused_whole(app, client):
         content_type="application/json",
     )
     assert answer.status_code == 413
+
+
+@pytest.mark.both_engines  # the import turn is an advisory lock on PostgreSQL
+def test_a_chunk_is_told_busy_at_once_while_another_import_holds_the_turn(app, client):
+    uuid = hub_event(app)
+    code = hub.read_code(add_table(app, uuid))
+    auth = {"Authorization": f"Bearer {code.token}"}
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        from kiosk.services.exports import bundle
+
+        chunk = bundle(event) | {"signups": [signup("ana@example.org", "Ana")]}
+    before = database_snapshot(app)
+    # Another chunk (or the lead's file) is being written: it holds the turn.
+    with app.app_context(), imports._import_turn():
+        began = time.monotonic()
+        answer = client.post("/hub/records", headers=auth, json=chunk)
+        waited = time.monotonic() - began
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert answer.json["busy"] is True and answer.json["retry_after"] == 1
+    assert "again" in answer.json["error"]
+    assert waited < 1  # answered, not parked until the turn came
+    assert database_snapshot(app) == before  # nothing of it stored, not even counted
+    # The table sends it again once the turn is free: stored.
+    again = client.post("/hub/records", headers=auth, json=chunk)
+    assert again.status_code == 200 and again.json["added"] == 1
+    assert emails(app, uuid) == ["ana@example.org"]
+    with app.app_context():
+        assert db.session.scalar(select(HubTable.chunks_received)) == 1
+
+
+def test_a_lead_file_import_still_waits_for_its_turn(app):
+    """Only a table's chunk is told busy: the lead's file waits for the import before it."""
+    import threading
+
+    with app.app_context():
+        event = events.create_event("Autumn fair")
+        from kiosk.services.exports import bundle
+
+        raw = json.dumps(bundle(event) | {"signups": [signup("bo@example.org", "Bo")]})
+    done = threading.Event()
+
+    def lead_imports() -> None:
+        with app.app_context():
+            imports.import_bundle(raw, actor="lead")
+            db.session.remove()
+        done.set()
+
+    with app.app_context(), imports._import_turn():
+        worker = threading.Thread(target=lead_imports)
+        worker.start()
+        assert not done.wait(0.3)  # waiting for the turn, not refused
+    worker.join(10)
+    assert done.is_set()
+    with app.app_context():
+        assert db.session.scalar(select(Signup.email).where(Signup.event_id == event.id)) == (
+            "bo@example.org"
+        )
 
 
 # ---- A table's sync rounds ---------------------------------------------------------------------
@@ -476,6 +546,68 @@ def test_a_kiosk_without_a_hub_shows_no_sync_status(app, client):
     set_passphrase(app)
     log_in(client)
     assert "sync-status" not in client.get("/lead/").get_data(as_text=True)
+
+
+def test_a_busy_hub_is_a_short_pause_not_a_failure(app, table, link, monkeypatch):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    for n in range(3):
+        sign_up(table, f"person{n}@example.org")
+    slept: list[float] = []
+    monkeypatch.setattr(sync.time, "sleep", slept.append)
+    link.busy = 2  # the first chunk twice finds the hub writing another import
+    done = sync_round(table)  # no HubUnreachable: the sync thread's failures stay at 0
+    assert (done.sent, done.busy) == (3, 2)
+    assert link.calls.count("/hub/records") == 3
+    pauses = [s for s in slept if s >= sync.BUSY_SHORTEST_S * 5]
+    assert len(pauses) == 2  # each after the hub's Retry-After (1 s) and a little jitter
+    assert all(1.0 <= s <= 1.0 * (1 + sync.BUSY_JITTER) for s in pauses)
+    assert emails(app, uuid) == [f"person{n}@example.org" for n in range(3)]
+    now = state(table)
+    assert now["last_error"] is None and now["unreachable_since"] is None
+    assert now["waiting"] == 0
+    assert sync.busy_pause(1.0) != sync.busy_pause(1.0)  # spread, not in lockstep
+
+
+def test_a_hub_busy_all_round_leaves_the_tables_error_and_backoff_as_they_were(
+    app, table, link, monkeypatch
+):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    link.mode = "down"
+    with pytest.raises(sync.HubUnreachable):
+        sync_round(table)
+    failed = state(table)
+    link.mode = "up"
+    monkeypatch.setattr(sync.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(sync, "BUSY_WAITS_PER_ROUND", 3)
+    link.busy = 3
+    done = sync_round(table)  # returns: not counted as a failure, so no doubled pause
+    assert (done.sent, done.busy, done.more) == (0, 3, True)  # the next round at once
+    after = state(table)
+    assert after["last_error"] == failed["last_error"] == "The hub refused the connection."
+    assert after["unreachable_since"] == failed["unreachable_since"]
+    assert after["waiting"] == 1 and emails(app, uuid) == []
+
+
+def test_a_503_that_is_not_the_hubs_busy_answer_is_a_failure(app, table, link, monkeypatch):
+    """A proxy's 503 (the hub's process down) is not "busy": the table backs off as before."""
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    real = link.exchange
+
+    def proxy(client, path, body):
+        if path == "/hub/records":
+            return 503, b'{"error": "Service Unavailable"}'
+        return real(client, path, body)
+
+    monkeypatch.setattr(link, "exchange", proxy)
+    with pytest.raises(sync.HubUnreachable) as raised:
+        sync_round(table)
+    assert not isinstance(raised.value, sync.HubBusy)
+    assert "503" in state(table)["last_error"]
 
 
 def test_a_round_ends_after_its_chunks_and_the_next_goes_on(app, table, link, monkeypatch):

@@ -263,7 +263,9 @@ def event_of(table: HubTable, uuid: object) -> Event | None:
 def receive_chunk(table: HubTable, raw: bytes) -> dict[str, Any]:
     """Import a table's chunk (a bundle of one of its events); what it did, for the table.
 
-    ImportRefused when the chunk is not a bundle or its event is not the table's.
+    ImportRefused when the chunk is not a bundle or its event is not the table's; ImportBusy,
+    at once and with nothing stored, when another import holds the turn (the request's
+    thread never waits for it: the table sends the chunk again in a moment).
     """
     try:
         data = json.loads(raw)
@@ -273,7 +275,7 @@ def receive_chunk(table: HubTable, raw: bytes) -> dict[str, Any]:
     if event_of(table, uuid) is None:
         raise ImportRefused("This table may not send records of that event.")
     name, table_id = table.name, table.id
-    report = import_bundle(raw, actor=f"table {name}", audit=False)
+    report = import_bundle(raw, actor=f"table {name}", audit=False, wait=False)
     sent = sum(len(data.get(section) or []) for section in SECTIONS)
     db.session.execute(
         update(HubTable)

@@ -20,13 +20,15 @@ its revision is the highest here (services/team.py): a newer edit here is never 
 
 Merging never stops the table: the records are written in short transactions, each ended
 by the clock (CHUNK_BUDGET_S), not by a count of records, so the visitors' sign-ups go
-between them as quickly on a loaded Raspberry Pi as on a fast machine; after each commit
-the import rests a little (REST_SHARE) and queues behind the writers already waiting. An
+between them as quickly on a loaded Raspberry Pi as on a fast machine; between its commits
+a large import rests a little (REST_SHARE) and queues behind the writers already waiting (a
+small one, such as a table's chunk at the hub, is one transaction and no rest). An
 import cut short (a crash, a pulled plug) completes when the file is imported again: every
 write is idempotent by UUID. Imports are safe when several run at once, in any server
 processes, and beside visitors signing up: an import takes the IMPORTS turn for its whole
 length (across processes on PostgreSQL, in the one kiosk process on SQLite), so one
-import's records are all in before the next looks; and every row is written conflict-safe
+import's records are all in before the next looks (a table's chunk at the hub does not wait
+for the turn: it is told ImportBusy at once, kiosk/hub.py); and every row is written conflict-safe
 all the same (sign-ups through signups.insert_or_merge, everything else INSERT ... ON
 CONFLICT (uuid) DO NOTHING), so a visitor who signs up mid-import can never be stored twice
 or make the import fail on a duplicate.
@@ -103,6 +105,11 @@ BATCH = 20
 # command on SQLite shares the database with a server whose writers wait in SQLite's busy
 # handler, which looks again every few tens of ms: the rests let them in.
 REST_SHARE = 0.5
+# A file of at most this many records (a table's chunk at the hub holds at most 40,
+# services/sync.CHUNK_RECORDS) is checked and written in one stretch, without rests: it
+# takes a few ms, and a rest would only hold the import turn longer (the next table's chunk
+# waits for it, or is told the hub is busy).
+SMALL_IMPORT = 50
 IMPORTS = "kiosk: imports"
 # Version 1 files (before erasure keys and tombstones) still import: they carry none.
 READABLE_VERSIONS = (1, BUNDLE_VERSION)
@@ -111,6 +118,11 @@ HEX_64 = re.compile(r"^[0-9a-f]{64}$")
 
 class ImportRefused(Exception):
     """A file that can't be imported, with the reason for the lead."""
+
+
+class ImportBusy(Exception):
+    """Another import holds the turn (a table's chunk was told so at once): nothing was
+    stored; send it again in a moment."""
 
 
 @dataclass
@@ -529,6 +541,10 @@ class _Pace:
         self.began = time.monotonic()
 
 
+def _record_count(data: dict[str, Any]) -> int:
+    return sum(len(items) for s in SECTIONS if isinstance(items := data.get(s), list))
+
+
 def check_bundle(data: dict[str, Any]) -> CheckedBundle:
     """Every field of every record checked; nothing is written here.
 
@@ -546,6 +562,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         raise ImportRefused(str(refused)) from refused
     checked = CheckedBundle(event, {}, stones, erasures=erasures, team=team_page)
     seen: set[str] = {event["uuid"]}
+    paced = _record_count(data) > SMALL_IMPORT
     total = 0
     for section, (_model, read) in SECTIONS.items():
         items = data.get(section, [])
@@ -557,7 +574,7 @@ def check_bundle(data: dict[str, Any]) -> CheckedBundle:
         kept = checked.records[section] = []
         pace = _Pace()  # a large file takes seconds to check on a slow CPU
         for n, item in enumerate(items):
-            if pace.spent():
+            if paced and pace.spent():
                 pace.rest()
             where = f"{section}[{n}]"
             try:
@@ -823,14 +840,22 @@ _SQLITE_IMPORT_TURN = threading.Lock()
 
 
 @contextmanager
-def _import_turn() -> Iterator[None]:
+def _import_turn(*, wait: bool = True) -> Iterator[None]:
+    """The IMPORTS turn for the import's whole length; with `wait=False`, ImportBusy at once
+    when another import (in any process) holds it."""
     db.session.commit()  # what this request read ends: no lock held while waiting
     if db.engine.dialect.name != "sqlite":
-        with held_lock(IMPORTS):
+        with held_lock(IMPORTS, wait=wait) as got:
+            if not got:
+                raise ImportBusy("Another import is being written.")
             yield
         return
-    with _SQLITE_IMPORT_TURN:
+    if not _SQLITE_IMPORT_TURN.acquire(blocking=wait):
+        raise ImportBusy("Another import is being written.")
+    try:
         yield
+    finally:
+        _SQLITE_IMPORT_TURN.release()
 
 
 def _begin_write() -> None:
@@ -859,30 +884,38 @@ def _write_for_a_while(
     batches: list[Batch],
     report: ImportReport,
     not_restored: set[str],
+    pace: _Pace | None,
 ) -> int:
     """One transaction: batches written until CHUNK_BUDGET_S has passed since it began
-    writing (time.monotonic, which no clock change moves), then a rest; how many batches
-    it wrote."""
+    writing (time.monotonic, which no clock change moves), or all of them without a `pace`
+    (a small file); how many batches it wrote."""
     written = 0
     with _transaction():
         erased = _erased_checker(bundle, event)  # its first read waits for the write lock
-        pace = _Pace()
+        if pace is not None:
+            pace.began = time.monotonic()  # the stretch is the writing, not that wait
         while written < len(batches):
             _write_batch(erased, event, batches[written], report, not_restored)
             written += 1
-            if pace.spent():
+            if pace is not None and pace.spent():
                 break
-    pace.rest()
     return written
 
 
 def import_bundle(
-    raw: bytes | str, actor: str = "", into: Event | None = None, *, audit: bool = True
+    raw: bytes | str,
+    actor: str = "",
+    into: Event | None = None,
+    *,
+    audit: bool = True,
+    wait: bool = True,
 ) -> ImportReport:
     """Check the whole file, then write it in short transactions (CHUNK_BUDGET_S); audit it.
 
     `into`: the local event to merge a file of an unknown event into (else a new event).
     `audit`: False for a table's chunks arriving at the hub (counted on its HubTable row).
+    `wait`: False for a table's chunk at the hub: ImportBusy at once, nothing stored, when
+    another import holds the turn (a server thread is never parked waiting for it).
     A file refused while checking, or for a record of another event, changes nothing; an
     import cut short keeps the transactions it committed, and importing the file again
     completes it.
@@ -890,22 +923,37 @@ def import_bundle(
     # What the caller read ends first: in a request its transaction holds SQLite's write
     # lock, and checking a large file takes seconds on a slow CPU.
     db.session.commit()
-    bundle = check_bundle(parse_bundle(raw))
+    if wait:
+        bundle = check_bundle(parse_bundle(raw))
+        with _import_turn():
+            report = _write_bundle(bundle, into)
+    else:
+        # A chunk is small: checked in its turn, so a busy answer costs no checking.
+        with _import_turn(wait=False):
+            report = _write_bundle(check_bundle(parse_bundle(raw)), into)
+    if audit:
+        record_audit("import", report.describe(), actor)
+    return report
+
+
+def _write_bundle(bundle: CheckedBundle, into: Event | None) -> ImportReport:
+    """Write a checked file in short transactions, in the import turn; a large one rests
+    between them (REST_SHARE), a small one is one transaction without a rest."""
     report = ImportReport(invalid=bundle.invalid)
     tombstones.instance_key()  # made (and committed) before anything is written
     sealing.ensure_team_key()  # and the key every personal field is sealed with
     not_restored: set[str] = set()
-    with _import_turn():
-        with _transaction():
-            event, forgotten = _prepare(bundle, report, into)
-        erasure.after_erasure(forgotten.forget)
-        batches = _batches(bundle)
-        while batches:
-            written = _write_for_a_while(bundle, event, batches, report, not_restored)
-            del batches[:written]
+    with _transaction():
+        event, forgotten = _prepare(bundle, report, into)
+    erasure.after_erasure(forgotten.forget)
+    batches = _batches(bundle)
+    pace = _Pace() if sum(map(len, batches)) > SMALL_IMPORT else None
+    while batches:
+        written = _write_for_a_while(bundle, event, batches, report, not_restored, pace)
+        del batches[:written]
+        if batches and pace is not None:
+            pace.rest()  # between transactions only: after the last, nothing is left to yield to
     report.not_restored = len(not_restored)
-    if audit:
-        record_audit("import", report.describe(), actor)
     return report
 
 

@@ -23,6 +23,13 @@ chunk acknowledged, taking the hub's erasures, noting the status) is one short t
 that takes its turn behind the visitors' writes already waiting (write_queue.py); between
 chunks the thread rests. A table whose hub never answers works exactly as before.
 
+A hub busy writing another import answers a chunk with 503 and `"busy": true` (kiosk/hub.py):
+that is a short pause, not a failure. The table sends the chunk again after the hub's
+`retry_after` and a random share of it more (BUSY_JITTER, so twenty tables told at once do
+not come back at once), up to BUSY_WAITS_PER_ROUND times in a round; the status's last error
+is untouched and the pause after failures does not grow. Any other refusal (a proxy's 503
+without the hub's answer among them) is a failure as before.
+
 The hub is reached over HTTPS with its certificate verified, or with the certificate's
 pinned SHA-256 fingerprint from the join code; plain HTTP only to this machine.
 """
@@ -31,6 +38,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import random
 import ssl
 import threading
 import time
@@ -72,6 +80,13 @@ DEFAULT_INTERVAL_S = 10.0
 # visitors signing up meanwhile never keep one round going for ever.
 CHUNKS_PER_ROUND = 25
 LONGEST_PAUSE_S = 60.0
+# A busy hub's pause (its retry_after, from BUSY_SHORTEST_S to BUSY_LONGEST_S) is lengthened
+# by up to this share of it, at random.
+BUSY_JITTER = 0.5
+BUSY_SHORTEST_S = 0.1
+BUSY_LONGEST_S = 30.0
+# A round that met a busy hub this often ends (its status noted) and the next begins at once.
+BUSY_WAITS_PER_ROUND = 30
 
 
 class HubUnreachable(Exception):
@@ -80,6 +95,15 @@ class HubUnreachable(Exception):
 
 class TableRevoked(Exception):
     """The hub refuses this table's token: revoked there."""
+
+
+class HubBusy(HubUnreachable):
+    """The hub is writing another import and took nothing of this chunk: send it again in
+    `retry_after` seconds. (A HubUnreachable, so any caller not waiting for it fails safe.)"""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # ---- The stored link and status -------------------------------------------------------------
@@ -280,9 +304,24 @@ class Client:
             raise TableRevoked(str(data.get("error", "")))
         if status == 422:
             raise ImportRefused(str(data.get("error", "")))
+        if status == 503 and data.get("busy") is True:
+            raise HubBusy(str(data.get("error", "")), _seconds(data.get("retry_after")))
         if status != 200:
             raise HubUnreachable(f"The hub answered {status}: {data.get('error', '')}")
         return data
+
+
+def _seconds(value: object) -> float:
+    """A busy hub's retry_after, within BUSY_SHORTEST_S and BUSY_LONGEST_S (1 if not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 1.0  # not a number (or NaN)
+    return min(max(float(value), BUSY_SHORTEST_S), BUSY_LONGEST_S)
+
+
+def busy_pause(retry_after: float) -> float:
+    """How long to wait before sending a chunk again to a busy hub: its retry_after and a
+    random share of it (BUSY_JITTER)."""
+    return retry_after * (1 + random.uniform(0, BUSY_JITTER))  # noqa: S311  # nosec B311
 
 
 def _reason(error: Exception) -> str:
@@ -350,6 +389,7 @@ class Round:
     chunks: int = 0
     forgotten: int = 0  # people the hub erased, erased here
     more: bool = False  # the round ended at CHUNKS_PER_ROUND with records still waiting
+    busy: int = 0  # chunks the hub was too busy to take (each sent again after a pause)
 
 
 def _take_changes(client: Client, event_uuid: str, result: Round) -> None:
@@ -502,6 +542,15 @@ def _send_event(client: Client, event: Event, event_ids: list[int], result: Roun
         body = json.dumps(frame | items | {"team": None}, ensure_ascii=False).encode()
         try:
             client.post("/hub/records", body)
+        except HubBusy as busy:
+            # Nothing of it was stored: the same records are read again after the pause.
+            result.busy += 1
+            if result.busy >= BUSY_WAITS_PER_ROUND:
+                result.more = True
+                return
+            time.sleep(busy_pause(busy.retry_after))
+            event = db.session.get_one(Event, event.id)
+            continue
         except ImportRefused as refusal:
             # The hub refuses the whole chunk (the event was erased there, or is not this
             # table's): nothing of it will ever be taken; say so and stop sending it.
@@ -547,8 +596,10 @@ def sync_once() -> Round | None:
         state.sent += result.sent
         _save_status(state)
         raise HubUnreachable(str(problem)) from problem
-    state.last_sync = clock.now().isoformat()
-    state.last_error = state.unreachable_since = None
+    if result.busy < BUSY_WAITS_PER_ROUND:
+        state.last_sync = clock.now().isoformat()
+        state.last_error = state.unreachable_since = None
+    # else the hub was busy all round long: neither a failure nor a sync, the status stays
     state.sent += result.sent
     _save_status(state)
     return result
