@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from kiosk import create_app
 from kiosk.emails import digest_of_record
@@ -184,6 +184,16 @@ class Table:
         return json.loads(rows[0][0]) if rows else {}
 
 
+def stop_all(tables: list[Table], hub: Kiosk, hops: list[Hop], engine: Engine) -> None:
+    """A walk's end, passed or failed: every kiosk stopped, every hop closed."""
+    for table in tables:
+        table.kiosk.stop()
+    hub.stop()
+    for hop in hops:
+        hop.close()
+    engine.dispose()
+
+
 @contextlib.contextmanager
 def at_the_hub(url: str, monkeypatch, instance: Path) -> Iterator[None]:
     """The hub's lead at work in this process (what the console or a command does there)."""
@@ -309,9 +319,4 @@ def test_tables_sync_to_the_hub_through_cuts_and_lost_answers(
             f"whole walk {time.monotonic() - began:.1f} s {laps}"
         )
     finally:
-        for table in tables:
-            table.kiosk.stop()
-        hub.stop()
-        for hop in hops:
-            hop.close()
-        engine.dispose()
+        stop_all(tables, hub, hops, engine)

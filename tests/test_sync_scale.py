@@ -28,7 +28,7 @@ from kiosk.services import hub as hub_tables
 from tests.served import Kiosk, Visitor, free_port
 from tests.test_import_beside_tablets import app_of
 from tests.test_imports import signup, tablet_bundle
-from tests.test_sync_crash import Hop, Table, at_the_hub, wait_for
+from tests.test_sync_crash import Hop, Table, at_the_hub, stop_all, wait_for
 
 pytestmark = [pytest.mark.crash, pytest.mark.xdist_group("kiosk_serve"), pytest.mark.postgresql]
 
@@ -221,9 +221,4 @@ def test_four_tables_sync_at_once_and_the_hub_holds_each_record_and_each_person_
             assert "Traceback" not in table.kiosk.log.read_text()
         assert "Traceback" not in hub.log.read_text()
     finally:
-        for table in tables:
-            table.kiosk.stop()
-        hub.stop()
-        for hop in hops:
-            hop.close()
-        engine.dispose()
+        stop_all(tables, hub, hops, engine)
