@@ -6,6 +6,7 @@ import re
 import urllib.request
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +34,18 @@ def was_restored(page) -> bool:
 
 
 def history_step(page, step) -> None:
-    """Back or Forward: a restore from the cache fires no load event, so wait for the commit."""
-    step(wait_until="commit")
+    """Back or Forward: a restore from the cache fires no load event, so wait for the commit.
+
+    A page that comes back holding a visit replaces itself with a fresh copy at once; when
+    that replacement starts before Chromium reports the step's own commit, the step is
+    reported aborted (net::ERR_ABORTED). That is the kiosk doing its job, not a failure:
+    the checks that follow look at whatever page the tablet then shows."""
+    try:
+        step(wait_until="commit")
+    except PlaywrightError as error:
+        if "ERR_ABORTED" not in str(error):
+            raise
+        page.wait_for_load_state("domcontentloaded")
     page.wait_for_function("() => document.readyState !== 'loading'")
 
 
@@ -64,7 +75,7 @@ def fresh_choices(url: str) -> set[str]:
     }
 
 
-def assert_nothing_typed_shows(page, *typed: str, seconds: float = 1.5) -> None:
+def assert_nothing_typed_shows(page, *typed: str, seconds: float = 1.0) -> None:
     """Look again and again for `seconds`: no flash of the earlier visitor's data either."""
     defaults = fresh_choices(page.url) if page.url.startswith("http") else set()
     looks = 0
