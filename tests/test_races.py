@@ -216,7 +216,7 @@ def test_wrong_pins_in_parallel_from_many_addresses_never_exceed_the_hours_budge
 
 # ---- Imports --------------------------------------------------------------------------------
 
-PEOPLE = 1500
+PEOPLE = 500  # enough for both files to take many short transactions each, interleaved
 
 
 @pytest.fixture
