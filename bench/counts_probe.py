@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask_migrate import upgrade
 from sqlalchemy import text
+
+from kiosk.schema import upgrade
 
 TAPS = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :many)

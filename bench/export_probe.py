@@ -108,13 +108,13 @@ PASSPHRASE = "bench lead passphrase 42"
 def generate(count: int) -> dict[str, object]:
     """Migrate a fresh database, set the lead's passphrase and bulk-insert `count` sign-ups
     into the active event."""
-    from flask_migrate import upgrade
     from sqlalchemy import insert
 
     from kiosk import create_app
     from kiosk.content import current_content
     from kiosk.extensions import db
     from kiosk.models import Signup
+    from kiosk.schema import upgrade
     from kiosk.services import lead_auth, sealing
     from kiosk.services.events import current_event, ensure_demo_event
 

@@ -46,7 +46,6 @@ def tap_rows(
 
 def fill(taps: int, signups: int) -> dict[str, object]:
     """Migrate, make the active event, and write `taps` and `signups` into it."""
-    from flask_migrate import upgrade
     from sqlalchemy import insert
 
     from kiosk import create_app
@@ -54,6 +53,7 @@ def fill(taps: int, signups: int) -> dict[str, object]:
     from kiosk.content import current_content
     from kiosk.extensions import db
     from kiosk.models import Signup
+    from kiosk.schema import upgrade
     from kiosk.services import identity
     from kiosk.services.events import current_event, ensure_demo_event
 

@@ -14,10 +14,9 @@ from typing import IO
 import click
 from flask import Flask, current_app, g
 from flask.cli import AppGroup, with_appcontext
-from flask_migrate import upgrade
 from sqlalchemy import inspect
 
-from kiosk import clock, health, i18n, proxies, serving
+from kiosk import clock, health, i18n, proxies, schema, serving
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import Event
@@ -102,7 +101,7 @@ def prepare_database() -> None:
     migrate one after another (the next finds the schema at head and does nothing).
     """
     with held_lock(MIGRATIONS):
-        upgrade()
+        schema.upgrade_if_behind()
         sealing.scrub_database()  # the clear values an upgrade sealed leave no old page
     identity.kiosk_id()  # before any record: each record stores it (models.FromKiosk)
     events.ensure_demo_event()  # and the team key: every personal field is sealed with it
@@ -126,7 +125,7 @@ def warn_if_new_database() -> None:
     served with another KIOSK_INSTANCE (or KIOSK_DATABASE_URL) would never see it."""
     with db.engine.connect() as connection:
         existed = inspect(connection).has_table("alembic_version")
-    upgrade()
+    schema.upgrade_if_behind()
     if not existed:
         click.secho(
             "Note: this instance had no database until now. If the kiosk is served from "
@@ -290,7 +289,7 @@ def check_command() -> None:
 def event_group() -> None:
     """Prepare and switch events."""
     say_where()
-    upgrade()
+    schema.upgrade_if_behind()
 
 
 @event_group.command("list")
@@ -441,7 +440,7 @@ def export_command(
 
     Personal data is sealed at rest: the CSV formats holding it ask for the lead passphrase
     (or read it with --passphrase-stdin) to open it; the json bundle stays sealed."""
-    upgrade()
+    schema.upgrade_if_behind()
     key = None
     if exports.FORMATS[format_name].personal and format_name != "json":
         # A key already in use (a caller's reading_with block) is used as it is.
@@ -591,7 +590,7 @@ def _report_purge(purged: erasure.Erased) -> None:
 def purge_command(trust_clock: bool) -> None:
     """Erase exported personal data of events closed more than the retention days ago."""
     say_where()
-    upgrade()
+    schema.upgrade_if_behind()
     purged = erasure.purge_expired(actor="cli", trust_clock=trust_clock)
     _report_purge(purged)
     if not purged.events and not purged.paused and not purged.kept:
@@ -602,7 +601,7 @@ def purge_command(trust_clock: bool) -> None:
 @with_appcontext
 def erase_group() -> None:
     """Erase a person everywhere, or an event's personal data once it is exported."""
-    upgrade()
+    schema.upgrade_if_behind()
 
 
 @erase_group.command("person")
@@ -691,7 +690,7 @@ def import_command(file: IO[bytes], into_id: int | None) -> None:
     """Merge another kiosk's JSON export of an event (idempotent by record UUID)."""
 
     say_where()
-    upgrade()
+    schema.upgrade_if_behind()
     into = _event_or_active(into_id) if into_id is not None else None
     try:
         report = import_bundle(file.read(), actor="cli", into=into)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_babel import Babel
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
@@ -15,7 +14,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
 from kiosk import hooks, write_queue
-from kiosk.paths import MIGRATIONS_DIR
 
 # Named constraints let migrations alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
-migrate = Migrate(directory=str(MIGRATIONS_DIR), render_as_batch=True)
 csrf = CSRFProtect()
 htmx = Htmx()
 babel = Babel()
@@ -85,7 +82,6 @@ def init_app(app: Flask) -> None:
     with hooks.registered(app, hooks.FOR_EVERYONE, "Flask-SQLAlchemy ends the session"):
         db.init_app(app)
     app.teardown_appcontext(end_session)
-    migrate.init_app(app, db)
     # CSRFProtect checks POSTs (a kept screen is a GET) and gives templates csrf_token,
     # which page_cache replaces with a placeholder in a shared render.
     with hooks.registered(app, hooks.FOR_EVERYONE, "CSRFProtect: POSTs only, csrf_token"):

@@ -18,12 +18,12 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_migrate import upgrade
 from hypothesis import settings
 from sqlalchemy import event
 
 from kiosk import create_app, emails
 from kiosk.extensions import db
+from kiosk.schema import upgrade
 from kiosk.services import hashing, sealing
 from kiosk.services.events import ensure_demo_event
 from tests.postgres import Cluster, PostgresNotFound, find_bindir, remove_abandoned_clusters

@@ -90,9 +90,8 @@ def test_every_command_refuses_an_empty_key_loudly_without_a_traceback(fresh_ins
 
 
 def test_the_database_file_is_created_private(fresh_instance):
-    from flask_migrate import upgrade
-
     from kiosk.extensions import db
+    from kiosk.schema import upgrade
 
     app = start(fresh_instance)
     with app.app_context():

@@ -194,7 +194,7 @@ def test_content_is_keyed_by_locale_so_a_translation_needs_no_code(
         }
     )
     with app.app_context():
-        from flask_migrate import upgrade
+        from kiosk.schema import upgrade
 
         upgrade()
     page = app.test_client().get("/").get_data(as_text=True)

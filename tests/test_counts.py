@@ -258,7 +258,7 @@ OLD_ROWS = [
 
 @pytest.mark.both_engines
 def test_the_migration_counts_the_records_already_stored(app):
-    from flask_migrate import downgrade, upgrade
+    from kiosk.schema import downgrade, upgrade
 
     with app.app_context():
         downgrade(revision="c4a7e2f9b1d3")

@@ -163,7 +163,7 @@ def test_kiosk_serve_never_runs_debug_whatever_the_environment_says(
 
 
 def test_database_failures_are_still_logged_after_the_migrations_ran(app, client, app_log, dialect):
-    from flask_migrate import upgrade
+    from kiosk.schema import upgrade
 
     with app.app_context():
         upgrade()  # what `kiosk serve` does first; alembic configures logging

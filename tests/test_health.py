@@ -6,11 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import event, text
 
 from kiosk import create_app
 from kiosk.extensions import db
+from kiosk.schema import upgrade
 from tests.postgres import Cluster, find_bindir
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.

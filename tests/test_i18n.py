@@ -11,7 +11,6 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
-from flask_migrate import upgrade
 from sqlalchemy import select
 
 from kiosk import create_app
@@ -20,6 +19,7 @@ from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE, compile_catalogues
 from kiosk.models import Event, Signup
 from kiosk.paths import PACKAGE_DIR
+from kiosk.schema import upgrade
 from kiosk.services import volunteers
 from tests.helpers import HX, routes
 from tests.lead_helpers import log_in, set_passphrase

@@ -4,11 +4,11 @@
 from datetime import UTC, datetime
 
 import pytest
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from kiosk import create_app
 from kiosk.extensions import db
+from kiosk.schema import downgrade, upgrade
 from kiosk.services import sealing
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.

@@ -4,12 +4,12 @@ to the revision before, a record made, migrated up and down again)."""
 from datetime import UTC, datetime
 
 import pytest
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
 from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.models import Signup
+from kiosk.schema import downgrade, upgrade
 from kiosk.services import identity
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.

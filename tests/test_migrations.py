@@ -4,10 +4,10 @@ migrated schema (alembic's autogenerate finds nothing to do)."""
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from kiosk.extensions import db
+from kiosk.schema import downgrade, upgrade
 from kiosk.services import sealing
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.

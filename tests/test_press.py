@@ -4,7 +4,6 @@ import re
 import uuid
 
 import pytest
-from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select
@@ -13,6 +12,7 @@ from kiosk import create_app
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.models import PressRequest, Signup
+from kiosk.schema import upgrade
 from kiosk.security import VISIT_COOKIE
 from kiosk.services import erasure, team
 from tests.helpers import HX, assert_fragment, assert_full_page, database_snapshot, routes

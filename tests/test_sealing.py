@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -27,6 +26,7 @@ from kiosk.emails import (
 )
 from kiosk.extensions import db
 from kiosk.models import Event, Question, Signup
+from kiosk.schema import downgrade, upgrade
 from kiosk.services import (
     counts,
     erasure,

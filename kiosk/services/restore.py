@@ -7,9 +7,9 @@ Above services/backup.py (copies) and services/erasure.py (forgetting), which it
 import sqlite3
 from pathlib import Path
 
-from flask_migrate import upgrade
 from sqlalchemy import select
 
+from kiosk import schema
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tombstone
 from kiosk.services import erasure, tombstones
@@ -40,7 +40,7 @@ def restore_database(source: Path) -> erasure.Erased:
 
 def _restore(source: Path) -> erasure.Erased:
     # A fresh instance has no tables yet: migrate it first, so it has (no) tombstones to read.
-    upgrade()
+    schema.upgrade()
     # What this kiosk knows now, and the copy may not: tombstones, keys, erased events.
     stones = [
         {"scope": scope, "digest": digest, "request": request}
@@ -68,7 +68,7 @@ def _restore(source: Path) -> erasure.Erased:
     finally:
         raw.close()
     db.engine.dispose()
-    upgrade()  # a copy from before a migration gets today's schema
+    schema.upgrade()  # a copy from before a migration gets today's schema
     db.session.commit()
 
     if kiosk_key_value is not None:

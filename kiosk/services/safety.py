@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import inspect, literal, select, table, text
 from sqlalchemy.engine import Connection
@@ -24,7 +23,7 @@ from kiosk.config import (
     sqlite_file,
 )
 from kiosk.extensions import SQLITE_BUSY_TIMEOUT_MS, db
-from kiosk.paths import MIGRATIONS_DIR
+from kiosk.schema import head_revision
 from kiosk.services import lead_auth
 from kiosk.services.database_health import database_cause
 
@@ -33,12 +32,6 @@ SQLITE_SYNCHRONOUS_FULL = 2
 # Keys a developer might paste from an example: never good enough for a kiosk in public.
 KNOWN_WEAK_KEYS = {"", "dev", "secret", "changeme", "test-secret", "change-me"}
 MIN_SECRET_KEY_LENGTH = 32
-
-
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration this code has (what a database must be at to serve it)."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 @dataclass
@@ -174,7 +167,7 @@ def _schema_state(connection: Connection, state: DatabaseState) -> None:
     elif revision != head:
         state.fail(
             f"The database's schema is at {revision}, this kiosk needs {head}: "
-            "run `kiosk serve` (or `flask db upgrade`) once to migrate it"
+            "run `kiosk serve` once to migrate it"
         )
 
 
