@@ -46,6 +46,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # An open volunteer screen left alone this long locks itself (server and tablet).
         "KIOSK_VOLUNTEER_IDLE_SECONDS": 300,
         "KIOSK_PLEDGE_THANKS_SECONDS": 45,
+        # The lead's dashboard asks for its figures again this often (a browser test shortens
+        # it to see several refreshes in a few seconds).
+        "KIOSK_DASHBOARD_REFRESH_SECONDS": 5,
         # A tablet's request without an answer after this many seconds is sent again (same
         # idempotency key) once the kiosk answers: Wi-Fi that drops mid-request.
         "KIOSK_REQUEST_TIMEOUT_SECONDS": 10,

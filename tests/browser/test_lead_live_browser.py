@@ -18,7 +18,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def app_config():
-    return {"WTF_CSRF_ENABLED": True}
+    # Refreshes every second, not five: the tests wait for several of them.
+    return {"WTF_CSRF_ENABLED": True, "KIOSK_DASHBOARD_REFRESH_SECONDS": 1}
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def lead_page(app, live_server, page):
 def next_refresh(page) -> None:
     with page.expect_response(
         lambda r: r.url.endswith("/lead/") and r.request.headers.get("hx-request") == "true",
-        timeout=9000,
+        timeout=5000,
     ):
         pass
 
