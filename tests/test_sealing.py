@@ -557,3 +557,16 @@ def test_a_kiosk_whose_passphrase_came_before_its_key_gets_a_recovery_code_print
         assert sealing.wrapped_by() == {"recovery"}
         key = sealing.open_with_recovery_code(code)
         assert bytes(key.public_key) == bytes(sealing.public_key())
+
+
+def test_a_team_key_another_process_made_meanwhile_is_the_one_kept(app, monkeypatch):
+    """Two hub processes starting at once both find no key: the second looks again once it
+    holds the lock and keeps the first's (it once replaced it, or stopped at a
+    UniqueViolation as its reads flushed its own insert into the first's key)."""
+    with app.app_context():
+        kept = sealing.public_key_text()
+        looks = iter([False])  # its first look came before the other process's commit
+        monkeypatch.setattr(sealing, "has_team_key", lambda: next(looks, True))
+        sealing.ensure_team_key()
+        db.session.remove()
+        assert sealing.public_key_text() == kept

@@ -47,6 +47,7 @@ from kiosk.sealed_text import (
     PREFIX,
     SealedText,  # noqa: F401  # the models' column type, named here too
 )
+from kiosk.services.atomic import held_lock
 
 PUBLIC_KEY = "team_public_key"
 # The public key of the team this kiosk joined (a join file, a hub's join code): what it seals
@@ -56,6 +57,7 @@ JOINED_KEY = "team_public_key_joined"
 BY_PASSPHRASE = "team_key_by_passphrase"  # noqa: S105 (a setting key)  # nosec B105
 BY_RECOVERY = "team_key_by_recovery"
 BY_SETUP = "team_key_by_setup"
+TEAM_KEY_LOCK = "kiosk: the team key is made"
 
 # Argon2id for the passphrase's wrapping key: three passes over 64 MiB, argon2-cffi's
 # defaults for the passphrase hash too (tests lower them: tests/conftest.py quick_argon2).
@@ -459,17 +461,27 @@ def ensure_team_key() -> None:
     if has_team_key():
         return
     db.session.commit()
+    # Several hub processes start at once: one makes the key, the others find it made.
+    with held_lock(TEAM_KEY_LOCK):
+        if has_team_key():
+            return
+        _make_team_key()
+
+
+def _make_team_key() -> None:
     token = secrets.token_urlsafe(24)
-    key = new_team_key(token)
-    _put(SETUP_TOKEN_HASH, hashlib.sha256(token.encode()).hexdigest())
     code = None
-    if _stored("lead_passphrase_hash"):
-        # A passphrase set before personal data was sealed: its hash cannot wrap the key, so
-        # a recovery code does, printed once (`kiosk passphrase` then wraps it anew).
-        code = new_recovery_code(key)
-        Setting = _setting()
-        db.session.execute(delete(Setting).where(Setting.key.in_((BY_SETUP, SETUP_TOKEN_HASH))))
+    # A kiosk command beside a starting SQLite kiosk holds no lock: whichever insert
+    # reaches the database second meets the first's key and is dropped.
     try:
+        key = new_team_key(token)
+        _put(SETUP_TOKEN_HASH, hashlib.sha256(token.encode()).hexdigest())
+        if _stored("lead_passphrase_hash"):
+            # A passphrase set before personal data was sealed: its hash cannot wrap the key,
+            # so a recovery code does, printed once (`kiosk passphrase` then wraps it anew).
+            code = new_recovery_code(key)
+            Setting = _setting()
+            db.session.execute(delete(Setting).where(Setting.key.in_((BY_SETUP, SETUP_TOKEN_HASH))))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another process made it first
