@@ -1,7 +1,8 @@
 """Merging never stops the table (issues 11 and 25): a 10,000-sign-up file imported on a real
 served kiosk while two tablets keep signing visitors up. No visitor fails, their sign-ups stay
-quick (p95 under 500 ms), and every sign-up is stored once: on a calm machine, and with the
-server on one CPU that another process burns (what a Raspberry Pi feels like all the time).
+quick (p95 under 500 ms), and every sign-up is stored once, with the server on one CPU that
+another process burns (what a Raspberry Pi feels like all the time). A calm machine passes
+whatever this passes: its run is in the benchmark (bench/import_beside.py), not the suite.
 
 One run each, on the table's own engine (SQLite: the one kiosk process whose visitors wait
 for the import's transactions); the hub's PostgreSQL imports are raced in tests/test_hub.py.
@@ -197,12 +198,6 @@ def check(table: Table, run: Run, figure: Callable[[str], None], label: str) -> 
     assert p95(run.seconds) < P95_LIMIT_S
     assert sorted(visitors) == sorted(thanked), "each thanked visitor stored once"
     assert "Traceback" not in table.kiosk.log.read_text()
-
-
-def test_a_10000_sign_up_import_beside_two_tablets_signing_up(tmp_path, figure):
-    with served_table(tmp_path) as table:
-        run = import_beside_tablets(table, a_file_of(PEOPLE))
-        check(table, run, figure, "")
 
 
 def test_a_10000_sign_up_import_beside_two_tablets_on_a_busy_cpu(tmp_path, figure):
