@@ -12,7 +12,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 SERVER_VENV := bench/out/server-venv
 SERVER_STAMP := $(SERVER_VENV)/.installed
 
-.PHONY: run test lint audit bench clean translations
+.PHONY: run test test-crash lint audit bench clean translations
 
 $(RUN_STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 	$(BIN)/python -m bench.run --server-python $(SERVER_VENV)/bin/python \
 	  --profile bench/out/profile-mixed.txt
 	$(BIN)/python -m bench.import_beside
+
+## The crash test at full strength: 200 SIGKILLs (issue 5's count) instead of `make test`'s 80.
+## About four minutes; CI runs it after `make test`.
+test-crash: $(TEST_STAMP)
+	KIOSK_CRASH_KILLS=200 $(BIN)/python -m pytest -p no:xdist -q tests/test_crash.py
 
 ## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
 ## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).

@@ -1,5 +1,6 @@
 """The crash test: sign-ups over HTTP from four tablets at once while `kiosk serve` is SIGKILLed
-at random moments, 80 times in `make test` (KIOSK_CRASH_KILLS=1000 for a longer night run).
+at random moments, 80 times in `make test` and 200 in `make test-crash`, which CI runs after it
+(KIOSK_CRASH_KILLS=1000 for a longer night run).
 Every sign-up the kiosk thanked a visitor for is stored exactly once, the retries (same
 idempotency key) duplicate nothing, and SQLite's integrity_check is ok.
 
