@@ -11,16 +11,24 @@ chunk that arrives while another import holds the turn is not parked in a server
 where the visitors' requests would queue behind it: it is answered at once with 503,
 `Retry-After: BUSY_RETRY_AFTER_S` and `{"busy": true, "retry_after": ...}`, and nothing of it
 is stored; the table sends it again after that pause (services/sync.py), not as a failure.
+
+The hub's intake is paced by time too (imports.paced_turn): after a chunk whose import took
+t, the turn rests for t × (1 - share) / share (KIOSK_HUB_IMPORT_SHARE, the share of wall
+time chunks may use), every process answering busy meanwhile; the process that holds the
+rest answers so before reading the chunk, with the rest's remaining length. The chunk's own
+answer says how long the rest is (`rest`), so a table alone waits it out instead of being
+told busy.
 """
 
+import math
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.wrappers import Response
 
 from kiosk.extensions import csrf, db
 from kiosk.models import HubTable
-from kiosk.services import hub
+from kiosk.services import hub, imports
 from kiosk.services.imports import ImportBusy, ImportRefused
 
 bp = Blueprint("hub", __name__, url_prefix="/hub")
@@ -29,8 +37,13 @@ csrf.exempt(bp)
 # A chunk of records is at most this big: the app's MAX_CONTENT_LENGTH (a table sends
 # smaller ones: services/sync.CHUNK_BYTES).
 MAX_CHUNK_BYTES = 64 * 1024
-# Seconds a table waits before sending again a chunk the hub was too busy to take.
+# Seconds a table waits before sending again a chunk the hub was too busy to take (more when
+# this process knows the rest is longer).
 BUSY_RETRY_AFTER_S = 1
+# The share of the hub's wall time tables' chunks may use (KIOSK_HUB_IMPORT_SHARE), and the
+# values it may take: 1 is no pacing (only one import at a time).
+IMPORT_SHARE = 0.25
+IMPORT_SHARE_RANGE = (0.02, 1.0)
 _rate = hub.RateLimit()
 
 
@@ -101,20 +114,41 @@ def records() -> Response:
         return table
     if (request.content_length or 0) > MAX_CHUNK_BYTES:
         return refused(f"A chunk is at most {MAX_CHUNK_BYTES} bytes.", 413)
+    resting = imports.resting_s()
+    if resting:  # this process rests the turn: busy, before a byte of the chunk is read
+        return busy(resting)
     raw = request.get_data(cache=False)
     try:
-        result = hub.receive_chunk(table, raw)
+        result = hub.receive_chunk(table, raw, import_share())
     except ImportRefused as refusal:
         db.session.rollback()
         return refused(str(refusal), 422)
     except ImportBusy:
         db.session.rollback()
-        response = refused(
-            "The hub is writing other records: send this chunk again in a moment.",
-            503,
-            busy=True,
-            retry_after=BUSY_RETRY_AFTER_S,
-        )
-        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
-        return response
+        return busy(imports.resting_s())
     return answer(result)
+
+
+def import_share() -> float:
+    """KIOSK_HUB_IMPORT_SHARE within IMPORT_SHARE_RANGE; IMPORT_SHARE when unset or not a
+    number."""
+    try:
+        share = float(current_app.config.get("KIOSK_HUB_IMPORT_SHARE") or IMPORT_SHARE)
+    except (TypeError, ValueError):
+        return IMPORT_SHARE
+    low, high = IMPORT_SHARE_RANGE
+    return min(max(share, low), high) if share == share else IMPORT_SHARE
+
+
+def busy(resting: float) -> Response:
+    """The chunk was not taken: send it again after retry_after (BUSY_RETRY_AFTER_S, or the
+    rest this process knows is longer)."""
+    retry_after = round(resting, 2) if resting > BUSY_RETRY_AFTER_S else BUSY_RETRY_AFTER_S
+    response = refused(
+        "The hub is writing other records: send this chunk again in a moment.",
+        503,
+        busy=True,
+        retry_after=retry_after,
+    )
+    response.headers["Retry-After"] = str(math.ceil(retry_after))
+    return response
