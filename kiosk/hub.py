@@ -21,6 +21,8 @@ told busy.
 """
 
 import math
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -37,14 +39,49 @@ csrf.exempt(bp)
 # A chunk of records is at most this big: the app's MAX_CONTENT_LENGTH (a table sends
 # smaller ones: services/sync.CHUNK_BYTES).
 MAX_CHUNK_BYTES = 64 * 1024
-# Seconds a table waits before sending again a chunk the hub was too busy to take (more when
-# this process knows the rest is longer).
+# Seconds a table waits before sending again a chunk the hub was too busy to take, at least
+# (see WaitingTables for more).
 BUSY_RETRY_AFTER_S = 1
+# A busy answer never asks a table to wait longer than this.
+BUSY_LONGEST_S = 20.0
 # The share of the hub's wall time tables' chunks may use (KIOSK_HUB_IMPORT_SHARE), and the
 # values it may take: 1 is no pacing (only one import at a time).
 IMPORT_SHARE = 0.25
 IMPORT_SHARE_RANGE = (0.02, 1.0)
 _rate = hub.RateLimit()
+
+
+class WaitingTables:
+    """The tables this process told busy and has not taken a chunk of since, in the order
+    they were first told: a queue the hub keeps no place in, only a count. A table's
+    retry_after is its place in it times how often the hub takes a chunk
+    (imports.last_period_s), so twenty waiting tables come back about when their turn could
+    come, not every second each (each busy answer costs the hub's CPU beside its visitors).
+    Monotonic time only; a table not heard from for FORGET_S leaves the queue; bounded by
+    the number of tables."""
+
+    FORGET_S = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._told: dict[int, float] = {}  # table id -> when last told busy (monotonic)
+
+    def place(self, table_id: int) -> int:
+        """The table's place (1 = next), noting that it was told busy now."""
+        now = time.monotonic()
+        with self._lock:
+            for gone in [t for t, when in self._told.items() if now - when > self.FORGET_S]:
+                del self._told[gone]
+            place = list(self._told).index(table_id) + 1 if table_id in self._told else 0
+            self._told[table_id] = now  # keeps its place (a dict keeps the first insertion)
+            return place or len(self._told)
+
+    def taken(self, table_id: int) -> None:
+        with self._lock:
+            self._told.pop(table_id, None)
+
+
+_waiting = WaitingTables()
 
 
 def answer(data: dict[str, Any], status: int = 200) -> Response:
@@ -114,9 +151,9 @@ def records() -> Response:
         return table
     if (request.content_length or 0) > MAX_CHUNK_BYTES:
         return refused(f"A chunk is at most {MAX_CHUNK_BYTES} bytes.", 413)
-    resting = imports.resting_s()
-    if resting:  # this process rests the turn: busy, before a byte of the chunk is read
-        return busy(resting)
+    table_id = table.id
+    if imports.resting_s():  # this process rests the turn: busy, before the chunk is read
+        return busy(table_id)
     raw = request.get_data(cache=False)
     try:
         result = hub.receive_chunk(table, raw, import_share())
@@ -125,7 +162,8 @@ def records() -> Response:
         return refused(str(refusal), 422)
     except ImportBusy:
         db.session.rollback()
-        return busy(imports.resting_s())
+        return busy(table_id)
+    _waiting.taken(table_id)
     return answer(result)
 
 
@@ -140,10 +178,13 @@ def import_share() -> float:
     return min(max(share, low), high) if share == share else IMPORT_SHARE
 
 
-def busy(resting: float) -> Response:
-    """The chunk was not taken: send it again after retry_after (BUSY_RETRY_AFTER_S, or the
-    rest this process knows is longer)."""
-    retry_after = round(resting, 2) if resting > BUSY_RETRY_AFTER_S else BUSY_RETRY_AFTER_S
+def busy(table_id: int) -> Response:
+    """The chunk was not taken: send it again after retry_after: BUSY_RETRY_AFTER_S, or the
+    rest this process holds, or the table's place among the waiting ones (WaitingTables)
+    times how often a chunk is taken, whichever is longest, at most BUSY_LONGEST_S."""
+    turn = _waiting.place(table_id) * imports.last_period_s()
+    longest = min(max(imports.resting_s(), turn), BUSY_LONGEST_S)
+    retry_after = round(longest, 2) if longest > BUSY_RETRY_AFTER_S else BUSY_RETRY_AFTER_S
     response = refused(
         "The hub is writing other records: send this chunk again in a moment.",
         503,

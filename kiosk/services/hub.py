@@ -45,6 +45,8 @@ NAME_MAX = 80
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 # Requests each table may make per minute, in each server process of the hub.
 RATE_PER_MINUTE = 600
+# Seconds added to the rest a chunk's answer names (imports.paced_turn).
+REST_MARGIN_S = 0.05
 
 
 class HubRefused(Exception):
@@ -294,7 +296,8 @@ def receive_chunk(table: HubTable, raw: bytes, share: float = 1.0) -> dict[str, 
         "skipped": sum(report.skipped.values()),
         "invalid": [f"{where}: {reason}" for where, reason in report.invalid],
         "forgotten": report.forgotten,
-        "rest": round(turn.rest_s, 3),
+        # A little more than the rest: the table's next chunk finds the turn given back.
+        "rest": round(turn.rest_s + REST_MARGIN_S, 3) if turn.rest_s else 0,
     }
 
 

@@ -875,6 +875,8 @@ def _import_turn() -> Iterator[None]:
 LONGEST_REST_S = 5.0
 # This process rests the turn until then (time.monotonic); 0 when it does not.
 _resting_until = 0.0
+# The length of the last chunk's import and rest in this process (0 before the first).
+_last_period_s = 0.0
 
 
 @dataclass
@@ -883,6 +885,12 @@ class PacedTurn:
 
     share: float
     rest_s: float = 0.0
+
+
+def last_period_s() -> float:
+    """How long the last chunk this process took held the turn, with its rest: about how
+    often the hub takes a chunk while tables wait."""
+    return _last_period_s
 
 
 def resting_s() -> float:
@@ -925,7 +933,7 @@ def paced_turn(share: float) -> Iterator[PacedTurn]:
     """The IMPORTS turn for one table's chunk at the hub, taken at once or ImportBusy; held
     on after the block for its rest (see LONGEST_REST_S's comment), the rest's length in
     the yielded PacedTurn once the block ends. `share` 1 (or more): no rest."""
-    global _resting_until
+    global _resting_until, _last_period_s
     db.session.commit()  # what this request read ends: no lock held in a transaction
     give_back = _turn_at_once()
     turn = PacedTurn(share)
@@ -935,6 +943,7 @@ def paced_turn(share: float) -> Iterator[PacedTurn]:
     finally:
         spent = time.monotonic() - began
         turn.rest_s = min(spent * (1 - share) / share, LONGEST_REST_S) if 0 < share < 1 else 0
+        _last_period_s = spent + turn.rest_s
         if turn.rest_s <= 0:
             give_back()
         else:
