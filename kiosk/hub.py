@@ -46,7 +46,7 @@ BUSY_RETRY_AFTER_S = 1
 BUSY_LONGEST_S = 20.0
 # The share of the hub's wall time tables' chunks may use (KIOSK_HUB_IMPORT_SHARE), and the
 # values it may take: 1 is no pacing (only one import at a time).
-IMPORT_SHARE = 0.25
+IMPORT_SHARE = 0.1
 IMPORT_SHARE_RANGE = (0.02, 1.0)
 _rate = hub.RateLimit()
 
