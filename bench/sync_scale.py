@@ -1,6 +1,6 @@
 """Twenty tables syncing to one hub at once (issue 23's scale), measured:
-`python -m bench.sync_scale [--tables 20] [--records 500] [--seconds 10]` (a few minutes;
-`make bench` runs it too).
+`python -m bench.sync_scale [--tables 20] [--records 500] [--seconds 10] [--tables-nice 19]
+[--import-share S]` (a few minutes; `make bench` runs it too).
 
 A hub (`kiosk serve` on PostgreSQL: a throw-away durable cluster, bench/hub.py's) and
 --tables tables, each a real `kiosk serve` on SQLite of its own with the sync's production
@@ -20,8 +20,13 @@ until every table has nothing waiting. Prints, and writes to bench/results.md:
     visitor failures            visitors at the hub not thanked, or thanked and not stored
     CPU during the sync         seconds used by the hub process, PostgreSQL, the tables
 
-Every process runs on this machine: the tables' own CPU competes with the hub's (the CPU line
-says how much), which a real hub with its tables on other machines would not see.
+Every process runs on this machine: the tables' own CPU competes with the hub's, which a real
+hub with its tables on other machines (each table its own laptop or Pi) would not see. So the
+tables' processes run at the lowest CPU priority (`nice -n 19`, --tables-nice; 0 runs them
+as everything else): they take what the hub, PostgreSQL and the visitors' load leave, as if
+on machines of their own. Only the tables: never the hub, PostgreSQL or the visitors' load.
+The CPU line still says what the tables used. --import-share sets the hub's
+KIOSK_HUB_IMPORT_SHARE (the share of its wall time tables' chunks may use, kiosk/hub.py).
 """
 
 import argparse
@@ -57,6 +62,8 @@ SHARED_SHARE = 0.05
 # Rounds a second apart (the default is 10 s): the sync starts within a second of the join.
 SYNC_SECONDS = "1"
 TIMEOUT_S = 600
+# The tables' processes at the lowest CPU priority: each would be a machine of its own.
+TABLES_NICE = 19
 
 
 @dataclass
@@ -72,6 +79,8 @@ class SyncScale:
     cpu_s: dict[str, float]
     received: tuple[int, int]  # chunks and records the hub received (resent ones again)
     sync_process: bool = False  # the tables sent to a second hub process, not the visitors'
+    tables_nice: int = 0  # the tables' processes' CPU priority (nice -n)
+    import_share: str = ""  # KIOSK_HUB_IMPORT_SHARE of the hub ("" its default)
     profile: str = ""  # py-spy's summary of the visitors' hub process during the sync
 
     @property
@@ -117,11 +126,14 @@ def measure(
     executable: Path = KIOSK,
     sync_process: bool = False,
     profile_to: Path | None = None,
+    tables_nice: int = TABLES_NICE,
+    import_share: str = "",
 ) -> SyncScale:
     """See the module's docstring. `sync_process`: the tables' join codes name a second hub
     process (same database, same instance folder), as a reverse proxy sending /hub/ to a
     process of its own would; the visitors keep the first. `profile_to`: py-spy samples the
-    visitors' hub process during the sync."""
+    visitors' hub process during the sync. `tables_nice`: the tables' CPU priority.
+    `import_share`: the hub's KIOSK_HUB_IMPORT_SHARE ("" for its default)."""
     shared = max(2, int(records * SHARED_SHARE))
     began = time.monotonic()
     with (
@@ -130,16 +142,17 @@ def measure(
     ):
         root = Path(folder)
         url = cluster.url(cluster.create_database("hub"))
-        central = Kiosk(
-            root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
-        )
-        second = Kiosk(
-            root / "hub", free_port(), env={"KIOSK_DATABASE_URL": url}, executable=executable
-        )
+        hub_env = {"KIOSK_DATABASE_URL": url}
+        if import_share:
+            hub_env["KIOSK_HUB_IMPORT_SHARE"] = import_share
+        central = Kiosk(root / "hub", free_port(), env=hub_env, executable=executable)
+        second = Kiosk(root / "hub", free_port(), env=hub_env, executable=executable)
         chunk = str(sync.CHUNK_RECORDS)
         sites = [
             Table(root, f"table-{n:02d}", chunk, SYNC_SECONDS, executable) for n in range(tables)
         ]
+        for site in sites:
+            site.kiosk.nice = tables_nice  # as if on a machine of its own (the docstring)
         apps: list[Flask] = []
         engine = create_engine(url)
         central.start()
@@ -148,7 +161,8 @@ def measure(
             if sync_process:
                 second.start()
                 second.wait_ready(timeout=120)
-            print(f"Sync scale: starting {tables} tables ...", flush=True)
+            niced = f" at nice {tables_nice} (as on machines of their own)" if tables_nice else ""
+            print(f"Sync scale: starting {tables} tables{niced} ...", flush=True)
             for site in sites:
                 site.kiosk.start()
             with lead_at(root / "hub-lead", url):
@@ -246,15 +260,24 @@ def measure(
         cpu_s={name: after[name] - before[name] for name in after},
         received=(int(chunks or 0), int(received or 0)),
         sync_process=sync_process,
+        tables_nice=tables_nice,
+        import_share=import_share,
         profile=profile.markdown(profile.parse_raw(profile_to.read_text()), 12)
         if profile_to is not None and profile_to.exists()
         else "",
     )
 
 
+def variant(s: SyncScale) -> str:
+    """How this run differs from the plain one: the tables' priority, the hub's share."""
+    parts = [f"tables at nice {s.tables_nice}"] if s.tables_nice else []
+    parts += [f"import share {s.import_share}"] if s.import_share else []
+    parts += ["tables to a second hub process"] if s.sync_process else []
+    return "".join(f", {part}" for part in parts)
+
+
 def figures(s: SyncScale) -> list[Figure]:
-    name = f"Sync scale ({s.tables} tables × {s.records} records"
-    name += ", tables to a second hub process)" if s.sync_process else ")"
+    name = f"Sync scale ({s.tables} tables × {s.records} records{variant(s)})"
     cpu = ", ".join(f"{k} {v:.1f} s" for k, v in s.cpu_s.items())
     versus = "no sync"
     return [
@@ -284,8 +307,7 @@ def goals(s: SyncScale) -> list[Goal]:
     lost, duplicated = len(s.found["lost"]), len(s.found["duplicated"])
     return [
         Goal(
-            f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)"
-            + (", tables to a second hub process" if s.sync_process else ""),
+            f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)" + variant(s),
             f"visitor p95 <= {P95_TARGET:g}× without the sync; 0 lost; 0 duplicated",
             f"p95 {number(_ms(s.during, 95), 'ms')} vs {number(_ms(s.alone, 95), 'ms')} "
             f"({p95 or 0:.2f}×); {lost} lost; {duplicated} duplicated; {s.failures} visitor "
@@ -316,6 +338,15 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, metavar="FILE", help="py-spy the visitors' hub during the sync"
     )
+    parser.add_argument(
+        "--tables-nice",
+        type=int,
+        default=TABLES_NICE,
+        help="the tables' CPU priority (nice -n; 0: as the hub's)",
+    )
+    parser.add_argument(
+        "--import-share", default="", help="the hub's KIOSK_HUB_IMPORT_SHARE (default: its own)"
+    )
     args = parser.parse_args()
     load = os.getloadavg()
     found = measure(
@@ -325,21 +356,31 @@ def main() -> None:
         args.server_python.with_name("kiosk"),
         args.sync_process,
         args.profile,
+        args.tables_nice,
+        args.import_share,
     )
     rows, targets = figures(found), goals(found)
     print("\n" + report.text_table(rows) + "\n\n" + report.goals_table(targets))
     notes = f"### Profile: the visitors' hub process during the sync\n\n{found.profile}"
     print(notes if found.profile else "")
-    variant = " --sync-process" if args.sync_process else ""
+    flags = " --sync-process" if args.sync_process else ""
+    flags += f" --tables-nice {args.tables_nice}" if args.tables_nice != TABLES_NICE else ""
+    flags += f" --import-share {args.import_share}" if args.import_share else ""
+    priority = (
+        f"at nice {args.tables_nice} (the lowest CPU priority: each a machine of its own)"
+        if args.tables_nice
+        else "at the hub's CPU priority"
+    )
     if not args.no_write:
         report.splice(
-            "bench.sync_scale" + variant.replace(" --", "."),
-            f"Sync scale (issue 23), run on its own: `python -m bench.sync_scale{variant}`",
+            "bench.sync_scale" + flags.replace(" --", ".").replace(" ", "-"),
+            f"Sync scale (issue 23), run on its own: `python -m bench.sync_scale{flags}`",
             rows,
             targets,
             f"{args.tables} `kiosk serve` tables on SQLite (KIOSK_SYNC_SECONDS={SYNC_SECONDS}, "
-            f"{sync.CHUNK_RECORDS} records a chunk), one `kiosk serve` hub on PostgreSQL "
-            f"(durable), two tablets signing up at the hub; load average {load[0]:.2f} "
+            f"{sync.CHUNK_RECORDS} records a chunk) {priority}, one `kiosk serve` hub on "
+            f"PostgreSQL (durable; KIOSK_HUB_IMPORT_SHARE {args.import_share or 'its default'}), "
+            f"two tablets signing up at the hub; load average {load[0]:.2f} "
             f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s",
             notes if found.profile else "",
         )

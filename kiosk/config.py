@@ -85,6 +85,8 @@ def from_environment() -> dict[str, Any]:
         # Seconds between a table's sync rounds with its hub (services/sync.py).
         "KIOSK_SYNC_SECONDS": "KIOSK_SYNC_SECONDS",
         "KIOSK_SYNC_CHUNK_RECORDS": "KIOSK_SYNC_CHUNK_RECORDS",
+        # The share of a hub's wall time its tables' chunks may use (kiosk/hub.py).
+        "KIOSK_HUB_IMPORT_SHARE": "KIOSK_HUB_IMPORT_SHARE",
     }
     found: dict[str, Any] = {
         name: os.environ[var] for var, name in names.items() if var in os.environ

@@ -50,6 +50,9 @@ def _config(database_url: str, **extra: object) -> dict[str, object]:
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "WTF_CSRF_ENABLED": False,
+        # A hub in this process takes one table's chunk after another without resting (its
+        # pacing is tested where it is set: tests/test_sync.py).
+        "KIOSK_HUB_IMPORT_SHARE": 1.0,
     } | extra
 
 

@@ -74,9 +74,13 @@ class Kiosk:
         threads: int = 8,
         env: dict[str, str] | None = None,
         executable: Path = KIOSK,
+        nice: int = 0,
     ) -> None:
         """`env`: KIOSK_* settings of its own, e.g. a hub's KIOSK_DATABASE_URL (PostgreSQL).
-        `executable`: another install's `kiosk` (the wheel's, in its own virtualenv)."""
+        `executable`: another install's `kiosk` (the wheel's, in its own virtualenv).
+        `nice`: run at this CPU priority (`nice -n`; 19 the lowest), e.g. a table whose own
+        machine a bench on one machine stands in for."""
+        self.nice = nice
         self.instance = instance
         self.port = port
         self.threads = threads
@@ -92,6 +96,7 @@ class Kiosk:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
+                    *(["nice", "-n", str(self.nice)] if self.nice else []),
                     self.executable,
                     "serve",
                     "--port",

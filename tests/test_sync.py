@@ -289,6 +289,95 @@ def test_a_chunk_is_told_busy_at_once_while_another_import_holds_the_turn(app, c
         assert db.session.scalar(select(HubTable.chunks_received)) == 1
 
 
+def free_turn_within(app: Flask, seconds: float) -> float:
+    """Seconds until a chunk could take the import turn (polled), at most `seconds`."""
+    began = time.monotonic()
+    with app.app_context():
+        while time.monotonic() - began < seconds:
+            try:
+                imports._turn_at_once()()  # taken and given back at once
+            except imports.ImportBusy:
+                time.sleep(0.01)
+                continue
+            return time.monotonic() - began
+    raise AssertionError("the import turn was never given back")
+
+
+@pytest.mark.both_engines  # the rest is the import turn: an advisory lock on PostgreSQL
+def test_a_hub_that_took_a_chunk_answers_the_next_busy_until_its_rest_has_passed(app, client):
+    app.config["KIOSK_HUB_IMPORT_SHARE"] = 0.04  # a rest of 24 times the chunk's import
+    uuid = hub_event(app)
+    code = hub.read_code(add_table(app, uuid))
+    auth = {"Authorization": f"Bearer {code.token}"}
+    with app.app_context():
+        event = db.session.scalar(select(Event).where(Event.uuid == uuid))
+        from kiosk.services.exports import bundle
+
+        frame = bundle(event)
+    first = frame | {"signups": [signup("ana@example.org", "Ana")]}
+    second = frame | {"signups": [signup("bo@example.org", "Bo")]}
+    taken = client.post("/hub/records", headers=auth, json=first)
+    assert taken.status_code == 200 and taken.json["added"] == 1
+    rest = taken.json["rest"]
+    # The table is told how long the hub rests (and a little more).
+    assert hub.REST_MARGIN_S < rest <= imports.LONGEST_REST_S + hub.REST_MARGIN_S
+    told = client.post("/hub/records", headers=auth, json=second)
+    assert told.status_code == 503 and told.json["busy"] is True
+    assert told.json["retry_after"] >= 1 and int(told.headers["Retry-After"]) >= 1
+    # Every process is told busy, not only this one: the rest is the import turn itself.
+    with app.app_context(), pytest.raises(imports.ImportBusy):
+        imports._turn_at_once()
+    waited = free_turn_within(app, imports.LONGEST_REST_S + 5)
+    assert waited > 0  # held on after the answer, then given back by itself
+    again = client.post("/hub/records", headers=auth, json=second)
+    assert again.status_code == 200 and again.json["added"] == 1
+    assert emails(app, uuid) == ["ana@example.org", "bo@example.org"]
+    free_turn_within(app, imports.LONGEST_REST_S + 5)  # no rest outlives the test
+    with app.app_context():
+        assert db.session.scalar(select(HubTable.chunks_received)) == 2
+
+
+def test_waiting_tables_are_told_to_come_back_in_turn_not_each_second(monkeypatch):
+    from kiosk import hub as endpoints
+
+    waiting = endpoints.WaitingTables()
+    assert [waiting.place(table) for table in (7, 8, 9)] == [1, 2, 3]
+    assert waiting.place(8) == 2  # told busy again: keeps its place
+    waiting.taken(7)  # its chunk was taken
+    assert waiting.place(9) == 2 and waiting.place(10) == 3
+    # The hub takes a chunk every 0.5 s: the third waiting table comes back in 1.5 s.
+    monkeypatch.setattr(endpoints, "_waiting", waiting)
+    monkeypatch.setattr(imports, "last_period_s", lambda: 0.5)
+    with Flask(__name__).app_context():
+        assert endpoints.busy(10).json["retry_after"] == 1.5
+        assert endpoints.busy(8).json["retry_after"] == 1  # never sooner than a second
+    monkeypatch.setattr(imports, "last_period_s", lambda: 60.0)
+    with Flask(__name__).app_context():
+        assert endpoints.busy(8).json["retry_after"] == endpoints.BUSY_LONGEST_S
+
+
+def test_a_table_waits_the_rest_the_hub_asks_for_after_a_chunk(app, table, link, monkeypatch):
+    uuid = hub_event(app)
+    joined_table(table, add_table(app, uuid))
+    sign_up(table, "ana@example.org")
+    slept: list[float] = []
+    monkeypatch.setattr(sync.time, "sleep", slept.append)
+    real = link.exchange
+
+    def pacing_hub(client, path, body):
+        status, raw = real(client, path, body)
+        if path == "/hub/records" and status == 200:
+            raw = json.dumps(json.loads(raw) | {"rest": 2.5}).encode()
+        return status, raw
+
+    monkeypatch.setattr(link, "exchange", pacing_hub)
+    done = sync_round(table)
+    assert (done.sent, done.busy) == (1, 0)
+    assert 2.5 in slept  # the hub's rest, not only the table's own (half the chunk's time)
+    assert sync._rest_of({"rest": 1e9}) == sync.BUSY_LONGEST_S
+    assert sync._rest_of({"rest": "soon"}) == sync._rest_of({}) == 0
+
+
 def test_a_lead_file_import_still_waits_for_its_turn(app):
     """Only a table's chunk is told busy: the lead's file waits for the import before it."""
     import threading

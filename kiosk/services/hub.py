@@ -36,7 +36,7 @@ from kiosk.extensions import db
 from kiosk.models import Event, HubTable, utcnow
 from kiosk.services import sealing, team
 from kiosk.services.audit import record_audit
-from kiosk.services.imports import ImportRefused, import_bundle
+from kiosk.services.imports import ImportRefused, import_chunk, paced_turn, parse_bundle
 from kiosk.services.joining import join_file
 from kiosk.services.tombstones import requests_of
 
@@ -45,6 +45,8 @@ NAME_MAX = 80
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 # Requests each table may make per minute, in each server process of the hub.
 RATE_PER_MINUTE = 600
+# Seconds added to the rest a chunk's answer names (imports.paced_turn).
+REST_MARGIN_S = 0.05
 
 
 class HubRefused(Exception):
@@ -260,39 +262,42 @@ def event_of(table: HubTable, uuid: object) -> Event | None:
     return db.session.scalar(select(Event).where(Event.uuid == uuid))
 
 
-def receive_chunk(table: HubTable, raw: bytes) -> dict[str, Any]:
+def receive_chunk(table: HubTable, raw: bytes, share: float = 1.0) -> dict[str, Any]:
     """Import a table's chunk (a bundle of one of its events); what it did, for the table.
 
-    ImportRefused when the chunk is not a bundle or its event is not the table's; ImportBusy,
-    at once and with nothing stored, when another import holds the turn (the request's
-    thread never waits for it: the table sends the chunk again in a moment).
+    The import turn is taken first, at once: ImportBusy, before anything of the chunk is
+    read and with nothing stored, when another import holds it or rests after its chunk
+    (the request's thread never waits: the table sends the chunk again in a moment). Then
+    the chunk is parsed once, checked and written; ImportRefused when it is not a bundle or
+    its event is not the table's. `share`: the share of wall time chunks may use
+    (imports.paced_turn); the answer's `rest` says how long the turn rests after this one,
+    so a table alone waits that long and is not told busy.
     """
-    try:
-        data = json.loads(raw)
-        uuid = data["event"]["uuid"]
-    except (ValueError, TypeError, KeyError, RecursionError) as error:
-        raise ImportRefused("This is not a chunk of records.") from error
-    if event_of(table, uuid) is None:
-        raise ImportRefused("This table may not send records of that event.")
-    name, table_id = table.name, table.id
-    report = import_bundle(raw, actor=f"table {name}", audit=False, wait=False)
-    sent = sum(len(data.get(section) or []) for section in SECTIONS)
-    db.session.execute(
-        update(HubTable)
-        .where(HubTable.id == table_id)
-        .values(
-            records_received=HubTable.records_received + sent,
-            chunks_received=HubTable.chunks_received + 1,
-            last_sync_at=utcnow(),
+    table_id = table.id
+    with paced_turn(share) as turn:
+        data = parse_bundle(raw)
+        event = data.get("event")
+        if not isinstance(event, dict) or event_of(table, event.get("uuid")) is None:
+            raise ImportRefused("This table may not send records of that event.")
+        sent = sum(len(items) for s in SECTIONS if isinstance(items := data.get(s), list))
+        counted = (
+            update(HubTable)
+            .where(HubTable.id == table_id)
+            .values(
+                records_received=HubTable.records_received + sent,
+                chunks_received=HubTable.chunks_received + 1,
+                last_sync_at=utcnow(),
+            )
         )
-    )
-    db.session.commit()
+        report = import_chunk(data, lambda: db.session.execute(counted))
     return {
         "added": sum(report.added.values()),
         "merged": report.merged,
         "skipped": sum(report.skipped.values()),
         "invalid": [f"{where}: {reason}" for where, reason in report.invalid],
         "forgotten": report.forgotten,
+        # A little more than the rest: the table's next chunk finds the turn given back.
+        "rest": round(turn.rest_s + REST_MARGIN_S, 3) if turn.rest_s else 0,
     }
 
 

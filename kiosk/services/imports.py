@@ -28,8 +28,9 @@ write is idempotent by UUID. Imports are safe when several run at once, in any s
 processes, and beside visitors signing up: an import takes the IMPORTS turn for its whole
 length (across processes on PostgreSQL, in the one kiosk process on SQLite), so one
 import's records are all in before the next looks (a table's chunk at the hub does not wait
-for the turn: it is told ImportBusy at once, kiosk/hub.py); and every row is written conflict-safe
-all the same (sign-ups through signups.insert_or_merge, everything else INSERT ... ON
+for the turn: it is told ImportBusy at once, kiosk/hub.py, and after it the turn rests so
+that chunks use a bounded share of the hub's time: paced_turn); and every row is written
+conflict-safe all the same (sign-ups through signups.insert_or_merge, everything else INSERT ... ON
 CONFLICT (uuid) DO NOTHING), so a visitor who signs up mid-import can never be stored twice
 or make the import fail on a duplicate.
 """
@@ -52,7 +53,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kiosk.emails import canonical_email
 from kiosk.extensions import db
@@ -70,7 +71,13 @@ from kiosk.models import (
 )
 from kiosk.parsing import without_unstorable
 from kiosk.services import erasure, pledges, questions, sealing, signups, team, tombstones
-from kiosk.services.atomic import dialect_name, held_lock, insert_new_many, serialise
+from kiosk.services.atomic import (
+    dialect_name,
+    held_lock,
+    insert_new_many,
+    lock_key,
+    serialise,
+)
 from kiosk.services.audit import record_audit
 from kiosk.services.exports import BUNDLE_FORMAT, BUNDLE_VERSION
 from kiosk.services.records import Checker, mark_changed
@@ -840,22 +847,138 @@ _SQLITE_IMPORT_TURN = threading.Lock()
 
 
 @contextmanager
-def _import_turn(*, wait: bool = True) -> Iterator[None]:
-    """The IMPORTS turn for the import's whole length; with `wait=False`, ImportBusy at once
-    when another import (in any process) holds it."""
+def _import_turn() -> Iterator[None]:
+    """The IMPORTS turn for the import's whole length, waited for (a table's chunk at the
+    hub is told busy instead: paced_turn)."""
     db.session.commit()  # what this request read ends: no lock held while waiting
     if db.engine.dialect.name != "sqlite":
-        with held_lock(IMPORTS, wait=wait) as got:
-            if not got:
-                raise ImportBusy("Another import is being written.")
+        with held_lock(IMPORTS):
             yield
         return
-    if not _SQLITE_IMPORT_TURN.acquire(blocking=wait):
-        raise ImportBusy("Another import is being written.")
+    _SQLITE_IMPORT_TURN.acquire()
     try:
         yield
     finally:
         _SQLITE_IMPORT_TURN.release()
+
+
+# ---- The hub's intake of tables' chunks, paced by time ------------------------------------
+
+# A table's chunk at the hub takes the IMPORTS turn at once or is told ImportBusy; after its
+# import (t seconds, monotonic) the turn is held on, by a timer and not by a server thread,
+# for a rest of t × (1 - share) / share: chunks use at most `share` of the hub's wall time
+# whatever the number of tables (twenty tables at once write no faster than one), and the
+# visitors' requests run between them on a CPU the import leaves alone. The rest is the
+# turn itself (an advisory lock on a connection of its own on PostgreSQL), so every hub
+# process answers busy during it; no clock is compared, only this process's monotonic time.
+# A rest is never longer than LONGEST_REST_S (a chunk slowed by a stalled database).
+LONGEST_REST_S = 5.0
+# This process rests the turn until then (time.monotonic); 0 when it does not.
+_resting_until = 0.0
+# The length of the last chunk's import and rest in this process (0 before the first).
+_last_period_s = 0.0
+
+
+@dataclass
+class PacedTurn:
+    """What a paced chunk's turn did: the rest that follows it, in seconds."""
+
+    share: float
+    rest_s: float = 0.0
+
+
+def last_period_s() -> float:
+    """How long the last chunk this process took held the turn, with its rest: about how
+    often the hub takes a chunk while tables wait."""
+    return _last_period_s
+
+
+def resting_s() -> float:
+    """Seconds left of the rest this process holds the turn for (0 when it holds none): a
+    chunk arriving meanwhile is told busy before anything of it is read."""
+    return max(0.0, _resting_until - time.monotonic())
+
+
+def _turn_at_once() -> Callable[[], None]:
+    """Take the IMPORTS turn now (ImportBusy when another import holds it); the function
+    that gives it back, callable from any thread."""
+    if db.engine.dialect.name == "sqlite":
+        if not _SQLITE_IMPORT_TURN.acquire(blocking=False):
+            raise ImportBusy("Another import is being written.")
+        return _SQLITE_IMPORT_TURN.release
+    key = lock_key(IMPORTS)
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        got = bool(connection.execute(select(func.pg_try_advisory_lock(key))).scalar())
+    except Exception:
+        connection.close()
+        raise
+    if not got:
+        connection.close()
+        raise ImportBusy("Another import is being written.")
+
+    def give_back() -> None:
+        try:
+            connection.execute(select(func.pg_advisory_unlock(key)))
+        except Exception:  # the session's end frees its lock: never back in the pool holding it
+            connection.invalidate()
+        finally:
+            connection.close()
+
+    return give_back
+
+
+@contextmanager
+def paced_turn(share: float) -> Iterator[PacedTurn]:
+    """The IMPORTS turn for one table's chunk at the hub, taken at once or ImportBusy; held
+    on after the block for its rest (see LONGEST_REST_S's comment), the rest's length in
+    the yielded PacedTurn once the block ends. `share` 1 (or more): no rest."""
+    global _resting_until, _last_period_s
+    db.session.commit()  # what this request read ends: no lock held in a transaction
+    give_back = _turn_at_once()
+    turn = PacedTurn(share)
+    began = time.monotonic()
+    try:
+        yield turn
+    finally:
+        spent = time.monotonic() - began
+        turn.rest_s = min(spent * (1 - share) / share, LONGEST_REST_S) if 0 < share < 1 else 0
+        _last_period_s = spent + turn.rest_s
+        if turn.rest_s <= 0:
+            give_back()
+        else:
+            _resting_until = time.monotonic() + turn.rest_s
+            timer = threading.Timer(turn.rest_s, give_back)
+            timer.daemon = True
+            timer.start()
+
+
+def import_chunk(data: dict[str, Any], counted: Callable[[], object]) -> ImportReport:
+    """Import a table's chunk at the hub, parsed (parse_bundle), in the turn the caller
+    holds (paced_turn): checked and written at once; not audited: `counted` notes it (on its
+    table's row, services/hub.py) in the transaction that writes its records.
+
+    A chunk without erasure requests or a team page (nearly every one) is one transaction,
+    one commit: its event looked up and its records checked against it, written, counted.
+    """
+    bundle = check_bundle(data)
+    if bundle.erasures or bundle.team is not None or _record_count(data) > SMALL_IMPORT:
+        report = _write_bundle(bundle, None)  # the erasures committed before the records
+        with _transaction():
+            counted()
+        return report
+    report = ImportReport(invalid=bundle.invalid)
+    tombstones.instance_key()  # made (and committed) before anything is written
+    sealing.ensure_team_key()
+    not_restored: set[str] = set()
+    with _transaction():
+        event, _nothing_forgotten = _prepare(bundle, report, None)  # the file erases no one
+        erased = _erased_checker(bundle, event)
+        for batch in _batches(bundle):
+            _write_batch(erased, event, batch, report, not_restored)
+        counted()
+    report.not_restored = len(not_restored)
+    return report
 
 
 def _begin_write() -> None:
@@ -906,16 +1029,11 @@ def import_bundle(
     raw: bytes | str,
     actor: str = "",
     into: Event | None = None,
-    *,
-    audit: bool = True,
-    wait: bool = True,
 ) -> ImportReport:
     """Check the whole file, then write it in short transactions (CHUNK_BUDGET_S); audit it.
 
     `into`: the local event to merge a file of an unknown event into (else a new event).
-    `audit`: False for a table's chunks arriving at the hub (counted on its HubTable row).
-    `wait`: False for a table's chunk at the hub: ImportBusy at once, nothing stored, when
-    another import holds the turn (a server thread is never parked waiting for it).
+    (A table's chunk at the hub goes through paced_turn and import_chunk instead.)
     A file refused while checking, or for a record of another event, changes nothing; an
     import cut short keeps the transactions it committed, and importing the file again
     completes it.
@@ -923,16 +1041,10 @@ def import_bundle(
     # What the caller read ends first: in a request its transaction holds SQLite's write
     # lock, and checking a large file takes seconds on a slow CPU.
     db.session.commit()
-    if wait:
-        bundle = check_bundle(parse_bundle(raw))
-        with _import_turn():
-            report = _write_bundle(bundle, into)
-    else:
-        # A chunk is small: checked in its turn, so a busy answer costs no checking.
-        with _import_turn(wait=False):
-            report = _write_bundle(check_bundle(parse_bundle(raw)), into)
-    if audit:
-        record_audit("import", report.describe(), actor)
+    bundle = check_bundle(parse_bundle(raw))
+    with _import_turn():
+        report = _write_bundle(bundle, into)
+    record_audit("import", report.describe(), actor)
     return report
 
 

@@ -28,7 +28,9 @@ that is a short pause, not a failure. The table sends the chunk again after the 
 `retry_after` and a random share of it more (BUSY_JITTER, so twenty tables told at once do
 not come back at once), up to BUSY_WAITS_PER_ROUND times in a round; the status's last error
 is untouched and the pause after failures does not grow. Any other refusal (a proxy's 503
-without the hub's answer among them) is a failure as before.
+without the hub's answer among them) is a failure as before. A hub paces its intake: its
+answer to a chunk names the `rest` it takes before the next, and the table waits that long
+(at most BUSY_LONGEST_S) before sending again, rather than meet a busy answer.
 
 The hub is reached over HTTPS with its certificate verified, or with the certificate's
 pinned SHA-256 fingerprint from the join code; plain HTTP only to this machine.
@@ -318,6 +320,15 @@ def _seconds(value: object) -> float:
     return min(max(float(value), BUSY_SHORTEST_S), BUSY_LONGEST_S)
 
 
+def _rest_of(answer: dict[str, Any]) -> float:
+    """The rest a hub's answer to a chunk asks for (0 from a hub that paces nothing), at most
+    BUSY_LONGEST_S."""
+    value = answer.get("rest")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return 0.0
+    return min(float(value), BUSY_LONGEST_S)
+
+
 def busy_pause(retry_after: float) -> float:
     """How long to wait before sending a chunk again to a busy hub: its retry_after and a
     random share of it (BUSY_JITTER)."""
@@ -541,7 +552,7 @@ def _send_event(client: Client, event: Event, event_ids: list[int], result: Roun
             return
         body = json.dumps(frame | items | {"team": None}, ensure_ascii=False).encode()
         try:
-            client.post("/hub/records", body)
+            taken = client.post("/hub/records", body)
         except HubBusy as busy:
             # Nothing of it was stored: the same records are read again after the pause.
             result.busy += 1
@@ -560,7 +571,8 @@ def _send_event(client: Client, event: Event, event_ids: list[int], result: Roun
             _write_settings({TAG_OUT + uuid: tag})
         result.sent += sum(len(p) for p in marks.values())
         result.chunks += 1
-        time.sleep((time.monotonic() - began) * REST_SHARE)
+        # The hub's rest after this chunk (its intake is paced), or this table's own.
+        time.sleep(max((time.monotonic() - began) * REST_SHARE, _rest_of(taken)))
         event = db.session.get_one(Event, event.id)
 
 
