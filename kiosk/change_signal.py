@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import select
 import threading
 import time
 import uuid
@@ -70,6 +72,7 @@ KEEPALIVES = {
     "keepalives_interval": 2,
     "keepalives_count": 2,
 }
+CONNECTION_OK = 0  # libpq's CONNECTION_OK (psycopg.pq.ConnStatus.OK)
 HAS_TRIGGER = (
     "SELECT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass('generation') "
     "AND tgname = %s AND tgenabled <> 'D')"
@@ -94,6 +97,8 @@ class ChangeSignal:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._markers: dict[str, threading.Event] = {}
+        self._wake = (-1, -1)
+        self._close_wake: weakref.finalize[Any, Any] | None = None
         # How the listener connects (a test makes it fail, to keep the signal down).
         self.connect: Callable[[], Any] = self._connect
         self.connected_pid: int | None = None  # the listener's backend (tests end it)
@@ -149,17 +154,30 @@ class ChangeSignal:
         with self._lock:
             if self._thread is not None or not self.listens or self._stop.is_set():
                 return
+            self._wake = os.pipe()  # stop() writes a byte: the thread ends at once
+            # Closed once: by stop() after the thread ended, else when the signal is collected.
+            self._close_wake = weakref.finalize(self, _close, *self._wake)
             self._thread = threading.Thread(
-                target=_listen, args=(weakref.ref(self), self._stop), name="kiosk-listener",
-                daemon=True,
+                target=_listen, args=(weakref.ref(self), self._stop, self._wake),
+                name="kiosk-listener", daemon=True,
             )  # fmt: skip
             self._thread.start()
 
     def stop(self) -> None:
-        """End the listener (the app is done with): answers read the database from now on,
-        and the thread closes its connection within WAKE_S (not waited for here)."""
-        self._stop.set()
-        self._distrust()
+        """End the listener (the app is done with): answers read the database from now on;
+        its connection is closed when this returns (a database dropped next finds it gone)."""
+        with self._lock:
+            self._stop.set()
+            self._current = None
+            thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return
+        closer = self._close_wake
+        if closer is not None and closer.alive:
+            os.write(self._wake[1], b"x")
+        thread.join(timeout=2 * WAKE_S)
+        if closer is not None and not thread.is_alive():
+            closer()
 
     def _connect(self) -> Any:
         import psycopg  # noqa: PLC0415  # PostgreSQL's driver: only a hub has it installed
@@ -201,9 +219,10 @@ class ChangeSignal:
             self._markers.pop(marker, None)
 
 
-def _listen(ref: weakref.ref[ChangeSignal], stop: threading.Event) -> None:
+def _listen(ref: weakref.ref[ChangeSignal], stop: threading.Event, wake: tuple[int, int]) -> None:
     """The listener's thread: connect, LISTEN, check the trigger, trust, count notifications;
-    on any error distrust at once and connect again. Ends with its ChangeSignal."""
+    on any error distrust at once and connect again. Ends with its ChangeSignal, or at once
+    when `stop` is set and a byte written to `wake`."""
     while not stop.is_set():
         signal = ref()
         if signal is None:
@@ -219,17 +238,12 @@ def _listen(ref: weakref.ref[ChangeSignal], stop: threading.Event) -> None:
             if not (has_trigger and has_trigger[0]):
                 raise LookupError("no generation_notify trigger: the database is not at head")
             signal.connected_pid = connection.info.backend_pid
+            # Notifications that came with those statements are of commits the new trust
+            # period's reads see anyway: only those from now on count.
             signal._trust()
             del signal
-            while not stop.is_set():
-                for notify in connection.notifies(timeout=WAKE_S):
-                    signal = ref()
-                    if signal is None:
-                        return
-                    signal._notified(notify.payload)
-                    del signal
-                if ref() is None:
-                    return
+            if not _notifications(ref, connection.pgconn, stop, wake[0]):
+                return
         except Exception:  # noqa: BLE001  # any failure: distrust, connect again
             signal = ref()
             if signal is not None:
@@ -241,6 +255,37 @@ def _listen(ref: weakref.ref[ChangeSignal], stop: threading.Event) -> None:
             if connection is not None:
                 with contextlib.suppress(Exception):
                     connection.close()
+
+
+def _notifications(
+    ref: weakref.ref[ChangeSignal], pgconn: Any, stop: threading.Event, wake: int
+) -> bool:
+    """Hand each notification to the signal as it arrives (libpq's own calls: the socket
+    and the wake pipe waited on together); False when the listener is to end. A lost
+    connection raises."""
+    socket = pgconn.socket
+    while True:
+        while (notify := pgconn.notifies()) is not None:
+            signal = ref()
+            if signal is None:
+                return False
+            signal._notified(notify.extra.decode())
+            del signal
+        if stop.is_set() or ref() is None:
+            return False
+        ready, _, _ = select.select([socket, wake], [], [], WAKE_S)
+        if wake in ready:
+            return False
+        if socket in ready:
+            pgconn.consume_input()  # raises when the server is gone
+            if pgconn.status != CONNECTION_OK:
+                raise ConnectionError("the listener's connection was lost")
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def signal_of(app: Flask) -> ChangeSignal:
