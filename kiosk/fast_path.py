@@ -16,8 +16,10 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
   without conditional or range headers, with no cookie but the session, the language and
   the visit cookies, whose session holds nothing but its CSRF token (nothing to flash,
   nothing to save), and only while the generations the screen was made under stand. The
-  counters are read from the database on every answer, so on a hub no process repeats a
-  screen older than a write committed in another.
+  counters are those of kiosk/change_signal.py (on PostgreSQL kept in memory, told of every
+  commit by a NOTIFY while its listener is sure; else read from the database on every
+  answer), so on a hub no process repeats a screen older than a write committed in another
+  once its notification arrived.
 - The visitor's own values are filled in as Flask would: the session's CSRF token, signed
   (one signature per session is reused, as the token never expires: WTF_CSRF_TIME_LIMIT),
   and a fresh tap key.
@@ -55,6 +57,7 @@ from werkzeug.http import parse_cookie
 
 from kiosk import hooks, page_cache
 from kiosk.bounded import ByteBudget, forget_long_addresses
+from kiosk.change_signal import ChangeSignal, signal_of
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
@@ -161,20 +164,30 @@ class Recipe:
 
 
 class Counters:
-    """The generations, read for each answer the fast path gives.
+    """The generations for each answer the fast path gives, with their trust period.
 
-    On SQLite each server thread keeps a connection of its own for this one read, out of
-    the pool (whose check-out and check-in cost more than the read itself); each read ends
-    its transaction, so no snapshot is held. PostgreSQL keeps to the pool, whose size a hub's
-    connection limits are planned around."""
+    On PostgreSQL, while the change signal's listener is sure of them, they are the process's
+    memory (kiosk/change_signal.py): no read at all. Else they are read: on SQLite each server
+    thread keeps a connection of its own for this one read, out of the pool (whose check-out
+    and check-in cost more than the read itself); each read ends its transaction, so no
+    snapshot is held. PostgreSQL keeps to the pool, whose size a hub's connection limits are
+    planned around."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, signal: ChangeSignal) -> None:
         self.engine = engine
+        self.signal = signal
         self.own_connections = engine.dialect.name == "sqlite"
         self.local = threading.local()
 
     def read(self) -> dict[str, int] | None:
         """The counters, or None when the database cannot say (Flask then answers)."""
+        kept = self.signal.counters()
+        if kept is not None:
+            return kept
+        read = self._read()
+        return None if read is None else read | {page_cache.SIGNAL: 0}
+
+    def _read(self) -> dict[str, int] | None:
         if not self.own_connections:
             try:
                 return page_cache.read_generations(self.engine)
@@ -207,7 +220,7 @@ class FastPath:
     def __init__(self, app: Flask, wsgi_app: WsgiApp, engine: Engine) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.counters = Counters(engine)
+        self.counters = Counters(engine, signal_of(app))
         self.recipes: ByteBudget[Key, Recipe] = ByteBudget(RECIPE_BYTES)
         # a kept screen's path -> the query parameters its view reads (Offer.query)
         self.reads: ByteBudget[Where, tuple[str, ...]] = ByteBudget(SESSION_BYTES)

@@ -25,10 +25,18 @@ PostgreSQL database, so no process can learn of a change by itself. The database
   queue their commits on one row. A counter's value is the sum of its shards, read in
   one statement: shards only grow, and the commits a process sees only grow, so every
   commit that bumps raises the sum and an equal sum means the same commits.
-- A cached screen is found by the counters it depends on, read from the database *before*
-  anything it shows: what is then read is at least as new as the counters, so a screen kept
-  under a counter value is never older than what that value stands for. The next read after
-  a commit, in any process, sees the new value and renders afresh.
+- A cached screen is found by the counters it depends on, read *before* anything it shows:
+  what is then read is at least as new as the counters, so a screen kept under a counter
+  value is never older than what that value stands for. The next read after a commit, in
+  any process, sees the new value and renders afresh.
+- On PostgreSQL the counters are not read from the database on every answer: each process
+  keeps them in memory, told of every commit by a NOTIFY (kiosk/change_signal.py), and
+  falls back to reading them whenever its listener is not sure it saw every change. A
+  commit of this process bumps its own memory as soon as it returned (`_bump_here`: the
+  kinds it bumped, and an opener tap's, whose bump is the database's trigger), so a
+  visitor's own tap shows in their next answer. A screen is kept under the counters' trust
+  period too (change_signal.SIGNAL), so values from memory and from the database are never
+  mistaken for one another.
 
 Never kept: anything per visitor. A cached screen is rendered with placeholders where the
 CSRF token and the tap forms' idempotency key go; each answer fills in this session's token
@@ -65,7 +73,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import TableClause
 
-from kiosk import hooks
+from kiosk import change_signal, hooks
 from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -74,6 +82,7 @@ T = TypeVar("T")
 
 TALLIES = "tallies"
 SETUP = "setup"
+SIGNAL = change_signal.SIGNAL
 # The tables whose changes the visitor screens show, and the counter each change bumps.
 # (`tally` bumps TALLIES in its trigger, and only for an opener tap: see above.)
 WATCHED = {
@@ -105,6 +114,14 @@ SCREENS: dict[str, tuple[str, ...]] = {
 # An execution option of raw SQL (text(), exec_driver_sql): the names of the tables it may
 # write, () for none. SQLAlchemy cannot know them from the text, and the kiosk does not guess.
 WRITES = "kiosk_writes"
+# Tables whose writes the database's own triggers may count as a change (an opener tap on
+# `tally` bumps TALLIES): this process bumps its memory of them after its commit.
+TRIGGERED = {"tally": TALLIES}
+# An execution option: the generations a statement's writes bump through the triggers, when
+# its writer knows better than TRIGGERED (a tap batch of FAQ taps bumps none).
+TRIGGERS = "kiosk_triggers_bump"
+# The tally kinds whose row bumps a generation in the trigger (Tally.OPENER: the chart's).
+TRIGGERED_BY_KIND: dict[str, tuple[str, ...]] = {"opener": (TALLIES,)}
 BUMP = (
     "INSERT INTO generation (name, shard, value) VALUES ('{name}', {shard}, 1) "
     "ON CONFLICT (name, shard) DO UPDATE SET value = generation.value + 1"
@@ -125,6 +142,10 @@ PG_BUMP = (
 )
 NO_TABLE = ("no such table: generation", "table generation has no column named shard")
 _TOUCHED = "kiosk_generations_touched"
+# What this transaction bumps (by page_cache or the triggers), and once it committed, what
+# this process's memory must bump (kiosk/change_signal.py) as soon as the commit returned.
+_HERE = "kiosk_generations_here"
+_COMMITTED = "kiosk_generations_committed"
 # An execution option for connections that must not bump (Alembic's: the table may not
 # exist yet while earlier migrations change events).
 NO_BUMP = "kiosk_no_generation_bump"
@@ -200,6 +221,43 @@ def _note_write(
         conn.info.setdefault(_TOUCHED, set()).update(kinds)
 
 
+def _note_write_here(
+    conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    _params: Any,
+    context: ExecutionContext,
+    _many: bool,
+) -> None:
+    """What this statement bumps, by page_cache or by the triggers: this process's memory
+    bumps it after the commit (kiosk/change_signal.py; PostgreSQL only)."""
+    if context.execution_options.get(NO_BUMP):
+        return
+    written = _written_by(context)
+    triggered: Collection[str] | None = context.execution_options.get(TRIGGERS)
+    if written is None:  # raw SQL that did not say: it may have written anything
+        kinds = set(WATCHED.values()) | set(TRIGGERED.values())
+    else:
+        kinds = {WATCHED[name] for name in written if name in WATCHED}
+        if triggered is None:
+            kinds |= {TRIGGERED[name] for name in written if name in TRIGGERED}
+    if triggered is not None:
+        kinds |= set(triggered)
+    if kinds:
+        conn.info.setdefault(_HERE, set()).update(kinds)
+
+
+def _committing_here(conn: Connection) -> None:
+    here = conn.info.pop(_HERE, None)
+    if here:
+        conn.info.setdefault(_COMMITTED, set()).update(here)
+
+
+def _forget_here(conn: Connection) -> None:
+    with contextlib.suppress(SQLAlchemyError):
+        conn.info.pop(_HERE, None)
+
+
 def _bump_before_commit(conn: Connection) -> None:
     """In the committing transaction: bump the counters of what it changed."""
     touched = conn.info.pop(_TOUCHED, None)
@@ -241,11 +299,37 @@ def _forget_after_rollback(conn: Connection) -> None:
         conn.info.pop(_TOUCHED, None)
 
 
-def install(engine: Engine) -> None:
-    """Bump the generations in every transaction of `engine` that changes what they cover."""
+def _bump_here(info: dict[Any, Any], signal: change_signal.ChangeSignal) -> None:
+    """After a commit returned: this process's memory of the generations it bumped moves on
+    (its own notification would come a moment later)."""
+    committed = info.pop(_COMMITTED, None)
+    if committed:
+        signal.bump(committed)
+
+
+def install(engine: Engine, signal: change_signal.ChangeSignal | None = None) -> None:
+    """Bump the generations in every transaction of `engine` that changes what they cover;
+    and, once it committed, `signal`'s memory of them. SQLAlchemy has no event after a commit:
+    the connection's next transaction or its return to the pool comes after it (the ORM
+    session and `engine.begin()` return theirs as the commit returns)."""
     event.listen(engine, "before_cursor_execute", _note_write)
     event.listen(engine, "commit", _bump_before_commit)
     event.listen(engine, "rollback", _forget_after_rollback)
+    if signal is None or not signal.listens:
+        return  # SQLite: every answer reads the generations
+    event.listen(engine, "before_cursor_execute", _note_write_here)
+    event.listen(engine, "commit", _committing_here)
+    event.listen(engine, "rollback", _forget_here)
+
+    def begun(conn: Connection) -> None:
+        _bump_here(conn.info, signal)
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _bump_here(record.info, signal)
+
+    event.listen(engine, "begin", begun)
+    event.listen(engine, "checkin", returned)
 
 
 READ = "SELECT name, CAST(sum(value) AS BIGINT) FROM generation GROUP BY name"
@@ -287,6 +371,16 @@ def read_generations(engine: Engine) -> dict[str, int]:
     finally:
         connection.close()  # back to the pool
     return {name: value for name, value in rows}
+
+
+def screen_counters() -> dict[str, int]:
+    """The counters a kept screen is found by, with their trust period (SIGNAL): this
+    process's memory while its listener is sure of them (kiosk/change_signal.py), else read
+    from the database now (trust period 0)."""
+    kept = change_signal.signal_of(current_app).counters()
+    if kept is not None:
+        return kept
+    return generations() | {SIGNAL: 0}
 
 
 def shared_render() -> bool:
@@ -337,7 +431,7 @@ def personal(text: str) -> str:
     filled = text.replace(CSRF_SLOT, csrf).replace(TAP_KEY_SLOT, new_form_key())
     if request.method == "GET":
         counters = _request_counters()
-        names = sorted(g.get(_USED, set()) | {SETUP})
+        names = sorted(g.get(_USED, set()) | {SETUP, SIGNAL})
         values = tuple((name, counters.get(name, 0)) for name in names)
         query = g.get(_QUERY, ())
         endpoint = request.endpoint or ""
@@ -368,7 +462,7 @@ def _render_for_everyone(render: Callable[[], str]) -> str:
 
 def _request_counters() -> dict[str, int]:
     if _COUNTERS not in g:
-        setattr(g, _COUNTERS, generations())
+        setattr(g, _COUNTERS, screen_counters())
         # What this request read before (the active event) may be older than the counters.
         g.pop("active_event", None)
         g.pop("kiosk_team", None)
@@ -379,7 +473,7 @@ def _group(depends: tuple[str, ...]) -> _Group:
     """This process's kept things for `depends`, at the counters this request read."""
     counters = _request_counters()
     g.setdefault(_USED, set()).update(depends)
-    values = tuple(counters.get(name, 0) for name in depends)
+    values = tuple(counters.get(name, 0) for name in (*depends, SIGNAL))
     groups: dict[tuple[str, ...], _Group] = current_app.extensions[_CACHE]
     group = groups.get(depends)
     if group is None or group.values != values:
@@ -477,4 +571,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["tap_key"] = tap_key
     app.context_processor(inject_csrf_token)
     with app.app_context():
-        install(db.engine)
+        engine = db.engine
+    install(engine, change_signal.init_app(app, engine, set(WATCHED.values())))

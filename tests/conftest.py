@@ -21,7 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings
 from sqlalchemy import event
 
-from kiosk import create_app, emails
+from kiosk import change_signal, create_app, emails
 from kiosk.extensions import db
 from kiosk.schema import upgrade
 from kiosk.services import hashing, sealing
@@ -376,7 +376,11 @@ def app(
     app = create_app(_config(database_url, **app_config))
     with app.app_context():
         ensure_demo_event()
+    # On PostgreSQL the change signal's listener is up, as in a server that answered once:
+    # a test never sees it come up halfway (kiosk/change_signal.py).
+    assert change_signal.signal_of(app).listening(), "the change signal listens"
     yield app
+    change_signal.signal_of(app).stop()  # a PostgreSQL app's listener, if it started one
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -398,7 +402,9 @@ def second(app: Flask) -> Iterator[Flask]:
     second `kiosk serve`): its own caches, and only the database between the two."""
     keep = ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED")
     other = create_app({key: app.config[key] for key in keep})
+    assert change_signal.signal_of(other).listening(), "the change signal listens"
     yield other
+    change_signal.signal_of(other).stop()
     with other.app_context():
         db.session.remove()
         db.engine.dispose()

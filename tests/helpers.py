@@ -108,8 +108,12 @@ def assert_calm_503_without_generations(app, client) -> None:
     calm database-failure page (503), never a 500, whoever would have answered it."""
     from sqlalchemy import text
 
+    from kiosk import change_signal
     from kiosk.extensions import db
 
+    # The generations read from the database on every answer (PostgreSQL's listener would
+    # keep them in memory and read nothing: kiosk/change_signal.py).
+    change_signal.signal_of(app).stop()
     with app.app_context():
         db.session.execute(text("DROP TABLE generation"))
         db.session.commit()
@@ -143,3 +147,13 @@ def screen_requests(app) -> list[tuple[str, str, str, dict[str, str], dict[str, 
         ("visitor.involved", "GET", "/involved", HX, {}),
         ("visitor.qr", "GET", f"/qr/{link}.svg", {}, {}),
     ]
+
+
+def settled(*apps) -> None:
+    """Each app (a hub's server process) has heard of every change committed so far: on
+    PostgreSQL its listener is connected and has seen a marker sent after them
+    (kiosk/change_signal.py); SQLite reads the generations on every answer."""
+    from kiosk import change_signal
+
+    for app in apps:
+        assert change_signal.signal_of(app).caught_up(), "the change signal listens"

@@ -2,7 +2,8 @@
 changes, and never stale in another server process after a write committed in one.
 
 Two app instances on one database stand for two `kiosk serve` processes of a hub: each has
-its own cache, and only the database tells one of the other's writes. Both engines.
+its own cache, and only the database tells one of the other's writes (on PostgreSQL by a
+notification, which `settled` waits for: kiosk/change_signal.py). Both engines.
 """
 
 import re
@@ -14,7 +15,7 @@ from kiosk import page_cache, write_queue
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tally
 from kiosk.services import events, settings
-from tests.helpers import HX, assert_calm_503_without_generations
+from tests.helpers import HX, assert_calm_503_without_generations, settled
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -36,6 +37,7 @@ def test_a_tap_in_one_process_shows_in_the_others_next_read(app, second):
     assert count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Famine") == 1
     assert count_of(here.get("/").get_data(as_text=True), "Famine") == 1
     tap(there, "famine")
+    settled(app)  # PostgreSQL: the notification reached this process (SQLite reads)
     assert count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Famine") == 2
     assert count_of(here.get("/").get_data(as_text=True), "Famine") == 2
     assert count_of(there.get("/").get_data(as_text=True), "Famine") == 2
@@ -47,6 +49,7 @@ def test_an_event_activated_in_one_process_shows_in_the_others_chart(app, second
     assert count_of(here.get("/").get_data(as_text=True), "Nuclear weapons") == 1
     with second.app_context():
         events.create_event("Spring fair", activate=True)
+    settled(app)
     assert count_of(here.get("/").get_data(as_text=True), "Nuclear weapons") == 0
     assert (
         count_of(here.get("/opener/chart", headers=HX).get_data(as_text=True), "Nuclear weapons")
@@ -60,6 +63,7 @@ def test_a_setting_changed_in_one_process_shows_in_the_others_pages(app, second)
         assert 'data-idle-seconds="' in here.get(path).get_data(as_text=True)
     with second.app_context():
         settings.set_setting(settings.IDLE_SECONDS, "123")
+    settled(app)
     for path in ("/", "/faq", "/involved"):
         assert 'data-idle-seconds="123"' in here.get(path).get_data(as_text=True)
 
@@ -155,6 +159,7 @@ def test_an_events_language_changed_in_one_process_shows_in_the_others_pages(app
     with second.app_context():
         db.session.execute(update(Event).where(Event.status == Event.ACTIVE).values(locale="ko"))
         db.session.commit()
+    settled(app)
     assert '<html lang="ko">' in here.get("/faq").get_data(as_text=True)
     assert '<html lang="ko">' in here.get("/").get_data(as_text=True)
 

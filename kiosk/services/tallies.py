@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from kiosk import clock
+from kiosk import clock, page_cache
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services import counts
@@ -115,7 +115,11 @@ def write_batch(batch: list[Tap]) -> None:
             if event_id is not None:
                 statement = insert_new_statement(Tally, connection.dialect.name)
                 for tap in batch:
-                    row = connection.execute(statement, tap.values(event_id))
+                    # Only an opener tap bumps a generation (the chart's, in the trigger).
+                    bumps = {page_cache.TRIGGERS: page_cache.TRIGGERED_BY_KIND.get(tap.kind, ())}
+                    row = connection.execute(
+                        statement, tap.values(event_id), execution_options=bumps
+                    )
                     tap.counted = row.scalar() is not None
         # Committed outside the ORM session, whose commit hook would say this.
         forget_database_problem()
