@@ -38,6 +38,7 @@ LAYERS = {
         "kiosk.sealed_text",
         "kiosk.write_queue",
         "kiosk.extensions",
+        "kiosk.change_signal",
         "kiosk.schema",
         "kiosk.models",
         "kiosk.page_cache",
@@ -69,6 +70,7 @@ ALLOWED_IN_FUNCTIONS = {
     ("kiosk", "kiosk"): "create_app loads the app's modules: `import kiosk.<module>` runs "
     "the package first and must not load the whole app (tests, `python -m kiosk.i18n`)",
     ("kiosk.services.network", "fcntl"): "Unix only: on other systems the call is skipped",
+    ("kiosk.change_signal", "psycopg"): "PostgreSQL's driver: only a hub has it installed",
     ("kiosk.schema", "flask_migrate"): "Alembic (through Flask-Migrate) is a fifth of a "
     "start-up: loaded only when a migration runs (tests/test_schema.py)",
 }
