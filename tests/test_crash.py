@@ -41,7 +41,7 @@ SERVING_WINDOW = 0.45
 class Typist(threading.Thread):
     """One visitor after another filling in the sign-up form, resending what wasn't thanked."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str = "crash") -> None:
         super().__init__(daemon=True)
         self.visitor = Visitor(port, name)
         self.submissions: list[Submission] = []

@@ -41,7 +41,7 @@ pytestmark = [
     pytest.mark.postgresql,  # left out, with the [postgresql] runs, where it is missing
 ]
 
-PEOPLE = 1500
+PEOPLE = 500  # each file still takes many short transactions on each process, interleaved
 
 
 @dataclass

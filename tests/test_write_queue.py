@@ -164,7 +164,7 @@ def test_every_view_marked_as_reading_only_is_a_post_that_writes_nothing(app) ->
 # ms). While the export held the write lock, the tap waited for all of it (1.2 s of 1.2 s).
 # The bound is a share of the export's own time, so a slow machine slows both alike.
 TAP_SHARE_OF_EXPORT = 0.25
-EXPORT_SIGNUPS = 30_000
+EXPORT_SIGNUPS = 10_000
 
 
 def _insert_signups(app, count: int) -> int:
