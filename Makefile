@@ -63,7 +63,7 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 ## The crash test at full strength: 200 SIGKILLs (issue 5's count) instead of `make test`'s 80.
 ## About four minutes; CI runs it after `make test`.
 test-crash: $(TEST_STAMP)
-	KIOSK_CRASH_KILLS=200 $(BIN)/python -m pytest -p no:xdist -q tests/test_crash.py
+	KIOSK_CRASH_KILLS=200 $(BIN)/python -m pytest -n 0 -q tests/test_crash.py
 
 ## Security audit: bandit on our code, pip-audit on every installed package (.ci/pip_audit.py
 ## says plainly when PyPI's vulnerability service cannot be reached, and does not fail then).
