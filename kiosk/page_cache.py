@@ -212,13 +212,16 @@ def _note_write(
 ) -> None:
     if context.execution_options.get(NO_BUMP):
         return
-    written = _written_by(context)
-    if written is None:  # raw SQL that did not say: it may have written anything
-        kinds = set(WATCHED.values())
-    else:
-        kinds = {WATCHED[name] for name in written if name in WATCHED}
-    if kinds:
+    if kinds := _watched_kinds(_written_by(context)):
         conn.info.setdefault(_TOUCHED, set()).update(kinds)
+
+
+def _watched_kinds(written: Collection[str] | None) -> set[str]:
+    """The generations page_cache bumps for a statement that wrote `written` (None: raw SQL
+    that did not say, so it may have written anything)."""
+    if written is None:
+        return set(WATCHED.values())
+    return {WATCHED[name] for name in written if name in WATCHED}
 
 
 def _note_write_here(
@@ -235,12 +238,11 @@ def _note_write_here(
         return
     written = _written_by(context)
     triggered: Collection[str] | None = context.execution_options.get(TRIGGERS)
+    kinds = _watched_kinds(written)
     if written is None:  # raw SQL that did not say: it may have written anything
-        kinds = set(WATCHED.values()) | set(TRIGGERED.values())
-    else:
-        kinds = {WATCHED[name] for name in written if name in WATCHED}
-        if triggered is None:
-            kinds |= {TRIGGERED[name] for name in written if name in TRIGGERED}
+        kinds |= set(TRIGGERED.values())
+    elif triggered is None:
+        kinds |= {TRIGGERED[name] for name in written if name in TRIGGERED}
     if triggered is not None:
         kinds |= set(triggered)
     if kinds:
