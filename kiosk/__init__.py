@@ -6,11 +6,12 @@ from typing import Any
 from flask import Flask
 
 from kiosk import paths
+from kiosk.url_rules import KioskFlask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the kiosk app: config, extensions, content pack, blueprints, CLI."""
-    app = Flask(
+    app = KioskFlask(
         __name__,
         instance_path=str(paths.instance_folder()),
         template_folder=str(paths.TEMPLATES_DIR),

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings
 from sqlalchemy import event
 
-from kiosk import change_signal, create_app, emails
+from kiosk import change_signal, content, create_app, emails
 from kiosk.extensions import db
 from kiosk.schema import upgrade
 from kiosk.services import hashing, sealing
@@ -194,6 +194,31 @@ def quick_argon2(real_hasher: PasswordHasher) -> Iterator[None]:
         # The passphrase's wrapping of the team key: libsodium's least Argon2id.
         patch.setattr(sealing, "KDF_OPSLIMIT", 1)
         patch.setattr(sealing, "KDF_MEMLIMIT", 8192)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def content_packs_read_once() -> Iterator[None]:
+    """Each test's app reads the same content pack files, and parsing them is most of what
+    create_app costs now that URL builders compile on first use (about 15 ms of 25): a pack is
+    parsed once per test process for each content of its file. Keyed on the file's bytes, so
+    a test that writes a pack of its own (a broken one, an edited copy) is parsed as the kiosk
+    parses it; only packs that loaded are kept (a pack that fails, fails every time)."""
+    real_load_pack = content.load_pack
+    loaded: dict[tuple[str, str, bytes], content.ContentPack] = {}
+
+    def load_pack_once(location: str | Path, locale: str = "en") -> content.ContentPack:
+        path = content.pack_file(Path(location), locale)
+        try:
+            key = (str(location), locale, path.read_bytes())
+        except OSError:
+            return real_load_pack(location, locale)
+        if key not in loaded:
+            loaded[key] = real_load_pack(location, locale)
+        return loaded[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(content, "load_pack", load_pack_once)
         yield
 
 

@@ -26,6 +26,7 @@ KIOSK = Path(__file__).resolve().parent.parent / "kiosk"
 LAYERS = {
     "low": {
         "kiosk.paths",
+        "kiosk.url_rules",
         "kiosk.catalogues",
         "kiosk.clock",
         "kiosk.privacy",
