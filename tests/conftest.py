@@ -19,9 +19,11 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy import event
 
-from kiosk import change_signal, content, create_app, emails
+from kiosk import change_signal, content, create_app, emails, rendering
 from kiosk.extensions import db
 from kiosk.schema import upgrade
 from kiosk.services import hashing, sealing
@@ -219,6 +221,33 @@ def content_packs_read_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(content, "load_pack", load_pack_once)
+        yield
+
+
+class SharedBytecodeCache(BytecodeCache):
+    """Compiled templates in this process's memory, for every app a test makes."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            # The bucket checks the template's checksum: an edited template compiles again.
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates_compiled_once() -> Iterator[None]:
+    """The kiosk keeps compiled templates in its instance folder (kiosk/rendering.py), and
+    each test's instance is new: every test compiled every template it rendered again, about
+    a third of a quick test's time. Here a test process keeps them in memory for all its apps.
+    tests/test_compiled_templates.py turns this off to test the instance folder's cache."""
+    shared = SharedBytecodeCache()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rendering, "FileSystemBytecodeCache", lambda directory: shared)
         yield
 
 
