@@ -90,8 +90,7 @@ def faq_open(page, base: str) -> None:
 
 @screen("Get involved")
 def involved(page, base: str) -> None:
-    page.goto(base + "/involved")
-    page.wait_for_load_state("networkidle")
+    page.goto(base + "/involved")  # its QR codes are images: the load event waits for them
 
 
 @screen("sign-up")
@@ -140,7 +139,7 @@ def pledge_thanks(page, base: str) -> None:
     page.get_by_label("$50", exact=True).check()
     page.get_by_role("button", name=re.compile("Pledge and show")).click()
     page.locator("#pledge_thanks img.qr").wait_for()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => [...document.images].every(image => image.complete)")
 
 
 @screen("ask")
@@ -158,7 +157,6 @@ def ask_thanks(page, base: str) -> None:
 @screen("Learn")
 def learn(page, base: str) -> None:
     page.goto(base + "/learn")
-    page.wait_for_load_state("networkidle")
 
 
 @screen("journalists' desk")
@@ -223,7 +221,6 @@ def signup_korean(page, base: str) -> None:
 @screen("Learn, 한국어")
 def learn_korean(page, base: str) -> None:
     page.goto(base + "/learn")
-    page.wait_for_load_state("networkidle")
 
 
 @screen("journalists' desk, 한국어")
