@@ -1,5 +1,5 @@
 """Twenty tables syncing to one hub at once (issue 23's scale), measured:
-`python -m bench.sync_scale [--tables 20] [--records 500] [--seconds 10] [--tables-nice 19]
+`python -m bench.sync_scale [--tables 20] [--records 500] [--on 8] [--off 4] [--tables-nice 19]
 [--import-share S]` (a few minutes; `make bench` runs it too).
 
 A hub (`kiosk serve` on PostgreSQL: a throw-away durable cluster, bench/hub.py's) and
@@ -8,13 +8,21 @@ settings (a round every KIOSK_SYNC_SECONDS, 40 records a chunk), each holding --
 records of the hub's event taken before it knew the hub: sign-ups (some people at two tables,
 two people at every table), pledges, questions and taps (tests/test_sync_scale.py's records).
 
-First two tablets sign visitors up at the hub for --seconds (the baseline: no sync). Then
-every table is given its own join code at once (what `kiosk hub join CODE` does, its token
-its own, through the real HTTP path to the hub) and the same two tablets sign up at the hub
-until every table has nothing waiting. Prints, and writes to bench/results.md:
+Two tablets sign visitors up at the hub all along. Every table is given its own join code at
+once (what `kiosk hub join CODE` does, its token its own, through the real HTTP path to the
+hub), and from then on the tables are let run for --on seconds and held for --off seconds in
+turns (SIGCONT, SIGSTOP: a held table sends nothing, as before it joined), until every table
+has nothing waiting. The sign-ups of the windows the tables ran are the figure "with the
+sync", those of the windows they were held "without it" (each window's first SETTLE_S left
+out: the chunk the hub was writing when they were held, the tables' first requests when let
+go). Both are taken under the same load from the rest of the machine, in turns a few seconds
+apart: on a shared machine a baseline taken once before a sync of minutes saw another load
+than the sync (the ratio moved from 1.33× to 1.94× between two runs of the same code).
+Prints, and writes to bench/results.md:
 
-    hub visitor p95 / p50       with the sync against without it, this run (target: <= 1.2×)
-    sync time                   from the first join until every table has nothing waiting
+    hub visitor p95 / p50       the tables' windows against the held ones (target: <= 1.2×)
+    sync time                   the windows the tables ran, from the join until every table
+                                has nothing waiting (wall time in the note)
     records lost                a table's record the hub lacks, by UUID (target: 0)
     people duplicated           an email twice in the hub's event (target: 0)
     visitor failures            visitors at the hub not thanked, or thanked and not stored
@@ -34,11 +42,13 @@ import contextlib
 import functools
 import json
 import os
+import signal
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
@@ -64,6 +74,63 @@ SYNC_SECONDS = "1"
 TIMEOUT_S = 600
 # The tables' processes at the lowest CPU priority: each would be a machine of its own.
 TABLES_NICE = 19
+# The tables run for ON_S seconds, then are held for OFF_S, in turns (the docstring).
+ON_S = 8.0
+OFF_S = 4.0
+# A window's first seconds are left out: the hub ends the chunk it was writing when the tables
+# were held, and twenty tables let go at once all knock first.
+SETTLE_S = 0.5
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the run (time.perf_counter) with the tables running or held."""
+
+    syncing: bool
+    start: float
+    end: float
+
+
+def windowed(
+    run: Run, windows: list[Window], settle: float = SETTLE_S
+) -> tuple[list[float], list[float]]:
+    """The sign-ups' seconds that began and ended within a window after its first `settle`
+    seconds: (those of the windows the tables ran, those of the windows they were held)."""
+    syncing: list[float] = []
+    held: list[float] = []
+    ordered = sorted(windows, key=lambda w: w.start)
+    for started, seconds in zip(run.started, run.seconds, strict=True):
+        for window in ordered:
+            if window.start + settle <= started and started + seconds <= window.end:
+                (syncing if window.syncing else held).append(seconds)
+                break
+    return syncing, held
+
+
+def paired_ratios(run: Run, windows: list[Window], quantile: int = 95) -> list[float]:
+    """Each held window's p95 against the running window just before it: how the ratio moves
+    from pair to pair (the pooled ratio is the figure)."""
+    ordered = sorted(windows, key=lambda w: w.start)
+    ratios = []
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if before.syncing and not after.syncing:
+            on, _ = windowed(run, [before])
+            _, off = windowed(run, [after])
+            if len(on) >= 20 and len(off) >= 20:
+                ratios.append(_quantile(on, quantile) / _quantile(off, quantile))
+    return ratios
+
+
+def _quantile(seconds: list[float], quantile: int) -> float:
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * quantile / 100))]
+
+
+def hold(sites: list[Table], running: bool) -> None:
+    """Let the tables' processes run (SIGCONT) or hold them where they are (SIGSTOP)."""
+    for site in sites:
+        if site.kiosk.process is not None and site.kiosk.process.poll() is None:
+            os.kill(site.kiosk.process.pid, signal.SIGCONT if running else signal.SIGSTOP)
 
 
 @dataclass
@@ -72,12 +139,15 @@ class SyncScale:
     records: int
     shared: int
     start_s: float  # until every table served, joined its event and held its records
-    alone: Run
-    during: Run
+    alone: Run  # the sign-ups of the windows the tables were held
+    during: Run  # those of the windows they ran; its outcome: the seconds they ran
+    visitors: Run  # every sign-up of the run
+    windows: list[Window] = field(default_factory=list)
     found: dict[str, object]
     visitors_stored: int
     cpu_s: dict[str, float]
-    received: tuple[int, int]  # chunks and records the hub received (resent ones again)
+    received: tuple[int, int] = (0, 0)  # chunks and records the hub received (resent too)
+    wall_s: float = 0.0  # from the join until every table had nothing waiting, held or not
     sync_process: bool = False  # the tables sent to a second hub process, not the visitors'
     tables_nice: int = 0  # the tables' processes' CPU priority (nice -n)
     import_share: str = ""  # KIOSK_HUB_IMPORT_SHARE of the hub ("" its default)
@@ -89,13 +159,15 @@ class SyncScale:
 
     @property
     def failures(self) -> int:
-        thanked = len(self.alone.thanked) + len(self.during.thanked)
-        return len(self.alone.failures) + len(self.during.failures) + thanked - self.visitors_stored
+        return len(self.visitors.failures) + len(self.visitors.thanked) - self.visitors_stored
+
+    @property
+    def pairs(self) -> list[float]:
+        return paired_ratios(self.visitors, self.windows)
 
 
 def _ms(run: Run, quantile: int) -> float:
-    ordered = sorted(run.seconds)
-    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * quantile / 100))]
+    return 1000 * _quantile(run.seconds, quantile)
 
 
 @contextlib.contextmanager
@@ -122,7 +194,8 @@ def lead_at(instance: Path, url: str) -> Iterator[Flask]:
 def measure(
     tables: int = 20,
     records: int = 500,
-    seconds: float = 10,
+    on_s: float = ON_S,
+    off_s: float = OFF_S,
     executable: Path = KIOSK,
     sync_process: bool = False,
     profile_to: Path | None = None,
@@ -132,7 +205,8 @@ def measure(
     """See the module's docstring. `sync_process`: the tables' join codes name a second hub
     process (same database, same instance folder), as a reverse proxy sending /hub/ to a
     process of its own would; the visitors keep the first. `profile_to`: py-spy samples the
-    visitors' hub process during the sync. `tables_nice`: the tables' CPU priority.
+    visitors' hub process during the sync. `tables_nice`: the tables' CPU priority. `on_s`,
+    `off_s`: the windows the tables run and are held.
     `import_share`: the hub's KIOSK_HUB_IMPORT_SHARE ("" for its default)."""
     shared = max(2, int(records * SHARED_SHARE))
     began = time.monotonic()
@@ -183,11 +257,7 @@ def measure(
                 apps.append(app)
             assert all(site.waiting() == records for site in sites)  # noqa: S101
             start_s = time.monotonic() - began
-            print(
-                f"  ready in {start_s:.0f} s; the hub's visitors alone, {seconds:g} s ...",
-                flush=True,
-            )
-            alone = tablets_signing_up(central.port, "alone", seconds)
+            print(f"  ready in {start_s:.0f} s", flush=True)
             processes = {"hub": [central, second], "tables": [s.kiosk for s in sites]}
 
             def cpu() -> dict[str, float]:
@@ -197,24 +267,47 @@ def measure(
                 }
                 return used | {"postgresql": postgres_cpu_seconds(cluster)}
 
-            def sync_all() -> float:
+            windows: list[Window] = []
+
+            def sync_all() -> tuple[float, float]:
+                """The seconds the tables ran until none had anything waiting, and the wall
+                time from the join."""
                 started = time.perf_counter()
                 for site, app in zip(sites, apps, strict=True):
                     with app.app_context():
                         sync.join(site.code)
                         db.session.remove()
-                while any(site.waiting() for site in sites):
+                pending, ran = list(sites), 0.0
+                while True:
+                    began = time.perf_counter()
+                    hold(sites, running=True)
+                    while pending and time.perf_counter() - began < on_s:
+                        time.sleep(0.5)
+                        pending = [site for site in pending if site.waiting()]
+                    windows.append(Window(True, began, time.perf_counter()))
+                    ran += time.perf_counter() - began
+                    if not pending:
+                        return ran, time.perf_counter() - started
                     if time.perf_counter() - started > TIMEOUT_S:
                         raise TimeoutError([site.status() for site in sites])
-                    time.sleep(0.5)
-                return time.perf_counter() - started
+                    began = time.perf_counter()
+                    hold(sites, running=False)
+                    time.sleep(off_s)
+                    windows.append(Window(False, began, time.perf_counter()))
 
-            print(f"  {tables} tables join and sync, the hub's visitors meanwhile ...", flush=True)
+            print(
+                f"  {tables} tables join and sync, run {on_s:g} s and held {off_s:g} s in "
+                "turns, the hub's visitors all along ...",
+                flush=True,
+            )
             before = cpu()
             recording = None
             if profile_to is not None and central.process is not None:
                 recording = profile.start_recording(central.process.pid, 30, profile_to)
-            during = tablets_signing_up(central.port, "during", sync_all)
+            try:
+                visitors = tablets_signing_up(central.port, "visitor", sync_all)
+            finally:
+                hold(sites, running=True)  # a held process would not end when told to
             after = cpu()
             if recording is not None:
                 recording.wait()
@@ -245,20 +338,25 @@ def measure(
             second.stop()
             central.stop()
             engine.dispose()
-    visitors = {person(email) for email in set(alone.thanked) | set(during.thanked)}
-    from_tables = [(str(d), str(u)) for d, u in stored if d not in visitors]
+    people = {person(email) for email in set(visitors.thanked)}
+    from_tables = [(str(d), str(u)) for d, u in stored if d not in people]
     found = check_hub(bundles, from_tables, held, person)
+    ran_s, wall_s = visitors.outcome
+    syncing, not_syncing = windowed(visitors, windows)
     return SyncScale(
         tables=tables,
         records=records,
         shared=shared,
         start_s=start_s,
-        alone=alone,
-        during=during,
+        alone=Run(seconds=not_syncing),
+        during=Run(seconds=syncing, outcome=ran_s),
+        visitors=visitors,
+        windows=windows,
         found=found,
-        visitors_stored=len({d for d, _u in stored} & visitors),
+        visitors_stored=len({d for d, _u in stored} & people),
         cpu_s={name: after[name] - before[name] for name in after},
         received=(int(chunks or 0), int(received or 0)),
+        wall_s=wall_s,
         sync_process=sync_process,
         tables_nice=tables_nice,
         import_share=import_share,
@@ -283,13 +381,16 @@ def figures(s: SyncScale) -> list[Figure]:
     return [
         Figure(f"{name}: hub visitor p95", _ms(s.during, 95), "ms", _ms(s.alone, 95),
                Target("<=", P95_TARGET, of_floor=True, versus=versus),
-               f"{len(s.during.seconds)} sign-ups at the hub during the sync, "
-               f"{len(s.alone.seconds)} without; floor column: without the sync"),
+               f"{len(s.during.seconds)} sign-ups at the hub while the tables ran, "
+               f"{len(s.alone.seconds)} while they were held, in {len(s.windows)} windows "
+               f"taking turns; floor column: held; p95 ratio of each run window to the held "
+               f"one after it: median {pairs_median(s):.2f}× of {len(s.pairs)}"),
         Figure(f"{name}: hub visitor p50", _ms(s.during, 50), "ms", _ms(s.alone, 50)),
         Figure(f"{name}: hub visitor max", 1000 * max(s.during.seconds), "ms",
                1000 * max(s.alone.seconds)),
         Figure(f"{name}: sync time", s.sync_s, "s",
-               note=f"{s.found['records']:,} records, {s.found['records'] / s.sync_s:.0f} "
+               note=f"the tables' running windows ({s.wall_s:.0f} s with the held ones); "
+               f"{s.found['records']:,} records, {s.found['records'] / s.sync_s:.0f} "
                f"records/s; hub received {s.received[0]} chunks, {s.received[1]:,} records; "
                f"CPU meanwhile: {cpu}"),
         Figure(f"{name}: records lost", len(s.found["lost"]), "", target=Target("<=", 0),
@@ -302,13 +403,18 @@ def figures(s: SyncScale) -> list[Figure]:
     ]  # fmt: skip
 
 
+def pairs_median(s: SyncScale) -> float:
+    return statistics.median(s.pairs) if s.pairs else 0.0
+
+
 def goals(s: SyncScale) -> list[Goal]:
     p95 = ratio(_ms(s.during, 95), _ms(s.alone, 95))
     lost, duplicated = len(s.found["lost"]), len(s.found["duplicated"])
     return [
         Goal(
             f"hub: {s.tables} tables × {s.records} records syncing at once (issue 23)" + variant(s),
-            f"visitor p95 <= {P95_TARGET:g}× without the sync; 0 lost; 0 duplicated",
+            f"visitor p95 <= {P95_TARGET:g}× without the sync (windows taking turns); 0 lost; "
+            "0 duplicated",
             f"p95 {number(_ms(s.during, 95), 'ms')} vs {number(_ms(s.alone, 95), 'ms')} "
             f"({p95 or 0:.2f}×); {lost} lost; {duplicated} duplicated; {s.failures} visitor "
             f"failures; synced in {s.sync_s:.0f} s",
@@ -327,7 +433,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=20)
     parser.add_argument("--records", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=10, help="length of the baseline")
+    parser.add_argument("--on", type=float, default=ON_S, help="seconds the tables run a turn")
+    parser.add_argument("--off", type=float, default=OFF_S, help="seconds they are held")
     parser.add_argument("--server-python", type=Path, default=Path(sys.executable))
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -352,7 +459,8 @@ def main() -> None:
     found = measure(
         args.tables,
         args.records,
-        args.seconds,
+        args.on,
+        args.off,
         args.server_python.with_name("kiosk"),
         args.sync_process,
         args.profile,
@@ -380,7 +488,8 @@ def main() -> None:
             f"{args.tables} `kiosk serve` tables on SQLite (KIOSK_SYNC_SECONDS={SYNC_SECONDS}, "
             f"{sync.CHUNK_RECORDS} records a chunk) {priority}, one `kiosk serve` hub on "
             f"PostgreSQL (durable; KIOSK_HUB_IMPORT_SHARE {args.import_share or 'its default'}), "
-            f"two tablets signing up at the hub; load average {load[0]:.2f} "
+            f"two tablets signing up at the hub all along, the tables run {args.on:g} s and "
+            f"held {args.off:g} s in turns; load average {load[0]:.2f} "
             f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s",
             notes if found.profile else "",
         )

@@ -62,6 +62,7 @@ class Tablet(threading.Thread):
         self.visitor = Visitor(port, name)
         self.stop = threading.Event()
         self.seconds: list[float] = []
+        self.started: list[float] = []  # when each timed POST began (time.perf_counter)
         self.thanked: list[str] = []
         self.failures: list[str] = []
 
@@ -73,6 +74,7 @@ class Tablet(threading.Thread):
                 started = time.perf_counter()
                 thanked = self.visitor.send(submission)
                 self.seconds.append(time.perf_counter() - started)
+                self.started.append(started)
             except OSError as error:  # a timeout or a refused connection: a failed visitor
                 self.failures.append(repr(error))
             else:
@@ -132,6 +134,7 @@ class Run:
     """What the tablets saw while they signed visitors up (and what ran meanwhile)."""
 
     seconds: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # each sign-up's start, as `seconds`
     failures: list[str] = field(default_factory=list)
     thanked: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -160,6 +163,7 @@ def tablets_signing_up(port: int, name: str, during: Callable[[], Any] | float) 
         tablet.join(timeout=30)
     for tablet in tablets:
         run.seconds += tablet.seconds
+        run.started += tablet.started
         run.failures += tablet.failures
         run.thanked += tablet.thanked
     return run
