@@ -142,12 +142,12 @@ class SyncScale:
     alone: Run  # the sign-ups of the windows the tables were held
     during: Run  # those of the windows they ran; its outcome: the seconds they ran
     visitors: Run  # every sign-up of the run
-    windows: list[Window] = field(default_factory=list)
     found: dict[str, object]
     visitors_stored: int
     cpu_s: dict[str, float]
     received: tuple[int, int] = (0, 0)  # chunks and records the hub received (resent too)
     wall_s: float = 0.0  # from the join until every table had nothing waiting, held or not
+    windows: list[Window] = field(default_factory=list)
     sync_process: bool = False  # the tables sent to a second hub process, not the visitors'
     tables_nice: int = 0  # the tables' processes' CPU priority (nice -n)
     import_share: str = ""  # KIOSK_HUB_IMPORT_SHARE of the hub ("" its default)

@@ -235,3 +235,21 @@ def test_sealing_a_sign_up_is_judged_against_half_a_millisecond_and_the_digest_o
     assert [f.verdict for f in fast] == ["met", ""]
     assert slow[0].verdict == "MISSED"
     assert slow[1].target is None and slow[1].value == 8.0
+
+
+def test_the_sync_scale_splits_sign_ups_into_the_windows_the_tables_ran_and_were_held():
+    from bench.sync_scale import Window, paired_ratios, windowed  # noqa: PLC0415
+    from tests.test_import_beside_tablets import Run  # noqa: PLC0415
+
+    # Two windows: tables running for 0-3 s, held for 3-7 s; each window's first 0.5 s and
+    # any sign-up crossing a window's end are left out.
+    run = Run(
+        seconds=[0.01, 0.2, 0.5, 0.02, 0.03, 0.04, 0.05],
+        started=[0.2, 1.0, 2.9, 3.2, 3.6, 5.0, 6.99],
+    )
+    windows = [Window(False, 3, 7), Window(True, 0, 3)]
+    assert windowed(run, windows) == ([0.2], [0.03, 0.04])
+
+    starts = [1 + n / 20 for n in range(30)] + [3.5 + n / 20 for n in range(30)]
+    many = Run(seconds=[0.02] * 30 + [0.01] * 30, started=starts)
+    assert paired_ratios(many, [Window(True, 0, 3), Window(False, 3, 6)]) == [2.0]
