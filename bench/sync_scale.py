@@ -126,6 +126,21 @@ def _quantile(seconds: list[float], quantile: int) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * quantile / 100))]
 
 
+def children_of(pids: list[int]) -> list[int]:
+    """The live processes whose parent is one of `pids` (a hub's intake, services/intake.py,
+    and multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            if int(stat[1]) in pids:
+                found.append(int(entry.name))
+    return found
+
+
 def hold(sites: list[Table], running: bool) -> None:
     """Let the tables' processes run (SIGCONT) or hold them where they are (SIGSTOP)."""
     for site in sites:
@@ -265,7 +280,12 @@ def measure(
                     name: sum(cpu_seconds(k.process.pid) for k in kiosks if k.process)
                     for name, kiosks in processes.items()
                 }
-                return used | {"postgresql": postgres_cpu_seconds(cluster)}
+                hubs = [k.process.pid for k in processes["hub"] if k.process]
+                intake = 0.0
+                for pid in children_of(hubs):
+                    with contextlib.suppress(OSError, IndexError):  # ended meanwhile
+                        intake += cpu_seconds(pid)
+                return used | {"intake": intake, "postgresql": postgres_cpu_seconds(cluster)}
 
             windows: list[Window] = []
 
