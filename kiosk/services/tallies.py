@@ -17,6 +17,8 @@ from kiosk.services.events import current_event
 from kiosk.services.records import clean_idempotency_key
 
 BATCHER = "kiosk_tap_batcher"
+# The batch's look-up of the active event, built once (building it cost more than running it).
+ACTIVE_EVENT_ID = select(Event.id).where(Event.status == Event.ACTIVE)
 
 
 def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> bool:
@@ -109,9 +111,7 @@ def write_batch(batch: list[Tap]) -> None:
     """Insert `batch` in one transaction; each tap learns whether it counted, or the error."""
     try:
         with db.engine.begin() as connection:
-            event_id = connection.execute(
-                select(Event.id).where(Event.status == Event.ACTIVE)
-            ).scalar()
+            event_id = connection.execute(ACTIVE_EVENT_ID).scalar()
             if event_id is not None:
                 statement = insert_new_statement(Tally, connection.dialect.name)
                 for tap in batch:
