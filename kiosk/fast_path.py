@@ -29,6 +29,13 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
   it says so. An answer with an undeclared hook or header, or a per-request one that has no
   stand-in, is never kept.
 
+Taps too (issue 21): an htmx opener tap or FAQ open (page_cache.TAP_SCREENS) whose answer
+Flask gave before is counted in the tap batch as its view counts it (services/tallies.py:
+answered only once the commit holding it returned) and answered with that answer, after
+every check Flask's path makes: the session, the form's CSRF token checked as Flask-WTF
+checks it, the per-request hooks' stand-ins (a lost database file refuses the write), the
+answer's generations, and an idempotency key (`_tap`).
+
 Anything else, and any database error, goes to Flask, which answers it the kiosk's way.
 
 What it keeps is bounded in bytes (kiosk/bounded.py), and only ever what Flask made or a
