@@ -95,6 +95,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, help="a checkout of the code before the change")
+    parser.add_argument("--after", type=Path, help="a checkout of the code after it (else this)")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1, help="base and this code, alternated")
     parser.add_argument("--profile", type=Path, metavar="FILE")
@@ -114,7 +115,7 @@ def main() -> None:
         floor = start_floor(python, workdir / "servers.log", page, workdir / "floor.sqlite")
         try:
             for round_ in range(args.rounds):
-                variants = [("after", None)]
+                variants = [("after", args.after.resolve() if args.after else None)]
                 if args.base is not None:
                     variants.insert(0, ("before", args.base.resolve()))
                 for label, code in variants:
