@@ -416,13 +416,13 @@ class FastPath:
             or not self._csrf_valid(form, raw_token)
         ):
             return self.wsgi_app(environ, start_response)
-        counters = self.counters.read()
+        counters = self._count(recipe, recipe.tap, environ, idempotency_key)
         if counters is None:
-            return self.wsgi_app(environ, start_response)  # Flask says what is wrong
-        if not recipe.stands(counters):
-            return self._learn(environ, start_response, key, raw_token, form)
-        if not self._count(recipe, recipe.tap, environ, idempotency_key):
             return self.wsgi_app(environ, start_response)
+        if not recipe.stands(counters):
+            # Counted already: Flask counts it again, which its key makes no second count,
+            # and answers under the new generations.
+            return self._learn(environ, start_response, key, raw_token, form)
         return self._answer(recipe, raw_token, environ, start_response)
 
     def _count(
@@ -431,21 +431,32 @@ class FastPath:
         tap: page_cache.TapAnswer,
         environ: dict[str, Any],
         idempotency_key: str,
-    ) -> bool:
+    ) -> dict[str, int] | None:
         """Count `tap` as its view does (services/tallies.py: in the tap batch, answered once
         its commit returned), in the app's context, after the per-request hooks' stand-ins
-        said yes; False when Flask must answer instead (nothing was written)."""
+        said yes. Returns the generations the answer must stand under: this process's memory
+        while the change signal is sure of them, else as the batch's own transaction read
+        them after its inserts (one read per batch, none per tap: a screen's generations
+        are read before what it shows, and the tap's answer shows nothing the batch wrote).
+        None when Flask must answer instead (nothing was written)."""
         with self.app.app_context():
             if not recipe.allows(environ):
-                return False
+                return None
             batcher: tallies.TapBatcher = self.app.extensions[tallies.BATCHER]
+            counted = tallies.Tap(tap.kind, tap.key, idempotency_key, wants_generations=True)
             try:
                 # A writer outside a request: it takes the SQLite write turn like one.
                 with write_queue.background_writer():
-                    counted = batcher.record(tallies.Tap(tap.kind, tap.key, idempotency_key))
+                    if batcher.record(counted) is None:
+                        return None  # no event is active (Flask opens a walk-up one)
             except Exception:  # any failure: Flask answers it, the kiosk's way
-                return False
-        return counted is not None  # None: no event is active (Flask opens a walk-up one)
+                return None
+        kept = self.counters.signal.counters()
+        if kept is not None:
+            return kept
+        if counted.generations is None:
+            return None
+        return counted.generations | {page_cache.SIGNAL: 0}
 
     def _csrf_valid(self, form: MultiDict[str, str], raw_token: str) -> bool:
         """Flask-WTF's check of a POST's token (CSRFProtect.protect, validate_csrf) for the

@@ -22,7 +22,7 @@ from kiosk.fast_path import FastPath, fast_path_of
 from kiosk.models import Tally
 from kiosk.services import counts
 from kiosk.services.events import active_event, close_event
-from tests.helpers import HX, csrf_token_of
+from tests.helpers import HX, csrf_token_of, settled
 from tests.test_fast_path import masked, same_headers
 
 
@@ -173,3 +173,20 @@ def test_a_tap_that_cannot_be_written_is_answered_by_flask_the_kiosks_way(app, t
     assert response.status_code == 409
     assert fast(app).hits == hits
     assert tallied(app, Tally.OPENER, "people") == 2
+
+
+@pytest.mark.both_engines
+def test_a_tap_after_a_setup_change_is_counted_once_and_answered_afresh(app, tablet):
+    """The fast path counts first and answers under the generations its batch saw: when the
+    setup moved, Flask answers (its count of the same key counts nothing more)."""
+    assert not answered_fast(app, tablet, choice="people")
+    assert answered_fast(app, tablet, choice="people")
+    with app.app_context():
+        event = active_event()
+        event.name = "Renamed at the table"
+        db.session.commit()
+    settled(app)  # PostgreSQL: its notification arrived (kiosk/change_signal.py)
+    assert not answered_fast(app, tablet, choice="people")
+    assert tallied(app, Tally.OPENER, "people") == 3
+    assert answered_fast(app, tablet, choice="people")
+    assert tallied(app, Tally.OPENER, "people") == 4

@@ -61,6 +61,11 @@ class Tap:
     done: bool = False
     counted: bool | None = None  # None: no active event, count it in the request's session
     error: BaseException | None = None
+    # The page generations as the batch's transaction saw them after its inserts (what its
+    # commit made current), read when a tap of the batch asks (the fast path's: it answers
+    # the tap under them, with no read of its own).
+    wants_generations: bool = False
+    generations: dict[str, int] | None = None
 
     def values(self, event_id: int) -> dict[str, object]:
         """The tally row of this tap in event `event_id`."""
@@ -118,6 +123,13 @@ def write_batch(batch: list[Tap]) -> None:
             event_id = connection.execute(ACTIVE_EVENT_ID).scalar()
             if event_id is not None:
                 count_batch(connection, batch, event_id)
+            if any(tap.wants_generations for tap in batch):
+                read = connection.exec_driver_sql(
+                    page_cache.READ, execution_options={page_cache.WRITES: ()}
+                )
+                generations = {name: value for name, value in read}
+                for tap in batch:
+                    tap.generations = generations
         # Committed outside the ORM session, whose commit hook would say this.
         forget_database_problem()
     except BaseException as error:
