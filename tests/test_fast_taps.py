@@ -35,12 +35,12 @@ def fast(app: Flask) -> FastPath:
 @pytest.fixture
 def tablet(client: FlaskClient) -> FlaskClient:
     """A tablet whose session has its CSRF token, kept as `client.token`."""
-    client.token = csrf_token_of(client.get("/").get_data(as_text=True))  # type: ignore[attr-defined]
+    client.token = csrf_token_of(client.get("/").get_data(as_text=True))
     return client
 
 
 def tap(client: FlaskClient, path: str = "/opener", headers=HX, **fields: str):
-    form = {"csrf_token": client.token, "idempotency_key": uuid4().hex} | fields  # type: ignore[attr-defined]
+    form = {"csrf_token": client.token, "idempotency_key": uuid4().hex} | fields
     return client.post(path, data={k: v for k, v in form.items() if v is not None}, headers=headers)
 
 
