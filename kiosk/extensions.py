@@ -82,9 +82,12 @@ def init_app(app: Flask) -> None:
     with hooks.registered(app, hooks.FOR_EVERYONE, "Flask-SQLAlchemy ends the session"):
         db.init_app(app)
     app.teardown_appcontext(end_session)
-    # CSRFProtect checks POSTs (a kept screen is a GET) and gives templates csrf_token,
+    # CSRFProtect checks POSTs (a kept screen is a GET; a tap the fast path counts has its
+    # token checked there, as here: fast_path._csrf_valid) and gives templates csrf_token,
     # which page_cache replaces with a placeholder in a shared render.
-    with hooks.registered(app, hooks.FOR_EVERYONE, "CSRFProtect: POSTs only, csrf_token"):
+    with hooks.registered(
+        app, hooks.FOR_EVERYONE, "CSRFProtect: POSTs only (a fast tap's: fast_path), csrf_token"
+    ):
         csrf.init_app(app)
     htmx.init_app(app)
     with app.app_context():

@@ -29,6 +29,13 @@ layer answers such a request before Flask sees it, with exactly what Flask answe
   it says so. An answer with an undeclared hook or header, or a per-request one that has no
   stand-in, is never kept.
 
+Taps too (issue 21): an htmx opener tap or FAQ open (page_cache.TAP_SCREENS) whose answer
+Flask gave before is counted in the tap batch as its view counts it (services/tallies.py:
+answered only once the commit holding it returned) and answered with that answer, after
+every check Flask's path makes: the session, the form's CSRF token checked as Flask-WTF
+checks it, the per-request hooks' stand-ins (a lost database file refuses the write), the
+answer's generations, and an idempotency key (`_tap`).
+
 Anything else, and any database error, goes to Flask, which answers it the kiosk's way.
 
 What it keeps is bounded in bytes (kiosk/bounded.py), and only ever what Flask made or a
@@ -38,6 +45,8 @@ signature it checked: never a cookie whose signature failed, nor a raw query str
 from __future__ import annotations
 
 import contextlib
+import hmac
+import io
 import re
 import sqlite3
 import threading
@@ -55,13 +64,15 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.http import parse_cookie
 
-from kiosk import hooks, page_cache
+from kiosk import hooks, page_cache, write_queue
 from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.change_signal import ChangeSignal, signal_of
 from kiosk.extensions import db
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
 from kiosk.security import VISIT_COOKIE
+from kiosk.services import tallies
+from kiosk.services.records import clean_idempotency_key
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -96,6 +107,12 @@ MAX_COOKIE = 4096
 MAX_TARGET = 8 * 1024
 MAX_COOKIES = 16 * 1024
 EXTENSION = "kiosk_fast_path"
+# A tap's form as a tablet sends it: a few short fields of letters, digits, '-', '_' and '.'
+# (a choice, a depth, the idempotency key, the signed CSRF token), nothing to unescape.
+# Any other body (longer, escaped, another kind) goes to Flask, which reads it its way.
+MAX_TAP_FORM = 2048
+TAP_FORM = re.compile(rb"[A-Za-z0-9_.=&-]*")
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 Key = tuple[object, ...]
 # A path's place: SCRIPT_NAME (a trusted proxy's prefix) and PATH_INFO.
@@ -121,6 +138,7 @@ class Recipe:
     pieces: tuple[bytes | int, ...]  # the body's bytes, and CSRF or TAP_KEY between them
     counters: tuple[tuple[str, int], ...]
     checks: tuple[Check, ...] = ()  # the per-request hooks' stand-ins: all must say yes
+    tap: page_cache.TapAnswer | None = None  # a tap's answer: the tap it counts
 
     @classmethod
     def of(
@@ -138,7 +156,7 @@ class Recipe:
                 pieces.append(TAP_KEY)
             elif part:
                 pieces.append(part.encode())
-        return cls(status, list(headers), tuple(pieces), offer.counters, checks)
+        return cls(status, list(headers), tuple(pieces), offer.counters, checks, offer.tap)
 
     @property
     def needs_csrf(self) -> bool:
@@ -228,6 +246,11 @@ class FastPath:
         self.sessions: ByteBudget[str, tuple[str, float]] = ByteBudget(SESSION_BYTES)
         # raw CSRF token -> its signed form, as Flask-WTF makes it
         self.signed: ByteBudget[str, str] = ByteBudget(SESSION_BYTES)
+        # a signed CSRF token a tap sent, checked -> the raw token it was signed for (a
+        # tablet sends the one its page was given, signed when Flask rendered that page)
+        self.verified: ByteBudget[str, str] = ByteBudget(SESSION_BYTES)
+        # a tap's path -> the form fields its view reads (TapAnswer.form)
+        self.tap_reads: ByteBudget[Where, tuple[str, ...]] = ByteBudget(SESSION_BYTES)
         self.hits = 0  # answers given here (the tests read it)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -240,7 +263,10 @@ class FastPath:
         refusal = _too_long(environ)
         if refusal is not None:
             return self._refuse(environ, start_response, refusal)
-        if environ.get("REQUEST_METHOD") != "GET" or _conditional(environ):
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST" and not _conditional(environ):
+            return self._tap(environ, start_response)
+        if method != "GET" or _conditional(environ):
             return self.wsgi_app(environ, start_response)
         visitor = self._visitor(environ)
         if visitor is None:
@@ -267,10 +293,12 @@ class FastPath:
 
     # ---- who asks: the request's key and the session's CSRF token --------------------------
 
-    def _visitor(self, environ: dict[str, Any]) -> tuple[Key | None, str] | None:
+    def _visitor(
+        self, environ: dict[str, Any], form: MultiDict[str, str] | None = None
+    ) -> tuple[Key | None, str] | None:
         """The key of what this request would be answered (None: not known yet), and its
         session's raw CSRF token; None when Flask must answer it (other cookies, a session
-        to set or save)."""
+        to set or save). A tap's key is made of the `form` fields its view reads."""
         cookies = parse_cookie(environ.get("HTTP_COOKIE"))
         session_cookie = self.app.config["SESSION_COOKIE_NAME"]
         if not set(cookies).issubset({session_cookie, LANG_COOKIE, VISIT_COOKIE}):
@@ -282,6 +310,12 @@ class FastPath:
         if language not in self.app.extensions["kiosk_packs"]:
             language = None  # Flask ignores a language the kiosk does not speak
         where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        if form is not None:
+            tap_names = self.tap_reads.get(where)
+            if tap_names is None:
+                return None, raw_token
+            sent = _sent_form(form, tap_names)
+            return self._key(environ, where, sent, language, "POST"), raw_token
         names = self.reads.get(where)
         if names is None:
             return None, raw_token  # Flask answers; its offer says what the view reads
@@ -293,10 +327,11 @@ class FastPath:
         where: Where,
         query: tuple[tuple[str, str | None], ...],
         language: str | None,
+        method: str = "GET",
     ) -> Key:
         # htmx_flask reads its headers as "true" or not: nothing else of them can matter.
         htmx = tuple(environ.get(name, "").lower() == "true" for name in HTMX_HEADERS)
-        return (*where, query, *htmx, language)
+        return (method, *where, query, *htmx, language)
 
     def _session_token(self, cookie: str | None) -> str | None:
         """The raw CSRF token of a session that holds nothing else, as Flask opens it."""
@@ -350,6 +385,106 @@ class FastPath:
             return  # a token that expires is signed afresh for each answer
         self.signed.put(raw_token, signed)
 
+    # ---- taps: counted and answered in front of Flask ----------------------------------------
+
+    def _tap(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A POST: a tap whose answer Flask gave before (page_cache.TAP_SCREENS) is counted
+        in the tap batch as its view counts it, and answered with that answer, after every
+        check Flask's path makes: the session and the CSRF token in the form (Flask-WTF's
+        check), the per-request hooks' stand-ins (a lost database file refuses the write),
+        the answer's generations, and an idempotency key (a tap sent again is counted once).
+
+        Anything else goes to Flask from the start, the body put back as it came: another
+        POST, a tap without a key, over HTTPS (Flask-WTF also checks the referrer), with no
+        active event (Flask opens a walk-up one) or failing to be written (Flask's calm 503
+        and its note of the problem; the key keeps a tap that did commit from counting twice).
+        """
+        form = _small_form(environ)
+        if form is None:
+            return self.wsgi_app(environ, start_response)
+        visitor = self._visitor(environ, form)
+        if visitor is None:
+            return self.wsgi_app(environ, start_response)
+        key, raw_token = visitor
+        recipe = self.recipes.get(key) if key is not None else None
+        if recipe is None or recipe.tap is None:
+            return self._learn(environ, start_response, key, raw_token, form)
+        idempotency_key = clean_idempotency_key(form.get("idempotency_key"))
+        if (
+            idempotency_key is None
+            or environ.get("wsgi.url_scheme") != "http"
+            or not self._csrf_valid(form, raw_token)
+        ):
+            return self.wsgi_app(environ, start_response)
+        counters = self._count(recipe, recipe.tap, environ, idempotency_key)
+        if counters is None:
+            return self.wsgi_app(environ, start_response)
+        if not recipe.stands(counters):
+            # Counted already: Flask counts it again, which its key makes no second count,
+            # and answers under the new generations.
+            return self._learn(environ, start_response, key, raw_token, form)
+        return self._answer(recipe, raw_token, environ, start_response)
+
+    def _count(
+        self,
+        recipe: Recipe,
+        tap: page_cache.TapAnswer,
+        environ: dict[str, Any],
+        idempotency_key: str,
+    ) -> dict[str, int] | None:
+        """Count `tap` as its view does (services/tallies.py: in the tap batch, answered once
+        its commit returned), in the app's context, after the per-request hooks' stand-ins
+        said yes. Returns the generations the answer must stand under: this process's memory
+        while the change signal is sure of them, else as the batch's own transaction read
+        them after its inserts (one read per batch, none per tap: a screen's generations
+        are read before what it shows, and the tap's answer shows nothing the batch wrote).
+        None when Flask must answer instead (nothing was written)."""
+        with self.app.app_context():
+            if not recipe.allows(environ):
+                return None
+            batcher: tallies.TapBatcher = self.app.extensions[tallies.BATCHER]
+            counted = tallies.Tap(tap.kind, tap.key, idempotency_key, wants_generations=True)
+            try:
+                # A writer outside a request: it takes the SQLite write turn like one.
+                with write_queue.background_writer():
+                    if batcher.record(counted) is None:
+                        return None  # no event is active (Flask opens a walk-up one)
+            except Exception:  # any failure: Flask answers it, the kiosk's way
+                return None
+        kept = self.counters.signal.counters()
+        if kept is not None:
+            return kept
+        if counted.generations is None:
+            return None
+        return counted.generations | {page_cache.SIGNAL: 0}
+
+    def _csrf_valid(self, form: MultiDict[str, str], raw_token: str) -> bool:
+        """Flask-WTF's check of a POST's token (CSRFProtect.protect, validate_csrf) for the
+        token in the form, as the kiosk's forms send it: signed for this session's token,
+        within the time limit if one is set. False: Flask judges it (and refuses it)."""
+        sent = form.get(self._csrf_field())
+        if not sent:
+            return False  # a token in a header only: Flask's
+        if sent == self.signed.get(raw_token):
+            return True  # the very signature Flask or we made of this session's token
+        known = self.verified.get(sent)
+        if known is not None:
+            return hmac.compare_digest(raw_token, known)
+        secret = self.app.config.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key
+        if not secret:
+            return False
+        time_limit = self.app.config.get("WTF_CSRF_TIME_LIMIT")
+        serializer = URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+        try:
+            token = serializer.loads(sent, max_age=time_limit)
+        except BadData:
+            return False  # never kept: junk tokens take no byte of the process
+        if not isinstance(token, str) or not hmac.compare_digest(raw_token, token):
+            return False
+        if time_limit is None:  # a token that expires is checked afresh each time
+            self.verified.put(sent, token)
+        return True
+
     # ---- answering, and learning from Flask's answers ---------------------------------------
 
     def _answer(
@@ -371,8 +506,10 @@ class FastPath:
         start_response: StartResponse,
         key: Key | None,
         raw_token: str,
+        form: MultiDict[str, str] | None = None,
     ) -> Iterable[bytes]:
-        """Flask answers; a shared screen answered in full and without a cookie is kept."""
+        """Flask answers; a shared screen answered in full and without a cookie is kept (a
+        GET's, or a tap's answer to the tap's `form`)."""
         seen: list[Any] = []
 
         def recording_start_response(status: str, headers: list, *rest: Any) -> Any:
@@ -383,6 +520,8 @@ class FastPath:
         offer = environ.get(page_cache.OFFER)
         if not isinstance(offer, page_cache.Offer) or not seen:
             return body
+        if (form is None) != (offer.tap is None):
+            return body  # a GET's screen is kept for GETs, a tap's answer for that tap
         status, headers = seen
         if not status.startswith("200 ") or any(n.lower() == "set-cookie" for n, _ in headers):
             return body
@@ -394,7 +533,7 @@ class FastPath:
                 close()
         recipe = self._recipe(status, headers, offer)
         if recipe is not None and data == offer.filled.encode():
-            self._keep(environ, offer, recipe)
+            self._keep(environ, offer, recipe, form)
             if offer.csrf:
                 # No cookie was set, so the session and its token are the ones we opened:
                 # Flask signed this visitor's token, and the signature can be sent again.
@@ -437,22 +576,46 @@ class FastPath:
                 checks.append(declared.fast)
         return tuple(checks)
 
-    def _keep(self, environ: dict[str, Any], offer: page_cache.Offer, recipe: Recipe) -> None:
+    def _keep(
+        self,
+        environ: dict[str, Any],
+        offer: page_cache.Offer,
+        recipe: Recipe,
+        form: MultiDict[str, str] | None = None,
+    ) -> None:
         """Keep Flask's answer for the requests that send exactly the parameters its view
         read, with the values it used: another value of one (a made-up view, a second copy)
-        went to Flask for a screen kept under another address, and goes to Flask again."""
+        went to Flask for a screen kept under another address, and goes to Flask again.
+        A tap's answer likewise, for the taps that send exactly its form's fields."""
         where = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        language = self._language(environ)
+        if form is not None and offer.tap is not None:
+            names = tuple(name for name, _ in offer.tap.form)
+            if _sent_form(form, names) != offer.tap.form:
+                return
+            if self.tap_reads.get(where) != names:
+                self.tap_reads.put(where, names)
+            key = self._key(environ, where, offer.tap.form, language, "POST")
+            self.recipes.put(key, recipe)
+            return
         names = tuple(name for name, _ in offer.query)
         if _sent(environ, names) != offer.query:
             return
         if self.reads.get(where) != names:
             self.reads.put(where, names)
-        language = self._language(environ)
         self.recipes.put(self._key(environ, where, offer.query, language), recipe)
 
     def _language(self, environ: dict[str, Any]) -> str | None:
         language = parse_cookie(environ.get("HTTP_COOKIE")).get(LANG_COOKIE)
         return language if language in self.app.extensions["kiosk_packs"] else None
+
+
+def _sent_form(
+    form: MultiDict[str, str], names: tuple[str, ...]
+) -> tuple[tuple[str, str | None], ...]:
+    """The values a tap's form sent for the fields `names` (the first of each, as Flask's
+    request.form.get reads them; None when absent), in their order."""
+    return tuple((name, form.get(name)) for name in names)
 
 
 def _sent(environ: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
@@ -462,6 +625,26 @@ def _sent(environ: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, s
         return ()  # nothing read: the query string is not even parsed
     sent = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     return tuple((name, sent.get(name)) for name in names)
+
+
+def _small_form(environ: dict[str, Any]) -> MultiDict[str, str] | None:
+    """A tap's form as a tablet sends it (TAP_FORM, at most MAX_TAP_FORM bytes, no query
+    string), read and parsed as werkzeug parses it; the body is put back for Flask either
+    way. None when it is anything else (Flask reads it its own way)."""
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if mimetype != FORM_TYPE or environ.get("QUERY_STRING") or "HTTP_TRANSFER_ENCODING" in environ:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_TAP_FORM:
+        return None
+    data = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(data)
+    if len(data) != length or not TAP_FORM.fullmatch(data):
+        return None
+    return MultiDict(parse_qsl(data.decode("ascii"), keep_blank_values=True))
 
 
 def _too_long(environ: dict[str, Any]) -> HTTPException | None:

@@ -71,10 +71,17 @@ def show() -> tuple[Response, int]:
     return jsonify(body), 200 if healthy else 503
 
 
+def _database_file_kept(environ: dict[str, Any]) -> bool:
+    """The hook in front of Flask: reads pass; a write (a tap counted by the fast path, in
+    the app's context) only while the database file is the one the kiosk opened."""
+    if environ.get("REQUEST_METHOD") in READ_ONLY_METHODS:
+        return True
+    return safety.database_file_problem() is None
+
+
 @bp.before_app_request
 @hooks.per_request(
-    "refuses a write while the database file is lost (a 503)",
-    fast=lambda environ: environ.get("REQUEST_METHOD") in READ_ONLY_METHODS,  # reads pass
+    "refuses a write while the database file is lost (a 503)", fast=_database_file_kept
 )
 def refuse_writes_to_a_lost_database() -> Response | None:
     """A request that may write, while the database file is deleted or replaced, gets the

@@ -166,6 +166,8 @@ _COUNTERS = "kiosk_generations"
 _USED = "kiosk_generations_used"
 # The parameters the screen of this request was kept under (`cached(query=...)`).
 _QUERY = "kiosk_screen_query"
+# The tap this POST counted, when its answer is a kept screen (`tap_answer`).
+_TAP = "kiosk_tap_answer"
 OFFER = "kiosk.shared_screen"
 _MISSING = object()
 
@@ -422,22 +424,49 @@ class Offer:
     counters: tuple[tuple[str, int], ...]
     endpoint: str
     query: tuple[tuple[str, str | None], ...] = ()
+    tap: TapAnswer | None = None
+
+
+@dataclass(frozen=True)
+class TapAnswer:
+    """What a tap's POST counted (`kind`, `key`) and the form fields its view read with the
+    values it used (`form`, None: absent): the fast path counts the same tap, and gives the
+    same answer, only to a POST that sent exactly those (kiosk/fast_path.py)."""
+
+    kind: str
+    key: str
+    form: tuple[tuple[str, str | None], ...]
+
+
+# The POSTs whose answer is a kept screen and which count one anonymous tap: their answers
+# are offered to the fast path with the tap (`tap_answer`), so it can count and answer the
+# next such tap in front of Flask, with every check Flask's path makes.
+TAP_SCREENS = frozenset({"visitor.answer", "visitor.faq_open"})
+
+
+def tap_answer(kind: str, key: str, form: dict[str, str | None]) -> None:
+    """Say, in a tap's view (one of TAP_SCREENS), which tap it counted and every form field
+    it read with the value it used; its answer is then offered with them (`personal`)."""
+    if request.endpoint not in TAP_SCREENS:
+        raise UndeclaredScreen(f"{request.endpoint} is not a tap of page_cache.TAP_SCREENS.")
+    setattr(g, _TAP, TapAnswer(kind, key, tuple(sorted(form.items()))))
 
 
 def personal(text: str) -> str:
     """The body of a shared screen for this visitor: this session's CSRF token and a fresh
-    tap key filled in. A GET's screen is offered to the fast path (which learns from GETs
-    only) with the generations that every cached part of this request was read under (and
-    the setup's: the language)."""
+    tap key filled in. A GET's screen is offered to the fast path with the generations
+    that every cached part of this request was read under (and the setup's: the language);
+    so is a tap's answer, with the tap it counted (`tap_answer`): no other POST's."""
     csrf = generate_csrf() if CSRF_SLOT in text else ""
     filled = text.replace(CSRF_SLOT, csrf).replace(TAP_KEY_SLOT, new_form_key())
-    if request.method == "GET":
+    tap = g.get(_TAP) if request.method == "POST" else None
+    if request.method == "GET" or tap is not None:
         counters = _request_counters()
         names = sorted(g.get(_USED, set()) | {SETUP, SIGNAL})
         values = tuple((name, counters.get(name, 0)) for name in names)
-        query = g.get(_QUERY, ())
+        query = g.get(_QUERY, ()) if tap is None else ()
         endpoint = request.endpoint or ""
-        request.environ[OFFER] = Offer(text, filled, csrf, values, endpoint, query)
+        request.environ[OFFER] = Offer(text, filled, csrf, values, endpoint, query, tap)
     return filled
 
 

@@ -28,6 +28,7 @@ from kiosk.write_queue import reads_only
 bp = Blueprint("visitor", __name__)
 
 FAQ_VIEWS = ("closed", "short", "more")
+FAQ_DEPTHS = ("short", "more")
 # The event an opener tap's answer triggers (HX-Trigger): the chart refreshes on it.
 TALLIED = "tallied"
 hooks.header("HX-Trigger", hooks.FOR_EVERYONE, "names the event a tap's answer raises")
@@ -96,6 +97,7 @@ def answer() -> Response:
     if current_content().choice(key) is None:
         abort(400, "Unknown opener choice.")
     tallies.record_tally(Tally.OPENER, key, request.form.get("idempotency_key"))
+    page_cache.tap_answer(Tally.OPENER, key, {"choice": key})
     if is_htmx():
         # The reframe alone (under 2 KB); the chart refreshes itself on this event.
         response = _render_opener(key)
@@ -167,9 +169,12 @@ def faq_open(slug: str) -> Response:
     """Count an answer being opened (short, or "Tell me more") and show it."""
     if current_content().faq_entry(slug) is None:
         abort(404)
-    depth = "more" if request.form.get("depth") == "more" else "short"
+    sent = request.form.get("depth")
+    depth = "more" if sent == "more" else "short"
     kind = Tally.FAQ_MORE if depth == "more" else Tally.FAQ_OPEN
     tallies.record_tally(kind, slug, request.form.get("idempotency_key"))
+    # The answer is kept for the depths a tablet sends (none is the short one).
+    page_cache.tap_answer(kind, slug, {"depth": sent if sent in FAQ_DEPTHS else None})
     if is_htmx():
         return _render_faq(slug, depth)
     target = url_for("visitor.faq_entry", slug=slug, view=depth, _anchor=f"faq_entry-{slug}")

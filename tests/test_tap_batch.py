@@ -118,3 +118,23 @@ def test_batched_taps_carry_this_kiosks_id(app):
     with app.app_context():
         stored = db.session.scalars(select(Tally.kiosk_id)).all()
     assert len(stored) == 4 and set(stored) == {mine}
+
+
+def test_one_batch_counts_each_key_once_and_every_keyless_tap(app):
+    """The batch's one statement tells its taps apart by what it returns: a key already
+    counted (before, or earlier in the same batch) counts no more; a tap without a key is
+    never a repeat."""
+    key, counted_before = uuid.uuid4().hex, uuid.uuid4().hex
+    batch = [
+        tallies.Tap(Tally.OPENER, "people", counted_before),
+        tallies.Tap(Tally.OPENER, "people", key),
+        tallies.Tap(Tally.FAQ_OPEN, "people", key),  # the same key, another kind: counts
+        tallies.Tap(Tally.OPENER, "people", key),
+        tallies.Tap(Tally.OPENER, "people", None),
+        tallies.Tap(Tally.OPENER, "people", None),
+    ]
+    with app.app_context():
+        tallies.write_batch([tallies.Tap(Tally.OPENER, "people", counted_before)])
+        tallies.write_batch(batch)
+    assert [tap.counted for tap in batch] == [False, True, True, False, True, True]
+    assert taps(app) == 5

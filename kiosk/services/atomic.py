@@ -48,8 +48,7 @@ def dialect_insert(name: str) -> Any:
 def insert_new_statement(model: type[Model], dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`;
     the row goes as the parameters of each execution. Built once per model and engine:
-    building it (some twenty columns coerced, a cache key made) cost more than running it.
-    A caller on a connection of its own (the tap batch) executes it there."""
+    building it (some twenty columns coerced, a cache key made) cost more than running it."""
     primary_key = model.__mapper__.primary_key[0]
     insert = dialect_insert(dialect)(model)
     return insert.on_conflict_do_nothing().returning(primary_key)

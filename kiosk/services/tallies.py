@@ -1,22 +1,28 @@
 """Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
 
+import functools
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from kiosk import clock, page_cache
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services import counts
-from kiosk.services.atomic import insert_new, insert_new_statement
+from kiosk.services.atomic import dialect_insert, insert_new
 from kiosk.services.database_health import forget_database_problem
 from kiosk.services.events import current_event
 from kiosk.services.records import clean_idempotency_key
 
 BATCHER = "kiosk_tap_batcher"
+# The batch's look-up of the active event, built once (building it cost more than running it).
+ACTIVE_EVENT_ID = select(Event.id).where(Event.status == Event.ACTIVE)
 
 
 def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> bool:
@@ -55,6 +61,11 @@ class Tap:
     done: bool = False
     counted: bool | None = None  # None: no active event, count it in the request's session
     error: BaseException | None = None
+    # The page generations as the batch's transaction saw them after its inserts (what its
+    # commit made current), read when a tap of the batch asks (the fast path's: it answers
+    # the tap under them, with no read of its own).
+    wants_generations: bool = False
+    generations: dict[str, int] | None = None
 
     def values(self, event_id: int) -> dict[str, object]:
         """The tally row of this tap in event `event_id`."""
@@ -109,18 +120,16 @@ def write_batch(batch: list[Tap]) -> None:
     """Insert `batch` in one transaction; each tap learns whether it counted, or the error."""
     try:
         with db.engine.begin() as connection:
-            event_id = connection.execute(
-                select(Event.id).where(Event.status == Event.ACTIVE)
-            ).scalar()
+            event_id = connection.execute(ACTIVE_EVENT_ID).scalar()
             if event_id is not None:
-                statement = insert_new_statement(Tally, connection.dialect.name)
+                count_batch(connection, batch, event_id)
+            if any(tap.wants_generations for tap in batch):
+                read = connection.exec_driver_sql(
+                    page_cache.READ, execution_options={page_cache.WRITES: ()}
+                )
+                generations = {name: value for name, value in read}
                 for tap in batch:
-                    # Only an opener tap bumps a generation (the chart's, in the trigger).
-                    bumps = {page_cache.TRIGGERS: page_cache.TRIGGERED_BY_KIND.get(tap.kind, ())}
-                    row = connection.execute(
-                        statement, tap.values(event_id), execution_options=bumps
-                    )
-                    tap.counted = row.scalar() is not None
+                    tap.generations = generations
         # Committed outside the ORM session, whose commit hook would say this.
         forget_database_problem()
     except BaseException as error:
@@ -130,6 +139,41 @@ def write_batch(batch: list[Tap]) -> None:
     finally:
         for tap in batch:
             tap.done = True
+
+
+def count_batch(connection: Connection, batch: list[Tap], event_id: int) -> None:
+    """Insert the batch's taps in one statement (SQLAlchemy's "insertmanyvalues": the
+    statement's own cost, which was most of a tap's, paid once per batch); each tap learns
+    whether it counted: a row returned for its (idempotency key, kind, key), or one without
+    a key (nothing conflicts with it). Taps of one batch that share a key count once, the
+    first, as one after the other would."""
+    statement = insert_batch_statement(connection.dialect.name)
+    # Only an opener tap bumps a generation (the chart's, in the trigger).
+    bumps = {page_cache.TRIGGERED_BY_KIND.get(tap.kind, ()) for tap in batch}
+    triggers = tuple(sorted({kind for kinds in bumps for kind in kinds}))
+    rows = [tap.values(event_id) for tap in batch]
+    stored = Counter(
+        tuple(row)
+        for row in connection.execute(
+            statement, rows, execution_options={page_cache.TRIGGERS: triggers}
+        )
+    )
+    for tap in batch:
+        if tap.idempotency_key is None:
+            tap.counted = True
+            continue
+        found = (tap.idempotency_key, tap.kind, tap.key)
+        tap.counted = stored[found] > 0
+        if tap.counted:
+            stored[found] -= 1
+
+
+@functools.cache
+def insert_batch_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING what tells the taps apart, built once."""
+    table = Tally.__table__
+    returned = (table.c.idempotency_key, table.c.kind, table.c.key)
+    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(*returned)
 
 
 def init_app(app: Flask) -> None:
