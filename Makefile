@@ -60,7 +60,7 @@ bench: $(BENCH_STAMP) $(SERVER_STAMP)
 	  --profile bench/out/profile-mixed.txt
 	$(BIN)/python -m bench.import_beside
 
-## The crash test at full strength: 200 SIGKILLs (issue 5's count) instead of `make test`'s 80.
+## The crash test at full strength: 200 SIGKILLs (issue 5's count) instead of `make test`'s 50.
 ## About four minutes; CI runs it after `make test`.
 test-crash: $(TEST_STAMP)
 	KIOSK_CRASH_KILLS=200 $(BIN)/python -m pytest -n 0 -q tests/test_crash.py

@@ -75,7 +75,7 @@ def fresh_choices(url: str) -> set[str]:
     }
 
 
-def assert_nothing_typed_shows(page, *typed: str, seconds: float = 1.0) -> None:
+def assert_nothing_typed_shows(page, *typed: str, seconds: float = 0.6) -> None:
     """Look again and again for `seconds`: no flash of the earlier visitor's data either."""
     defaults = fresh_choices(page.url) if page.url.startswith("http") else set()
     looks = 0
