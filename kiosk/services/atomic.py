@@ -45,13 +45,18 @@ def dialect_insert(name: str) -> Any:
 
 
 @functools.cache
-def insert_new_statement(model: type[Model], dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key, for engine `dialect`;
-    the row goes as the parameters of each execution. Built once per model and engine:
-    building it (some twenty columns coerced, a cache key made) cost more than running it."""
-    primary_key = model.__mapper__.primary_key[0]
+def insert_new_statement(
+    model: type[Model], dialect: str, returning: tuple[str, ...] | None = None
+) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the primary key (or the columns named in
+    `returning`), for engine `dialect`; the rows go as the parameters of each execution.
+    Built once per model, engine and columns: building it (some twenty columns coerced, a
+    cache key made) cost more than running it."""
     insert = dialect_insert(dialect)(model)
-    return insert.on_conflict_do_nothing().returning(primary_key)
+    if returning is None:
+        return insert.on_conflict_do_nothing().returning(model.__mapper__.primary_key[0])
+    columns = model.__table__.c
+    return insert.on_conflict_do_nothing().returning(*(columns[name] for name in returning))
 
 
 def insert_new(model: type[Model], values: dict[str, Any]) -> Any | None:

@@ -1,11 +1,9 @@
 """Anonymous tallies: opener answers, FAQ opens, conversations. No personal data here."""
 
-import functools
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -15,7 +13,7 @@ from kiosk import clock, page_cache
 from kiosk.extensions import db
 from kiosk.models import Event, Tally
 from kiosk.services import counts
-from kiosk.services.atomic import dialect_insert, insert_new
+from kiosk.services.atomic import insert_new, insert_new_statement
 from kiosk.services.database_health import forget_database_problem
 from kiosk.services.events import current_event
 from kiosk.services.records import clean_idempotency_key
@@ -23,6 +21,7 @@ from kiosk.services.records import clean_idempotency_key
 BATCHER = "kiosk_tap_batcher"
 # The batch's look-up of the active event, built once (building it cost more than running it).
 ACTIVE_EVENT_ID = select(Event.id).where(Event.status == Event.ACTIVE)
+TAP_IDENTITY = ("idempotency_key", "kind", "key")
 
 
 def record_tally(kind: str, key: str, idempotency_key: str | None = None) -> bool:
@@ -147,7 +146,8 @@ def count_batch(connection: Connection, batch: list[Tap], event_id: int) -> None
     whether it counted: a row returned for its (idempotency key, kind, key), or one without
     a key (nothing conflicts with it). Taps of one batch that share a key count once, the
     first, as one after the other would."""
-    statement = insert_batch_statement(connection.dialect.name)
+    # Each stored row returns what tells the taps apart.
+    statement = insert_new_statement(Tally, connection.dialect.name, TAP_IDENTITY)
     # Only an opener tap bumps a generation (the chart's, in the trigger).
     bumps = {page_cache.TRIGGERED_BY_KIND.get(tap.kind, ()) for tap in batch}
     triggers = tuple(sorted({kind for kinds in bumps for kind in kinds}))
@@ -166,14 +166,6 @@ def count_batch(connection: Connection, batch: list[Tap], event_id: int) -> None
         tap.counted = stored[found] > 0
         if tap.counted:
             stored[found] -= 1
-
-
-@functools.cache
-def insert_batch_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING what tells the taps apart, built once."""
-    table = Tally.__table__
-    returned = (table.c.idempotency_key, table.c.kind, table.c.key)
-    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(*returned)
 
 
 def init_app(app: Flask) -> None:
