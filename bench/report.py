@@ -190,7 +190,7 @@ def markdown(
         profile = f"## Profile of this run's mixed load (8 tablets)\n\n{profile}\n\n"
     summary = ""
     if goals:
-        summary = f"## Targets (issue 15)\n\n{goals_table(goals)}\n\n## Every figure\n\n"
+        summary = f"## Targets (issues 15 and 21)\n\n{goals_table(goals)}\n\n## Every figure\n\n"
     return (
         "# Benchmark results\n\n"
         "Written by `make bench` (bench/run.py): the tables and the profile are regenerated on\n"
