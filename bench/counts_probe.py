@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+import bench
 from kiosk.schema import upgrade
 
 TAPS = """
@@ -104,6 +105,7 @@ def measure(taps: int, signups: int) -> dict[str, float]:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser()
     parser.add_argument("--taps", type=int, default=1_000_000)
     parser.add_argument("--signups", type=int, default=100_000)

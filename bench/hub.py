@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench
 from bench import pages, profile, servers
 from bench.report import Figure, Goal, Target, number, ratio
 from bench.wrk import WrkResult, run_wrk
@@ -317,6 +318,7 @@ def summary(found: dict[str, Setup]) -> dict[str, object]:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     from bench import report
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

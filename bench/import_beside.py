@@ -24,6 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import bench
 from kiosk import clock
 from kiosk.services.imports import CHUNK_BUDGET_S
 from tests.test_import_beside_tablets import (
@@ -110,6 +111,7 @@ def report(people: int, calm: dict[str, float], busy: dict[str, float]) -> str:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10_000, help="sign-ups in the file")
     parser.add_argument("--seconds", type=float, default=5, help="length of each baseline")

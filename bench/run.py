@@ -98,6 +98,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import bench
 from bench import growth, hostile, pages, profile, report, sealing_probe, servers, sync_scale
 from bench import hub as hub_scenario
 from bench.report import Figure, Goal, Target, number, ratio
@@ -932,6 +933,7 @@ def loads(averages: tuple[float, float, float]) -> str:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser(description="Benchmark the kiosk against a bare Flask floor.")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--signups", type=int, default=100_000, help="sign-ups to export")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+import bench
 from kiosk.extensions import db
 from kiosk.models import Event, HubTable, Signup
 from kiosk.services import events, hub, imports, joining
@@ -133,6 +134,7 @@ def measure(people: int, seconds: float) -> dict[str, object]:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10)

@@ -54,6 +54,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import create_engine, text
 
+import bench
 from bench import profile
 from bench.hub import postgres_cluster, postgres_cpu_seconds
 from bench.report import Figure, Goal, Target, number, ratio
@@ -448,6 +449,7 @@ def goals(s: SyncScale) -> list[Goal]:
 
 
 def main() -> None:
+    bench.measure_real_costs()
     from bench import report
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench
 from bench import pages, profile, servers
 from bench.run import FLOOR_PORT, KIOSK_PORT, Load, kiosk_env, start_floor, timed
 from bench.wrk import WrkResult
@@ -93,6 +94,7 @@ def measure(
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, help="a checkout of the code before the change")
     parser.add_argument("--after", type=Path, help="a checkout of the code after it (else this)")

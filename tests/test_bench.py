@@ -4,15 +4,22 @@ No timings are asserted here: `make bench` measures, the test suite only checks 
 arithmetic and parsing the measurements go through.
 """
 
+import ast
 import functools
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+import bench
 from bench.pages import cookie_header, median_and_largest, over_limit, referenced_assets
 from bench.profile import parse_raw
 from bench.report import Figure, Target, markdown_table, number, ratio, text_table
 from bench.wrk import WrkError, parse_wrk_output, wrk_command
+from kiosk import emails
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8120/
   1 threads and 8 connections
@@ -253,3 +260,42 @@ def test_the_sync_scale_splits_sign_ups_into_the_windows_the_tables_ran_and_were
     starts = [1 + n / 20 for n in range(30)] + [3.5 + n / 20 for n in range(30)]
     many = Run(seconds=[0.02] * 30 + [0.01] * 30, started=starts)
     assert paired_ratios(many, [Window(True, 0, 3), Window(False, 3, 6)]) == [2.0]
+
+
+BENCH_MAINS = ("run", "sync_scale", "hub", "writes", "import_beside", "sync_beside", "counts_probe")
+
+
+def test_every_benchmark_measures_the_real_email_digest() -> None:
+    """bench.sync_scale imports the suite's conftest (through tests.test_sync_crash), which asks
+    for the cheapest digests in its process and every kiosk it starts: each benchmark's main()
+    takes that request back first, and sealing_probe still refuses to measure under it."""
+    script = (
+        "import os, bench, bench.run\n"
+        "from kiosk import emails\n"
+        "assert os.environ.get(emails.CHEAP_FOR_TESTS) == '1', 'the import no longer sets it'\n"
+        "bench.measure_real_costs()\n"
+        "assert emails.CHEAP_FOR_TESTS not in os.environ\n"
+        "assert emails.digest_cost() == (emails.DIGEST_OPSLIMIT, emails.DIGEST_MEMLIMIT)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != emails.CHEAP_FOR_TESTS}
+    root = Path(bench.__file__).parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert bench.CHEAP_DIGESTS == emails.CHEAP_FOR_TESTS
+    for name in BENCH_MAINS:
+        source = (root / "bench" / f"{name}.py").read_text()
+        main = next(
+            node
+            for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef) and node.name == "main"
+        )
+        # The first statement after the docstring.
+        body = [
+            n
+            for n in main.body
+            if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+        ]
+        first = body[0]
+        assert ast.unparse(first) == "bench.measure_real_costs()", name
