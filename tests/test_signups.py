@@ -199,34 +199,54 @@ def test_a_resend_changed_before_it_was_sent_again_is_merged_never_dropped(app, 
     assert signup.first_name == "Changed"
 
 
-def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, monkeypatch):
+def test_a_form_sent_again_is_found_by_the_inserts_conflict_and_returned_as_stored(app):
     from kiosk.services import signups as service
 
     key = uuid.uuid4().hex
+    fields = {"first_name": "First", "email": "first@example.org", "consent": True}
     with app.app_context():
-        winner = Signup(
-            event_id=1, first_name="First", email="first@example.org", idempotency_key=key
-        )
-        db.session.add(winner)
-        db.session.commit()
+        # Stored by another thread a moment ago: no look-up before the insert could have
+        # seen it; the insert's ON CONFLICT does, and the stored record is the answer.
+        winner = service.record_signup(**fields, idempotency_key=key)
         winner_id = winner.id
-        # The pre-check misses it, as it would while another thread commits it; the insert's
-        # ON CONFLICT finds it held, and the record that won is returned as it is.
-        real_find = service.find_by_key
-        calls: list[str] = []
-
-        def find_after_the_first_miss(model, k):
-            calls.append(k)
-            return None if len(calls) == 1 else real_find(model, k)
-
-        monkeypatch.setattr(service, "find_by_key", find_after_the_first_miss)
-        result = service.record_signup(
-            first_name="Second", email="second@example.org", consent=True, idempotency_key=key
-        )
-        assert result.id == winner_id
-        assert result.first_name == "First" and result.email == "first@example.org"
-        assert calls == [key, key]  # the pre-check, then the look-up after the conflict
+        db.session.expire_all()
+        again = service.record_signup(**fields, idempotency_key=key)
+        assert again.id == winner_id
+        assert again.first_name == "First" and again.email == "first@example.org"
         assert db.session.scalar(select(db.func.count()).select_from(Signup)) == 1
+
+
+def test_a_new_signup_is_one_insert_returning_the_row_with_no_read_before_or_after(app):
+    from sqlalchemy import event as sa_event
+
+    from kiosk.services import signups as service
+
+    with app.app_context():
+        service.record_signup(first_name="Warm", email="warm@example.org", consent=True)
+        statements: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args):
+            statements.append(" ".join(statement.split()).lower())
+
+        sa_event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            stored = service.record_signup(
+                first_name="Ana",
+                email="ana@example.org",
+                consent=True,
+                idempotency_key=uuid.uuid4().hex,
+            )
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", note)
+        on_signups = [s for s in statements if " signup" in s]
+        assert len(on_signups) == 1 and on_signups[0].startswith("insert into signup")
+        assert "returning" in on_signups[0]
+        # The event's key comes from the event in hand, not a look-up of its own.
+        assert not [s for s in statements if s.startswith("select event.erasure_key")]
+        # What the insert returned is the stored row, in the session.
+        assert stored.id is not None and stored.uuid and stored.created_at is not None
+        assert stored.first_name == "Ana" and stored.email_digest
+        assert stored in db.session
 
 
 def test_korean_emoji_and_combining_characters_are_stored_nfc_without_control_characters(
