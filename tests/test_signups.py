@@ -347,3 +347,49 @@ def test_the_email_typo_suggestion_stays_on_a_refused_form(client):
     # an address that looks right gets no suggestion
     again = client.post("/signup", data=form(first_name=""), headers=HX).get_data(as_text=True)
     assert "Did you mean" not in again
+
+
+@pytest.mark.sqlite_only
+def test_the_email_digest_is_worked_out_before_the_write_turn_is_taken(app, client, monkeypatch):
+    import nacl.pwhash
+
+    turn = app.extensions["kiosk_write_turn"]
+    real_kdf = nacl.pwhash.argon2id.kdf
+    turn_held: list[bool] = []
+
+    def noting_kdf(*args, **kwargs):
+        turn_held.append(turn.locked())
+        return real_kdf(*args, **kwargs)
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", noting_kdf)
+    client.post("/signup", data=form(email="first@example.org"), headers=HX)
+    turn_held.clear()  # the process's first sign-up learns the event's key inside
+    for n in range(3):
+        answer = client.post("/signup", data=form(email=f"n{n}@example.org"), headers=HX)
+        assert answer.status_code == 200
+    # Each digest was worked out once, with the write turn (SQLite's lock) free: the
+    # insert's own digest came from argon2_digest's memory.
+    assert turn_held == [False, False, False]
+
+
+def test_a_signup_after_the_event_changed_keeps_the_digest_under_the_new_events_key(app, client):
+    from kiosk.emails import digest_of_record
+    from kiosk.models import Event
+    from kiosk.services.events import open_event_unless_one_is_active
+
+    client.post("/signup", data=form(email="ana@example.org"), headers=HX)
+    with app.app_context():
+        db.session.execute(db.update(Event).values(status=Event.CLOSED))
+        db.session.commit()
+        import datetime
+
+        open_event_unless_one_is_active("Second", on=datetime.date(2026, 12, 8))
+    # Worked out early under the first event's key, stored under the second's.
+    client.post("/signup", data=form(email="ana@example.org"), headers=HX)
+    with app.app_context():
+        rows = db.session.execute(
+            select(Signup.email_digest, Event.erasure_key).join(Event).order_by(Signup.id)
+        ).all()
+        assert len(rows) == 2 and rows[0].email_digest != rows[1].email_digest
+        for digest, key in rows:
+            assert digest == digest_of_record(key, "ana@example.org")
