@@ -17,8 +17,8 @@ from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import is_htmx, link_href, render, render_shared, see_other, wants_fragment
-from kiosk.services import email_typos, pledges, press, tallies, team
-from kiosk.services.events import event_to_show
+from kiosk.services import counts, email_typos, pledges, press, tallies, team
+from kiosk.services.events import active_event, event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
@@ -54,8 +54,16 @@ def inject_nav() -> dict[str, object]:
 
 def _opener_chart() -> list[dict[str, object]]:
     pack = current_content()
-    counts = tallies.count_by_key(event_to_show(), Tally.OPENER)
-    return tallies.bars(counts, [(c.key, c.label) for c in pack.choices])
+    # The active event's id is kept per setup generation, like its language (kiosk/i18n.py):
+    # a tap renews the chart, and the chart's render need not read the event's row again.
+    event_id = page_cache.remembered("active_event_id", (SETUP,), _active_event_id)
+    found = counts.tallies_by_key(event_id, Tally.OPENER) if event_id is not None else {}
+    return tallies.bars(found, [(c.key, c.label) for c in pack.choices])
+
+
+def _active_event_id() -> int | None:
+    event = active_event()
+    return event.id if event is not None else None
 
 
 def _chart_block() -> str:
