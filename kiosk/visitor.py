@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask.wrappers import Response
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
@@ -248,20 +249,44 @@ def _submit(
     save: Callable[[], Any],
     thanks_url: Callable[[Any], str],
     context: Callable[[Any], dict[str, Any]] = lambda _record: {},
+    shared_thanks: bool = False,
 ) -> Response:
     """Run `save`; answer 422 with the form block, the thank-you block, or a 303 to it.
 
     `context(record)` adds what the page shows besides the form (None while it is a form).
+    `shared_thanks`: the thank-you block shows nothing of the record, so it is kept.
     """
     try:
         record = save()
     except InvalidInput as error:
         extra = _form_context(error.errors) | context(None)
         return render(template, f"{name}_form", status=422, **extra)
+    if shared_thanks and wants_fragment():
+        return _shared_thanks(template, f"{name}_thanks")
     if is_htmx():
         extra = _form_context() | context(record)
         return render(template, f"{name}_thanks", thanks=True, **extra)
     return see_other(thanks_url(record))
+
+
+def _shared_thanks(template: str, block: str) -> Response:
+    """A thank-you block that is the same for every visitor (nothing they typed, no key or
+    token in it), rendered once per language, address prefix and setup generation
+    (page_cache.remembered) instead of after every record."""
+    context = {
+        "thanks": True,
+        "form": ImmutableMultiDict(),
+        "errors": {},
+        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
+    }
+    body = page_cache.remembered(
+        f"{template} {block} {get_locale()} {request.script_root}",
+        (SETUP,),
+        lambda: render_blocks(template, [block], **context),
+    )
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
 
 
 def _consented() -> bool:
@@ -284,6 +309,7 @@ def signup() -> Response:
         "signup",
         lambda: record_signup(**form_fields(form)),
         lambda _record: url_for("visitor.signup_thanks"),
+        shared_thanks=True,
     )
 
 

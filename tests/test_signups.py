@@ -1,5 +1,6 @@
 """Request-level tests of the sign-up: validation, consent, one record per person, privacy."""
 
+import re
 import uuid
 
 import pytest
@@ -393,3 +394,42 @@ def test_a_signup_after_the_event_changed_keeps_the_digest_under_the_new_events_
         assert len(rows) == 2 and rows[0].email_digest != rows[1].email_digest
         for digest, key in rows:
             assert digest == digest_of_record(key, "ana@example.org")
+
+
+def test_the_thank_you_block_is_rendered_once_per_language_and_holds_nothing_of_the_visitor(
+    app, monkeypatch
+):
+    from kiosk import visitor
+    from kiosk.i18n import LANG_COOKIE
+
+    renders: list[list[str]] = []
+    real = visitor.render_blocks
+
+    def counting(template, blocks, **context):
+        renders.append(list(blocks))
+        return real(template, blocks, **context)
+
+    monkeypatch.setattr(visitor, "render_blocks", counting)
+    answers = []
+    for n, name in enumerate(["Minji", "Ana", "Joon"]):
+        client = app.test_client()
+        data = form(first_name=name, email=f"{name.lower()}@example.org", phone=f"+8210123456{n}")
+        answers.append(client.post("/signup", data=data, headers=HX))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    bodies = {a.get_data(as_text=True) for a in answers}
+    assert len(bodies) == 1  # the same block for each visitor
+    [body] = bodies
+    assert 'id="signup_thanks"' in body and "<html" not in body
+    for name in ("Minji", "Ana", "Joon", "minji@example.org", "State University", "+8210"):
+        assert name not in body
+    assert not re.search(r"[0-9a-f]{32}", body)  # no form key, no token
+    assert all("HX-Request" in a.headers["Vary"] for a in answers)
+    assert renders.count(["signup_thanks"]) == 1
+
+    korean = app.test_client()
+    korean.set_cookie(LANG_COOKIE, "ko")
+    answer = korean.post("/signup", data=form(email="ko@example.org"), headers=HX)
+    assert answer.status_code == 200 and answer.get_data(as_text=True) != body
+    assert renders.count(["signup_thanks"]) == 2
+    # Without htmx the thank-you is its own page, after a 303.
+    assert app.test_client().post("/signup", data=form(email="p@example.org")).status_code == 303
