@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask.wrappers import Response
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2_fragments.flask import render_blocks
 from werkzeug.datastructures import ImmutableMultiDict
@@ -17,8 +18,8 @@ from kiosk.page_cache import SETUP, TALLIES
 from kiosk.parsing import NotANumber, parse_whole
 from kiosk.privacy import new_form_key
 from kiosk.rendering import is_htmx, link_href, render, render_shared, see_other, wants_fragment
-from kiosk.services import email_typos, pledges, press, tallies, team
-from kiosk.services.events import event_to_show
+from kiosk.services import counts, email_typos, pledges, press, tallies, team
+from kiosk.services.events import active_event, event_to_show
 from kiosk.services.qr import qr_svg
 from kiosk.services.questions import record_question
 from kiosk.services.records import InvalidInput
@@ -54,8 +55,16 @@ def inject_nav() -> dict[str, object]:
 
 def _opener_chart() -> list[dict[str, object]]:
     pack = current_content()
-    counts = tallies.count_by_key(event_to_show(), Tally.OPENER)
-    return tallies.bars(counts, [(c.key, c.label) for c in pack.choices])
+    # The active event's id is kept per setup generation, like its language (kiosk/i18n.py):
+    # a tap renews the chart, and the chart's render need not read the event's row again.
+    event_id = page_cache.remembered("active_event_id", (SETUP,), _active_event_id)
+    found = counts.tallies_by_key(event_id, Tally.OPENER) if event_id is not None else {}
+    return tallies.bars(found, [(c.key, c.label) for c in pack.choices])
+
+
+def _active_event_id() -> int | None:
+    event = active_event()
+    return event.id if event is not None else None
 
 
 def _chart_block() -> str:
@@ -240,20 +249,44 @@ def _submit(
     save: Callable[[], Any],
     thanks_url: Callable[[Any], str],
     context: Callable[[Any], dict[str, Any]] = lambda _record: {},
+    shared_thanks: bool = False,
 ) -> Response:
     """Run `save`; answer 422 with the form block, the thank-you block, or a 303 to it.
 
     `context(record)` adds what the page shows besides the form (None while it is a form).
+    `shared_thanks`: the thank-you block shows nothing of the record, so it is kept.
     """
     try:
         record = save()
     except InvalidInput as error:
         extra = _form_context(error.errors) | context(None)
         return render(template, f"{name}_form", status=422, **extra)
+    if shared_thanks and wants_fragment():
+        return _shared_thanks(template, f"{name}_thanks")
     if is_htmx():
         extra = _form_context() | context(record)
         return render(template, f"{name}_thanks", thanks=True, **extra)
     return see_other(thanks_url(record))
+
+
+def _shared_thanks(template: str, block: str) -> Response:
+    """A thank-you block that is the same for every visitor (nothing they typed, no key or
+    token in it), rendered once per language, address prefix and setup generation
+    (page_cache.remembered) instead of after every record."""
+    context = {
+        "thanks": True,
+        "form": ImmutableMultiDict(),
+        "errors": {},
+        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
+    }
+    body = page_cache.remembered(
+        f"{template} {block} {get_locale()} {request.script_root}",
+        (SETUP,),
+        lambda: render_blocks(template, [block], **context),
+    )
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
 
 
 def _consented() -> bool:
@@ -276,6 +309,7 @@ def signup() -> Response:
         "signup",
         lambda: record_signup(**form_fields(form)),
         lambda _record: url_for("visitor.signup_thanks"),
+        shared_thanks=True,
     )
 
 

@@ -140,6 +140,10 @@ def test_the_chart_and_the_dashboard_read_the_same_statements_at_none_and_at_man
 
     tap(client, "people")  # the active event, and a first tap
     visitor_signs_up(client, "minji@example.org")
+    # The chart keeps the event's id per setup generation, which nothing below changes: once
+    # kept, each new chart reads the counts alone, at few records as at many.
+    chart()
+    tap(client, "people")
     few = [statements_of(app, chart), statements_of(app, poll)]
 
     event_id = active_event_id(app)
@@ -153,7 +157,7 @@ def test_the_chart_and_the_dashboard_read_the_same_statements_at_none_and_at_man
                 execution_options={page_cache.WRITES: ("tally", "signup")},
             )
         db.session.commit()
-        assert counts.tally_total(event_id, Tally.OPENER) == 20_001
+        assert counts.tally_total(event_id, Tally.OPENER) == 20_002
         assert len(dashboard.signups_per_hour(db.session.get(Event, event_id))) == 24
     many = [statements_of(app, chart), statements_of(app, poll)]
 

@@ -56,3 +56,23 @@ def test_the_new_event_form_and_the_command_start_from_the_packs_rescue_cost(app
     with app.app_context():
         made = db.session.scalar(select(Event).where(Event.name == "From the shell"))
         assert (made.goal_cents, made.rescue_cost_cents) == (PACK_COST_CENTS,) * 2
+
+
+def test_the_active_events_look_up_is_built_once_and_finds_each_new_active_event(app, monkeypatch):
+    from flask import g
+
+    built: list[object] = []
+    real_select = events.select
+    monkeypatch.setattr(events, "select", lambda *a, **k: built.append(a) or real_select(*a, **k))
+    with app.test_request_context("/"):
+        first = events.active_event()
+        assert first is not None
+        first_id = first.id
+        db.session.commit()
+    with app.test_request_context("/"):
+        events.create_event("Spring fair", activate=True)
+        g.pop("active_event", None)
+        second = events.active_event()
+        assert second is not None and second.id != first_id and second.name == "Spring fair"
+    # Each request's look-up ran the statement built once at import, none built anew.
+    assert built == []

@@ -145,6 +145,28 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
     assert count_of(page, "Famine") == 1
 
 
+def test_a_taps_new_chart_reads_the_counts_not_the_event_row(app, client):
+    from sqlalchemy import event as sa_event
+
+    client.get("/opener/chart", headers=HX)  # the setup generation's event id is kept
+    tap(client, "famine")
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).lower())
+
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", note)
+    try:
+        chart = client.get("/opener/chart", headers=HX).get_data(as_text=True)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", note)
+    assert count_of(chart, "Famine") == 1
+    assert [s for s in statements if "from tally_count" in s]
+    assert not [s for s in statements if "from event" in s]
+
+
 def test_a_database_failure_under_a_cached_screen_is_the_calm_503(app, client):
     """The generations are read on a DBAPI connection of their own: its errors still reach
     the kiosk's database-failure page (503), never a 500."""

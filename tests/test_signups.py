@@ -1,5 +1,6 @@
 """Request-level tests of the sign-up: validation, consent, one record per person, privacy."""
 
+import re
 import uuid
 
 import pytest
@@ -199,34 +200,54 @@ def test_a_resend_changed_before_it_was_sent_again_is_merged_never_dropped(app, 
     assert signup.first_name == "Changed"
 
 
-def test_a_lost_race_on_the_idempotency_key_returns_the_record_that_won(app, monkeypatch):
+def test_a_form_sent_again_is_found_by_the_inserts_conflict_and_returned_as_stored(app):
     from kiosk.services import signups as service
 
     key = uuid.uuid4().hex
+    fields = {"first_name": "First", "email": "first@example.org", "consent": True}
     with app.app_context():
-        winner = Signup(
-            event_id=1, first_name="First", email="first@example.org", idempotency_key=key
-        )
-        db.session.add(winner)
-        db.session.commit()
+        # Stored by another thread a moment ago: no look-up before the insert could have
+        # seen it; the insert's ON CONFLICT does, and the stored record is the answer.
+        winner = service.record_signup(**fields, idempotency_key=key)
         winner_id = winner.id
-        # The pre-check misses it, as it would while another thread commits it; the insert's
-        # ON CONFLICT finds it held, and the record that won is returned as it is.
-        real_find = service.find_by_key
-        calls: list[str] = []
-
-        def find_after_the_first_miss(model, k):
-            calls.append(k)
-            return None if len(calls) == 1 else real_find(model, k)
-
-        monkeypatch.setattr(service, "find_by_key", find_after_the_first_miss)
-        result = service.record_signup(
-            first_name="Second", email="second@example.org", consent=True, idempotency_key=key
-        )
-        assert result.id == winner_id
-        assert result.first_name == "First" and result.email == "first@example.org"
-        assert calls == [key, key]  # the pre-check, then the look-up after the conflict
+        db.session.expire_all()
+        again = service.record_signup(**fields, idempotency_key=key)
+        assert again.id == winner_id
+        assert again.first_name == "First" and again.email == "first@example.org"
         assert db.session.scalar(select(db.func.count()).select_from(Signup)) == 1
+
+
+def test_a_new_signup_is_one_insert_returning_the_row_with_no_read_before_or_after(app):
+    from sqlalchemy import event as sa_event
+
+    from kiosk.services import signups as service
+
+    with app.app_context():
+        service.record_signup(first_name="Warm", email="warm@example.org", consent=True)
+        statements: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args):
+            statements.append(" ".join(statement.split()).lower())
+
+        sa_event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            stored = service.record_signup(
+                first_name="Ana",
+                email="ana@example.org",
+                consent=True,
+                idempotency_key=uuid.uuid4().hex,
+            )
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", note)
+        on_signups = [s for s in statements if " signup" in s]
+        assert len(on_signups) == 1 and on_signups[0].startswith("insert into signup")
+        assert "returning" in on_signups[0]
+        # The event's key comes from the event in hand, not a look-up of its own.
+        assert not [s for s in statements if s.startswith("select event.erasure_key")]
+        # What the insert returned is the stored row, in the session.
+        assert stored.id is not None and stored.uuid and stored.created_at is not None
+        assert stored.first_name == "Ana" and stored.email_digest
+        assert stored in db.session
 
 
 def test_korean_emoji_and_combining_characters_are_stored_nfc_without_control_characters(
@@ -327,3 +348,88 @@ def test_the_email_typo_suggestion_stays_on_a_refused_form(client):
     # an address that looks right gets no suggestion
     again = client.post("/signup", data=form(first_name=""), headers=HX).get_data(as_text=True)
     assert "Did you mean" not in again
+
+
+@pytest.mark.sqlite_only
+def test_the_email_digest_is_worked_out_before_the_write_turn_is_taken(app, client, monkeypatch):
+    import nacl.pwhash
+
+    turn = app.extensions["kiosk_write_turn"]
+    real_kdf = nacl.pwhash.argon2id.kdf
+    turn_held: list[bool] = []
+
+    def noting_kdf(*args, **kwargs):
+        turn_held.append(turn.locked())
+        return real_kdf(*args, **kwargs)
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", noting_kdf)
+    client.post("/signup", data=form(email="first@example.org"), headers=HX)
+    turn_held.clear()  # the process's first sign-up learns the event's key inside
+    for n in range(3):
+        answer = client.post("/signup", data=form(email=f"n{n}@example.org"), headers=HX)
+        assert answer.status_code == 200
+    # Each digest was worked out once, with the write turn (SQLite's lock) free: the
+    # insert's own digest came from argon2_digest's memory.
+    assert turn_held == [False, False, False]
+
+
+def test_a_signup_after_the_event_changed_keeps_the_digest_under_the_new_events_key(app, client):
+    from kiosk.emails import digest_of_record
+    from kiosk.models import Event
+    from kiosk.services.events import open_event_unless_one_is_active
+
+    client.post("/signup", data=form(email="ana@example.org"), headers=HX)
+    with app.app_context():
+        db.session.execute(db.update(Event).values(status=Event.CLOSED))
+        db.session.commit()
+        import datetime
+
+        open_event_unless_one_is_active("Second", on=datetime.date(2026, 12, 8))
+    # Worked out early under the first event's key, stored under the second's.
+    client.post("/signup", data=form(email="ana@example.org"), headers=HX)
+    with app.app_context():
+        rows = db.session.execute(
+            select(Signup.email_digest, Event.erasure_key).join(Event).order_by(Signup.id)
+        ).all()
+        assert len(rows) == 2 and rows[0].email_digest != rows[1].email_digest
+        for digest, key in rows:
+            assert digest == digest_of_record(key, "ana@example.org")
+
+
+def test_the_thank_you_block_is_rendered_once_per_language_and_holds_nothing_of_the_visitor(
+    app, monkeypatch
+):
+    from kiosk import visitor
+    from kiosk.i18n import LANG_COOKIE
+
+    renders: list[list[str]] = []
+    real = visitor.render_blocks
+
+    def counting(template, blocks, **context):
+        renders.append(list(blocks))
+        return real(template, blocks, **context)
+
+    monkeypatch.setattr(visitor, "render_blocks", counting)
+    answers = []
+    for n, name in enumerate(["Minji", "Ana", "Joon"]):
+        client = app.test_client()
+        data = form(first_name=name, email=f"{name.lower()}@example.org", phone=f"+8210123456{n}")
+        answers.append(client.post("/signup", data=data, headers=HX))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    bodies = {a.get_data(as_text=True) for a in answers}
+    assert len(bodies) == 1  # the same block for each visitor
+    [body] = bodies
+    assert 'id="signup_thanks"' in body and "<html" not in body
+    for name in ("Minji", "Ana", "Joon", "minji@example.org", "State University", "+8210"):
+        assert name not in body
+    assert not re.search(r"[0-9a-f]{32}", body)  # no form key, no token
+    assert all("HX-Request" in a.headers["Vary"] for a in answers)
+    assert renders.count(["signup_thanks"]) == 1
+
+    korean = app.test_client()
+    korean.set_cookie(LANG_COOKIE, "ko")
+    answer = korean.post("/signup", data=form(email="ko@example.org"), headers=HX)
+    assert answer.status_code == 200 and answer.get_data(as_text=True) != body
+    assert renders.count(["signup_thanks"]) == 2
+    # Without htmx the thank-you is its own page, after a 303.
+    assert app.test_client().post("/signup", data=form(email="p@example.org")).status_code == 303

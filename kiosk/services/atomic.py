@@ -69,6 +69,23 @@ def insert_new(model: type[Model], values: dict[str, Any]) -> Any | None:
     return db.session.execute(statement, values).scalar()
 
 
+@functools.cache
+def insert_new_record_statement(model: type[Model], dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the whole row as a `model` (the ORM's
+    INSERT with RETURNING of the entity), for engine `dialect`; built once."""
+    statement = dialect_insert(dialect)(model).on_conflict_do_nothing().returning(model)
+    # A row id the session still holds from a row deleted meanwhile is this new row now.
+    return statement.execution_options(populate_existing=True)
+
+
+def insert_new_record(model: type[Model], values: dict[str, Any]) -> Any | None:
+    """`insert_new`, returning the stored row as a `model` in the session (every column as
+    stored, defaults included) instead of its key: no read after the insert. None when
+    nothing was inserted. Commits nothing."""
+    statement = insert_new_record_statement(model, dialect_name())
+    return db.session.scalars(statement, [values]).first()
+
+
 def insert_new_many(model: type[Model], rows: list[dict[str, Any]]) -> set[str]:
     """`insert_new` for many rows of `model` in one statement; returns the UUIDs stored.
 

@@ -9,6 +9,7 @@ under a row lock. The kiosk's own sign-ups and imported ones both go through it.
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, false, inspect, or_, select
 from werkzeug.datastructures import MultiDict
@@ -19,7 +20,7 @@ from kiosk.emails import digest_of_record
 from kiosk.extensions import db
 from kiosk.models import Event, Signup, email_fields, new_uuid, utcnow
 from kiosk.services import sealing
-from kiosk.services.atomic import insert_new
+from kiosk.services.atomic import insert_new_record
 from kiosk.services.events import event_taking_records
 from kiosk.services.records import (
     Checker,
@@ -37,6 +38,9 @@ LAST_NAME_MAX = 80
 PHONE_MAX = 40
 ORGANISATION_MAX = 120
 SOURCES = (Signup.KIOSK, Signup.VOLUNTEER)
+# The erasure key of the event this process's last sign-up went to (nothing personal: every
+# kiosk of the event holds it), under which the next sign-up's digest is worked out early.
+LAST_EVENT_KEY = "kiosk_last_signup_event_key"
 
 
 def phone_regions() -> tuple[str, str]:
@@ -185,26 +189,49 @@ def record_signup(
 
     key = clean_idempotency_key(idempotency_key)
     chosen = known_interests(interests)
-    already = find_by_key(Signup, key)
     content = cleaned | {"interests": ",".join(chosen)}
-    if already is not None and key and not same_content(already, content):
+    _digest_before_the_transaction(cleaned["email"])
+    event = event_taking_records(event)
+    current_app.extensions[LAST_EVENT_KEY] = event.erasure_key
+    cleaned["locale"] = locale or i18n.current_locale()
+    # No look-up of the key before the insert: the insert's ON CONFLICT finds a form sent
+    # again (insert_or_merge says SENT_BEFORE), so a new sign-up pays for one statement.
+    for _attempt in range(2):
+        signup = Signup(
+            event_id=event.id,
+            interests=",".join(chosen),
+            source=source,
+            idempotency_key=key,
+            **cleaned,
+        )
+        apply_consent(signup, consent, consent_wording)
+        stored, outcome = insert_or_merge(
+            signup,
+            lambda earlier: _update(earlier, cleaned, chosen, consent_wording),
+            erasure_key=event.erasure_key,
+        )
+        if outcome != SENT_BEFORE or key is None or same_content(stored, content):
+            break
         # The form was changed before it was sent again: stored (or merged into that
         # person's sign-up) like any other, never thanked and dropped.
         key = key_of_changed_resend(key, content)
-        already = find_by_key(Signup, key)
-    if already is not None:
-        return already
-    event = event_taking_records(event)
-    cleaned["locale"] = locale or i18n.current_locale()
-    signup = Signup(
-        event_id=event.id, interests=",".join(chosen), source=source, idempotency_key=key, **cleaned
-    )
-    apply_consent(signup, consent, consent_wording)
-    stored, _outcome = insert_or_merge(
-        signup, lambda earlier: _update(earlier, cleaned, chosen, consent_wording)
-    )
     db.session.commit()
     return stored
+
+
+def _digest_before_the_transaction(email: str) -> None:
+    """Work out the email's digest (Argon2id: ~9 ms of CPU, slow on purpose) before this
+    request's first statement begins its write transaction, under the key of the event this
+    process's last sign-up went to. Inside the transaction it would hold the write turn
+    (SQLite's one write lock: every tablet's taps and sign-ups would wait behind it).
+
+    The digest the insert stores is still worked out inside, under the key of the event read
+    there: argon2_digest keeps the one worked out here, so it answers at once when the key is
+    the same, and when the event changed meanwhile (once per process) the right one is
+    worked out there as before."""
+    last_key = current_app.extensions.get(LAST_EVENT_KEY)
+    if last_key:
+        digest_of_record(last_key, email)
 
 
 def _update(
@@ -229,18 +256,23 @@ def _update(
 INSERTED = "inserted"
 MERGED = "merged"
 UNCHANGED = "unchanged"
+# The row already held is this form's own, sent again (the same idempotency key).
+SENT_BEFORE = "sent before"
 
 
-def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Signup, str]:
+def insert_or_merge(
+    signup: Signup, merge: Callable[[Signup], bool], *, erasure_key: str | None = None
+) -> tuple[Signup, str]:
     """Store `signup` (a new, unsaved one), or merge it into the row already holding it.
 
-    One INSERT ... ON CONFLICT DO NOTHING decides. When a row is already there, it is
-    the same form sent again (same idempotency key: returned as it is), the same record
-    (same UUID, from another tablet's file) or the same person at this event (same email):
-    then `merge(row)` applies what `signup` adds and says whether it changed anything,
-    while a row lock (FOR UPDATE) keeps every other merge of that person waiting, so no
-    tablet's answer is lost. Returns (the stored sign-up, INSERTED, MERGED or UNCHANGED);
-    commits nothing.
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING the stored row decides. When a row is
+    already there, it is the same form sent again (same idempotency key: returned as it is,
+    SENT_BEFORE), the same record (same UUID, from another tablet's file) or the same person
+    at this event (same email): then `merge(row)` applies what `signup` adds and says whether
+    it changed anything, while a row lock (FOR UPDATE) keeps every other merge of that
+    person waiting, so no tablet's answer is lost. `erasure_key`: the event's, when the
+    caller has the event in hand (else it is read). Returns (the stored sign-up, INSERTED,
+    MERGED, UNCHANGED or SENT_BEFORE); commits nothing.
     """
     values = {
         name: value
@@ -250,16 +282,19 @@ def insert_or_merge(signup: Signup, merge: Callable[[Signup], bool]) -> tuple[Si
     values.setdefault("uuid", new_uuid())
     if not sealing.is_sealed(values.get("email")):
         # A Core insert: the ORM's before_flush (models._email_fields) does not see it.
-        key = db.session.scalar(select(Event.erasure_key).where(Event.id == values["event_id"]))
-        values |= email_fields(Signup, key, values.get("email"))
+        if erasure_key is None:
+            erasure_key = db.session.scalar(
+                select(Event.erasure_key).where(Event.id == values["event_id"])
+            )
+        values |= email_fields(Signup, erasure_key, values.get("email"))
     digest = values.get("email_digest") or ""
     # Someone may erase the row between the insert and the look-up: then insert again.
     for _attempt in range(3):
-        new_id = insert_new(Signup, values)
-        if new_id is not None:
-            return db.session.get_one(Signup, new_id), INSERTED
+        # The stored row comes back from the insert itself: no read after it.
+        if (inserted := insert_new_record(Signup, values)) is not None:
+            return inserted, INSERTED
         if (again := find_by_key(Signup, values.get("idempotency_key"))) is not None:
-            return again, UNCHANGED
+            return again, SENT_BEFORE
         # A sign-up without a digest (sealed, from a file keyed otherwise) is no one's twin.
         same_person = or_(
             Signup.uuid == values["uuid"],
