@@ -84,6 +84,13 @@ SETTLE_S = 0.5
 # How often the bench looks whether a table has records waiting (its SQLite file), in both
 # kinds of window.
 LOOK_S = 0.5
+# PostgreSQL's commits (every database), WAL bytes written, WAL fsyncs and their milliseconds
+# (track_wal_io_timing), as counters: each window takes their difference. A backend reports
+# its counts when its transaction ends, at most once a second: a window's edges blur by that.
+WAL_READ = (
+    "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), wal_bytes, wal_sync, "
+    "wal_sync_time FROM pg_stat_wal"
+)
 # bench/hub_counter: its sitecustomize counts the hub's answers (on the hub's PYTHONPATH).
 COUNTER = Path(__file__).with_name("hub_counter")
 
@@ -227,7 +234,8 @@ def load_table(loads: list[WindowLoad], run: Run) -> str:
             add(f"{key} /s", kind, count / span[kind])
             answer_seconds.setdefault(key, {True: 0.0, False: 0.0})[kind] += seconds
         for name, bumps in load.generations.items():
-            add(f"generation {name} bumps /s", kind, bumps / span[kind])
+            label = name if name.startswith("pg ") else f"generation {name} bumps"
+            add(f"{label} /s", kind, bumps / span[kind])
         add("chunks taken /s", kind, load.chunks / span[kind])
     for key, seconds in answer_seconds.items():
         for kind in (True, False):
@@ -330,7 +338,8 @@ def measure(
     began = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="kiosk-sync-scale-") as folder,
-        postgres_cluster() as cluster,
+        # The WAL's fsyncs timed, so each window says how long PostgreSQL spent in them.
+        postgres_cluster(track_wal_io_timing="on") as cluster,
     ):
         root = Path(folder)
         url = cluster.url(cluster.create_database("hub"))
@@ -419,6 +428,13 @@ def measure(
                         )
                     }
                     chunks = connection.scalar(text("SELECT sum(chunks_received) FROM hub_table"))
+                    wal = connection.execute(text(WAL_READ)).one()
+                    generations |= {
+                        "pg commits": int(wal[0]),
+                        "pg WAL kB": int(wal[1]) // 1024,
+                        "pg WAL fsyncs": int(wal[2]),
+                        "pg WAL fsync ms": int(wal[3]),
+                    }
                 try:
                     answers = json.loads(counted.read_text())
                 except (OSError, ValueError):
