@@ -1,6 +1,7 @@
 """Twenty tables syncing to one hub at once (issue 23's scale), measured:
 `python -m bench.sync_scale [--tables 20] [--records 500] [--on 8] [--off 4] [--tables-nice 19]
-[--import-share S]` (a few minutes; `make bench` runs it too).
+[--import-share S] [--placement split|shared] [--profile FILE]` (a few minutes; `make bench`
+runs it too).
 
 A hub (`kiosk serve` on PostgreSQL: a throw-away durable cluster, bench/hub.py's) and
 --tables tables, each a real `kiosk serve` on SQLite of its own with the sync's production
@@ -26,14 +27,32 @@ Prints, and writes to bench/results.md:
     records lost                a table's record the hub lacks, by UUID (target: 0)
     people duplicated           an email twice in the hub's event (target: 0)
     visitor failures            visitors at the hub not thanked, or thanked and not stored
-    CPU during the sync         seconds used by the hub process, PostgreSQL, the tables
+    CPU during the sync         seconds used by the hub process, PostgreSQL, the tables and
+                                this process (the visitors' load)
+
+It also prints each kind of window's load, per second of window: the CPU of the hub, of
+PostgreSQL, of the tables and of this process; the hub's answers by endpoint and status with
+their mean time (counted inside the hub by bench/hub_counter, a sitecustomize on the hub's
+PYTHONPATH that wraps waitress's task; nothing of the kiosk changes), the page cache's
+generation bumps, the chunks taken, and PostgreSQL's commits, WAL bytes, WAL fsyncs and their
+time (track_wal_io_timing). --profile FILE: py-spy samples the visitors' hub process in every
+window, summed per kind (FILE-running.txt, FILE-held.txt beside the windows' own files).
 
 Every process runs on this machine: the tables' own CPU competes with the hub's, which a real
 hub with its tables on other machines (each table its own laptop or Pi) would not see. So the
 tables' processes run at the lowest CPU priority (`nice -n 19`, --tables-nice; 0 runs them
 as everything else): they take what the hub, PostgreSQL and the visitors' load leave, as if
 on machines of their own. Only the tables: never the hub, PostgreSQL or the visitors' load.
-The CPU line still says what the tables used. --import-share sets the hub's
+At nice 19 they still run on the hub's two cores, between its threads' wake-ups, so
+--placement split (the default) also puts them on a CPU of their own: every thread of the
+twenty tables on the last CPU, and the hub, PostgreSQL (its postmaster, and so every backend
+it starts) and this process (the visitors' load) on the others: on a 2-core machine the hub
+is a one-core machine. The placement is made once, before the first window: the held windows
+and the running ones see the same one, so the baseline is the one-core hub's too. Every
+cost of the sync at the hub (its answers to the tables, the chunks' import, PostgreSQL's
+writes) stays on the hub's CPU; only the tables' own work moves. --placement shared: every
+process on every CPU, as before. Other people's processes on a shared machine still run on
+both. The CPU line still says what the tables used. --import-share sets the hub's
 KIOSK_HUB_IMPORT_SHARE (the share of its wall time tables' chunks may use, kiosk/hub.py).
 """
 
@@ -91,6 +110,8 @@ WAL_READ = (
     "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), wal_bytes, wal_sync, "
     "wal_sync_time FROM pg_stat_wal"
 )
+# The tables on a CPU of their own, the hub's side on the others (the docstring; "" shares).
+PLACEMENT = "split"
 # bench/hub_counter: its sitecustomize counts the hub's answers (on the hub's PYTHONPATH).
 COUNTER = Path(__file__).with_name("hub_counter")
 
@@ -325,7 +346,7 @@ def measure(
     profile_to: Path | None = None,
     tables_nice: int = TABLES_NICE,
     import_share: str = "",
-    placement: str = "",
+    placement: str = PLACEMENT,
 ) -> SyncScale:
     """See the module's docstring. `sync_process`: the tables' join codes name a second hub
     process (same database, same instance folder), as a reverse proxy sending /hub/ to a
@@ -333,7 +354,13 @@ def measure(
     visitors' hub process during the sync. `tables_nice`: the tables' CPU priority. `on_s`,
     `off_s`: the windows the tables run and are held.
     `import_share`: the hub's KIOSK_HUB_IMPORT_SHARE ("" for its default).
-    `placement`: "split" puts the tables on CPUs of their own (cpu_split), "" lets them share."""
+    `placement`: "split" puts the tables on CPUs of their own (cpu_split), "" lets them share
+    (and so does a machine of one CPU). This process's threads are given back every CPU they
+    had at the end."""
+    if placement and len(os.sched_getaffinity(0)) < 2:
+        print("  one CPU: the tables share it with the hub (no placement)", flush=True)
+        placement = ""
+    own_cpus = os.sched_getaffinity(0)
     shared = max(2, int(records * SHARED_SHARE))
     began = time.monotonic()
     with (
@@ -528,6 +555,7 @@ def measure(
                     text("SELECT sum(chunks_received), sum(records_received) FROM hub_table")
                 ).one()
         finally:
+            place([os.getpid()], own_cpus)  # `make bench` goes on after this scenario
             for app in apps:
                 with app.app_context():
                     db.engine.dispose()
@@ -699,7 +727,7 @@ def main() -> None:
     parser.add_argument(
         "--placement",
         choices=["split", "shared"],
-        default="shared",
+        default=PLACEMENT,
         help="split: the tables on a CPU of their own, the hub, PostgreSQL and the visitors' "
         "load on the others (cpu_split); shared: every process on every CPU",
     )
@@ -717,15 +745,23 @@ def main() -> None:
         args.import_share,
         "" if args.placement == "shared" else args.placement,
     )
-    print("\n### Running windows against held ones\n\n" + load_table(found.loads, found.visitors))
+    loads = "### Running windows against held ones\n\n" + load_table(found.loads, found.visitors)
+    print("\n" + loads)
     rows, targets = figures(found), goals(found)
     print("\n" + report.text_table(rows) + "\n\n" + report.goals_table(targets))
     notes = f"### Profile: the visitors' hub process during the sync\n\n{found.profile}"
     print(notes if found.profile else "")
+    notes = loads + ("\n\n" + notes if found.profile else "")
+    placed = (
+        "; the tables' processes on a CPU of their own, the hub, PostgreSQL and the visitors' "
+        "load on the other(s), in both kinds of window (the docstring)"
+        if found.placement
+        else "; every process on every CPU"
+    )
     flags = " --sync-process" if args.sync_process else ""
     flags += f" --tables-nice {args.tables_nice}" if args.tables_nice != TABLES_NICE else ""
     flags += f" --import-share {args.import_share}" if args.import_share else ""
-    flags += f" --placement {args.placement}" if args.placement != "shared" else ""
+    flags += f" --placement {args.placement}" if args.placement != PLACEMENT else ""
     priority = (
         f"at nice {args.tables_nice} (the lowest CPU priority: each a machine of its own)"
         if args.tables_nice
@@ -742,8 +778,9 @@ def main() -> None:
             f"PostgreSQL (durable; KIOSK_HUB_IMPORT_SHARE {args.import_share or 'its default'}), "
             f"two tablets signing up at the hub all along, the tables run {args.on:g} s and "
             f"held {args.off:g} s in turns; load average {load[0]:.2f} "
-            f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s",
-            notes if found.profile else "",
+            f"before, {os.getloadavg()[0]:.2f} after; tables ready in {found.start_s:.0f} s"
+            + placed,
+            notes,
         )
 
 
