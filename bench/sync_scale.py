@@ -605,7 +605,7 @@ def profiles(recordings: list[tuple[bool, Path, subprocess.Popen | None]]) -> st
         merged.write_text(raw)
         found = profile.parse_raw(raw)
         parts.append(
-            f"#### The tables {kind} ({len(files)} windows, raw samples: {merged})\n\n"
+            f"#### The tables {kind} ({len(files)} windows, raw samples: {merged.name})\n\n"
             + profile.markdown(found, 15)
         )
     return "\n\n".join(parts)
