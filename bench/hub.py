@@ -49,9 +49,10 @@ DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[Cluster]:
-    """A throw-away, durable PostgreSQL cluster, removed at the end."""
-    cluster = Cluster(find_bindir(), **DURABLE)
+def postgres_cluster(**settings: str) -> Iterator[Cluster]:
+    """A throw-away, durable PostgreSQL cluster, removed at the end; `settings` added (e.g.
+    track_wal_io_timing="on")."""
+    cluster = Cluster(find_bindir(), **(DURABLE | settings))
     try:
         cluster.start()
         yield cluster

@@ -299,3 +299,31 @@ def test_every_benchmark_measures_the_real_email_digest() -> None:
         ]
         first = body[0]
         assert ast.unparse(first) == "bench.measure_real_costs()", name
+
+
+def test_the_sync_scale_splits_the_load_into_the_windows_the_tables_ran_and_were_held():
+    from bench.sync_scale import Snapshot, Window, load_table, window_loads  # noqa: PLC0415
+    from tests.test_import_beside_tablets import Run  # noqa: PLC0415
+
+    def snap(at, hub, records, busy, tallies):
+        answers = {"POST /hub/records 200": [records, records * 0.05]}
+        answers |= {"POST /hub/records 503": [busy, busy * 0.01]} if busy else {}
+        return Snapshot(at, {"hub": hub}, answers, {"tallies": tallies}, records)
+
+    # Running 0-4 s: 4 chunks taken, 2 busy, 1.2 s of the hub's CPU; held 4-6 s: nothing
+    # from the tables, 0.5 s of CPU.
+    windows = [Window(True, 0, 4), Window(False, 4, 6)]
+    edges = [snap(0, 10.0, 0, 0, 3), snap(4, 11.2, 4, 2, 7), snap(6, 11.7, 4, 2, 7)]
+    running, held = window_loads(windows, edges)
+    assert running.cpu == {"hub": pytest.approx(1.2)} and held.cpu == {"hub": pytest.approx(0.5)}
+    assert running.answers["POST /hub/records 503"] == [2, pytest.approx(0.02)]
+    assert held.answers == {}  # nothing answered to the tables while they were held
+    assert (running.chunks, held.chunks) == (4, 0)
+    assert (running.generations, held.generations) == ({"tallies": 4}, {"tallies": 0})
+
+    run = Run(seconds=[0.03, 0.02], started=[1.0, 5.0])
+    rows = load_table([running, held], run).splitlines()
+    assert "| CPU hub (cores) | 0.3 | 0.25 |" in rows
+    assert "| POST /hub/records 200 /s | 1 | 0 |" in rows
+    assert "| POST /hub/records 200 mean ms | 50 | 0 |" in rows
+    assert "| visitor sign-up p95 (ms) | 30.0 | 20.0 |" in rows

@@ -242,6 +242,31 @@ def test_the_hub_endpoints_need_no_csrf_token(app, client):
     assert answer.json["table"] == "Library steps"
 
 
+@pytest.mark.both_engines  # a commit that only read writes nothing on either engine
+def test_a_tables_rounds_note_its_last_sync_at_most_every_half_minute(app, client, clock):
+    uuid = hub_event(app)
+    code = hub.read_code(add_table(app, uuid))
+
+    def round_then_noted() -> object:
+        auth = {"Authorization": f"Bearer {code.token}"}
+        answer = client.post("/hub/changes", headers=auth, json={"event": uuid})
+        assert answer.status_code == 200
+        assert answer.json["team"] is None and answer.json["erasures"] == []
+        with app.app_context():
+            noted = db.session.scalar(select(HubTable.last_sync_at))
+            assert noted is not None
+            return noted.replace(microsecond=0)
+
+    first = clock().replace(microsecond=0)
+    assert round_then_noted() == first
+    clock.move(seconds=hub.LAST_SYNC_NOTE_S - 1)  # the next rounds: not noted, no write
+    assert round_then_noted() == first
+    clock.move(seconds=1)
+    assert round_then_noted() == clock().replace(microsecond=0)
+    clock.move(minutes=-10)  # a clock set back is noted at once
+    assert round_then_noted() == clock().replace(microsecond=0)
+
+
 def test_each_table_is_rate_limited():
     limit = hub.RateLimit(per_minute=3)
     assert [limit.allow(1) for _ in range(4)] == [True, True, True, False]
