@@ -232,14 +232,23 @@ def qr(key: str) -> Response:
     return response
 
 
+def _untyped_context() -> dict[str, Any]:
+    """What a form's blocks need that is the same for every visitor: nothing typed, no
+    message, how long a thank-you stays."""
+    return {
+        "form": ImmutableMultiDict(),
+        "errors": {},
+        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
+    }
+
+
 def _form_context(errors: dict[str, str] | None = None) -> dict[str, Any]:
     """What a form block needs: typed values kept on error, messages, its idempotency key."""
     form = request.form if errors else ImmutableMultiDict()
-    return {
+    return _untyped_context() | {
         "form": form,
         "errors": errors or {},
         "form_key": form.get("idempotency_key") or new_form_key(),
-        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
     }
 
 
@@ -273,12 +282,7 @@ def _shared_thanks(template: str, block: str) -> Response:
     """A thank-you block that is the same for every visitor (nothing they typed, no key or
     token in it), rendered once per language, address prefix and setup generation
     (page_cache.remembered) instead of after every record."""
-    context = {
-        "thanks": True,
-        "form": ImmutableMultiDict(),
-        "errors": {},
-        "return_after": current_app.config["KIOSK_THANKS_SECONDS"],
-    }
+    context = _untyped_context() | {"thanks": True}
     body = page_cache.remembered(
         f"{template} {block} {get_locale()} {request.script_root}",
         (SETUP,),

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from kiosk import clock, page_cache
@@ -15,12 +14,13 @@ from kiosk.models import Event, Tally
 from kiosk.services import counts
 from kiosk.services.atomic import insert_new, insert_new_statement
 from kiosk.services.database_health import forget_database_problem
-from kiosk.services.events import current_event
+from kiosk.services.events import ACTIVE_EVENT, current_event
 from kiosk.services.records import clean_idempotency_key
 
 BATCHER = "kiosk_tap_batcher"
-# The batch's look-up of the active event, built once (building it cost more than running it).
-ACTIVE_EVENT_ID = select(Event.id).where(Event.status == Event.ACTIVE)
+# The batch's look-up of the active event's id, built once (building it cost more than
+# running it) from the one look-up of the active event.
+ACTIVE_EVENT_ID = ACTIVE_EVENT.with_only_columns(Event.id)
 TAP_IDENTITY = ("idempotency_key", "kind", "key")
 
 
