@@ -16,7 +16,7 @@ from kiosk.services import team
 from kiosk.services.email_typos import suggestion_for
 from kiosk.services.events import active_event
 from kiosk.services.qr import link_url
-from kiosk.services.settings import idle_seconds
+from kiosk.services.settings import shown_idle_seconds
 
 
 def htmx() -> HtmxHeaders:
@@ -116,7 +116,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["email_suggestion"] = suggestion_for
     app.jinja_env.globals.update(
         has_endpoint=has_endpoint,
-        idle_seconds=idle_seconds,
+        idle_seconds=shown_idle_seconds,
         team=team.team,
         team_links=team.links,
         team_outcome=team.outcome_text,

@@ -10,6 +10,7 @@ import re
 
 import pytest
 from sqlalchemy import delete, insert, literal, select, text, update
+from sqlalchemy import event as sa_event
 
 from kiosk import page_cache, write_queue
 from kiosk.extensions import db
@@ -66,6 +67,44 @@ def test_a_setting_changed_in_one_process_shows_in_the_others_pages(app, second)
     settled(app)
     for path in ("/", "/faq", "/involved"):
         assert 'data-idle-seconds="123"' in here.get(path).get_data(as_text=True)
+
+
+def setting_reads(app, ask) -> int:
+    """How many statements `ask()` runs that read the settings table."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if "from setting" in statement.lower():
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", note)
+    try:
+        ask()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", note)
+    return len(seen)
+
+
+def test_the_idle_limit_on_a_screen_rendered_per_visitor_is_read_once_per_setting(app, second):
+    """The sign-up form is rendered for each visitor (never kept), and its layout shows the
+    idle limit: read once, not on every render, and renewed in every process by a change."""
+    here = app.test_client()
+
+    def idle_on_signup() -> str:
+        page = here.get("/signup").get_data(as_text=True)
+        match = re.search(r'data-idle-seconds="(\d+)"', page)
+        assert match
+        return match.group(1)
+
+    idle_on_signup()
+    assert setting_reads(app, idle_on_signup) == 0
+    with second.app_context():
+        settings.set_setting(settings.IDLE_SECONDS, "77")
+    settled(app)
+    assert idle_on_signup() == "77"
+    assert setting_reads(app, idle_on_signup) == 0
 
 
 def test_a_screen_is_rendered_once_until_something_it_shows_changes(app, client, monkeypatch):

@@ -4,6 +4,7 @@ database so every waitress thread and every restart sees the same value."""
 from flask import current_app
 from sqlalchemy import select
 
+from kiosk import page_cache
 from kiosk.extensions import db
 from kiosk.models import Setting, utcnow
 from kiosk.services.atomic import upsert
@@ -36,6 +37,14 @@ def idle_seconds() -> int:
     """Seconds without a touch before a visitor screen starts over."""
     stored = get_setting(IDLE_SECONDS)
     return int(stored) if stored else int(current_app.config["KIOSK_IDLE_SECONDS"])
+
+
+def shown_idle_seconds() -> int:
+    """idle_seconds() as the visitor layout shows it on every screen: kept per process while
+    no setting changes (a write to `setting` bumps the SETUP generation, in any process:
+    kiosk/page_cache.py), so the screens rendered per visitor (the forms, the thank-yous)
+    do not read the settings table on each render. The lead's form reads idle_seconds()."""
+    return page_cache.remembered("idle_seconds", (page_cache.SETUP,), idle_seconds)
 
 
 def retention_days() -> int:
