@@ -31,8 +31,8 @@ listener's thread does nothing else, and a process that is stopped (SIGSTOP) rat
 ended holds the queue until it runs or ends.
 
 SQLite has no NOTIFY, and one process usually serves it (siblings possible): its answers
-read the generations as before, on a connection per server thread (fast_path.Counters),
-which costs a few microseconds (bench/results.md compares PRAGMA data_version).
+read the generations again only when a commit, in any process, rewrote the header of its
+wal-index (kiosk/wal_stamp.py), on a connection per server thread (fast_path.Counters).
 """
 
 from __future__ import annotations

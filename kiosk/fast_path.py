@@ -64,7 +64,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.http import parse_cookie
 
-from kiosk import hooks, page_cache, write_queue
+from kiosk import hooks, page_cache, wal_stamp, write_queue
 from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.change_signal import ChangeSignal, signal_of
 from kiosk.extensions import db
@@ -73,6 +73,7 @@ from kiosk.privacy import new_form_key
 from kiosk.security import VISIT_COOKIE
 from kiosk.services import tallies
 from kiosk.services.records import clean_idempotency_key
+from kiosk.wal_stamp import WalStamp
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -185,15 +186,17 @@ class Counters:
     """The generations for each answer the fast path gives, with their trust period.
 
     On PostgreSQL, while the change signal's listener is sure of them, they are the process's
-    memory (kiosk/change_signal.py): no read at all. Else they are read: on SQLite each server
-    thread keeps a connection of its own for this one read, out of the pool (whose check-out
-    and check-in cost more than the read itself); each read ends its transaction, so no
-    snapshot is held. PostgreSQL keeps to the pool, whose size a hub's connection limits are
-    planned around."""
+    memory (kiosk/change_signal.py): no read at all. On SQLite they are read again only when
+    a commit rewrote the wal-index's header since the last read (kiosk/wal_stamp.py), each
+    server thread on a connection of its own for this one read, out of the pool (whose
+    check-out and check-in cost more than the read itself); each read ends its transaction,
+    so no snapshot is held. PostgreSQL keeps to the pool, whose size a hub's connection
+    limits are planned around."""
 
-    def __init__(self, engine: Engine, signal: ChangeSignal) -> None:
+    def __init__(self, engine: Engine, signal: ChangeSignal, stamp: WalStamp | None) -> None:
         self.engine = engine
         self.signal = signal
+        self.stamp = stamp
         self.own_connections = engine.dialect.name == "sqlite"
         self.local = threading.local()
 
@@ -202,7 +205,8 @@ class Counters:
         kept = self.signal.counters()
         if kept is not None:
             return kept
-        read = self._read()
+        # SQLite: read only when a commit rewrote its wal-index since (kiosk/wal_stamp.py).
+        read = self._read() if self.stamp is None else self.stamp.counters(self._read)
         return None if read is None else read | {page_cache.SIGNAL: 0}
 
     def _read(self) -> dict[str, int] | None:
@@ -238,7 +242,7 @@ class FastPath:
     def __init__(self, app: Flask, wsgi_app: WsgiApp, engine: Engine) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.counters = Counters(engine, signal_of(app))
+        self.counters = Counters(engine, signal_of(app), wal_stamp.of(app))
         self.recipes: ByteBudget[Key, Recipe] = ByteBudget(RECIPE_BYTES)
         # a kept screen's path -> the query parameters its view reads (Offer.query)
         self.reads: ByteBudget[Where, tuple[str, ...]] = ByteBudget(SESSION_BYTES)

@@ -73,7 +73,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import TableClause
 
-from kiosk import change_signal, hooks
+from kiosk import change_signal, hooks, wal_stamp
 from kiosk.bounded import ByteBudget
 from kiosk.extensions import db
 from kiosk.privacy import new_form_key
@@ -384,6 +384,13 @@ def screen_counters() -> dict[str, int]:
     kept = change_signal.signal_of(current_app).counters()
     if kept is not None:
         return kept
+    stamp = wal_stamp.of(current_app)
+    if stamp is not None and not db.session().in_transaction():
+        # SQLite: read again only when a commit rewrote its wal-index (kiosk/wal_stamp.py).
+        # Not inside a transaction: its own writes are not committed, nor in the stamp.
+        counters = stamp.counters(lambda: read_generations(db.engine))
+        assert counters is not None  # read_generations raises rather than say nothing
+        return counters | {SIGNAL: 0}
     return generations() | {SIGNAL: 0}
 
 
@@ -604,3 +611,4 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     install(engine, change_signal.init_app(app, engine, set(WATCHED.values())))
+    wal_stamp.init_app(app, engine)

@@ -40,6 +40,7 @@ LAYERS = {
         "kiosk.write_queue",
         "kiosk.extensions",
         "kiosk.change_signal",
+        "kiosk.wal_stamp",
         "kiosk.schema",
         "kiosk.models",
         "kiosk.page_cache",

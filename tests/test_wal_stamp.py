@@ -1,0 +1,142 @@
+"""SQLite's change signal (kiosk/wal_stamp.py): the kept screens read the generations again
+only once a commit, from any connection or process, rewrote the wal-index's header.
+
+Each promise is one test: the stamp moves with every commit and only then; the kept answers
+read nothing until it moves; a commit of another process still shows, even after every other
+connection closed; a database that gives no stamp is read on every answer."""
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event
+
+from kiosk import wal_stamp
+from kiosk.extensions import configure_sqlite, db
+from kiosk.fast_path import Counters, fast_path_of
+from kiosk.wal_stamp import WalStamp
+from tests.helpers import HX
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def database_of(app) -> str:
+    with app.app_context():
+        path = db.engine.url.database
+    assert path
+    return path
+
+
+def commit_elsewhere(path: str, sql: str) -> None:
+    """`sql` committed by another process, which then closes its connection."""
+    script = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute(sys.argv[2]); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", script, path, sql], check=True)
+
+
+def stamp_of(app) -> WalStamp:
+    stamp = wal_stamp.of(app)
+    assert stamp is not None, "a SQLite app has a stamp"
+    return stamp
+
+
+def test_the_stamp_moves_with_each_commit_and_only_then(app):
+    stamp, path = stamp_of(app), database_of(app)
+    first = stamp.stamp()
+    assert first is not None, "the kiosk's database is in WAL mode: it has a stamp"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("UPDATE setting SET value = value WHERE 0")  # a statement that changes nothing
+    other.execute("BEGIN")
+    other.execute("INSERT INTO setting (key, value, updated_at) VALUES ('x', 'y', '2026-01-01')")
+    other.execute("ROLLBACK")
+    assert stamp.stamp() == first
+    other.execute("INSERT INTO setting (key, value, updated_at) VALUES ('x', 'y', '2026-01-01')")
+    second = stamp.stamp()
+    assert second != first
+    commit_elsewhere(path, "DELETE FROM setting WHERE key = 'x'")
+    assert stamp.stamp() not in (first, second)
+    other.close()
+
+
+def counting_reads(monkeypatch) -> list[int]:
+    reads: list[int] = []
+    real = Counters._read
+
+    def counted(self):
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Counters, "_read", counted)
+    return reads
+
+
+# An opener tap as any process writes it: the database's trigger counts it and bumps TALLIES.
+OPENER_TAP = (
+    "INSERT INTO tally (uuid, event_id, kind, key, created_at, hub_sent) "
+    "SELECT 'tap-from-elsewhere', id, 'opener', 'famine', '2026-12-07 12:00:00', 0 "
+    "FROM event WHERE status = 'active'"
+)
+
+
+def famine_count(chart: str) -> int:
+    match = re.search(r">Famine</span>.*?bar-count\">(\d+)<", chart, re.S)
+    assert match, "the chart shows Famine"
+    return int(match.group(1))
+
+
+def famine(client) -> str:
+    return client.get("/opener/chart", headers=HX).get_data(as_text=True)
+
+
+def test_kept_answers_read_the_generations_only_after_a_commit(app, client, monkeypatch):
+    client.get("/")
+    famine(client)
+    reads = counting_reads(monkeypatch)
+    hits = fast_path_of(app).hits
+    for _ in range(20):
+        famine(client)
+    assert fast_path_of(app).hits == hits + 20, "the fast path answered each"
+    assert reads == [], "and read no generations: nothing committed"
+    before = famine_count(famine(client))
+    commit_elsewhere(database_of(app), OPENER_TAP)
+    assert famine_count(famine(client)) == before + 1
+    famine(client)
+    assert len(reads) == 1, "one read after the commit, then none"
+
+
+def test_another_processs_commit_shows_after_every_other_connection_closed(app, client):
+    chart = famine(client)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # the pool's connections closed: only the stamp's stays open
+    path = database_of(app)
+    # Another process opens the database, taps, and closes: were it the last connection, it
+    # would delete the wal-index, and the next process would map a new one.
+    commit_elsewhere(path, OPENER_TAP)
+    assert famine_count(famine(client)) == famine_count(chart) + 1, "the other process's tap shows"
+
+
+def test_a_database_without_a_wal_index_is_read_on_every_answer(tmp_path: Path):
+    path = tmp_path / "rollback-journal.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    engine = create_engine(f"sqlite:///{path}")  # no WAL: a journal, no -shm
+    stamp = WalStamp(engine)
+    assert stamp.stamp() is None
+    reads: list[int] = []
+    for _ in range(3):
+        assert stamp.counters(lambda: reads.append(1) or {"setup": 1}) == {"setup": 1}
+    assert len(reads) == 3
+    stamp.close()
+    engine.dispose()
+    # The kiosk's own engine settings put it in WAL mode: then it has a stamp.
+    wal = create_engine(f"sqlite:///{path}")
+    event.listen(wal, "connect", configure_sqlite)
+    stamp = WalStamp(wal)
+    assert stamp.stamp() is not None
+    stamp.close()
+    wal.dispose()
