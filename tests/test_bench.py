@@ -262,7 +262,10 @@ def test_the_sync_scale_splits_sign_ups_into_the_windows_the_tables_ran_and_were
     assert paired_ratios(many, [Window(True, 0, 3), Window(False, 3, 6)]) == [2.0]
 
 
-BENCH_MAINS = ("run", "sync_scale", "hub", "writes", "import_beside", "sync_beside", "counts_probe")
+BENCH_MAINS = (
+    "run", "sync_scale", "hub", "writes", "import_beside", "sync_beside", "counts_probe",
+    "reads_probe",
+)  # fmt: skip
 
 
 def test_every_benchmark_measures_the_real_email_digest() -> None:
