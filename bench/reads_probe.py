@@ -1,4 +1,5 @@
-"""Where a served read's time goes: the kiosk's kept opener page against the page floor.
+"""Where a served read's time goes: the kiosk's kept opener page against the page floor
+(or any part of the mix against either floor: --mix, --floor-mix).
 
 `make bench` measures reads among everything else; this runs only them, alternating the
 kiosk and the floor (bench/floor_app.py sending the kiosk's own page bytes) in one run, so a
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy raw files here")
     parser.add_argument("--gil", action="store_true", help="profile: only samples holding the GIL")
+    parser.add_argument("--mix", default="opener_page", help="the kiosk's part (bench/kiosk.lua)")
+    parser.add_argument("--floor-mix", default="floor_page", help="the floor's: floor, floor_page")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kiosk-reads-") as workdir:
         work = Path(workdir)
@@ -38,24 +41,25 @@ def main() -> None:
             session = pages.start_session(kiosk.base_url)
             keys = pages.ContentKeys.from_default_pack()
             load = Load(kiosk, floor, session, keys, has_signup(session))
-            load.on_kiosk("opener_page", TARGET_TABLETS, 2)  # warm: the page is kept
-            load.on_floor(TARGET_TABLETS, 2, "floor_page")
+            load.on_kiosk(args.mix, TARGET_TABLETS, 2)  # warm: the page is kept
+            load.on_floor(TARGET_TABLETS, 2, args.floor_mix)
             for _ in range(args.rounds):
                 mine = recorded(
                     args,
                     "kiosk",
                     kiosk.process.pid,
-                    lambda: load.on_kiosk("opener_page", TARGET_TABLETS, args.seconds),
+                    lambda: load.on_kiosk(args.mix, TARGET_TABLETS, args.seconds),
                 )
                 bare = recorded(
                     args,
                     "floor",
                     floor.process.pid,
-                    lambda: load.on_floor(TARGET_TABLETS, args.seconds, "floor_page"),
+                    lambda: load.on_floor(TARGET_TABLETS, args.seconds, args.floor_mix),
                 )
                 print(
                     f"kiosk {mine.rps:,.0f} req/s, {mine.cpu_ms_per_request:.3f} ms CPU | "
-                    f"page floor {bare.rps:,.0f} req/s, {bare.cpu_ms_per_request:.3f} ms CPU | "
+                    f"{args.floor_mix} {bare.rps:,.0f} req/s, "
+                    f"{bare.cpu_ms_per_request:.3f} ms CPU | "
                     f"{mine.rps / bare.rps:.2f}x",
                     flush=True,
                 )  # fmt: skip
