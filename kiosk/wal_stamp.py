@@ -27,6 +27,9 @@ equal to those seen before mean no transaction has committed since. So:
   connection has the wal-index mapped it holds SQLite's "dead man switch" lock on it, and no
   other connection deletes or initialises the file again, nor leaves WAL mode (which needs
   the database to itself): a process that opens the database later maps this same file.
+  And it is the file SQLite uses: on Linux, only one SQLite has mapped to write in this
+  process (a build keeping its wal-index elsewhere could leave a stale file beside the
+  database, which would never move).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import struct
 import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -136,7 +140,8 @@ def _map_wal_index(engine: Engine) -> tuple[sqlite3.Connection | None, mmap.mmap
 def _map_header(path: str) -> mmap.mmap | None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        if os.fstat(descriptor).st_size < HEADER_BYTES:
+        found = os.fstat(descriptor)
+        if found.st_size < HEADER_BYTES or not _sqlite_maps(found.st_ino):
             return None
         shared = mmap.mmap(descriptor, HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
     finally:
@@ -162,3 +167,19 @@ def init_app(app: Flask, engine: Engine) -> None:
     stamp = app.extensions[EXTENSION] = WalStamp(engine)
     # Its connection and mapping end with the app (tests make many apps in one process).
     weakref.finalize(app, stamp.close)
+
+
+def _sqlite_maps(inode: int) -> bool:
+    """Whether SQLite itself has this file mapped to write, in this process: the `-shm` beside
+    the database is then the wal-index it uses (a build that keeps it elsewhere, with a stale
+    file left beside the database, would otherwise be trusted). Where the process's mappings
+    cannot be listed (not Linux), the standard place is trusted."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return True
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[1] == "rw-s" and fields[4] == str(inode):
+            return True
+    return False

@@ -140,3 +140,14 @@ def test_a_database_without_a_wal_index_is_read_on_every_answer(tmp_path: Path):
     assert stamp.stamp() is not None
     stamp.close()
     wal.dispose()
+
+
+def test_a_wal_index_sqlite_does_not_use_is_not_trusted(app, tmp_path: Path):
+    """A `-shm` file with a valid header that SQLite has not mapped (a stale file beside the
+    database, where a build keeps its wal-index elsewhere) would never move: no stamp."""
+    real = database_of(app) + "-shm"
+    assert stamp_of(app).stamp() is not None
+    assert wal_stamp._map_header(real) is not None
+    stale = tmp_path / "stale.sqlite3-shm"
+    stale.write_bytes(Path(real).read_bytes())
+    assert wal_stamp._map_header(str(stale)) is None
