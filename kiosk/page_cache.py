@@ -388,9 +388,7 @@ def screen_counters() -> dict[str, int]:
     if stamp is not None and not db.session().in_transaction():
         # SQLite: read again only when a commit rewrote its wal-index (kiosk/wal_stamp.py).
         # Not inside a transaction: its own writes are not committed, nor in the stamp.
-        counters = stamp.counters(lambda: read_generations(db.engine))
-        assert counters is not None  # read_generations raises rather than say nothing
-        return counters | {SIGNAL: 0}
+        return stamp.counters(lambda: read_generations(db.engine)) | {SIGNAL: 0}
     return generations() | {SIGNAL: 0}
 
 

@@ -23,19 +23,20 @@ equal to those seen before mean no transaction has committed since. So:
   without a commit (a checkpoint restarting the WAL) costs one read more, never a stale
   answer. A database not in WAL mode, without a `-shm` file, or whose header is not the
   format described there (version 3007000, initialised) has no stamp: every answer reads.
-- The mapping stays the database's own: a connection of its own stays open. While any
-  connection has the wal-index mapped it holds SQLite's "dead man switch" lock on it, and no
-  other connection deletes or initialises the file again, nor leaves WAL mode (which needs
-  the database to itself): a process that opens the database later maps this same file.
-  And it is the file SQLite uses: on Linux, only one SQLite has mapped to write in this
-  process (a build keeping its wal-index elsewhere could leave a stale file beside the
-  database, which would never move).
+- The header is read where SQLite itself maps it in this process (found in Linux's
+  /proc/self/maps), never through a file descriptor of ours: closing one would end every
+  POSIX lock the process holds on the file, SQLite's included. That mapping stays while a
+  connection of this module's own stays open, and while any connection holds SQLite's "dead
+  man switch" lock on the wal-index, no other connection deletes or initialises it again,
+  nor leaves WAL mode (which needs the database to itself). A stale `-shm` file beside the
+  database (a build keeping its wal-index elsewhere) is mapped by no SQLite: no stamp. Where
+  the mappings cannot be listed (not Linux): no stamp.
 """
 
 from __future__ import annotations
 
 import contextlib
-import mmap
+import ctypes
 import os
 import sqlite3
 import struct
@@ -43,7 +44,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy.engine import Engine
@@ -53,6 +54,8 @@ HEADER_BYTES = 48
 WAL_INDEX_VERSION = 3007000
 IS_INIT_OFFSET = 12
 Counters = dict[str, int]
+Header = ctypes.Array[ctypes.c_char]
+Read = TypeVar("Read", Counters, Counters | None)
 
 
 class WalStamp:
@@ -63,12 +66,13 @@ class WalStamp:
         self._lock = threading.Lock()
         self._opened = False
         self._connection: sqlite3.Connection | None = None
-        self._map: mmap.mmap | None = None
+        self._header: Header | None = None
         # (header, counters read after it was copied): one tuple, replaced whole
         self._last: tuple[bytes, Counters] | None = None
 
-    def counters(self, read: Callable[[], Counters | None]) -> Counters | None:
-        """The counters `read()` gives, read again only when a commit may have moved them."""
+    def counters(self, read: Callable[[], Read]) -> Read:
+        """The counters `read()` gives (None: it could not say, and nothing is kept), read
+        again only when a commit may have moved them."""
         stamp = self.stamp()
         last = self._last
         if stamp is not None and last is not None and last[0] == stamp:
@@ -82,10 +86,10 @@ class WalStamp:
         """The header now, or None when this database has none to trust."""
         if not self._opened:
             self._open()
-        shared = self._map
+        shared = self._header
         if shared is None:
             return None
-        header = shared[:HEADER_BYTES]
+        header = shared.raw  # a copy of the bytes: SQLite may rewrite them meanwhile
         if not header[IS_INIT_OFFSET]:
             return None  # being initialised: read
         return header
@@ -95,21 +99,21 @@ class WalStamp:
             if self._opened:
                 return
             with contextlib.suppress(sqlite3.Error, OSError, ValueError):
-                self._connection, self._map = _map_wal_index(self.engine)
+                self._connection, self._header = _map_wal_index(self.engine)
             self._opened = True
 
     def close(self) -> None:
+        """Stop reading SQLite's mapping before the connection that keeps it is closed."""
         with self._lock:
             self._last = None
-            if self._map is not None:
-                self._map.close()
+            self._header = None
             if self._connection is not None:
                 self._connection.close()
-            self._map = self._connection = None
+            self._connection = None
 
 
-def _map_wal_index(engine: Engine) -> tuple[sqlite3.Connection | None, mmap.mmap | None]:
-    """A connection of the kiosk's own settings kept open, and its wal-index mapped to read."""
+def _map_wal_index(engine: Engine) -> tuple[sqlite3.Connection | None, Header | None]:
+    """A connection of the kiosk's own settings kept open, and its wal-index's header."""
     pooled = engine.raw_connection()  # made by the pool: the kiosk's pragmas (WAL)
     pooled.detach()
     connection: Any = pooled.dbapi_connection
@@ -117,40 +121,58 @@ def _map_wal_index(engine: Engine) -> tuple[sqlite3.Connection | None, mmap.mmap
         return None, None
     keep = False
     try:
-        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
-        path = next(
-            (row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"),
-            "",
-        )
+        mode = connection.execute("PRAGMA journal_mode").fetchall()[0][0]
+        paths = [row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"]
         # A read maps the wal-index (and takes its dead-man-switch lock) for this connection.
         connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         connection.commit()
-        if str(mode).lower() != "wal" or not path:
+        if str(mode).lower() != "wal" or not paths or not paths[0]:
             return None, None
-        shared = _map_header(path + "-shm")
-        if shared is None:
+        header = _sqlites_header(paths[0] + "-shm")
+        if header is None:
             return None, None
         keep = True
-        return connection, shared
+        return connection, header
     finally:
         if not keep:
             connection.close()
 
 
-def _map_header(path: str) -> mmap.mmap | None:
-    descriptor = os.open(path, os.O_RDONLY)
+def _sqlites_header(path: str) -> Header | None:
+    """The first bytes of SQLite's own mapping of the wal-index `path` in this process.
+
+    Never through a file descriptor of ours: closing any descriptor of a file ends every POSIX
+    lock the process holds on it, SQLite's included (its dead-man-switch and read locks; a
+    first version that mapped the file itself let another process truncate and initialise it
+    under a serving kiosk, which died of SIGBUS). SQLite's mapping is found in the process's
+    list of mappings (Linux's /proc/self/maps): a shared, writable mapping of that file from
+    its start. It stays while any connection of this process has the database open, this
+    module's own included, and it is the wal-index SQLite uses: a stale file beside the
+    database (a build keeping it elsewhere) is mapped by no SQLite. Elsewhere: no stamp."""
     try:
-        found = os.fstat(descriptor)
-        if found.st_size < HEADER_BYTES or not _sqlite_maps(found.st_ino):
-            return None
-        shared = mmap.mmap(descriptor, HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
-    finally:
-        os.close(descriptor)
-    # The header is in the machine's byte order (walformat.html): its version says which.
-    if struct.unpack("=I", shared[:4])[0] != WAL_INDEX_VERSION:
-        shared.close()
+        found = os.stat(path)
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
         return None
-    return shared
+    device = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}"
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if (
+            len(fields) == 6
+            and fields[1] == "rw-s"
+            and int(fields[2], 16) == 0
+            and fields[3] == device
+            and fields[4] == str(found.st_ino)
+        ):
+            start, end = (int(address, 16) for address in fields[0].split("-"))
+            if end - start < HEADER_BYTES:
+                return None
+            header = (ctypes.c_char * HEADER_BYTES).from_address(start)
+            # In the machine's byte order (walformat.html): its version says which.
+            if struct.unpack("=I", header.raw[:4])[0] != WAL_INDEX_VERSION:
+                return None
+            return header
+    return None
 
 
 EXTENSION = "kiosk_wal_stamp"
@@ -167,19 +189,3 @@ def init_app(app: Flask, engine: Engine) -> None:
     stamp = app.extensions[EXTENSION] = WalStamp(engine)
     # Its connection and mapping end with the app (tests make many apps in one process).
     weakref.finalize(app, stamp.close)
-
-
-def _sqlite_maps(inode: int) -> bool:
-    """Whether SQLite itself has this file mapped to write, in this process: the `-shm` beside
-    the database is then the wal-index it uses (a build that keeps it elsewhere, with a stale
-    file left beside the database, would otherwise be trusted). Where the process's mappings
-    cannot be listed (not Linux), the standard place is trusted."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return True
-    for line in maps.splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[1] == "rw-s" and fields[4] == str(inode):
-            return True
-    return False

@@ -5,6 +5,7 @@ Each promise is one test: the stamp moves with every commit and only then; the k
 read nothing until it moves; a commit of another process still shows, even after every other
 connection closed; a database that gives no stamp is read on every answer."""
 
+import os
 import re
 import sqlite3
 import subprocess
@@ -147,7 +148,48 @@ def test_a_wal_index_sqlite_does_not_use_is_not_trusted(app, tmp_path: Path):
     database, where a build keeps its wal-index elsewhere) would never move: no stamp."""
     real = database_of(app) + "-shm"
     assert stamp_of(app).stamp() is not None
-    assert wal_stamp._map_header(real) is not None
+    assert wal_stamp._sqlites_header(real) is not None
     stale = tmp_path / "stale.sqlite3-shm"
     stale.write_bytes(Path(real).read_bytes())
-    assert wal_stamp._map_header(str(stale)) is None
+    assert wal_stamp._sqlites_header(str(stale)) is None
+
+
+# Another process asks who holds SQLite's dead-man-switch byte of the wal-index (offset 128:
+# 120 + SQLITE_SHM_NLOCK), as a connection opening the database would before it initialises
+# the file: F_GETLK answers the holder's process id, or F_UNLCK.
+DMS_HOLDER = """
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+asked = struct.pack("@hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 128, 1, 0)
+kind, _, _, _, pid = struct.unpack("@hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, asked))
+print(pid if kind != fcntl.F_UNLCK else 0)
+"""
+
+
+def test_reading_the_stamp_keeps_sqlites_own_locks_on_the_wal_index(app):
+    """POSIX ends every lock a process holds on a file when it closes any descriptor of it: a
+    stamp read through a descriptor of its own once released SQLite's, and another process
+    then initialised the wal-index again under the serving kiosk (which died of SIGBUS)."""
+    path = database_of(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # only the stamp's connection has the database open
+    stamp_of(app).close()
+    stamp = WalStamp(create_engine_like(app))
+    assert stamp.stamp() is not None
+    for _ in range(3):
+        stamp.stamp()
+    holder = subprocess.run(
+        [sys.executable, "-c", DMS_HOLDER, path + "-shm"], capture_output=True, text=True
+    )
+    assert holder.returncode == 0, holder.stderr
+    assert int(holder.stdout) == os.getpid(), "this process still holds SQLite's lock"
+    stamp.close()
+
+
+def create_engine_like(app):
+    with app.app_context():
+        url = db.engine.url
+    engine = create_engine(url)
+    event.listen(engine, "connect", configure_sqlite)
+    return engine
