@@ -108,7 +108,8 @@ class WalStamp:
             self._last = None
             self._header = None
             if self._connection is not None:
-                self._connection.close()
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
             self._connection = None
 
 
@@ -187,5 +188,6 @@ def init_app(app: Flask, engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
     stamp = app.extensions[EXTENSION] = WalStamp(engine)
-    # Its connection and mapping end with the app (tests make many apps in one process).
-    weakref.finalize(app, stamp.close)
+    # Its connection ends with the app (tests make many apps in one process); not at the
+    # interpreter's exit, when a server thread may still be reading SQLite's mapping.
+    weakref.finalize(app, stamp.close).atexit = False
