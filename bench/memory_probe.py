@@ -110,6 +110,17 @@ def sqlite_memory() -> dict[str, float]:
     }
 
 
+def kept_by_caches() -> float:
+    """MB the kiosk's bounded caches (kiosk.bounded.ByteBudget: kept pages, the fast path's
+    recipes and sessions) hold, as they weigh it."""
+    import gc
+
+    budget = getattr(sys.modules.get("kiosk.bounded"), "ByteBudget", None)
+    if budget is None:
+        return 0.0
+    return sum(o.used for o in gc.get_objects() if isinstance(o, budget)) / 2**20
+
+
 def write_report(path: str, top: int) -> None:
     import threading
 
@@ -117,6 +128,7 @@ def write_report(path: str, top: int) -> None:
     new = sorted({name.split(".")[0] for name in modules - _seen["modules"]})
     _seen["modules"] = modules
     report: dict = {
+        "caches": kept_by_caches(),
         "malloc": mallinfo(),
         "sqlite": sqlite_memory(),
         "threads": threading.active_count(),
@@ -247,9 +259,9 @@ class Probe:
     def table(self) -> str:
         head = (
             "| stage | VmRSS | anon | file | [heap] | thread arenas (n, RSS) | other anon "
-            "| malloc in use | malloc free kept | SQLite (now, peak) | threads |"
+            "| malloc in use | malloc free kept | SQLite (now, peak) | caches | threads |"
         )
-        lines = [head, "|" + " --- |" * 11]
+        lines = [head, "|" + " --- |" * 12]
         for name, rss, kinds, inside, (count, arena_rss) in self.rows:
             malloc, sqlite = inside.get("malloc", {}), inside.get("sqlite", {})
             lines.append(
@@ -258,7 +270,7 @@ class Probe:
                 f"| {kinds['anon'] - kinds['heap'] - arena_rss:.1f} "
                 f"| {malloc.get('in_use', 0):.1f} | {malloc.get('free_kept', 0):.1f} "
                 f"| {sqlite.get('used', 0):.1f}, {sqlite.get('highwater', 0):.1f} "
-                f"| {inside.get('threads', '?')} |"
+                f"| {inside.get('caches', 0):.1f} | {inside.get('threads', '?')} |"
             )
         return "\n".join(lines)
 
