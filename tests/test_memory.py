@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from kiosk import memory
-from kiosk.services import events, exports, signups
+from kiosk.extensions import db
+from kiosk.services import events, exports, safety, signups
 from tests.lead_helpers import log_in, set_passphrase
 
 
@@ -67,6 +68,23 @@ def test_shrinking_empties_the_page_cache_a_large_read_filled(tmp_path):
     engine.dispose()
     assert filled - before > 1_000_000  # SQLite's default cache: up to 2 MB per connection
     assert shrunk - before < 200_000, (before, filled, shrunk)
+
+
+def test_the_full_check_of_the_file_leaves_no_pages_in_the_connections_cache(app):
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE filler (payload BLOB)")
+            connection.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+                " INSERT INTO filler SELECT randomblob(1000) FROM n"
+            )
+        db.engine.dispose()  # the pool's one connection opens afresh, its cache empty
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT count(*) FROM filler WHERE rowid < 3")
+        before = sqlite_memory_used()
+        assert safety.full_check() is None  # reads the file's 3 MB through it
+        grown = sqlite_memory_used() - before
+    assert grown < 300_000, grown  # without the shrink: SQLite's default 2 MB cache
 
 
 def test_malloc_is_trimmed_where_the_c_library_can_and_skipped_where_it_cannot(monkeypatch):
