@@ -36,6 +36,7 @@ LAYERS = {
         "kiosk.config",
         "kiosk.hooks",
         "kiosk.bounded",
+        "kiosk.memory",
         "kiosk.sealed_text",
         "kiosk.write_queue",
         "kiosk.extensions",

@@ -10,7 +10,7 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
-from kiosk import hooks
+from kiosk import hooks, memory
 from kiosk.extensions import db
 from kiosk.lead.blueprint import SESSION_COOKIE, bp, client_address
 from kiosk.lead.events import event_or_404
@@ -279,8 +279,11 @@ def export() -> Response:
         except GeneratorExit:
             _note_broken_off(done, actor)
             raise
+        # What reading the whole event left in the process goes back (kiosk/memory.py).
+        memory.shrink_sqlite_cache(db.session.connection())
         with separate_write(db.session):
             exports.note_download(done, actor=actor, keep=keep)
+        memory.trim_malloc()
 
     response = Response(stream_with_context(body()), mimetype=done.media_type)
     response.headers.set("Content-Disposition", "attachment", **_file_name(done.file_name))

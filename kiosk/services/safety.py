@@ -15,6 +15,7 @@ from sqlalchemy import inspect, literal, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
+from kiosk import memory
 from kiosk.config import (
     KEY_FILE_NAME,
     SecretKeyError,
@@ -249,6 +250,8 @@ def _sqlite_problems(connection: Connection, *, check: str) -> list[str]:
     try:
         if check == "full":
             checks = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")]
+            # It read every page once: they need not stay in this pooled connection's cache.
+            memory.shrink_sqlite_cache(connection)
         elif check == "bounded":
             checks = _bounded_check(connection)
         else:
