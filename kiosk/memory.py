@@ -13,12 +13,16 @@ import sqlite3
 
 from sqlalchemy import Connection
 
+from kiosk.page_cache import WRITES
+
 
 def shrink_sqlite_cache(connection: Connection) -> None:
     """Empty the page cache of `connection` if it is SQLite's (the next read reads the file,
     as the first one after a start does); nothing on PostgreSQL, whose cache is the server's."""
     if isinstance(connection.connection.dbapi_connection, sqlite3.Connection):
-        connection.exec_driver_sql("PRAGMA shrink_memory")
+        # It writes no table: said, or the page cache would take raw SQL to change every
+        # screen it keeps (kiosk/page_cache.py) and render them all again.
+        connection.exec_driver_sql("PRAGMA shrink_memory", execution_options={WRITES: ()})
 
 
 def trim_malloc() -> bool:

@@ -8,7 +8,7 @@ import ctypes
 import pytest
 from sqlalchemy import create_engine, text
 
-from kiosk import memory
+from kiosk import memory, page_cache
 from kiosk.extensions import db
 from kiosk.services import events, exports, safety, signups
 from tests.lead_helpers import log_in, set_passphrase
@@ -91,3 +91,13 @@ def test_malloc_is_trimmed_where_the_c_library_can_and_skipped_where_it_cannot(m
     assert memory.trim_malloc() is True  # glibc, on the kiosk's Linux
     monkeypatch.setattr(memory.ctypes, "CDLL", lambda _name: object())
     assert memory.trim_malloc() is False
+
+
+def test_emptying_the_page_cache_changes_no_kept_screen(app):
+    """PRAGMA shrink_memory writes nothing: the export and the full check leave every kept
+    screen kept (raw SQL that does not say so is taken to write every watched table)."""
+    with app.app_context():
+        before = page_cache.generations()
+        memory.shrink_sqlite_cache(db.session.connection())
+        db.session.commit()
+        assert page_cache.generations() == before
