@@ -7,6 +7,7 @@ import base64
 import functools
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -738,3 +739,32 @@ def test_a_round_ends_after_its_chunks_and_the_next_goes_on(app, table, link, mo
     second = sync_round(table)
     assert (second.sent, second.more) == (1, False)
     assert len(emails(app, uuid)) == 3
+
+
+def test_the_sync_thread_outlives_a_database_that_went_away_under_its_round(app, monkeypatch):
+    """A hub's PostgreSQL restarted (or a test's database dropped) under a round: ending the
+    round's session fails, and the thread goes on to the next round instead of dying."""
+    from sqlalchemy.exc import OperationalError
+
+    rounds: list[int] = []
+    failures: list[BaseException] = []
+    real_remove = db.session.remove
+
+    def remove_once_broken() -> None:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise OperationalError("ROLLBACK", {}, Exception("terminating connection"))
+        real_remove()
+
+    monkeypatch.setattr(db.session, "remove", remove_once_broken)
+    monkeypatch.setattr(threading, "excepthook", lambda hook: failures.append(hook.exc_value))
+    app.config["KIOSK_SYNC_SECONDS"] = "0.05"
+    stop = sync.start(app)
+    try:
+        deadline = time.monotonic() + 10
+        while len(rounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+    assert failures == []
+    assert len(rounds) >= 3, "rounds went on after the broken one"

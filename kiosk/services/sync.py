@@ -54,7 +54,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 
 from kiosk import clock
-from kiosk.extensions import db
+from kiosk.extensions import db, end_session
 from kiosk.models import Event, PersonalRecord, Setting, Tally, TeamPage
 from kiosk.services import hub, sealing, team
 from kiosk.services.audit import record_audit
@@ -650,8 +650,9 @@ def start(app: Flask) -> threading.Event:
                     failures += 1
                     app.logger.exception("Sync with the hub failed")
                 finally:
-                    db.session.rollback()
-                    db.session.remove()
+                    # Whatever became of the database server meanwhile (a hub's PostgreSQL
+                    # restarted): ending the round's session never ends the thread.
+                    end_session()
             if failures:
                 pause = max(pause, min(LONGEST_PAUSE_S, pause * 2 ** min(failures, 4)))
             if stop.wait(pause):
