@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 # The wal-index header: the first of its two 48-byte copies, starting with its version.
 HEADER_BYTES = 48
@@ -98,8 +99,12 @@ class WalStamp:
         with self._lock:
             if self._opened:
                 return
-            with contextlib.suppress(sqlite3.Error, OSError, ValueError):
+            try:
                 self._connection, self._header = _map_wal_index(self.engine)
+            except (sqlite3.Error, SQLAlchemyError):
+                return  # the database could not say now (busy, gone): asked again next time
+            except (OSError, ValueError):
+                pass  # no list of mappings, a file gone: no stamp, a read per answer
             self._opened = True
 
     def close(self) -> None:

@@ -193,3 +193,21 @@ def create_engine_like(app):
     engine = create_engine(url)
     event.listen(engine, "connect", configure_sqlite)
     return engine
+
+
+def test_a_database_that_cannot_answer_at_first_is_asked_again(app, monkeypatch):
+    """The stamp's first look finds the database busy or gone: that answer reads, and the
+    next look tries again instead of going without a stamp for the process's life."""
+    from sqlalchemy.exc import OperationalError
+
+    stamp = WalStamp(create_engine_like(app))
+    real = wal_stamp._map_wal_index
+
+    def busy_once(engine):
+        monkeypatch.setattr(wal_stamp, "_map_wal_index", real)
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(wal_stamp, "_map_wal_index", busy_once)
+    assert stamp.stamp() is None
+    assert stamp.stamp() is not None
+    stamp.close()
