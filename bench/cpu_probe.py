@@ -302,6 +302,7 @@ def pi_probe(
 
 
 def main() -> None:
+    bench.measure_real_costs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("hub", "pi", "pi-no-shim"))
     parser.add_argument("--seconds", type=int, default=8)

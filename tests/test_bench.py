@@ -264,7 +264,7 @@ def test_the_sync_scale_splits_sign_ups_into_the_windows_the_tables_ran_and_were
 
 BENCH_MAINS = (
     "run", "sync_scale", "hub", "writes", "import_beside", "sync_beside", "counts_probe",
-    "reads_probe",
+    "reads_probe", "cpu_probe",
 )  # fmt: skip
 
 
