@@ -3,25 +3,17 @@ lead's export empties its SQLite connection's page cache and has glibc return th
 memory of its arenas, once the file is out (issue 21: +11-13 MB stayed after the CSV and
 Mailchimp exports of 100,000 sign-ups; +2.4 MB with this, bench/memory_probe.py)."""
 
+import _sqlite3
 import ctypes
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from kiosk import memory, page_cache
 from kiosk.extensions import db
 from kiosk.services import events, exports, safety, signups
-from tests.lead_helpers import log_in, set_passphrase
 
 
-@pytest.fixture
-def lead_client(app, client):
-    set_passphrase(app)
-    assert log_in(client).status_code == 303
-    return client
-
-
-def test_an_export_gives_its_memory_back_once_its_last_piece_is_out(app, lead_client, monkeypatch):
+def test_an_export_gives_its_memory_back_once_its_last_piece_is_out(app, lead, monkeypatch):
     calls: list[str] = []
     shrink = memory.shrink_sqlite_cache
     monkeypatch.setattr(
@@ -33,7 +25,7 @@ def test_an_export_gives_its_memory_back_once_its_last_piece_is_out(app, lead_cl
         for name in ("Jisoo", "Minho"):
             signups.record_signup(first_name=name, email=f"{name}@example.org", consent=True)
         event_id = events.active_event().id
-    response = lead_client.post("/lead/export", data={"event": event_id, "format": "csv"})
+    response = lead.post("/lead/export", data={"event": event_id, "format": "csv"})
     pieces = iter(response.response)
     assert b"@example.org" in next(pieces)
     assert calls == []  # not while the file is being sent
@@ -42,10 +34,8 @@ def test_an_export_gives_its_memory_back_once_its_last_piece_is_out(app, lead_cl
 
 
 def sqlite_memory_used() -> int:
-    try:
-        library = ctypes.CDLL("libsqlite3.so.0")  # the one Python's sqlite3 module loaded
-    except OSError:
-        pytest.skip("SQLite is not a shared library here")
+    # Through Python's own sqlite3 module: its SQLite, linked in or loaded beside it.
+    library = ctypes.CDLL(_sqlite3.__file__)
     library.sqlite3_memory_used.restype = ctypes.c_int64
     return library.sqlite3_memory_used()
 

@@ -10,13 +10,13 @@ import re
 
 import pytest
 from sqlalchemy import delete, insert, literal, select, text, update
-from sqlalchemy import event as sa_event
 
 from kiosk import page_cache, write_queue
 from kiosk.extensions import db
 from kiosk.models import Event, Setting, Tally
 from kiosk.services import events, settings
 from tests.helpers import HX, assert_calm_503_without_generations, settled
+from tests.test_counts import statements_of
 
 # SQL decides these outcomes: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_engines
@@ -71,20 +71,7 @@ def test_a_setting_changed_in_one_process_shows_in_the_others_pages(app, second)
 
 def setting_reads(app, ask) -> int:
     """How many statements `ask()` runs that read the settings table."""
-    seen: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        if "from setting" in statement.lower():
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", note)
-    try:
-        ask()
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", note)
-    return len(seen)
+    return sum("from setting" in statement for statement in statements_of(app, ask))
 
 
 def test_the_idle_limit_on_a_screen_rendered_per_visitor_is_read_once_per_setting(app, second):
@@ -185,23 +172,11 @@ def test_a_tap_renews_the_openers_chart_not_the_page_around_it(app, client, monk
 
 
 def test_a_taps_new_chart_reads_the_counts_not_the_event_row(app, client):
-    from sqlalchemy import event as sa_event
-
     client.get("/opener/chart", headers=HX)  # the setup generation's event id is kept
     tap(client, "famine")
-    statements: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args):
-        statements.append(" ".join(statement.split()).lower())
-
-    with app.app_context():
-        engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", note)
-    try:
-        chart = client.get("/opener/chart", headers=HX).get_data(as_text=True)
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", note)
-    assert count_of(chart, "Famine") == 1
+    answers = []
+    statements = statements_of(app, lambda: answers.append(client.get("/opener/chart", headers=HX)))
+    assert count_of(answers[0].get_data(as_text=True), "Famine") == 1
     assert [s for s in statements if "from tally_count" in s]
     assert not [s for s in statements if "from event" in s]
 
