@@ -2,7 +2,7 @@
 
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from flask_babel import Babel
@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -59,6 +60,14 @@ def configure_sqlite(dbapi_connection: object, _record: object) -> None:
     # (some builds default to it, not all); services/backup.py scrubs the WAL after erasure.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def detached_connection(engine: Engine) -> Any:
+    """A DBAPI connection of its own, made by `engine`'s pool (so with the kiosk's connection
+    settings) and detached from it: kept by the caller, who closes it."""
+    pooled = engine.raw_connection()
+    pooled.detach()
+    return pooled.dbapi_connection
 
 
 @hooks.for_everyone("ends the request's database session; the fast path opens none")

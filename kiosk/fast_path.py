@@ -67,7 +67,7 @@ from werkzeug.http import parse_cookie
 from kiosk import hooks, page_cache, wal_stamp, write_queue
 from kiosk.bounded import ByteBudget, forget_long_addresses
 from kiosk.change_signal import ChangeSignal, signal_of
-from kiosk.extensions import db
+from kiosk.extensions import db, detached_connection
 from kiosk.i18n import LANG_COOKIE
 from kiosk.privacy import new_form_key
 from kiosk.security import VISIT_COOKIE
@@ -230,10 +230,8 @@ class Counters:
         return {name: value for name, value in rows}
 
     def _new_connection(self) -> sqlite3.Connection:
-        # Made by the pool, so with the kiosk's connection settings; then detached from it.
-        pooled = self.engine.raw_connection()
-        pooled.detach()
-        return pooled.dbapi_connection  # type: ignore[return-value]  # pysqlite's: a sqlite3.Connection
+        connection: sqlite3.Connection = detached_connection(self.engine)  # pysqlite's
+        return connection
 
 
 class FastPath:

@@ -44,11 +44,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from kiosk.extensions import detached_connection
 
 # The wal-index header: the first of its two 48-byte copies, starting with its version.
 HEADER_BYTES = 48
@@ -120,9 +122,7 @@ class WalStamp:
 
 def _map_wal_index(engine: Engine) -> tuple[sqlite3.Connection | None, Header | None]:
     """A connection of the kiosk's own settings kept open, and its wal-index's header."""
-    pooled = engine.raw_connection()  # made by the pool: the kiosk's pragmas (WAL)
-    pooled.detach()
-    connection: Any = pooled.dbapi_connection
+    connection = detached_connection(engine)  # the kiosk's pragmas (WAL)
     if not isinstance(connection, sqlite3.Connection):
         return None, None
     keep = False
