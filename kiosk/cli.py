@@ -1,6 +1,5 @@
 """The `kiosk` command: serve the kiosk and look after its events and data."""
 
-import ctypes
 import json
 import os
 import shlex
@@ -16,7 +15,7 @@ from flask import Flask, current_app, g
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect
 
-from kiosk import clock, health, i18n, proxies, schema, serving
+from kiosk import clock, health, i18n, memory, proxies, schema, serving
 from kiosk.config import kiosk_command
 from kiosk.extensions import db
 from kiosk.models import Event
@@ -158,34 +157,11 @@ def print_tablet_addresses(host: str, port: int) -> None:
         click.echo(f"  or, on another network  {other}")
 
 
-# glibc's M_ARENA_MAX (malloc.h): how many malloc arenas the process's threads spread over.
-M_ARENA_MAX = -8
-SERVER_MALLOC_ARENAS = 2
-# glibc's M_MMAP_THRESHOLD: blocks this large or larger get pages of their own, given back
-# when freed. Set, it stays put; left alone, glibc raises it to the largest block freed, and
-# requests of 256 KB (issue 20) then left their blocks in the arenas: +40 MB that stayed.
-M_MMAP_THRESHOLD = -3
-SERVER_MMAP_THRESHOLD = 128 * 1024
 # How far a streamed response (an export) may run ahead of its reader before its thread
 # waits: waitress's default, 16 MB, spilled to a temporary file and back, and grew the
 # process by 25 MB per 20 MB export; and a download broken off is noticed this close to
 # where it stopped, so its records are not marked exported (lead/data.py's export).
 OUTBUF_AHEAD_BYTES = 512 * 1024
-
-
-def limit_malloc_arenas() -> bool:
-    """Keep waitress's threads to two glibc malloc arenas (3-4 MB less resident memory after
-    a busy spell, with no difference in speed we could measure: bench/findings.md), and
-    large blocks out of them. False, and nothing changed, where the C library has no
-    mallopt."""
-    try:
-        libc = ctypes.CDLL(None)
-        return bool(
-            libc.mallopt(M_ARENA_MAX, SERVER_MALLOC_ARENAS)
-            and libc.mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD)
-        )
-    except (OSError, AttributeError):
-        return False
 
 
 # Where the kiosk listens: `kiosk serve`, and the unit and the browser that must find it.
@@ -207,7 +183,7 @@ port_option = click.option(
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the kiosk with waitress (a production WSGI server)."""
-    limit_malloc_arenas()
+    memory.limit_malloc_arenas()
 
     refuse_unsafe_database()
     prepare_database()

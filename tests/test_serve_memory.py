@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.hostile import hostile_load, screens_of
-from kiosk import cli
+from kiosk import memory
 from tests.served import Kiosk, Visitor, free_port, hidden_value
 
 HOSTILE_REQUESTS = int(os.environ.get("KIOSK_HOSTILE_REQUESTS", "1000"))
@@ -37,18 +37,18 @@ def test_serving_limits_malloc_arenas_to_two_and_gives_large_blocks_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     libc = FakeLibc()
-    monkeypatch.setattr(cli.ctypes, "CDLL", lambda _name: libc)
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda _name: libc)
 
-    assert cli.limit_malloc_arenas() is True
-    assert libc.calls == [(cli.M_ARENA_MAX, 2), (cli.M_MMAP_THRESHOLD, 128 * 1024)]
+    assert memory.limit_malloc_arenas() is True
+    assert libc.calls == [(memory.M_ARENA_MAX, 2), (memory.M_MMAP_THRESHOLD, 128 * 1024)]
 
 
 def test_serving_starts_anyway_on_a_c_library_without_mallopt(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli.ctypes, "CDLL", lambda _name: object())
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda _name: object())
 
-    assert cli.limit_malloc_arenas() is False
+    assert memory.limit_malloc_arenas() is False
 
 
 # ---- A served kiosk under hostile requests ---------------------------------------------------
