@@ -135,8 +135,7 @@ def test_a_database_without_a_wal_index_is_read_on_every_answer(tmp_path: Path):
     stamp.close()
     engine.dispose()
     # The kiosk's own engine settings put it in WAL mode: then it has a stamp.
-    wal = create_engine(f"sqlite:///{path}")
-    event.listen(wal, "connect", configure_sqlite)
+    wal = kiosk_engine(f"sqlite:///{path}")
     stamp = WalStamp(wal)
     assert stamp.stamp() is not None
     stamp.close()
@@ -189,7 +188,11 @@ def test_reading_the_stamp_keeps_sqlites_own_locks_on_the_wal_index(app):
 
 def create_engine_like(app):
     with app.app_context():
-        url = db.engine.url
+        return kiosk_engine(db.engine.url)
+
+
+def kiosk_engine(url):
+    """An engine with the kiosk's connection settings (WAL among them)."""
     engine = create_engine(url)
     event.listen(engine, "connect", configure_sqlite)
     return engine
