@@ -9,10 +9,12 @@ bench/findings.md). `shrink_sqlite_cache` and `trim_malloc` return them once an 
 `limit_malloc_arenas`, at `kiosk serve`'s start, keeps what the threads' malloc holds small.
 """
 
+import contextlib
 import ctypes
 import sqlite3
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.page_cache import WRITES
 
@@ -21,9 +23,12 @@ def shrink_sqlite_cache(connection: Connection) -> None:
     """Empty the page cache of `connection` if it is SQLite's (the next read reads the file,
     as the first one after a start does); nothing on PostgreSQL, whose cache is the server's."""
     if isinstance(connection.connection.dbapi_connection, sqlite3.Connection):
-        # It writes no table: said, or the page cache would take raw SQL to change every
-        # screen it keeps (kiosk/page_cache.py) and render them all again.
-        connection.exec_driver_sql("PRAGMA shrink_memory", execution_options={WRITES: ()})
+        # Memory given back or not, the work it follows stands: an export's file is still
+        # marked as sent, a full check still says what it found.
+        with contextlib.suppress(SQLAlchemyError):
+            # It writes no table: said, or the page cache would take raw SQL to change every
+            # screen it keeps (kiosk/page_cache.py) and render them all again.
+            connection.exec_driver_sql("PRAGMA shrink_memory", execution_options={WRITES: ()})
 
 
 def trim_malloc() -> bool:
